@@ -1,0 +1,15 @@
+// Package bench holds goangel's benchmarks: HTTP through the Runner, respawn
+// latency, per-instance cost, and the pubsub, container and logging hot paths.
+//
+// Run them with
+//
+//	go test -run '^$' -bench . ./bench/...
+//
+// The same workloads run through the peer libraries (watermill, cskr/pubsub,
+// NATS, samber/do, dig, file-rotatelogs, lumberjack, a plain chi server) in
+// the separate module bench/peers, so that the library itself never depends on
+// them. bench/report.sh regenerates BENCHMARKS.md from a full run.
+//
+// Non-test files of this package hold the shared workload harnesses that
+// bench/peers drives through the peers, so both sides run the same code.
+package bench
