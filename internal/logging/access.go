@@ -1,0 +1,69 @@
+package logging
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/sirupsen/logrus"
+)
+
+// Access-log field names.
+const (
+	MethodKey    = "method"
+	PathKey      = "path"
+	StatusKey    = "status"
+	BytesKey     = "bytes"
+	DurationKey  = "duration"
+	RemoteKey    = "remote"
+	RequestIDKey = "request_id"
+)
+
+// AccessLog returns a middleware logging one entry per request to l, at
+// info level: method, path, status, bytes, duration, remote address,
+// request id (chi's middleware.RequestID must run before it) and the base
+// fields (the runner passes app and instance). A nil l returns a
+// middleware that does nothing.
+func AccessLog(l *logrus.Logger, base logrus.Fields) func(http.Handler) http.Handler {
+	if l == nil {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			defer func() {
+				p := recover()
+				if l.IsLevelEnabled(logrus.InfoLevel) {
+					logRequest(l, base, r, ww, start, p != nil)
+				}
+				if p != nil {
+					panic(p) // for the recover middleware outside, which answers it
+				}
+			}()
+			next.ServeHTTP(ww, r)
+		})
+	}
+}
+
+func logRequest(l *logrus.Logger, base logrus.Fields, r *http.Request, ww middleware.WrapResponseWriter, start time.Time, panicked bool) {
+	status := ww.Status()
+	switch {
+	case panicked && status == 0:
+		status = http.StatusInternalServerError // what the recover middleware answers
+	case status == 0:
+		status = http.StatusOK // nothing written: net/http answers 200
+	}
+	fields := make(logrus.Fields, len(base)+7)
+	for k, v := range base {
+		fields[k] = v
+	}
+	fields[MethodKey] = r.Method
+	fields[PathKey] = r.URL.Path
+	fields[StatusKey] = status
+	fields[BytesKey] = ww.BytesWritten()
+	fields[DurationKey] = time.Since(start)
+	fields[RemoteKey] = r.RemoteAddr
+	fields[RequestIDKey] = middleware.GetReqID(r.Context())
+	l.WithFields(fields).Info("request")
+}

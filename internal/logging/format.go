@@ -1,0 +1,173 @@
+package logging
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	pkgerrors "github.com/pkg/errors"
+	"github.com/sirupsen/logrus"
+)
+
+// StackKey is the field holding a stack trace (a string or []byte); the
+// text format prints it as an indented block after the line.
+const StackKey = "stack"
+
+// ANSI colours by level, as angel_production's prettyLog: fatal/panic on
+// red, error red, warning yellow, info cyan, debug/trace grey.
+var levelColour = [...]string{
+	logrus.PanicLevel: "\x1b[97;41m",
+	logrus.FatalLevel: "\x1b[97;41m",
+	logrus.ErrorLevel: "\x1b[31m",
+	logrus.WarnLevel:  "\x1b[33m",
+	logrus.InfoLevel:  "\x1b[36m",
+	logrus.DebugLevel: "\x1b[90m",
+	logrus.TraceLevel: "\x1b[90m",
+}
+
+const colourReset = "\x1b[0m"
+
+var levelName = [...]string{
+	logrus.PanicLevel: "PANIC",
+	logrus.FatalLevel: "FATAL",
+	logrus.ErrorLevel: "ERROR",
+	logrus.WarnLevel:  "WARN ",
+	logrus.InfoLevel:  "INFO ",
+	logrus.DebugLevel: "DEBUG",
+	logrus.TraceLevel: "TRACE",
+}
+
+// TextFormatter prints
+//
+//	2026-11-25T14:53:49.123Z INFO  Instance #0 listening at http://127.0.0.1:3000 app=example instance=0 life=1
+//
+// fields sorted by key, values quoted only when needed, an error's stack
+// (field "stack", or a github.com/pkg/errors error's trace) as an indented
+// block after the line. With Colour, the line and its block are coloured
+// by level. It is safe for concurrent use and allocates little.
+type TextFormatter struct {
+	Colour bool
+}
+
+type stackTracer interface{ StackTrace() pkgerrors.StackTrace }
+
+// Format implements logrus.Formatter.
+func (f *TextFormatter) Format(e *logrus.Entry) ([]byte, error) {
+	b := e.Buffer
+	if b == nil {
+		b = new(bytes.Buffer)
+	}
+	lvl := e.Level
+	if lvl > logrus.TraceLevel {
+		lvl = logrus.TraceLevel
+	}
+	if f.Colour {
+		b.WriteString(levelColour[lvl])
+	}
+	var scratch [64]byte
+	b.Write(e.Time.AppendFormat(scratch[:0], "2006-01-02T15:04:05.000Z07:00"))
+	b.WriteByte(' ')
+	b.WriteString(levelName[lvl])
+	b.WriteByte(' ')
+	b.WriteString(strings.TrimRight(e.Message, "\n"))
+
+	var keysArr [16]string
+	keys := keysArr[:0]
+	for k := range e.Data {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var stack string
+	for _, k := range keys {
+		v := e.Data[k]
+		if k == StackKey {
+			switch s := v.(type) {
+			case string:
+				stack = s
+				continue
+			case []byte:
+				stack = string(s)
+				continue
+			}
+		}
+		if err, ok := v.(error); ok && stack == "" {
+			if st, ok := err.(stackTracer); ok {
+				stack = strings.TrimLeft(fmt.Sprintf("%+v", st.StackTrace()), "\n")
+			}
+		}
+		b.WriteByte(' ')
+		b.WriteString(k)
+		b.WriteByte('=')
+		appendValue(b, v)
+	}
+	if stack != "" {
+		for line := range strings.SplitSeq(strings.TrimRight(stack, "\n"), "\n") {
+			b.WriteString("\n    ")
+			b.WriteString(line)
+		}
+	}
+	if f.Colour {
+		b.WriteString(colourReset)
+	}
+	b.WriteByte('\n')
+	return b.Bytes(), nil
+}
+
+func appendValue(b *bytes.Buffer, v any) {
+	var scratch [32]byte
+	switch x := v.(type) {
+	case string:
+		appendString(b, x)
+	case int:
+		b.Write(strconv.AppendInt(scratch[:0], int64(x), 10))
+	case int64:
+		b.Write(strconv.AppendInt(scratch[:0], x, 10))
+	case int32:
+		b.Write(strconv.AppendInt(scratch[:0], int64(x), 10))
+	case uint64:
+		b.Write(strconv.AppendUint(scratch[:0], x, 10))
+	case uint:
+		b.Write(strconv.AppendUint(scratch[:0], uint64(x), 10))
+	case bool:
+		b.Write(strconv.AppendBool(scratch[:0], x))
+	case time.Duration:
+		b.WriteString(x.String())
+	case error:
+		appendString(b, x.Error())
+	case fmt.Stringer:
+		appendString(b, x.String())
+	default:
+		appendString(b, fmt.Sprint(x))
+	}
+}
+
+func appendString(b *bytes.Buffer, s string) {
+	if needsQuote(s) {
+		var scratch [128]byte
+		b.Write(strconv.AppendQuote(scratch[:0], s))
+		return
+	}
+	b.WriteString(s)
+}
+
+func needsQuote(s string) bool {
+	if s == "" {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonFormatter is logrus' JSON formatter with millisecond timestamps.
+func jsonFormatter() logrus.Formatter {
+	return &logrus.JSONFormatter{TimestampFormat: "2006-01-02T15:04:05.000Z07:00"}
+}

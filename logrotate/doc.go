@@ -1,0 +1,39 @@
+// Package logrotate writes rotating log files: an io.Writer (and a logrus
+// hook) that starts a new file by time and by size, removes old files by
+// age or count, and keeps a symlink to the current file.
+//
+// File names come from github.com/lestrrat-go/file-rotatelogs (strftime
+// patterns, periods truncated on local wall-clock time, ".N" suffixes for a
+// second file within one period). Everything else is done here, because
+// file-rotatelogs v2.4.0 (archived upstream) loses or leaks data:
+//
+//   - #18: it reads the clock, builds a file name and stats the file on
+//     every write, under its lock. Here a write is a read lock, a clock
+//     read against a cached deadline, and one append to the open file;
+//     the name is built and the file opened once per rotation.
+//   - #58: with a rotation count, at the tenth size rotation it deletes
+//     the file it is writing (".10" sorts before ".9"). Here clean-up never
+//     touches the current file and orders files by modification time and
+//     generation number.
+//   - #65/#66: its clean-up glob misses ".N" files when the pattern has
+//     text after the date, and catches foreign files that merely fit the
+//     glob. Here clean-up removes only names this log produces: the
+//     pattern, field by field, plus an optional ".N".
+//   - #19/#22: a current file deleted from outside is never recreated.
+//     Here a background check (Config.CheckEvery, or Writer.Check)
+//     recreates it.
+//   - Writes after Close are dropped. Here they still land (in the log if
+//     another Writer keeps it open, else on Config.ErrorOutput) and are
+//     counted.
+//   - A leftover "_lock" file skips the symlink update and the clean-up,
+//     or blocks rotation. Here the symlink is replaced atomically
+//     (temporary link + rename) without a lock file, and stale lock files
+//     of this log are removed.
+//   - Two writers on one file in one process race their rotations. Here
+//     Open returns Writers sharing one log per file pattern; the last
+//     Close closes it.
+//
+// A failing write (disk full, file gone) returns its error, is counted in
+// Stats.WriteErrors, and is reported on Config.ErrorOutput once per
+// episode; it never panics and never blocks beyond the write itself.
+package logrotate

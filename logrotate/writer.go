@@ -1,0 +1,651 @@
+package logrotate
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	rotatelogs "github.com/lestrrat-go/file-rotatelogs"
+)
+
+// Errors returned by this package; match them with errors.Is.
+var (
+	// ErrConfig: the Config is invalid.
+	ErrConfig = errors.New("logrotate: invalid config")
+	// ErrOpen: the log directory or file cannot be created or written.
+	// The message names the path.
+	ErrOpen = errors.New("logrotate: cannot open log file")
+	// ErrConflict: the same file pattern is already open in this process
+	// with a different Config.
+	ErrConflict = errors.New("logrotate: log already open with a different config")
+	// ErrRotate: a rotation could not create the next file; writing goes
+	// on to the current one.
+	ErrRotate = errors.New("logrotate: rotation failed")
+	// ErrNoFile: the current file vanished and could not be recreated yet;
+	// the write was lost (and counted).
+	ErrNoFile = errors.New("logrotate: no log file open")
+)
+
+// Stats are counters of one log (shared by every Writer on it).
+type Stats struct {
+	File          string // file being written
+	Size          int64  // bytes in it (as counted by this process)
+	Rotations     uint64 // files opened after the first (time, size, Rotate)
+	Recreated     uint64 // times the current file was found missing and recreated
+	WriteErrors   uint64 // writes that failed: those lines are lost
+	ErrorEpisodes uint64 // failure episodes reported on ErrorOutput
+	AfterClose    uint64 // writes made through a closed Writer (not lost: see Writer.Write)
+	Removed       uint64 // old files removed by clean-up
+}
+
+// Writer is an io.Writer appending to a rotating log. It is safe for
+// concurrent use; each Write lands whole in exactly one file (lines are
+// never split across a rotation). Every Writer opened in one process on
+// the same pattern shares one underlying log (one open file, one rotation
+// schedule); each Writer must be closed, and the log is flushed and closed
+// with the last one.
+type Writer struct {
+	f      *log
+	closed atomic.Bool
+}
+
+// log is the process-wide state of one rotating log.
+type log struct {
+	s     settings
+	match *regexp.Regexp // names this log produces (pattern + optional .N)
+	names *rotatelogs.RotateLogs
+
+	mu       sync.RWMutex // RLock: write to out; Lock: swap out
+	out      *os.File     // nil only when the current file vanished and could not be recreated
+	name     string
+	deadline time.Time // next rotation by time; zero: never
+	gen      uint64    // bumped at each swap of out
+	closed   bool
+	refs     int // guarded by registry.mu
+
+	size      atomic.Int64
+	inEpisode atomic.Bool
+	reported  atomic.Bool // a write after Close has been reported
+
+	rotations, recreated, writeErrors, episodes, afterCloseN, removed atomic.Uint64
+
+	kick chan struct{} // wakes the clean-up goroutine
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// registry keeps exactly one log per file pattern in the process: a
+// process-wide table is the point (two independent writers on one file
+// would interleave their size counts and race their rotations).
+var registry = struct {
+	sync.Mutex
+	m map[string]*log
+}{m: map[string]*log{}}
+
+// Open opens (or joins) the rotating log described by cfg. The directory
+// is created if needed; a directory or file that cannot be created or
+// written is an error wrapping ErrOpen and naming the path, so callers can
+// fail at start-up. Opening a pattern already open in this process returns
+// a new Writer on the same log (ErrConflict if cfg differs).
+func Open(cfg Config) (*Writer, error) {
+	s, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	if l, ok := registry.m[s.pattern]; ok {
+		if !l.s.same(s) {
+			return nil, fmt.Errorf("%w: %s", ErrConflict, s.pattern)
+		}
+		l.refs++
+		return &Writer{f: l}, nil
+	}
+	l, err := openLog(s)
+	if err != nil {
+		return nil, err
+	}
+	l.refs = 1
+	registry.m[s.pattern] = l
+	return &Writer{f: l}, nil
+}
+
+func openLog(s settings) (*log, error) {
+	dir := filepath.Dir(s.pattern)
+	if err := os.MkdirAll(dir, s.DirMode); err != nil {
+		return nil, fmt.Errorf("%w: directory %s: %w", ErrOpen, dir, err)
+	}
+	if s.link != "" {
+		if fi, err := os.Lstat(s.link); err == nil && fi.Mode()&os.ModeSymlink == 0 {
+			return nil, fmt.Errorf("%w: %s exists and is not a symlink (move it away: it would be replaced by a link to the current file)", ErrConfig, s.link)
+		}
+		if err := os.MkdirAll(filepath.Dir(s.link), s.DirMode); err != nil {
+			return nil, fmt.Errorf("%w: directory %s: %w", ErrOpen, filepath.Dir(s.link), err)
+		}
+	}
+	every := s.RotateEvery
+	if every < 0 {
+		every = 0
+	}
+	// file-rotatelogs names the files (strftime pattern, period
+	// truncation, ".N" generations). Its own clean-up is neutralised
+	// with a max age no file can reach (it would delete any file matching
+	// its glob, miss the ".N" files and, with a count, the current file);
+	// no link name is given (ours is atomic and does not depend on its
+	// _lock file), and its Write is never called (it stats the file and
+	// builds a name on every write).
+	names, err := rotatelogs.New(s.pattern,
+		rotatelogs.WithClock(clock(s.now)),
+		rotatelogs.WithRotationTime(every),
+		rotatelogs.WithMaxAge(200*365*24*time.Hour),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: pattern %q: %w", ErrConfig, s.pattern, err)
+	}
+	l := &log{
+		s:     s,
+		match: ownNames(filepath.Base(s.pattern)),
+		names: names,
+		kick:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+	}
+	l.mu.Lock()
+	err = l.rotateLocked(false)
+	l.mu.Unlock()
+	if err != nil {
+		_ = names.Close()
+		return nil, fmt.Errorf("%w: %s: %w", ErrOpen, s.pattern, err)
+	}
+	// Probe: an empty write tells nothing; check the file is writable by
+	// its open mode (done by OpenFile) and the directory by the link.
+	l.wg.Add(1)
+	go l.background()
+	return l, nil
+}
+
+type clock func() time.Time
+
+func (c clock) Now() time.Time { return c() }
+
+// Write appends p to the current file, rotating first if the period has
+// ended, and after if the file reached MaxSize. It never blocks on
+// anything but the file write itself (and a rotation in progress).
+//
+// A failing write returns the error, is counted in Stats.WriteErrors, and
+// is reported on ErrorOutput once per episode (an episode ends with the
+// next successful write).
+//
+// A write through a closed Writer is not dropped: it goes to the log if
+// another Writer keeps it open, else to ErrorOutput (the first such write
+// is reported there); it is counted in Stats.AfterClose and returns
+// len(p) once written.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.closed.Load() {
+		return w.f.afterClose(p)
+	}
+	return w.f.write(p)
+}
+
+func (l *log) write(p []byte) (int, error) {
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return l.afterClose(p)
+	}
+	if !l.deadline.IsZero() && !l.s.now().Before(l.deadline) {
+		l.mu.RUnlock()
+		l.rotateDue()
+		l.mu.RLock()
+		if l.closed {
+			l.mu.RUnlock()
+			return l.afterClose(p)
+		}
+	}
+	out, gen, name := l.out, l.gen, l.name
+	if out == nil {
+		l.mu.RUnlock()
+		l.failed(name, ErrNoFile)
+		return 0, fmt.Errorf("%w: %s", ErrNoFile, name)
+	}
+	n, err := out.Write(p)
+	size := l.size.Add(int64(n))
+	l.mu.RUnlock()
+	if err != nil {
+		l.failed(name, err)
+		return n, err
+	}
+	if l.inEpisode.Load() {
+		l.inEpisode.Store(false)
+	}
+	if l.s.MaxSize > 0 && size >= l.s.MaxSize {
+		l.rotateFull(gen)
+	}
+	return n, nil
+}
+
+// failed counts a lost write and reports the episode's first one.
+func (l *log) failed(name string, err error) {
+	l.writeErrors.Add(1)
+	if l.inEpisode.CompareAndSwap(false, true) {
+		l.episodes.Add(1)
+		fmt.Fprintf(l.s.errOut, "logrotate: writing %s failed, lines are being lost until a write succeeds: %v\n", name, err)
+	}
+}
+
+func (l *log) afterClose(p []byte) (int, error) {
+	l.afterCloseN.Add(1)
+	l.mu.RLock()
+	if !l.closed && l.out != nil {
+		n, err := l.out.Write(p)
+		l.size.Add(int64(n))
+		l.mu.RUnlock()
+		return n, err
+	}
+	l.mu.RUnlock()
+	if l.reported.CompareAndSwap(false, true) {
+		fmt.Fprintf(l.s.errOut, "logrotate: write after Close of %s; redirected here\n", l.s.pattern)
+	}
+	return l.s.errOut.Write(p)
+}
+
+func (l *log) current() string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.name
+}
+
+// rotateDue rotates if the period has ended (rechecked under the lock: the
+// first writer past the deadline rotates, the others find it done).
+func (l *log) rotateDue() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.deadline.IsZero() || l.s.now().Before(l.deadline) {
+		return
+	}
+	if err := l.rotateLocked(true); err != nil {
+		l.report(err)
+	}
+}
+
+// rotateFull rotates for size unless someone already did since gen.
+func (l *log) rotateFull(gen uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.gen != gen || l.size.Load() < l.s.MaxSize {
+		return
+	}
+	if err := l.rotateLocked(true); err != nil {
+		l.report(err)
+	}
+}
+
+func (l *log) report(err error) {
+	fmt.Fprintf(l.s.errOut, "logrotate: %v\n", err)
+}
+
+// rotateLocked moves to the next file name (asking file-rotatelogs for it)
+// and switches to it. On failure the current file stays in use.
+func (l *log) rotateLocked(count bool) error {
+	err := l.names.Rotate()
+	if err != nil {
+		// file-rotatelogs refuses to rotate while a "<file>_lock" exists;
+		// one left over by a crashed process would block rotation for
+		// ever. Only one log per pattern exists in this process and we
+		// hold its lock, so any lock file of ours is stale.
+		if l.removeStaleLocks() > 0 {
+			err = l.names.Rotate()
+		}
+	}
+	if err != nil {
+		// Report the directory problem precisely.
+		if merr := os.MkdirAll(filepath.Dir(l.s.pattern), l.s.DirMode); merr != nil {
+			err = merr
+		}
+		return fmt.Errorf("%w: %s: %w", ErrRotate, l.s.pattern, err)
+	}
+	if err := l.switchLocked(l.names.CurrentFileName()); err != nil {
+		return fmt.Errorf("%w: %w", ErrRotate, err)
+	}
+	if count {
+		l.rotations.Add(1)
+	}
+	return nil
+}
+
+// switchLocked opens name and makes it the current file.
+func (l *log) switchLocked(name string) error {
+	if err := os.MkdirAll(filepath.Dir(name), l.s.DirMode); err != nil {
+		return err
+	}
+	fh, err := os.OpenFile(name, os.O_CREATE|os.O_APPEND|os.O_WRONLY, l.s.FileMode)
+	if err != nil {
+		return err
+	}
+	var size int64
+	if fi, err := fh.Stat(); err == nil {
+		size = fi.Size()
+	}
+	old := l.out
+	l.out, l.name, l.gen = fh, name, l.gen+1
+	l.size.Store(size)
+	l.deadline = l.nextDeadline(l.s.now())
+	if old != nil {
+		_ = old.Close() // no writer holds it: we have the write lock
+	}
+	if err := l.linkLocked(name); err != nil {
+		l.report(err)
+	}
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// linkLocked points the Path symlink at name atomically (new link under a
+// temporary name, renamed over the old one).
+func (l *log) linkLocked(name string) error {
+	if l.s.link == "" {
+		return nil
+	}
+	target := name
+	if filepath.Dir(name) == filepath.Dir(l.s.link) {
+		target = filepath.Base(name)
+	}
+	tmp := fmt.Sprintf("%s.%d.tmp-link", l.s.link, os.Getpid())
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return fmt.Errorf("symlink %s: %w", l.s.link, err)
+	}
+	if err := os.Rename(tmp, l.s.link); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("symlink %s: %w", l.s.link, err)
+	}
+	return nil
+}
+
+// nextDeadline is the end of the period holding now, computed like the
+// file names are: on local wall-clock time, so daily rotation happens at
+// local midnight.
+func (l *log) nextDeadline(now time.Time) time.Time {
+	every := l.s.RotateEvery
+	if every <= 0 {
+		return time.Time{}
+	}
+	wall := time.Date(now.Year(), now.Month(), now.Day(), now.Hour(), now.Minute(), now.Second(), now.Nanosecond(), time.UTC)
+	next := wall.Truncate(every).Add(every)
+	d := time.Date(next.Year(), next.Month(), next.Day(), next.Hour(), next.Minute(), next.Second(), next.Nanosecond(), now.Location())
+	if !d.After(now) { // daylight saving change
+		d = now.Add(every)
+	}
+	return d
+}
+
+func (l *log) removeStaleLocks() int {
+	dir := filepath.Dir(l.s.pattern)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		base, ok := strings.CutSuffix(e.Name(), "_lock")
+		if ok && l.match.MatchString(base) && os.Remove(filepath.Join(dir, e.Name())) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Rotate closes the current file and starts a new one now (a ".N" name
+// within the same period), e.g. on SIGHUP.
+func (w *Writer) Rotate() error {
+	l := w.f
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return fmt.Errorf("%w: rotate", ErrClosedLog)
+	}
+	return l.rotateLocked(true)
+}
+
+// ErrClosedLog: Rotate or Check on a log whose last Writer was closed.
+var ErrClosedLog = errors.New("logrotate: log closed")
+
+// Check makes sure the current file still exists under its name: if it was
+// removed or renamed away, it is recreated and writing goes on there. It
+// also rotates if the period has ended. A background goroutine calls it
+// every Config.CheckEvery; callers may call it too.
+func (w *Writer) Check() error { return w.f.check() }
+
+func (l *log) check() error {
+	l.mu.RLock()
+	closed := l.closed
+	due := !l.deadline.IsZero() && !l.s.now().Before(l.deadline)
+	l.mu.RUnlock()
+	if closed {
+		return ErrClosedLog
+	}
+	if due {
+		l.rotateDue()
+	}
+	l.mu.RLock()
+	out, name := l.out, l.name
+	l.mu.RUnlock()
+	if out != nil {
+		if fi, err := os.Stat(name); err == nil {
+			if ofi, err := out.Stat(); err == nil && os.SameFile(fi, ofi) {
+				return nil
+			}
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.out != out {
+		return nil // rotated or closed meanwhile
+	}
+	if err := l.switchLocked(l.name); err != nil {
+		if l.out != nil {
+			_ = l.out.Close()
+			l.out = nil // writes now fail visibly instead of going to a deleted file
+		}
+		err = fmt.Errorf("%w: recreate %s: %w", ErrOpen, l.name, err)
+		l.failed(l.name, err)
+		return err
+	}
+	l.recreated.Add(1)
+	return nil
+}
+
+// background runs the periodic Check and the clean-up of old files.
+func (l *log) background() {
+	defer l.wg.Done()
+	var tick <-chan time.Time
+	if l.s.CheckEvery > 0 {
+		t := time.NewTicker(l.s.CheckEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick:
+			_ = l.check()
+		case <-l.kick:
+			l.cleanup()
+		}
+	}
+}
+
+// cleanup removes old files of this log by age and count. It only
+// considers names this log produces (pattern + optional ".N"), never the
+// current file nor the symlink.
+func (l *log) cleanup() {
+	if l.s.MaxAge <= 0 && l.s.MaxFiles <= 0 {
+		return
+	}
+	cur := l.current()
+	dir := filepath.Dir(l.s.pattern)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	type file struct {
+		path string
+		mod  time.Time
+		gen  int
+	}
+	var files []file
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		m := l.match.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if p == cur {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		g := 0
+		if m[1] != "" {
+			fmt.Sscanf(m[1], ".%d", &g)
+		}
+		files = append(files, file{p, fi.ModTime(), g})
+	}
+	// Newest first: by modification time, then by name order within a
+	// period (".10" is newer than ".9", which plain sorting gets wrong).
+	sort.Slice(files, func(i, j int) bool {
+		if !files[i].mod.Equal(files[j].mod) {
+			return files[i].mod.After(files[j].mod)
+		}
+		bi := strings.TrimSuffix(files[i].path, fmt.Sprintf(".%d", files[i].gen))
+		bj := strings.TrimSuffix(files[j].path, fmt.Sprintf(".%d", files[j].gen))
+		if bi != bj {
+			return bi > bj
+		}
+		return files[i].gen > files[j].gen
+	})
+	cutoff := l.s.now().Add(-l.s.MaxAge)
+	for i, f := range files {
+		old := l.s.MaxAge > 0 && f.mod.Before(cutoff)
+		extra := l.s.MaxFiles > 0 && i+1 >= l.s.MaxFiles // +1: the current file counts
+		if (old || extra) && os.Remove(f.path) == nil {
+			l.removed.Add(1)
+		}
+	}
+}
+
+// Sync flushes the current file to disk.
+func (w *Writer) Sync() error {
+	l := w.f
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.out == nil {
+		return nil
+	}
+	return l.out.Sync()
+}
+
+// CurrentFileName is the file being written.
+func (w *Writer) CurrentFileName() string { return w.f.current() }
+
+// Stats returns the log's counters.
+func (w *Writer) Stats() Stats {
+	l := w.f
+	return Stats{
+		File: l.current(), Size: l.size.Load(),
+		Rotations: l.rotations.Load(), Recreated: l.recreated.Load(),
+		WriteErrors: l.writeErrors.Load(), ErrorEpisodes: l.episodes.Load(),
+		AfterClose: l.afterCloseN.Load(), Removed: l.removed.Load(),
+	}
+}
+
+// Close releases this Writer; the last Writer of a log flushes and closes
+// the file and stops its goroutines. Close is idempotent.
+func (w *Writer) Close() error {
+	if !w.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	l := w.f
+	registry.Lock()
+	l.refs--
+	last := l.refs == 0
+	if last {
+		delete(registry.m, l.s.pattern)
+	}
+	registry.Unlock()
+	if !last {
+		return nil
+	}
+	close(l.stop)
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	var errs []error
+	if l.out != nil {
+		errs = append(errs, l.out.Sync(), l.out.Close())
+		l.out = nil
+	}
+	errs = append(errs, l.names.Close())
+	return errors.Join(errs...)
+}
+
+// ownNames compiles a regexp matching exactly the base names a pattern
+// produces, with file-rotatelogs' optional ".N" generation suffix as
+// group 1.
+func ownNames(base string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("^")
+	for i := 0; i < len(base); i++ {
+		c := base[i]
+		if c != '%' || i+1 == len(base) {
+			b.WriteString(regexp.QuoteMeta(string(c)))
+			continue
+		}
+		i++
+		switch base[i] {
+		case 'Y', 'G':
+			b.WriteString(`[0-9]{4}`)
+		case 'C', 'y', 'm', 'd', 'H', 'I', 'M', 'S', 'U', 'V', 'W', 'g':
+			b.WriteString(`[0-9]{2}`)
+		case 'e', 'k', 'l':
+			b.WriteString(`[ 0-9][0-9]`)
+		case 'j':
+			b.WriteString(`[0-9]{3}`)
+		case 'u', 'w':
+			b.WriteString(`[0-9]`)
+		case 'F':
+			b.WriteString(`[0-9]{4}-[0-9]{2}-[0-9]{2}`)
+		case 'T':
+			b.WriteString(`[0-9]{2}:[0-9]{2}:[0-9]{2}`)
+		case 'R':
+			b.WriteString(`[0-9]{2}:[0-9]{2}`)
+		case 'a', 'A', 'b', 'B', 'h', 'p', 'Z':
+			b.WriteString(`[A-Za-z]+`)
+		case '%':
+			b.WriteString(`%`)
+		default:
+			b.WriteString(`[^/]+?`)
+		}
+	}
+	b.WriteString(`(\.[0-9]+)?$`)
+	return regexp.MustCompile(b.String())
+}
+
+var _ io.WriteCloser = (*Writer)(nil)
