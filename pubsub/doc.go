@@ -1,0 +1,93 @@
+// Package pubsub is goangel's publish/subscribe: the port of the pub/sub
+// that Dart's angel_production injects into every instance. When one
+// instance publishes, every other instance receives the message, never the
+// sender.
+//
+// Two backends implement the same Broker and Client interfaces:
+//
+//   - Memory (NewMemory), the default: one process, channels, no
+//     serialisation, no sockets. A publish is one channel send per matching
+//     subscription and at most one allocation whatever the fan-out.
+//   - NATS (NewNATS), for apps on many machines, over nats.go. Payloads go
+//     through a Codec (JSON by default).
+//
+// App code is the same on both when it publishes with Publish or
+// PublishAs[T] and reads with Decode[T] or SubscribeAs[T]: Decode returns
+// the value itself in memory and decodes the Raw bytes with NATS. Payloads
+// are READ-ONLY: in memory every receiver gets the very value that was
+// published. Publish values (or pointers you never mutate again); to check
+// that an app does not rely on sharing, run it on NewMemory(WithCodec(JSON{})).
+//
+// # Semantics
+//
+//   - A message reaches every matching subscription of every other client;
+//     the sender's own subscriptions get it only when made with IncludeSelf.
+//   - Order is kept per publisher per subscription.
+//   - Topics are dot-separated tokens; subscriptions match exactly or with
+//     the NATS wildcards "*" (one token) and ">" (one or more trailing
+//     tokens). See Match.
+//   - Publish returns how many subscriptions the message was handed to
+//     (with NATS: 1 once it is handed to the connection; the fan-out is the
+//     server's and is not known to the publisher).
+//
+// # Registration and permissions
+//
+// A Broker registers each Client with a ClientInfo: a unique id and
+// allow-lists of topic patterns for publishing and subscribing (nil: all,
+// as in Dart's pub_sub; DenyAll: none). An empty or duplicate id fails
+// (ErrInvalidID, ErrDuplicateID); with WithKnownClients (or
+// NATSOptions.KnownClients) an id not on the list fails with
+// ErrUnknownClient. A denied Publish or Subscribe fails with ErrPermission.
+// goangel's runner registers one client per instance life; a respawned
+// instance gets a fresh client and the old one's subscriptions are gone.
+//
+// # Backpressure contract
+//
+// Every subscription has a bounded queue: WithQueueSize(n) messages
+// (default DefaultQueueSize, or the broker's WithDefaultQueueSize). When a
+// message finds the queue full, the subscription's policy decides:
+//
+//   - DropNewest (default, as nats.go): the new message is dropped.
+//   - DropOldest: the oldest queued message is dropped to make room.
+//   - Block: the publisher waits for room, bounded by its ctx; if ctx ends
+//     first the message is dropped for that subscription and Publish
+//     returns ctx's error after handing the message to the others.
+//
+// Only a Block subscription can stall a publisher; a slow subscriber with a
+// drop policy never slows the publisher or the other subscribers. Every
+// dropped message is counted, per subscription (Subscription.Dropped) and
+// per broker (Stats().Dropped). Nothing is dropped silently: the first
+// overflow of a slow episode is reported once as EventSlowConsumer, through
+// the logger (WithLogger) and the event hook (WithEventHook); the episode
+// ends, reported as EventDrained, when a message finds the queue empty
+// again. No goroutine is started per message and no buffer is unbounded.
+//
+// # Lifecycle
+//
+// Unsubscribe closes that subscription's channel. Client.Close removes all
+// of the client's subscriptions and closes their channels. Publishing or
+// subscribing on a closed client or broker fails with ErrClosed. Broker
+// Close closes every client. Every close is idempotent.
+//
+// # NATS and at-most-once
+//
+// NewNATS connects once per broker; every client of that broker shares the
+// connection. Each message carries the sending client's unique id in a
+// header (Goangel-Sender, a nuid, plus Goangel-Client with its ClientInfo
+// id), and a subscription drops messages from its own client unless made
+// with IncludeSelf: "every instance but the sender" holds across processes
+// and machines. Permissions are checked client-side, the same way as in
+// memory. Each subscription is a nats.go subscription whose handler puts
+// messages into the same bounded queue with the same policies; nats.go's
+// own pending limits sit in front of it and its drops are counted too.
+//
+// Delivery is at-most-once, as core NATS is: a message is delivered zero or
+// one time to each subscription and never redelivered. It is lost when a
+// queue overflows (counted), when the receiving connection is disconnected
+// at the time (the server keeps nothing), or when the publisher's
+// connection closes for good with the message still in its reconnect
+// buffer. While reconnecting, nats.go buffers publishes (ReconnectBufSize)
+// and re-creates subscriptions on the new connection; Publish fails with
+// ErrClosed once the connection is closed for good. Use NATS JetStream, not
+// this package, for messages that must not be lost.
+package pubsub

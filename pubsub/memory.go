@@ -1,0 +1,320 @@
+package pubsub
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sirupsen/logrus"
+)
+
+// MemoryOption configures NewMemory.
+type MemoryOption func(*config)
+
+// WithLogger reports slow-consumer episodes (and NATS connection events)
+// through l.
+func WithLogger(l logrus.FieldLogger) MemoryOption {
+	return func(c *config) { c.logger = l }
+}
+
+// WithEventHook calls hook for every Event. It runs on the publisher's
+// goroutine (in memory) or the connection's (NATS), holding no lock of the
+// broker: keep it short.
+func WithEventHook(hook func(Event)) MemoryOption {
+	return func(c *config) { c.hook = hook }
+}
+
+// WithDefaultQueueSize sets the queue size of subscriptions that do not set
+// one (default DefaultQueueSize).
+func WithDefaultQueueSize(n int) MemoryOption {
+	return func(c *config) { c.queueSize = n }
+}
+
+// WithDefaultPolicy sets the overflow policy of subscriptions that do not
+// set one (default DropNewest).
+func WithDefaultPolicy(p Policy) MemoryOption {
+	return func(c *config) { c.policy = p }
+}
+
+// WithKnownClients restricts registration to these ids, as Dart's pub_sub
+// server does with its list of ClientInfo: Register rejects any other id
+// with ErrUnknownClient, and both these allow-lists and the ones given to
+// Register apply.
+func WithKnownClients(infos ...ClientInfo) MemoryOption {
+	return func(c *config) { c.known = knownMap(infos) }
+}
+
+// WithCodec makes the in-memory broker encode every payload with codec and
+// deliver it as a Raw, exactly as the NATS backend does: useful in tests to
+// check that app code does not rely on sharing payload values. Off by
+// default (payloads are handed over as they are, with no serialisation).
+func WithCodec(codec Codec) MemoryOption {
+	return func(c *config) { c.codec = codec }
+}
+
+// Memory is the in-memory broker: channels, no serialisation, no sockets.
+// Create it with NewMemory; it implements Broker.
+type Memory struct {
+	cfg config
+
+	mu      sync.Mutex // guards everything below but routes' readers
+	closed  bool
+	clients map[string]*memClient
+	exact   map[string]map[*memSub]struct{}
+	wild    map[*memSub]struct{}
+	routes  atomic.Pointer[map[string][]*memSub] // copy-on-write cache topic -> matching subs
+
+	published atomic.Uint64
+	delivered atomic.Uint64
+	dropped   atomic.Uint64
+}
+
+// maxRoutes bounds the route cache: topics beyond it are routed uncached.
+const maxRoutes = 512
+
+var _ Broker = (*Memory)(nil)
+
+// NewMemory returns an in-memory broker.
+func NewMemory(opts ...MemoryOption) *Memory {
+	b := &Memory{
+		clients: make(map[string]*memClient),
+		exact:   make(map[string]map[*memSub]struct{}),
+		wild:    make(map[*memSub]struct{}),
+	}
+	for _, o := range opts {
+		o(&b.cfg)
+	}
+	b.invalidate()
+	return b
+}
+
+// Register implements Broker.
+func (b *Memory) Register(ctx context.Context, info ClientInfo) (Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pubsub: register %q: %w", info.ID, err)
+	}
+	p, err := b.cfg.checkInfo(info)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, fmt.Errorf("pubsub: register %q: %w", info.ID, ErrClosed)
+	}
+	if _, dup := b.clients[info.ID]; dup {
+		return nil, fmt.Errorf("%w: %q", ErrDuplicateID, info.ID)
+	}
+	c := &memClient{b: b, id: info.ID, perms: p, subs: make(map[*memSub]struct{})}
+	b.clients[info.ID] = c
+	return c, nil
+}
+
+// Close implements Broker: it closes every client.
+func (b *Memory) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	cs := make([]*memClient, 0, len(b.clients))
+	for _, c := range b.clients {
+		cs = append(cs, c)
+	}
+	b.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
+	return nil
+}
+
+// Stats returns the broker-wide counters.
+func (b *Memory) Stats() Stats {
+	return Stats{
+		Published: b.published.Load(),
+		Delivered: b.delivered.Load(),
+		Dropped:   b.dropped.Load(),
+	}
+}
+
+// invalidate drops the route cache; called with mu held (or at creation).
+func (b *Memory) invalidate() {
+	m := make(map[string][]*memSub)
+	b.routes.Store(&m)
+}
+
+// route returns the subscriptions matching topic.
+func (b *Memory) route(topic string) ([]*memSub, error) {
+	if subs, ok := (*b.routes.Load())[topic]; ok {
+		return subs, nil
+	}
+	if err := ValidateTopic(topic); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := *b.routes.Load()
+	if subs, ok := old[topic]; ok {
+		return subs, nil
+	}
+	var subs []*memSub
+	for s := range b.exact[topic] {
+		subs = append(subs, s)
+	}
+	for s := range b.wild {
+		if match(s.pattern, topic) {
+			subs = append(subs, s)
+		}
+	}
+	if len(old) < maxRoutes {
+		m := make(map[string][]*memSub, len(old)+1)
+		for k, v := range old {
+			m[k] = v
+		}
+		m[topic] = subs
+		b.routes.Store(&m)
+	}
+	return subs, nil
+}
+
+type memClient struct {
+	b      *Memory
+	id     string
+	perms  perms
+	closed atomic.Bool
+	subs   map[*memSub]struct{} // guarded by b.mu
+}
+
+func (c *memClient) ID() string { return c.id }
+
+func (c *memClient) Publish(ctx context.Context, topic string, payload any) (int, error) {
+	if c.closed.Load() {
+		return 0, fmt.Errorf("pubsub: publish %q: %w", topic, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("pubsub: publish %q: %w", topic, err)
+	}
+	subs, err := c.b.route(topic)
+	if err != nil {
+		return 0, err
+	}
+	if !c.perms.canPublish(topic) {
+		return 0, fmt.Errorf("%w: client %q may not publish to %q", ErrPermission, c.id, topic)
+	}
+	if codec := c.b.cfg.codec; codec != nil {
+		if payload, err = encodeRaw(codec, payload); err != nil {
+			return 0, fmt.Errorf("pubsub: publish %q: %w", topic, err)
+		}
+	}
+	m := Message{Topic: topic, Sender: c.id, Payload: payload}
+	n := 0
+	var perr error
+	for _, s := range subs {
+		if s.client == c && !s.self {
+			continue
+		}
+		ok, err := s.q.put(ctx, m)
+		if ok {
+			n++
+		}
+		if err != nil && perr == nil {
+			perr = fmt.Errorf("pubsub: publish %q: %w", topic, err)
+		}
+	}
+	c.b.published.Add(1)
+	c.b.delivered.Add(uint64(n))
+	return n, perr
+}
+
+func (c *memClient) Subscribe(ctx context.Context, pattern string, opts ...SubscribeOption) (Subscription, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
+	}
+	if err := ValidatePattern(pattern); err != nil {
+		return nil, err
+	}
+	if !c.perms.canSubscribe(pattern) {
+		return nil, fmt.Errorf("%w: client %q may not subscribe to %q", ErrPermission, c.id, pattern)
+	}
+	sc := c.b.cfg.subConfig(opts)
+	s := &memSub{client: c, pattern: pattern, self: sc.self, wild: isWild(pattern)}
+	s.q = newQueue(sc, &c.b.dropped, c.b.cfg.reporter(c.id, pattern, sc.policy))
+	b := c.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c.closed.Load() {
+		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, ErrClosed)
+	}
+	c.subs[s] = struct{}{}
+	if s.wild {
+		b.wild[s] = struct{}{}
+	} else {
+		set := b.exact[pattern]
+		if set == nil {
+			set = make(map[*memSub]struct{})
+			b.exact[pattern] = set
+		}
+		set[s] = struct{}{}
+	}
+	b.invalidate()
+	return s, nil
+}
+
+// unindex removes s from the broker's index; called with b.mu held.
+func (b *Memory) unindex(s *memSub) {
+	if s.wild {
+		delete(b.wild, s)
+	} else if set := b.exact[s.pattern]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(b.exact, s.pattern)
+		}
+	}
+}
+
+func (c *memClient) Close() error {
+	b := c.b
+	b.mu.Lock()
+	if c.closed.Load() {
+		b.mu.Unlock()
+		return nil
+	}
+	c.closed.Store(true)
+	subs := make([]*memSub, 0, len(c.subs))
+	for s := range c.subs {
+		b.unindex(s)
+		subs = append(subs, s)
+	}
+	c.subs = nil
+	if b.clients[c.id] == c {
+		delete(b.clients, c.id)
+	}
+	b.invalidate()
+	b.mu.Unlock()
+	for _, s := range subs {
+		s.q.close()
+	}
+	return nil
+}
+
+type memSub struct {
+	client  *memClient
+	pattern string
+	self    bool
+	wild    bool
+	q       *queue
+}
+
+func (s *memSub) Pattern() string   { return s.pattern }
+func (s *memSub) C() <-chan Message { return s.q.ch }
+func (s *memSub) Dropped() uint64   { return s.q.dropped.Load() }
+func (s *memSub) Unsubscribe() error {
+	b := s.client.b
+	b.mu.Lock()
+	if _, ok := s.client.subs[s]; ok {
+		delete(s.client.subs, s)
+		b.unindex(s)
+		b.invalidate()
+	}
+	b.mu.Unlock()
+	s.q.close()
+	return nil
+}

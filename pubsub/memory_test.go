@@ -1,0 +1,284 @@
+package pubsub_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goangel/angel/pubsub"
+)
+
+type events struct {
+	mu  sync.Mutex
+	evs []pubsub.Event
+}
+
+func (e *events) hook(ev pubsub.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.evs = append(e.evs, ev)
+}
+
+func (e *events) kinds() []pubsub.EventKind {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var ks []pubsub.EventKind
+	for _, ev := range e.evs {
+		ks = append(ks, ev.Kind)
+	}
+	return ks
+}
+
+func drainInts(t *testing.T, s pubsub.Subscription) []int {
+	t.Helper()
+	var got []int
+	for {
+		select {
+		case m := <-s.C():
+			v, err := pubsub.Decode[int](m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, v)
+		default:
+			return got
+		}
+	}
+}
+
+// TestOverflowPolicies: a queue of 2 receives 5 messages without reading.
+func TestOverflowPolicies(t *testing.T) {
+	for _, tc := range []struct {
+		policy    pubsub.Policy
+		want      []int
+		delivered []int // Publish's count for each of the 5
+	}{
+		{pubsub.DropNewest, []int{1, 2}, []int{2, 2, 1, 1, 1}},
+		{pubsub.DropOldest, []int{4, 5}, []int{2, 2, 2, 2, 2}},
+	} {
+		t.Run(tc.policy.String(), func(t *testing.T) {
+			var ev events
+			b := pubsub.NewMemory(pubsub.WithEventHook(ev.hook))
+			defer b.Close()
+			p, slow, fast := register(t, b, "p"), register(t, b, "slow"), register(t, b, "fast")
+			s := subscribe(t, slow, "t", pubsub.WithQueueSize(2), pubsub.WithPolicy(tc.policy))
+			f := subscribe(t, fast, "t", pubsub.WithQueueSize(10))
+			for i := 1; i <= 5; i++ {
+				if n := publish(t, p, "t", i); n != tc.delivered[i-1] {
+					t.Errorf("publish %d delivered to %d, want %d", i, n, tc.delivered[i-1])
+				}
+			}
+			if got := drainInts(t, s); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("slow got %v, want %v", got, tc.want)
+			}
+			// The slow one did not stall the other subscriber.
+			if got := drainInts(t, f); fmt.Sprint(got) != "[1 2 3 4 5]" {
+				t.Errorf("fast got %v", got)
+			}
+			if s.Dropped() != 3 || f.Dropped() != 0 {
+				t.Errorf("dropped slow %d fast %d, want 3 and 0", s.Dropped(), f.Dropped())
+			}
+			st := b.Stats()
+			wantDelivered := uint64(5)
+			for _, n := range tc.delivered {
+				wantDelivered += uint64(n) - 1
+			}
+			if st.Published != 5 || st.Dropped != 3 || st.Delivered != wantDelivered {
+				t.Errorf("stats %+v, want 5 published, %d delivered, 3 dropped", st, wantDelivered)
+			}
+			// One report for the episode, however many drops.
+			if k := ev.kinds(); len(k) != 1 || k[0] != pubsub.EventSlowConsumer {
+				t.Fatalf("events %v, want one slow-consumer", k)
+			}
+			if e := ev.evs[0]; e.Client != "slow" || e.Pattern != "t" || e.Policy != tc.policy || e.Dropped != 1 {
+				t.Errorf("event %+v", e)
+			}
+			// Drained: the next message finds the queue empty and ends the
+			// episode; a new overflow is a new episode.
+			publish(t, p, "t", 6)
+			for i := 7; i <= 9; i++ {
+				publish(t, p, "t", i)
+			}
+			want := []pubsub.EventKind{pubsub.EventSlowConsumer, pubsub.EventDrained, pubsub.EventSlowConsumer}
+			if k := ev.kinds(); fmt.Sprint(k) != fmt.Sprint(want) {
+				t.Errorf("events %v, want %v", k, want)
+			}
+			if s.Dropped() != 5 {
+				t.Errorf("dropped %d, want 5", s.Dropped())
+			}
+		})
+	}
+}
+
+// TestBlockPolicy: Block waits for room, honours the publisher's ctx, and
+// is released by Unsubscribe.
+func TestBlockPolicy(t *testing.T) {
+	t.Run("waits for the reader", func(t *testing.T) {
+		b := pubsub.NewMemory()
+		defer b.Close()
+		p, r := register(t, b, "p"), register(t, b, "r")
+		s := subscribe(t, r, "t", pubsub.WithQueueSize(1), pubsub.WithPolicy(pubsub.Block))
+		done := make(chan error, 1)
+		go func() {
+			for i := range 100 {
+				if _, err := p.Publish(context.Background(), "t", i); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		for i := range 100 {
+			m := recv(t, s)
+			if v, _ := pubsub.Decode[int](m); v != i {
+				t.Fatalf("got %d, want %d", v, i)
+			}
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(wait):
+			t.Fatal("publisher did not finish")
+		}
+		if s.Dropped() != 0 {
+			t.Errorf("dropped %d", s.Dropped())
+		}
+	})
+	t.Run("publisher ctx ends the wait", func(t *testing.T) {
+		var ev events
+		b := pubsub.NewMemory(pubsub.WithEventHook(ev.hook))
+		defer b.Close()
+		p, r, other := register(t, b, "p"), register(t, b, "r"), register(t, b, "o")
+		s := subscribe(t, r, "t", pubsub.WithQueueSize(1), pubsub.WithPolicy(pubsub.Block))
+		o := subscribe(t, other, "t")
+		publish(t, p, "t", 1)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		n, err := p.Publish(ctx, "t", 2)
+		if !errors.Is(err, context.DeadlineExceeded) || n != 1 {
+			t.Errorf("publish into a full Block queue: n=%d err=%v, want 1 and DeadlineExceeded", n, err)
+		}
+		if s.Dropped() != 1 || b.Stats().Dropped != 1 {
+			t.Errorf("dropped %d / %d, want 1", s.Dropped(), b.Stats().Dropped)
+		}
+		if got := drainInts(t, o); fmt.Sprint(got) != "[1 2]" {
+			t.Errorf("other subscriber got %v", got)
+		}
+		if k := ev.kinds(); len(k) != 1 || k[0] != pubsub.EventSlowConsumer {
+			t.Errorf("events %v", k)
+		}
+	})
+	t.Run("unsubscribe releases a blocked publisher", func(t *testing.T) {
+		blocked := make(chan struct{}, 1)
+		b := pubsub.NewMemory(pubsub.WithEventHook(func(ev pubsub.Event) {
+			if ev.Kind == pubsub.EventSlowConsumer {
+				blocked <- struct{}{}
+			}
+		}))
+		defer b.Close()
+		p, r := register(t, b, "p"), register(t, b, "r")
+		s := subscribe(t, r, "t", pubsub.WithQueueSize(1), pubsub.WithPolicy(pubsub.Block))
+		publish(t, p, "t", 1)
+		res := make(chan error, 1)
+		go func() {
+			_, err := p.Publish(context.Background(), "t", 2)
+			res <- err
+		}()
+		select {
+		case <-blocked:
+		case <-time.After(wait):
+			t.Fatal("publisher never blocked")
+		}
+		// The event fires just before the publisher waits; Unsubscribe
+		// releases it whether it is already waiting or not.
+		if err := s.Unsubscribe(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-res:
+			if err != nil {
+				t.Errorf("publish released by unsubscribe: %v", err)
+			}
+		case <-time.After(wait):
+			t.Fatal("publisher still blocked after unsubscribe")
+		}
+		closed(t, s)
+	})
+}
+
+// TestKnownClients: with WithKnownClients only listed ids register, and
+// the broker's allow-lists apply on top of the client's.
+func TestKnownClients(t *testing.T) {
+	b := pubsub.NewMemory(pubsub.WithKnownClients(
+		pubsub.ClientInfo{ID: "a", CanPublish: []string{"greeting"}},
+		pubsub.ClientInfo{ID: "b"},
+	))
+	defer b.Close()
+	ctx := context.Background()
+	if _, err := b.Register(ctx, pubsub.ClientInfo{ID: "z"}); !errors.Is(err, pubsub.ErrUnknownClient) {
+		t.Errorf("unknown id: %v, want ErrUnknownClient", err)
+	}
+	a := register(t, b, "a")
+	if _, err := a.Publish(ctx, "other", 1); !errors.Is(err, pubsub.ErrPermission) {
+		t.Errorf("publish outside the broker's list: %v, want ErrPermission", err)
+	}
+	if _, err := a.Publish(ctx, "greeting", 1); err != nil {
+		t.Errorf("publish inside: %v", err)
+	}
+	// Register may narrow, never widen.
+	bb, err := b.Register(ctx, pubsub.ClientInfo{ID: "b", CanPublish: []string{"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bb.Publish(ctx, "y", 1); !errors.Is(err, pubsub.ErrPermission) {
+		t.Errorf("narrowed publish: %v, want ErrPermission", err)
+	}
+}
+
+// TestLogger: a slow episode is logged once.
+func TestCanceledContext(t *testing.T) {
+	b := pubsub.NewMemory()
+	defer b.Close()
+	c := register(t, b, "c")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Publish(ctx, "t", 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("publish: %v", err)
+	}
+	if _, err := c.Subscribe(ctx, "t"); !errors.Is(err, context.Canceled) {
+		t.Errorf("subscribe: %v", err)
+	}
+	if _, err := b.Register(ctx, pubsub.ClientInfo{ID: "d"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("register: %v", err)
+	}
+}
+
+// TestPublishAllocs: at most one allocation per publish whatever the fan-out
+// (boxing a non-constant payload into any; an int from 0 to 255 or a
+// pointer costs nothing).
+func TestPublishAllocs(t *testing.T) {
+	for _, k := range []int{1, 16} {
+		b := pubsub.NewMemory()
+		p := register(t, b, "p")
+		var subs []pubsub.Subscription
+		for i := range k {
+			subs = append(subs, subscribe(t, register(t, b, fmt.Sprint("r", i)), "t", pubsub.WithQueueSize(1)))
+		}
+		ctx := context.Background()
+		payload := "some payload"
+		n := 0
+		allocs := testing.AllocsPerRun(1000, func() {
+			n++
+			_, _ = p.Publish(ctx, "t", payload+string(rune('a' + n%26))[:0])
+		})
+		if allocs > 1 {
+			t.Errorf("K=%d: %.1f allocs per publish, want <= 1", k, allocs)
+		}
+		_ = b.Close()
+	}
+}

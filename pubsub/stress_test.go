@@ -1,0 +1,98 @@
+package pubsub_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/goangel/angel/pubsub"
+)
+
+// TestStress publishes, subscribes, unsubscribes and closes clients
+// concurrently under every policy (run it with -race). It checks that
+// nothing panics (no send on a closed channel), every channel is closed in
+// the end, every error is an expected one, and the counters add up.
+func TestStress(t *testing.T) {
+	b := pubsub.NewMemory(pubsub.WithDefaultQueueSize(4), pubsub.WithEventHook(func(pubsub.Event) {}))
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	const (
+		workers = 8
+		rounds  = 300
+	)
+	policies := []pubsub.Policy{pubsub.DropNewest, pubsub.DropOldest, pubsub.Block}
+	topics := []string{"a", "a.b", "a.c", "b.x.y"}
+	patterns := []string{"a", "a.*", "a.>", ">", "b.*.y", "a.b"}
+	var received atomic.Uint64
+	var wg sync.WaitGroup
+	var life atomic.Int64
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				id := fmt.Sprintf("w%d#%d", w, life.Add(1))
+				c, err := b.Register(ctx, pubsub.ClientInfo{ID: id})
+				if err != nil {
+					t.Errorf("register: %v", err)
+					return
+				}
+				var readers sync.WaitGroup
+				var subs []pubsub.Subscription
+				for i := range 3 {
+					s, err := c.Subscribe(ctx, patterns[(w+r+i)%len(patterns)],
+						pubsub.WithPolicy(policies[(w+i)%len(policies)]), pubsub.WithQueueSize(1+i))
+					if err != nil {
+						t.Errorf("subscribe: %v", err)
+						return
+					}
+					subs = append(subs, s)
+					if i != 2 { // the third one is never read: it overflows
+						readers.Add(1)
+						go func() {
+							defer readers.Done()
+							for range s.C() {
+								received.Add(1)
+							}
+						}()
+					}
+				}
+				for i := range 10 {
+					pctx, pcancel := context.WithTimeout(ctx, time.Millisecond)
+					_, err := c.Publish(pctx, topics[(i+w)%len(topics)], i)
+					pcancel()
+					if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, pubsub.ErrClosed) {
+						t.Errorf("publish: %v", err)
+					}
+				}
+				switch r % 3 {
+				case 0:
+					for _, s := range subs {
+						_ = s.Unsubscribe()
+					}
+					_ = c.Close()
+				case 1:
+					_ = subs[0].Unsubscribe()
+					_ = c.Close()
+				default:
+					go func() { _ = c.Close() }() // close racing the next round
+				}
+				readers.Wait()
+			}
+		}()
+	}
+	wg.Wait()
+	_ = b.Close()
+	st := b.Stats()
+	if st.Delivered < received.Load() {
+		t.Errorf("delivered %d < received %d", st.Delivered, received.Load())
+	}
+	if st.Published == 0 || st.Delivered == 0 {
+		t.Errorf("nothing happened: %+v", st)
+	}
+	t.Logf("stats %+v, received by readers %d", st, received.Load())
+}
