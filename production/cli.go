@@ -1,0 +1,300 @@
+package production
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/goangel/angel/internal/logging"
+)
+
+// Config is the parsed command line of a Runner: every angel_production flag,
+// goangel's own, and (embedded) the logging flags. Each flag can also be set by
+// an environment variable named after it: the prefix (by default the app name
+// in upper case, non-alphanumerics as "_", see [WithEnvPrefix]), "_", then the
+// flag name in upper case with "-" as "_": EXAMPLE_PORT=8080,
+// EXAMPLE_RESPAWN=false, EXAMPLE_PUBSUB_URL=nats://…. The command line wins
+// over the environment, the environment over the defaults.
+type Config struct {
+	Respawn             bool          `negatable:"" default:"true" help:"Respawn an instance that crashed."`
+	UseZone             bool          `name:"use-zone" help:"Give each request its own child container (reachable from its context) and recover boundary."`
+	Quiet               bool          `help:"Mute the runner's console log lines."`
+	SSL                 bool          `name:"ssl" help:"Serve HTTPS (needs --certificate-file and --key-file)."`
+	HTTP2               bool          `name:"http2" help:"Serve HTTP/2 over TLS (needs --certificate-file and --key-file)."`
+	Address             string        `short:"a" default:"127.0.0.1" help:"The address to listen on."`
+	Concurrency         int           `short:"j" default:"${ncpu}" help:"The number of instances to run."`
+	Port                int           `short:"p" default:"3000" help:"The port to listen on (0 takes a free port)."`
+	CertificateFile     string        `name:"certificate-file" placeholder:"PATH" help:"The PEM certificate (chain) for --ssl/--http2."`
+	CertificatePassword string        `name:"certificate-password" placeholder:"PASSWORD" help:"The password of an encrypted PEM certificate."`
+	KeyFile             string        `name:"key-file" placeholder:"PATH" help:"The PEM private key for --ssl/--http2."`
+	KeyPassword         string        `name:"key-password" placeholder:"PASSWORD" help:"The password of an encrypted PEM private key."`
+	MaxRestarts         int           `name:"max-restarts" default:"10" help:"Give up when one instance needs more respawns than this within --restart-window."`
+	RestartWindow       time.Duration `name:"restart-window" default:"1m" help:"The window of --max-restarts."`
+	DrainTimeout        time.Duration `name:"drain-timeout" default:"5s" help:"How long a stopping instance lets in-flight requests and keep-alive clients finish."`
+	ReadHeaderTimeout   time.Duration `name:"read-header-timeout" default:"10s" help:"http.Server ReadHeaderTimeout of each instance."`
+	IdleTimeout         time.Duration `name:"idle-timeout" default:"2m" help:"http.Server IdleTimeout of each instance."`
+	PubSubURL           string        `name:"pubsub-url" placeholder:"nats://HOST:PORT" help:"Pass messages between instances (and processes) through this NATS server instead of in memory."`
+	PubSubToken         string        `name:"pubsub-token" help:"NATS token."`
+	PubSubUser          string        `name:"pubsub-user" help:"NATS user."`
+	PubSubPassword      string        `name:"pubsub-password" help:"NATS password."`
+	PubSubCreds         string        `name:"pubsub-creds" placeholder:"PATH" help:"NATS credentials file."`
+	PubSubCAFile        string        `name:"pubsub-ca-file" placeholder:"PATH" help:"CA certificate for the NATS server."`
+	PubSubCertFile      string        `name:"pubsub-cert-file" placeholder:"PATH" help:"Client certificate for NATS."`
+	PubSubKeyFile       string        `name:"pubsub-key-file" placeholder:"PATH" help:"Client key for NATS."`
+
+	logging.Flags `embed:""`
+}
+
+// Validate checks what kong cannot: it is called by kong after parsing, and an
+// error makes the command line a usage error (exit code 64).
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("-j/--concurrency must be at least 1, got %d", c.Concurrency))
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("-p/--port must be in 0..65535, got %d", c.Port))
+	}
+	if strings.TrimSpace(c.Address) == "" {
+		errs = append(errs, errors.New("-a/--address must not be empty"))
+	}
+	if c.MaxRestarts < 0 {
+		errs = append(errs, fmt.Errorf("--max-restarts must not be negative, got %d", c.MaxRestarts))
+	}
+	if c.RestartWindow <= 0 {
+		errs = append(errs, fmt.Errorf("--restart-window must be positive, got %v", c.RestartWindow))
+	}
+	for name, d := range map[string]time.Duration{"--drain-timeout": c.DrainTimeout, "--read-header-timeout": c.ReadHeaderTimeout, "--idle-timeout": c.IdleTimeout} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", name, d))
+		}
+	}
+	if c.PubSubURL != "" && !strings.HasPrefix(c.PubSubURL, "nats://") && !strings.HasPrefix(c.PubSubURL, "tls://") {
+		errs = append(errs, fmt.Errorf("--pubsub-url must be a nats:// or tls:// URL, got %q", c.PubSubURL))
+	}
+	if c.SSL || c.HTTP2 {
+		if err := c.validateTLS(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validateTLS checks the certificate and key of --ssl/--http2 as far as can be
+// seen before start: both given, readable, PEM, decryptable, a matching pair.
+func (c *Config) validateTLS() error {
+	which := "--ssl"
+	if !c.SSL {
+		which = "--http2"
+	}
+	if c.CertificateFile == "" || c.KeyFile == "" {
+		var missing []string
+		if c.CertificateFile == "" {
+			missing = append(missing, "--certificate-file")
+		}
+		if c.KeyFile == "" {
+			missing = append(missing, "--key-file")
+		}
+		return fmt.Errorf("%s needs %s", which, strings.Join(missing, " and "))
+	}
+	_, err := c.loadKeyPair()
+	return err
+}
+
+// loadKeyPair reads and checks the certificate and key files.
+func (c *Config) loadKeyPair() (tls.Certificate, error) {
+	certPEM, err := readPEM("--certificate-file", c.CertificateFile, c.CertificatePassword, "--certificate-password")
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	keyPEM, err := readPEM("--key-file", c.KeyFile, c.KeyPassword, "--key-password")
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("--certificate-file %s and --key-file %s: %w", c.CertificateFile, c.KeyFile, err)
+	}
+	return pair, nil
+}
+
+// readPEM reads a PEM file and decrypts its encrypted blocks with password.
+func readPEM(flag, path, password, passwordFlag string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	var out []byte
+	rest := data
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		//lint:ignore SA1019 legacy encrypted PEM is what --*-password means
+		if x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck
+			if password == "" {
+				return nil, fmt.Errorf("%s %s is encrypted: give %s", flag, path, passwordFlag)
+			}
+			der, err := x509.DecryptPEMBlock(block, []byte(password)) //nolint:staticcheck
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %s: %w", flag, path, passwordFlag, err)
+			}
+			block = &pem.Block{Type: block.Type, Bytes: der}
+		}
+		out = append(out, pem.EncodeToMemory(block)...)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s %s: no PEM data found", flag, path)
+	}
+	return out, nil
+}
+
+// helpExit is what kong's Exit panics with inside parse, so that --help ends
+// parsing without ending the process.
+type helpExit struct{ code int }
+
+// parse builds the kong CLI (Config, the app's flag structs) and parses args.
+// It returns done=true when --help was printed.
+func (r *Runner) parse(args []string, stdout, stderr io.Writer) (cfg *Config, done bool, err error) {
+	cfg = &Config{}
+	options := []kong.Option{
+		kong.Name(r.name),
+		kong.Description(r.description()),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(helpExit{code}) }),
+		kong.Vars{"ncpu": strconv.Itoa(runtime.NumCPU())},
+		kong.Help(r.helpPrinter),
+		kong.ValueFormatter(envHelpFormatter),
+		kong.PostBuild(r.envNames),
+		kong.Resolvers(envResolver(r.lookupEnv)),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
+	}
+	for _, f := range r.appFlags {
+		options = append(options, kong.Embed(f.ptr))
+	}
+	parser, err := kong.New(cfg, options...)
+	if err != nil {
+		// A broken app flag struct is a programming error, not a usage error.
+		return nil, false, exitError(ExitUsage, fmt.Errorf("%w: building the command line: %w", ErrUsage, err))
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			h, ok := p.(helpExit)
+			if !ok {
+				panic(p)
+			}
+			if h.code != 0 {
+				err = exitError(ExitUsage, fmt.Errorf("%w: exit %d", ErrUsage, h.code))
+				return
+			}
+			cfg, done, err = nil, true, nil
+		}
+	}()
+	ctx, perr := parser.Parse(args)
+	if perr != nil {
+		parser.Errorf("%s", perr.Error())
+		var pe *kong.ParseError
+		if errors.As(perr, &pe) && pe.Context != nil {
+			parser.Stdout = stderr
+			_ = pe.Context.PrintUsage(true)
+		}
+		return nil, false, exitError(ExitUsage, fmt.Errorf("%w: %w", ErrUsage, perr))
+	}
+	_ = ctx
+	return cfg, false, nil
+}
+
+func (r *Runner) description() string {
+	if r.desc != "" {
+		return r.desc
+	}
+	return fmt.Sprintf("Runs `%s` in production: -j supervised instances on one shared listener, respawned when they crash.", r.name)
+}
+
+// helpPrinter prints the banner, then kong's help (usage, description, options).
+func (r *Runner) helpPrinter(options kong.HelpOptions, ctx *kong.Context) error {
+	if !options.Summary {
+		fmt.Fprintf(ctx.Stdout, "goangel production runner: %s\n\n", r.name)
+	}
+	return kong.DefaultHelpPrinter(options, ctx)
+}
+
+// envNames gives every flag (but --help) an environment variable name. They
+// are kept in Flag.Envs only (not in the value's tag), so kong itself does not
+// read the process environment: envResolver does, through the Runner's
+// LookupEnv, which tests replace.
+func (r *Runner) envNames(k *kong.Kong) error {
+	prefix := r.envPrefix
+	var walk func(n *kong.Node)
+	walk = func(n *kong.Node) {
+		for _, f := range n.Flags {
+			if f.Name == "help" || len(f.Envs) > 0 || len(f.Tag.Envs) > 0 {
+				continue
+			}
+			name := strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(f.Name))
+			if prefix != "" {
+				name = prefix + "_" + name
+			}
+			f.Envs = []string{name}
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(k.Model.Node)
+	return nil
+}
+
+// envResolver resolves a flag not given on the command line from its
+// environment variable, and names the variable when its value is bad.
+func envResolver(lookup func(string) (string, bool)) kong.Resolver {
+	return kong.ResolverFunc(func(_ *kong.Context, _ *kong.Path, f *kong.Flag) (any, error) {
+		for _, name := range f.Envs {
+			v, ok := lookup(name)
+			if !ok {
+				continue
+			}
+			probe := reflect.New(f.Target.Type()).Elem()
+			scan := kong.ScanFromTokens(kong.Token{Type: kong.FlagValueToken, Value: v})
+			if err := f.Mapper.Decode(&kong.DecodeContext{Value: f.Value, Scan: scan}, probe); err != nil {
+				return nil, fmt.Errorf("environment variable %s=%q: %w", name, v, err)
+			}
+			return v, nil
+		}
+		return nil, nil
+	})
+}
+
+// envHelpFormatter appends the environment variable to each flag's help.
+func envHelpFormatter(v *kong.Value) string {
+	help := v.Help
+	if v.Flag == nil || len(v.Flag.Envs) == 0 {
+		return help
+	}
+	suffix := "($" + strings.Join(v.Flag.Envs, ", $") + ")"
+	if strings.HasSuffix(help, ".") {
+		return help[:len(help)-1] + " " + suffix + "."
+	}
+	if help == "" {
+		return suffix
+	}
+	return help + " " + suffix
+}
+
+// usageError wraps a validation error found after parsing as a usage error.
+func usageError(err error) error { return exitError(ExitUsage, fmt.Errorf("%w: %w", ErrUsage, err)) }
+
+var _ = usageError

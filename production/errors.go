@@ -1,0 +1,100 @@
+package production
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+)
+
+// Exit codes: what [ExitCode] returns for an error of [Runner.Run], and what
+// [Runner.Main] exits with. They follow sysexits(3) where one fits, so that a
+// systemd unit can say, for instance, RestartPreventExitStatus=64 78.
+const (
+	// ExitOK: the runner stopped on a signal or a canceled context, --help
+	// was printed, or (with --no-respawn) every instance ended cleanly.
+	ExitOK = 0
+	// ExitCrashed: with --no-respawn, at least one instance crashed.
+	ExitCrashed = 1
+	// ExitUsage (EX_USAGE): a bad command line or environment variable.
+	ExitUsage = 64
+	// ExitGaveUp (EX_SOFTWARE): an instance crashed more often than the
+	// restart intensity allows (--max-restarts within --restart-window); the
+	// runner shut down cleanly so that the operator or systemd takes over.
+	ExitGaveUp = 70
+	// ExitStartup (EX_CONFIG): the runner could not start: the address could
+	// not be bound, the log files or the pub/sub connection could not be
+	// opened, or configure failed on the first start of an instance.
+	ExitStartup = 78
+)
+
+// Sentinel errors. Errors returned by [Runner.Run] wrap one of them (and are an
+// [*ExitError]), so callers can match them with errors.Is.
+var (
+	// ErrUsage: the command line or an environment variable is invalid.
+	ErrUsage = errors.New("production: usage error")
+	// ErrStartup: the runner could not start.
+	ErrStartup = errors.New("production: start-up failed")
+	// ErrGaveUp: the restart intensity was exceeded.
+	ErrGaveUp = errors.New("production: restart intensity exceeded")
+	// ErrCrashed: an instance crashed and --no-respawn was given.
+	ErrCrashed = errors.New("production: instance crashed")
+	// ErrAlreadyRun: Run was called twice on the same Runner.
+	ErrAlreadyRun = errors.New("production: Runner.Run called more than once")
+	// ErrLifeEnded: what App.Context's cause is once a life ended without
+	// an error (shutdown, or Crash(nil)).
+	ErrLifeEnded = errors.New("production: instance life ended")
+)
+
+// ExitError is the error type returned by [Runner.Run]: Err says what happened,
+// Code is the process exit code it maps to.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("production: exit code %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// ExitCode returns the exit code (it implements kong.ExitCoder).
+func (e *ExitError) ExitCode() int { return e.Code }
+
+// ExitCode maps an error of [Runner.Run] to a process exit code: 0 for nil, the
+// code of an [*ExitError] in its chain, 1 otherwise.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var e *ExitError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 1
+}
+
+func exitError(code int, err error) error { return &ExitError{Code: code, Err: err} }
+
+// PanicError is the crash reason of a life ended by a panic in a supervised
+// goroutine (an app.Go function, an app.AfterFunc timer, configure).
+type PanicError struct {
+	Value any    // what was passed to panic
+	Stack []byte // the panicking goroutine's stack
+}
+
+func (p *PanicError) Error() string { return fmt.Sprintf("panic: %v", p.Value) }
+
+// Unwrap returns the panic value when it is an error.
+func (p *PanicError) Unwrap() error {
+	if err, ok := p.Value.(error); ok {
+		return err
+	}
+	return nil
+}
+
+func newPanicError(v any) *PanicError { return &PanicError{Value: v, Stack: debug.Stack()} }

@@ -1,0 +1,191 @@
+package production_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/goangel/angel/production"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is a goroutine-safe bytes.Buffer for the runner's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func noEnv(string) (string, bool) { return "", false }
+
+// waitFor polls cond until it holds, failing the test at timeout.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// harness is a Runner running in the background on 127.0.0.1:0.
+type harness struct {
+	t      testing.TB
+	r      *production.Runner
+	out    *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+	base   string
+	client *http.Client
+	tr     *http.Transport
+	once   sync.Once
+	err    error
+}
+
+// instanceHeader tags every response with the instance number and life.
+func instanceHeader(app *production.App) {
+	info := app.Info()
+	num, life := strconv.Itoa(info.Number), strconv.Itoa(info.Life)
+	app.Router.Use(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Instance", num)
+			w.Header().Set("X-Life", life)
+			next.ServeHTTP(w, r)
+		})
+	})
+}
+
+func startRunner(t testing.TB, configure func(*production.App) error, args []string, opts ...production.Option) *harness {
+	t.Helper()
+	h := &harness{t: t, out: &syncBuffer{}, done: make(chan error, 1)}
+	opts = append([]production.Option{production.WithOutput(h.out, h.out), production.WithLookupEnv(noEnv)}, opts...)
+	h.r = production.New("test", configure, opts...)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- h.r.Run(ctx, append([]string{"-a", "127.0.0.1", "-p", "0"}, args...)) }()
+	select {
+	case <-h.r.Ready():
+	case err := <-h.done:
+		cancel()
+		t.Fatalf("runner ended before it was ready: %v\n%s", err, h.out)
+	case <-time.After(15 * time.Second):
+		cancel()
+		t.Fatalf("runner not ready after 15s\n%s", h.out)
+	}
+	h.base = "http://" + h.r.Addr().String()
+	h.tr = &http.Transport{MaxIdleConnsPerHost: 64}
+	h.client = &http.Client{Transport: h.tr, Timeout: 10 * time.Second}
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+// stop cancels the runner and returns what Run returned.
+func (h *harness) stop() error {
+	h.once.Do(func() {
+		h.cancel()
+		select {
+		case h.err = <-h.done:
+		case <-time.After(30 * time.Second):
+			h.t.Errorf("runner did not stop within 30s\n%s", h.out)
+		}
+		h.tr.CloseIdleConnections()
+	})
+	return h.err
+}
+
+// get does a GET and returns status, body and the serving instance.
+func (h *harness) get(path string) (int, string, string, error) {
+	return getWith(h.client, h.base+path)
+}
+
+func getWith(c *http.Client, url string) (int, string, string, error) {
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, "", "", err
+	}
+	return resp.StatusCode, string(b), resp.Header.Get("X-Instance"), nil
+}
+
+// fresh returns a client that opens a new connection for every request.
+func fresh() *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+}
+
+func hello(app *production.App) error {
+	instanceHeader(app)
+	app.Router.Get("/", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "Hello, production world!")
+	})
+	app.Router.Get("/panic", func(w http.ResponseWriter, r *http.Request) {
+		panic("handler panic")
+	})
+	return nil
+}
+
+func TestHello(t *testing.T) {
+	h := startRunner(t, hello, []string{"-j", "4"})
+	code, body, _, err := h.get("/")
+	if err != nil || code != 200 || body != "Hello, production world!" {
+		t.Fatalf("GET / = %d %q %v", code, body, err)
+	}
+	if _, port, _ := net.SplitHostPort(h.r.Addr().String()); port == "0" {
+		t.Fatalf("Addr() = %v: want the real port", h.r.Addr())
+	}
+	// A handler panic is a 500, counted, and the instance keeps serving.
+	code, _, _, err = h.get("/panic")
+	if err != nil || code != 500 {
+		t.Fatalf("GET /panic = %d %v, want 500", code, err)
+	}
+	code, _, _, err = h.get("/")
+	if err != nil || code != 200 {
+		t.Fatalf("GET / after a panic = %d %v", code, err)
+	}
+	var panics uint64
+	for _, s := range h.r.Stats().Instances {
+		panics += s.Panics
+	}
+	if panics != 1 {
+		t.Errorf("Stats panics = %d, want 1", panics)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatalf("Run = %v, want nil after cancel", err)
+	}
+	out := h.out.String()
+	for _, want := range []string{
+		"Starting `test` application...",
+		fmt.Sprintf("Instance #3 listening at http://%s", h.r.Addr()),
+		"Recovered from a panic in a handler: handler panic",
+	} {
+		if !bytes.Contains([]byte(out), []byte(want)) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
