@@ -56,8 +56,11 @@ type Config struct {
 	// check off (Check can still be called).
 	CheckEvery time.Duration
 
-	// Clock returns the current time; nil means time.Now. Tests inject a
-	// fake clock to drive rotation by time without sleeping.
+	// Clock returns the current time; nil means time.Now. With the real
+	// clock a timer marks the end of each period, so a write reads no
+	// clock. With an injected clock (tests driving rotation by time
+	// without sleeping), the period's end is noticed by Check, which the
+	// background goroutine runs every CheckEvery and tests call directly.
 	Clock func() time.Time
 
 	// ErrorOutput receives one line per failure episode (a failing write
@@ -146,10 +149,13 @@ func (s settings) same(o settings) bool {
 // "/var/log/app.log" with 24h gives "/var/log/app.%Y%m%d.log", with 1h
 // "/var/log/app.%Y%m%d%H.log", with 1m "...%Y%m%d%H%M.log", below a minute
 // "...%Y%m%d%H%M%S.log". A path without an extension gets the timestamp
-// appended after a dot. A negative period (no rotation by time) uses
-// the daily form.
+// appended after a dot. A zero period means 24h; a negative one (no
+// rotation by time) uses the daily form.
 func DerivePattern(path string, every time.Duration) string {
 	stamp := "%Y%m%d"
+	if every == 0 {
+		every = 24 * time.Hour
+	}
 	switch {
 	case every < 0 || every >= 24*time.Hour:
 	case every >= time.Hour:

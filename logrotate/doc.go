@@ -8,9 +8,10 @@
 // file-rotatelogs v2.4.0 (archived upstream) loses or leaks data:
 //
 //   - #18: it reads the clock, builds a file name and stats the file on
-//     every write, under its lock. Here a write is a read lock, a clock
-//     read against a cached deadline, and one append to the open file;
-//     the name is built and the file opened once per rotation.
+//     every write, under its lock. Here a write is a shared (read) lock,
+//     two atomic loads and one append to the open file: a timer marks the
+//     end of the period, the name is built and the file opened once per
+//     rotation.
 //   - #58: with a rotation count, at the tenth size rotation it deletes
 //     the file it is writing (".10" sorts before ".9"). Here clean-up never
 //     touches the current file and orders files by modification time and
@@ -21,7 +22,8 @@
 //     pattern, field by field, plus an optional ".N".
 //   - #19/#22: a current file deleted from outside is never recreated.
 //     Here a background check (Config.CheckEvery, or Writer.Check)
-//     recreates it.
+//     recreates it and copies the deleted file's content into it from the
+//     descriptor still open on it: no line is lost.
 //   - Writes after Close are dropped. Here they still land (in the log if
 //     another Writer keeps it open, else on Config.ErrorOutput) and are
 //     counted.

@@ -40,6 +40,7 @@ type Stats struct {
 	Size          int64  // bytes in it (as counted by this process)
 	Rotations     uint64 // files opened after the first (time, size, Rotate)
 	Recreated     uint64 // times the current file was found missing and recreated
+	Salvaged      int64  // bytes copied from a deleted current file into its recreation
 	WriteErrors   uint64 // writes that failed: those lines are lost
 	ErrorEpisodes uint64 // failure episodes reported on ErrorOutput
 	AfterClose    uint64 // writes made through a closed Writer (not lost: see Writer.Write)
@@ -66,12 +67,15 @@ type log struct {
 	mu       sync.RWMutex // RLock: write to out; Lock: swap out
 	out      *os.File     // nil only when the current file vanished and could not be recreated
 	name     string
-	deadline time.Time // next rotation by time; zero: never
-	gen      uint64    // bumped at each swap of out
+	deadline time.Time   // next rotation by time; zero: never
+	timer    *time.Timer // sets due at deadline (real clock only)
+	gen      uint64      // bumped at each swap of out
 	closed   bool
 	refs     int // guarded by registry.mu
 
 	size      atomic.Int64
+	due       atomic.Bool // the period has ended: the next write rotates
+	salvaged  atomic.Int64
 	inEpisode atomic.Bool
 	reported  atomic.Bool // a write after Close has been reported
 
@@ -200,7 +204,7 @@ func (l *log) write(p []byte) (int, error) {
 		l.mu.RUnlock()
 		return l.afterClose(p)
 	}
-	if !l.deadline.IsZero() && !l.s.now().Before(l.deadline) {
+	if l.due.Load() {
 		l.mu.RUnlock()
 		l.rotateDue()
 		l.mu.RLock()
@@ -267,7 +271,13 @@ func (l *log) current() string {
 func (l *log) rotateDue() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed || l.deadline.IsZero() || l.s.now().Before(l.deadline) {
+	if l.closed || l.deadline.IsZero() {
+		return
+	}
+	if now := l.s.now(); now.Before(l.deadline) {
+		// A timer of a past period, or the monotonic clock ahead of the
+		// wall clock: wait for the real end.
+		l.armLocked(now)
 		return
 	}
 	if err := l.rotateLocked(true); err != nil {
@@ -322,13 +332,26 @@ func (l *log) rotateLocked(count bool) error {
 
 // switchLocked opens name and makes it the current file.
 func (l *log) switchLocked(name string) error {
-	if err := os.MkdirAll(filepath.Dir(name), l.s.DirMode); err != nil {
-		return err
-	}
-	fh, err := os.OpenFile(name, os.O_CREATE|os.O_APPEND|os.O_WRONLY, l.s.FileMode)
+	fh, err := l.openFile(name)
 	if err != nil {
 		return err
 	}
+	l.installLocked(fh, name)
+	return nil
+}
+
+func (l *log) openFile(name string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(name), l.s.DirMode); err != nil {
+		return nil, err
+	}
+	// Read-write: if the file is deleted from outside, its content is
+	// read back from this descriptor into the recreated file.
+	return os.OpenFile(name, os.O_CREATE|os.O_APPEND|os.O_RDWR, l.s.FileMode)
+}
+
+// installLocked makes fh the current file, closes the previous one, points
+// the symlink at it and wakes the clean-up.
+func (l *log) installLocked(fh *os.File, name string) {
 	var size int64
 	if fi, err := fh.Stat(); err == nil {
 		size = fi.Size()
@@ -336,7 +359,9 @@ func (l *log) switchLocked(name string) error {
 	old := l.out
 	l.out, l.name, l.gen = fh, name, l.gen+1
 	l.size.Store(size)
-	l.deadline = l.nextDeadline(l.s.now())
+	now := l.s.now()
+	l.deadline = l.nextDeadline(now)
+	l.armLocked(now)
 	if old != nil {
 		_ = old.Close() // no writer holds it: we have the write lock
 	}
@@ -347,7 +372,21 @@ func (l *log) switchLocked(name string) error {
 	case l.kick <- struct{}{}:
 	default:
 	}
-	return nil
+}
+
+// armLocked schedules the rotation by time. With the real clock a timer
+// marks it due, so writes read no clock; with an injected clock, Check (and
+// the periodic check) compares the clock with the deadline.
+func (l *log) armLocked(now time.Time) {
+	l.due.Store(false)
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+	if l.deadline.IsZero() || l.s.Clock != nil {
+		return
+	}
+	l.timer = time.AfterFunc(l.deadline.Sub(now), func() { l.due.Store(true) })
 }
 
 // linkLocked points the Path symlink at name atomically (new link under a
@@ -421,9 +460,13 @@ func (w *Writer) Rotate() error {
 var ErrClosedLog = errors.New("logrotate: log closed")
 
 // Check makes sure the current file still exists under its name: if it was
-// removed or renamed away, it is recreated and writing goes on there. It
-// also rotates if the period has ended. A background goroutine calls it
-// every Config.CheckEvery; callers may call it too.
+// removed or renamed away, it is recreated and writing goes on there. A
+// file deleted from outside has its content (lines written before and
+// since the deletion) copied into the recreated file from the descriptor
+// still open on it, so nothing is lost. Check also rotates if the period
+// has ended (with an injected Config.Clock, this is how rotation by time
+// happens). A background goroutine calls it every Config.CheckEvery;
+// callers may call it too.
 func (w *Writer) Check() error { return w.f.check() }
 
 func (l *log) check() error {
@@ -435,6 +478,7 @@ func (l *log) check() error {
 		return ErrClosedLog
 	}
 	if due {
+		l.due.Store(true)
 		l.rotateDue()
 	}
 	l.mu.RLock()
@@ -447,20 +491,46 @@ func (l *log) check() error {
 			}
 		}
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed || l.out != out {
-		return nil // rotated or closed meanwhile
-	}
-	if err := l.switchLocked(l.name); err != nil {
+	return l.recreate(out, name)
+}
+
+// recreate reopens the current file name after the file vanished (or was
+// replaced). If the old file was deleted (no link left), its content is
+// still readable through our descriptor: it is copied into the new file,
+// the bulk without the lock, the tail under it, so nothing written before
+// the deletion is lost.
+func (l *log) recreate(old *os.File, name string) error {
+	fh, err := l.openFile(name)
+	if err != nil {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.closed || l.out != old {
+			return nil
+		}
 		if l.out != nil {
 			_ = l.out.Close()
 			l.out = nil // writes now fail visibly instead of going to a deleted file
 		}
-		err = fmt.Errorf("%w: recreate %s: %w", ErrOpen, l.name, err)
-		l.failed(l.name, err)
+		err = fmt.Errorf("%w: recreate %s: %w", ErrOpen, name, err)
+		l.failed(name, err)
 		return err
 	}
+	deleted := old != nil && unlinked(old)
+	var copied int64
+	if deleted {
+		copied, _ = io.Copy(fh, io.NewSectionReader(old, 0, 1<<62))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.out != old {
+		_ = fh.Close() // rotated meanwhile; what was copied stays in the file
+		return nil
+	}
+	if deleted {
+		n, _ := io.Copy(fh, io.NewSectionReader(old, copied, 1<<62))
+		l.salvaged.Add(copied + n)
+	}
+	l.installLocked(fh, name)
 	l.recreated.Add(1)
 	return nil
 }
@@ -572,6 +642,7 @@ func (w *Writer) Stats() Stats {
 		Rotations: l.rotations.Load(), Recreated: l.recreated.Load(),
 		WriteErrors: l.writeErrors.Load(), ErrorEpisodes: l.episodes.Load(),
 		AfterClose: l.afterCloseN.Load(), Removed: l.removed.Load(),
+		Salvaged: l.salvaged.Load(),
 	}
 }
 
@@ -597,6 +668,9 @@ func (w *Writer) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closed = true
+	if l.timer != nil {
+		l.timer.Stop()
+	}
 	var errs []error
 	if l.out != nil {
 		errs = append(errs, l.out.Sync(), l.out.Close())

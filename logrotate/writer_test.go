@@ -1,0 +1,377 @@
+package logrotate_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goangel/angel/logrotate"
+)
+
+// Eight goroutines write numbered lines while the clock moves through ten
+// periods and the size limit forces many more rotations: every line must
+// be found exactly once, whole, in the files left on disk.
+func TestEightWritersThroughRotations(t *testing.T) {
+	dir := t.TempDir()
+	clk := newClock(start)
+	w, err := logrotate.Open(logrotate.Config{
+		Path:        filepath.Join(dir, "app.log"),
+		RotateEvery: time.Hour,
+		MaxSize:     32 << 10,
+		Clock:       clk.Now,
+		CheckEvery:  -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, perG, hours = 8, 4000, 10
+	pad := strings.Repeat("x", 40)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range perG {
+				if _, err := fmt.Fprintf(w, "g=%d i=%05d %s end\n", g, i, pad); err != nil {
+					t.Error(err)
+					return
+				}
+				if g == 0 && i%(perG/hours) == perG/hours-1 {
+					clk.Advance(time.Hour)
+					if err := w.Check(); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := w.Stats()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	re := regexp.MustCompile(`^g=[0-7] i=\d{5} x{40} end$`)
+	got := lines(t, dir)
+	for l, n := range got {
+		if !re.MatchString(l) {
+			t.Errorf("torn line %q", l)
+		} else if n != 1 {
+			t.Errorf("line %q found %d times", l, n)
+		}
+	}
+	if len(got) != goroutines*perG {
+		t.Errorf("found %d distinct lines, want %d", len(got), goroutines*perG)
+	}
+	// Periods: one file name stem per hour (plus .N files within each).
+	stems := map[string]bool{}
+	for _, f := range logFiles(t, dir) {
+		stems[regexp.MustCompile(`\.\d+$`).ReplaceAllString(filepath.Base(f), "")] = true
+	}
+	if len(stems) < hours {
+		t.Errorf("%d periods on disk, want at least %d: %v", len(stems), hours, stems)
+	}
+	if st.Rotations < hours+20 {
+		t.Errorf("only %d rotations", st.Rotations)
+	}
+	t.Logf("%d lines, %d files, %d rotations", len(got), len(logFiles(t, dir)), st.Rotations)
+}
+
+// With the real clock a timer ends the period: writes read no clock, yet
+// rotate on time.
+func TestRealClockRotation(t *testing.T) {
+	dir := t.TempDir()
+	w, err := logrotate.Open(logrotate.Config{Path: filepath.Join(dir, "app.log"), RotateEvery: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	ok := waitFor(t, 5*time.Second, func() bool {
+		fmt.Fprintf(w, "line %d\n", n)
+		n++
+		return w.Stats().Rotations >= 1
+	})
+	w.Close()
+	if !ok {
+		t.Fatal("no rotation within 5s with a 1s period")
+	}
+	got := lines(t, dir)
+	for i := range n {
+		if got[fmt.Sprintf("line %d", i)] != 1 {
+			t.Fatalf("line %d found %d times", i, got[fmt.Sprintf("line %d", i)])
+		}
+	}
+	if len(logFiles(t, dir)) < 2 {
+		t.Errorf("want 2 files, got %v", logFiles(t, dir))
+	}
+}
+
+func TestSymlinkFollowsCurrentFile(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "app.log")
+	w, err := logrotate.Open(logrotate.Config{Path: link, MaxSize: 10, CheckEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for i := range 5 {
+		fmt.Fprintf(w, "line number %d\n", i)
+		target, err := os.Readlink(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Join(dir, target) != w.CurrentFileName() {
+			t.Fatalf("link points to %s, current file is %s", target, w.CurrentFileName())
+		}
+	}
+	if w.Stats().Rotations != 5 {
+		t.Errorf("rotations = %d, want 5", w.Stats().Rotations)
+	}
+}
+
+func TestDerivePattern(t *testing.T) {
+	for _, c := range []struct {
+		path  string
+		every time.Duration
+		want  string
+	}{
+		{"/var/log/app.log", 24 * time.Hour, "/var/log/app.%Y%m%d.log"},
+		{"/var/log/app.log", time.Hour, "/var/log/app.%Y%m%d%H.log"},
+		{"/var/log/app.log", time.Minute, "/var/log/app.%Y%m%d%H%M.log"},
+		{"/var/log/app.log", time.Second, "/var/log/app.%Y%m%d%H%M%S.log"},
+		{"/var/log/app", -1, "/var/log/app.%Y%m%d"},
+		{"/var/log/.app", 0, "/var/log/.app.%Y%m%d"},
+		{"/var/log/50%.log", 24 * time.Hour, "/var/log/50%%.%Y%m%d.log"},
+	} {
+		if got := logrotate.DerivePattern(c.path, c.every); got != c.want {
+			t.Errorf("DerivePattern(%q, %v) = %q, want %q", c.path, c.every, got, c.want)
+		}
+	}
+}
+
+func TestMaxAgeRemovesOnlyOwnOldFiles(t *testing.T) {
+	dir := t.TempDir()
+	clk := newClock(start)
+	old := start.Add(-72 * time.Hour)
+	for _, name := range []string{"app.20261120.log", "app.20261120.log.3", "app.notes.log", "other.20261120.log"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("old\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := logrotate.Open(logrotate.Config{Path: filepath.Join(dir, "app.log"), MaxAge: 48 * time.Hour, Clock: clk.Now, CheckEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if !waitFor(t, 5*time.Second, func() bool { return w.Stats().Removed == 2 }) {
+		t.Fatalf("removed %d files, want 2", w.Stats().Removed)
+	}
+	for _, name := range []string{"app.notes.log", "other.20261120.log"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("foreign file %s: %v", name, err)
+		}
+	}
+}
+
+func TestUnwritablePathFailsNamingIt(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "not-a-dir")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(blocker, "logs", "app.log")
+	_, err := logrotate.Open(logrotate.Config{Path: path})
+	if !errors.Is(err, logrotate.ErrOpen) {
+		t.Fatalf("err = %v, want ErrOpen", err)
+	}
+	if !strings.Contains(err.Error(), filepath.Join(blocker, "logs")) {
+		t.Errorf("error %q does not name the path", err)
+	}
+}
+
+func TestPathIsARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	if err := os.WriteFile(path, []byte("precious\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := logrotate.Open(logrotate.Config{Path: path})
+	if !errors.Is(err, logrotate.ErrConfig) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("err = %v, want ErrConfig naming %s", err, path)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []logrotate.Config{
+		{},
+		{Path: "x.log", MaxSize: -1},
+		{Pattern: "/tmp/%Y/x.log"},
+	} {
+		if _, err := logrotate.Open(c); !errors.Is(err, logrotate.ErrConfig) {
+			t.Errorf("Open(%+v) = %v, want ErrConfig", c, err)
+		}
+	}
+}
+
+func TestSameFileSameWriterConflictingConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := logrotate.Config{Path: filepath.Join(dir, "app.log"), CheckEvery: -1}
+	a, err := logrotate.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	cfg.MaxSize = 100
+	if _, err := logrotate.Open(cfg); !errors.Is(err, logrotate.ErrConflict) {
+		t.Fatalf("err = %v, want ErrConflict", err)
+	}
+}
+
+// A write that fails (here: the file name now leads to /dev/full, "no
+// space left") is counted and reported once per episode; the episode ends
+// at the next successful write. Writers never panic nor block.
+func TestWriteErrorCountedAndReportedOncePerEpisode(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("needs /dev/full")
+	}
+	dir := t.TempDir()
+	var errOut syncBuffer
+	w, err := logrotate.Open(logrotate.Config{Pattern: filepath.Join(dir, "app.%Y%m%d.log"), CheckEvery: -1, ErrorOutput: &errOut})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cur := w.CurrentFileName()
+	fmt.Fprintln(w, "before")
+
+	moves := 0
+	fail := func() {
+		t.Helper()
+		moves++
+		if err := os.Rename(cur, fmt.Sprintf("%s.moved%d", cur, moves)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("/dev/full", cur); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Check(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	heal := func() {
+		t.Helper()
+		if err := os.Remove(cur); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Check(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 10 {
+				if _, err := fmt.Fprintln(w, "lost"); err == nil {
+					t.Error("write to a full disk succeeded")
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if st := w.Stats(); st.WriteErrors != 80 || st.ErrorEpisodes != 1 {
+		t.Fatalf("stats %+v, want 80 errors in 1 episode", st)
+	}
+	if n := strings.Count(errOut.String(), "failed"); n != 1 {
+		t.Fatalf("%d reports, want 1:\n%s", n, errOut.String())
+	}
+	heal()
+	if _, err := fmt.Fprintln(w, "after"); err != nil {
+		t.Fatal(err)
+	}
+	fail()
+	fmt.Fprintln(w, "lost again")
+	if st := w.Stats(); st.WriteErrors != 81 || st.ErrorEpisodes != 2 {
+		t.Fatalf("stats %+v, want 81 errors in 2 episodes", st)
+	}
+	if n := strings.Count(errOut.String(), "failed"); n != 2 {
+		t.Fatalf("%d reports, want 2:\n%s", n, errOut.String())
+	}
+	heal()
+	if got := lines(t, dir); got["after"] != 1 || got["before"] != 1 || got["lost"] != 0 {
+		t.Errorf("lines on disk: %v", got)
+	}
+}
+
+// Writers sharing a log: Close of one leaves the others working; the last
+// Close closes the file; writes after that go to ErrorOutput.
+func TestSharedLogAndWritesAfterClose(t *testing.T) {
+	dir := t.TempDir()
+	var errOut syncBuffer
+	cfg := logrotate.Config{Path: filepath.Join(dir, "app.log"), CheckEvery: -1, ErrorOutput: &errOut}
+	a, err := logrotate.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := logrotate.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(a, "from a")
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal("second Close:", err)
+	}
+	fmt.Fprintln(b, "from b")
+	fmt.Fprintln(a, "a after its close")
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(b, "b after the last close")
+	got := lines(t, dir)
+	for _, l := range []string{"from a", "from b", "a after its close"} {
+		if got[l] != 1 {
+			t.Errorf("%q found %d times in the files", l, got[l])
+		}
+	}
+	if !strings.Contains(errOut.String(), "b after the last close\n") {
+		t.Errorf("error output %q lacks the late line", errOut.String())
+	}
+	if st := b.Stats(); st.AfterClose != 2 {
+		t.Errorf("AfterClose = %d, want 2", st.AfterClose)
+	}
+}
+
+func TestBackgroundCheckRecreatesDeletedFile(t *testing.T) {
+	dir := t.TempDir()
+	w, err := logrotate.Open(logrotate.Config{Path: filepath.Join(dir, "app.log"), CheckEvery: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	fmt.Fprintln(w, "one")
+	if err := os.Remove(w.CurrentFileName()); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(w, "two")
+	if !waitFor(t, 5*time.Second, func() bool { return w.Stats().Recreated == 1 }) {
+		t.Fatal("file not recreated")
+	}
+	fmt.Fprintln(w, "three")
+	got := lines(t, dir)
+	for _, l := range []string{"one", "two", "three"} {
+		if got[l] != 1 {
+			t.Errorf("%q found %d times", l, got[l])
+		}
+	}
+}
