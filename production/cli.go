@@ -170,16 +170,21 @@ type helpExit struct{ code int }
 // It returns done=true when --help was printed.
 func (r *Runner) parse(args []string, stdout, stderr io.Writer) (cfg *Config, done bool, err error) {
 	cfg = &Config{}
+	usageOnly := false // set after a usage error: print the options without the banner
 	options := []kong.Option{
 		kong.Name(r.name),
 		kong.Description(r.description()),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(helpExit{code}) }),
 		kong.Vars{"ncpu": strconv.Itoa(runtime.NumCPU())},
-		kong.Help(r.helpPrinter),
-		kong.ValueFormatter(envHelpFormatter),
-		kong.PostBuild(r.envNames),
-		kong.Resolvers(envResolver(r.lookupEnv)),
+		kong.Help(func(options kong.HelpOptions, ctx *kong.Context) error {
+			if !usageOnly {
+				fmt.Fprintf(ctx.Stdout, "goangel production runner: %s\n\n", r.name)
+			}
+			return kong.DefaultHelpPrinter(options, ctx)
+		}),
+		kong.ValueFormatter(func(v *kong.Value) string { return envHelp(r.envPrefix, v) }),
+		kong.Resolvers(envResolver(r.envPrefix, r.lookupEnv)),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
 	}
 	for _, f := range r.appFlags {
@@ -206,10 +211,10 @@ func (r *Runner) parse(args []string, stdout, stderr io.Writer) (cfg *Config, do
 	ctx, perr := parser.Parse(args)
 	if perr != nil {
 		parser.Errorf("%s", perr.Error())
-		var pe *kong.ParseError
-		if errors.As(perr, &pe) && pe.Context != nil {
-			parser.Stdout = stderr
-			_ = pe.Context.PrintUsage(true)
+		parser.Stdout = stderr
+		usageOnly = true
+		if uctx, err := kong.Trace(parser, nil); err == nil {
+			_ = uctx.PrintUsage(false)
 		}
 		return nil, false, exitError(ExitUsage, fmt.Errorf("%w: %w", ErrUsage, perr))
 	}
@@ -224,67 +229,51 @@ func (r *Runner) description() string {
 	return fmt.Sprintf("Runs `%s` in production: -j supervised instances on one shared listener, respawned when they crash.", r.name)
 }
 
-// helpPrinter prints the banner, then kong's help (usage, description, options).
-func (r *Runner) helpPrinter(options kong.HelpOptions, ctx *kong.Context) error {
-	if !options.Summary {
-		fmt.Fprintf(ctx.Stdout, "goangel production runner: %s\n\n", r.name)
+// envName is the environment variable of a flag: PREFIX_FLAG_NAME, "" for --help.
+func envName(prefix string, f *kong.Flag) string {
+	if f == nil || f.Name == "help" {
+		return ""
 	}
-	return kong.DefaultHelpPrinter(options, ctx)
-}
-
-// envNames gives every flag (but --help) an environment variable name. They
-// are kept in Flag.Envs only (not in the value's tag), so kong itself does not
-// read the process environment: envResolver does, through the Runner's
-// LookupEnv, which tests replace.
-func (r *Runner) envNames(k *kong.Kong) error {
-	prefix := r.envPrefix
-	var walk func(n *kong.Node)
-	walk = func(n *kong.Node) {
-		for _, f := range n.Flags {
-			if f.Name == "help" || len(f.Envs) > 0 || len(f.Tag.Envs) > 0 {
-				continue
-			}
-			name := strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(f.Name))
-			if prefix != "" {
-				name = prefix + "_" + name
-			}
-			f.Envs = []string{name}
-		}
-		for _, c := range n.Children {
-			walk(c)
-		}
+	if len(f.Envs) > 0 { // an explicit env tag wins
+		return f.Envs[0]
 	}
-	walk(k.Model.Node)
-	return nil
+	name := strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(f.Name))
+	if prefix != "" {
+		name = prefix + "_" + name
+	}
+	return name
 }
 
 // envResolver resolves a flag not given on the command line from its
-// environment variable, and names the variable when its value is bad.
-func envResolver(lookup func(string) (string, bool)) kong.Resolver {
+// environment variable (through lookup, not kong's own os.LookupEnv, so that
+// tests can replace it), and names the variable when its value is bad.
+func envResolver(prefix string, lookup func(string) (string, bool)) kong.Resolver {
 	return kong.ResolverFunc(func(_ *kong.Context, _ *kong.Path, f *kong.Flag) (any, error) {
-		for _, name := range f.Envs {
-			v, ok := lookup(name)
-			if !ok {
-				continue
-			}
-			probe := reflect.New(f.Target.Type()).Elem()
-			scan := kong.ScanFromTokens(kong.Token{Type: kong.FlagValueToken, Value: v})
-			if err := f.Mapper.Decode(&kong.DecodeContext{Value: f.Value, Scan: scan}, probe); err != nil {
-				return nil, fmt.Errorf("environment variable %s=%q: %w", name, v, err)
-			}
-			return v, nil
+		name := envName(prefix, f)
+		if name == "" {
+			return nil, nil
 		}
-		return nil, nil
+		v, ok := lookup(name)
+		if !ok {
+			return nil, nil
+		}
+		probe := reflect.New(f.Target.Type()).Elem()
+		scan := kong.ScanFromTokens(kong.Token{Type: kong.FlagValueToken, Value: v})
+		if err := f.Mapper.Decode(&kong.DecodeContext{Value: f.Value, Scan: scan}, probe); err != nil {
+			return nil, fmt.Errorf("environment variable %s=%q: %w", name, v, err)
+		}
+		return v, nil
 	})
 }
 
-// envHelpFormatter appends the environment variable to each flag's help.
-func envHelpFormatter(v *kong.Value) string {
+// envHelp appends the environment variable to a flag's help.
+func envHelp(prefix string, v *kong.Value) string {
 	help := v.Help
-	if v.Flag == nil || len(v.Flag.Envs) == 0 {
+	name := envName(prefix, v.Flag)
+	if name == "" {
 		return help
 	}
-	suffix := "($" + strings.Join(v.Flag.Envs, ", $") + ")"
+	suffix := "($" + name + ")"
 	if strings.HasSuffix(help, ".") {
 		return help[:len(help)-1] + " " + suffix + "."
 	}
@@ -293,8 +282,3 @@ func envHelpFormatter(v *kong.Value) string {
 	}
 	return help + " " + suffix
 }
-
-// usageError wraps a validation error found after parsing as a usage error.
-func usageError(err error) error { return exitError(ExitUsage, fmt.Errorf("%w: %w", ErrUsage, err)) }
-
-var _ = usageError
