@@ -1,0 +1,514 @@
+package pubsub
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
+	"github.com/sirupsen/logrus"
+)
+
+// Headers carried by every message the NATS backend publishes.
+const (
+	// HeaderSender is the unique id (a nuid) of the publishing client
+	// object: a subscription drops messages carrying its own client's.
+	HeaderSender = "Goangel-Sender"
+	// HeaderClient is the publishing client's ClientInfo.ID (Message.Sender).
+	HeaderClient = "Goangel-Client"
+)
+
+// ErrInvalidOptions reports NATSOptions that cannot work together.
+var ErrInvalidOptions = errors.New("pubsub: invalid options")
+
+// NATSOptions configures NewNATS. The zero value connects without
+// authentication and with the defaults below. Everything the runner's
+// --pubsub-* flags carry has a field here:
+//
+//   - URL scheme: nats://HOST:PORT (plain, upgraded to TLS when the server
+//     requires it) or tls://HOST:PORT (TLS required). A comma-separated
+//     list of URLs names a cluster. Credentials in the URL
+//     (nats://user:pass@host, nats://token@host) work too.
+//   - Authentication, at most one of: Token; User and Password; CredsFile
+//     (a JWT + nkey .creds file); NKeyFile (an nkey seed file).
+//   - TLS: CAFile (PEM roots that verify the server; sets TLS on), CertFile
+//     and KeyFile (a client certificate, for servers that verify clients;
+//     both or neither), or a ready TLSConfig.
+type NATSOptions struct {
+	// Name is the connection name the server shows (default "goangel").
+	Name string
+
+	Token     string
+	User      string
+	Password  string
+	CredsFile string
+	NKeyFile  string
+
+	CAFile    string
+	CertFile  string
+	KeyFile   string
+	TLSConfig *tls.Config
+
+	// Codec encodes payloads (default JSON{}).
+	Codec Codec
+	// Logger reports slow consumers and connection events; OnEvent gets
+	// them as Events.
+	Logger  logrus.FieldLogger
+	OnEvent func(Event)
+	// QueueSize and Policy are the defaults for subscriptions that set
+	// none (DefaultQueueSize, DropNewest).
+	QueueSize int
+	Policy    Policy
+	// KnownClients, when not nil, restricts registration to these ids and
+	// adds their allow-lists (see WithKnownClients).
+	KnownClients []ClientInfo
+
+	// ConnectTimeout bounds the first connection (default 5s, and never
+	// past the deadline of NewNATS's ctx).
+	ConnectTimeout time.Duration
+	// ReconnectWait is the pause between reconnect attempts (default 2s).
+	ReconnectWait time.Duration
+	// MaxReconnects: 0 retries forever (a long-running server outlives
+	// NATS restarts), n > 0 gives up after n attempts, n < 0 never
+	// reconnects.
+	MaxReconnects int
+	// PendingMsgs and PendingBytes are nats.go's per-subscription pending
+	// limits in front of each subscription's queue (defaults nats.go's,
+	// 500k messages and 64 MiB). Beyond them nats.go drops; the drops are
+	// counted in Dropped and reported as EventSlowConsumer.
+	PendingMsgs  int
+	PendingBytes int
+
+	// Options are applied last, for anything else nats.go offers.
+	Options []nats.Option
+}
+
+func (o *NATSOptions) natsOptions(ctx context.Context, b *NATS) ([]nats.Option, error) {
+	auth := 0
+	for _, set := range []bool{o.Token != "", o.User != "" || o.Password != "", o.CredsFile != "", o.NKeyFile != ""} {
+		if set {
+			auth++
+		}
+	}
+	if auth > 1 {
+		return nil, fmt.Errorf("%w: give at most one of token, user/password, creds file, nkey file", ErrInvalidOptions)
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return nil, fmt.Errorf("%w: a client certificate needs both a cert file and a key file", ErrInvalidOptions)
+	}
+	name := o.Name
+	if name == "" {
+		name = "goangel"
+	}
+	timeout := o.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	if d, ok := ctx.Deadline(); ok {
+		if left := time.Until(d); left < timeout {
+			timeout = left
+		}
+	}
+	if timeout <= 0 {
+		return nil, fmt.Errorf("pubsub: connect to NATS: %w", context.DeadlineExceeded)
+	}
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.Timeout(timeout),
+		nats.NoCallbacksAfterClientClose(),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			b.cfg.emit(Event{Kind: EventDisconnected, Err: err})
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { b.cfg.emit(Event{Kind: EventReconnected}) }),
+		nats.ClosedHandler(func(*nats.Conn) {
+			if !b.closing.Load() {
+				b.cfg.emit(Event{Kind: EventConnectionClosed})
+			}
+		}),
+		nats.ErrorHandler(b.asyncError),
+	}
+	switch {
+	case o.MaxReconnects == 0:
+		opts = append(opts, nats.MaxReconnects(-1))
+	case o.MaxReconnects < 0:
+		opts = append(opts, nats.NoReconnect())
+	default:
+		opts = append(opts, nats.MaxReconnects(o.MaxReconnects))
+	}
+	if o.ReconnectWait > 0 {
+		opts = append(opts, nats.ReconnectWait(o.ReconnectWait))
+	}
+	switch {
+	case o.Token != "":
+		opts = append(opts, nats.Token(o.Token))
+	case o.User != "" || o.Password != "":
+		opts = append(opts, nats.UserInfo(o.User, o.Password))
+	case o.CredsFile != "":
+		opts = append(opts, nats.UserCredentials(o.CredsFile))
+	case o.NKeyFile != "":
+		opt, err := nats.NkeyOptionFromSeed(o.NKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: nkey file %q: %w", ErrInvalidOptions, o.NKeyFile, err)
+		}
+		opts = append(opts, opt)
+	}
+	if o.TLSConfig != nil {
+		opts = append(opts, nats.Secure(o.TLSConfig.Clone()))
+	}
+	if o.CAFile != "" {
+		opts = append(opts, nats.RootCAs(o.CAFile))
+	}
+	if o.CertFile != "" {
+		opts = append(opts, nats.ClientCert(o.CertFile, o.KeyFile))
+	}
+	return append(opts, o.Options...), nil
+}
+
+// NATS is the broker over a NATS server, for apps on many machines.
+// Create it with NewNATS; it implements Broker. All its clients share one
+// connection.
+type NATS struct {
+	cfg   config
+	nc    *nats.Conn
+	opts  NATSOptions
+	codec Codec
+
+	mu      sync.Mutex
+	closed  bool
+	clients map[string]*natsClient
+	subs    map[*nats.Subscription]*natsSub
+
+	closing    atomic.Bool
+	published  atomic.Uint64
+	delivered  atomic.Uint64
+	dropped    atomic.Uint64 // by our queues
+	natsDroppd atomic.Uint64 // by nats.go, from subscriptions already gone
+}
+
+var _ Broker = (*NATS)(nil)
+
+// NewNATS connects to the NATS server(s) at url (see NATSOptions for the
+// URL forms, authentication and TLS). ctx bounds the connection attempt
+// only; the connection then lives until Close, reconnecting as
+// NATSOptions says.
+func NewNATS(ctx context.Context, url string, opts NATSOptions) (*NATS, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pubsub: connect to NATS: %w", err)
+	}
+	b := &NATS{
+		opts:    opts,
+		codec:   opts.Codec,
+		clients: make(map[string]*natsClient),
+		subs:    make(map[*nats.Subscription]*natsSub),
+	}
+	if b.codec == nil {
+		b.codec = JSON{}
+	}
+	b.cfg = config{
+		logger:    opts.Logger,
+		hook:      opts.OnEvent,
+		queueSize: opts.QueueSize,
+		policy:    opts.Policy,
+		known:     knownMap(opts.KnownClients),
+		codec:     b.codec,
+	}
+	nopts, err := opts.natsOptions(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("pubsub: connect to NATS at %s: %w", redact(url), err)
+	}
+	if err := ctx.Err(); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("pubsub: connect to NATS: %w", err)
+	}
+	b.nc = nc
+	return b, nil
+}
+
+// redact hides credentials in a URL for error messages.
+func redact(url string) string {
+	for i := 0; i < len(url); i++ {
+		if url[i] == '@' {
+			j := 0
+			for k := 0; k+3 <= i; k++ {
+				if url[k:k+3] == "://" {
+					j = k + 3
+					break
+				}
+			}
+			return url[:j] + "REDACTED" + url[i:]
+		}
+	}
+	return url
+}
+
+// Conn is the underlying connection (for its statistics or status; do not
+// close it, close the broker).
+func (b *NATS) Conn() *nats.Conn { return b.nc }
+
+// Register implements Broker.
+func (b *NATS) Register(ctx context.Context, info ClientInfo) (Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pubsub: register %q: %w", info.ID, err)
+	}
+	p, err := b.cfg.checkInfo(info)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, fmt.Errorf("pubsub: register %q: %w", info.ID, ErrClosed)
+	}
+	if _, dup := b.clients[info.ID]; dup {
+		return nil, fmt.Errorf("%w: %q", ErrDuplicateID, info.ID)
+	}
+	uid := nuid.Next()
+	c := &natsClient{
+		b:     b,
+		id:    info.ID,
+		uid:   uid,
+		perms: p,
+		hdr:   nats.Header{HeaderSender: []string{uid}, HeaderClient: []string{info.ID}},
+		subs:  make(map[*natsSub]struct{}),
+	}
+	b.clients[info.ID] = c
+	return c, nil
+}
+
+// Close closes every client, then the connection. Messages already handed
+// to the connection are flushed first (bounded by a few seconds).
+func (b *NATS) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	cs := make([]*natsClient, 0, len(b.clients))
+	for _, c := range b.clients {
+		cs = append(cs, c)
+	}
+	b.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
+	b.closing.Store(true)
+	if !b.nc.IsClosed() {
+		_ = b.nc.FlushTimeout(2 * time.Second)
+	}
+	b.nc.Close()
+	return nil
+}
+
+// Stats returns the broker-wide counters: Published by this broker's
+// clients, Delivered into this broker's subscription queues, Dropped by
+// them (including nats.go's own drops).
+func (b *NATS) Stats() Stats {
+	dropped := b.dropped.Load() + b.natsDroppd.Load()
+	b.mu.Lock()
+	for ns := range b.subs {
+		if n, err := ns.Dropped(); err == nil && n > 0 {
+			dropped += uint64(n)
+		}
+	}
+	b.mu.Unlock()
+	return Stats{Published: b.published.Load(), Delivered: b.delivered.Load(), Dropped: dropped}
+}
+
+func (b *NATS) asyncError(_ *nats.Conn, ns *nats.Subscription, err error) {
+	if ns != nil && errors.Is(err, nats.ErrSlowConsumer) {
+		b.mu.Lock()
+		s := b.subs[ns]
+		b.mu.Unlock()
+		if s != nil {
+			b.cfg.emit(Event{Kind: EventSlowConsumer, Client: s.client.id, Pattern: s.pattern, Policy: s.q.policy, Dropped: s.Dropped(), Err: err})
+			return
+		}
+	}
+	b.cfg.emit(Event{Kind: EventError, Err: err})
+}
+
+type natsClient struct {
+	b      *NATS
+	id     string
+	uid    string
+	perms  perms
+	hdr    nats.Header // never mutated: shared by every publish
+	closed atomic.Bool
+	subs   map[*natsSub]struct{} // guarded by b.mu
+}
+
+func (c *natsClient) ID() string { return c.id }
+
+func (c *natsClient) Publish(ctx context.Context, topic string, payload any) (int, error) {
+	if c.closed.Load() {
+		return 0, fmt.Errorf("pubsub: publish %q: %w", topic, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("pubsub: publish %q: %w", topic, err)
+	}
+	if err := ValidateTopic(topic); err != nil {
+		return 0, err
+	}
+	if !c.perms.canPublish(topic) {
+		return 0, fmt.Errorf("%w: client %q may not publish to %q", ErrPermission, c.id, topic)
+	}
+	raw, err := encodeRaw(c.b.codec, payload)
+	if err != nil {
+		return 0, fmt.Errorf("pubsub: publish %q: %w", topic, err)
+	}
+	m := nats.Msg{Subject: topic, Header: c.hdr, Data: raw.Data}
+	if err := c.b.nc.PublishMsg(&m); err != nil {
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		return 0, fmt.Errorf("pubsub: publish %q: %w", topic, err)
+	}
+	c.b.published.Add(1)
+	return 1, nil
+}
+
+func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...SubscribeOption) (Subscription, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
+	}
+	if err := ValidatePattern(pattern); err != nil {
+		return nil, err
+	}
+	if !c.perms.canSubscribe(pattern) {
+		return nil, fmt.Errorf("%w: client %q may not subscribe to %q", ErrPermission, c.id, pattern)
+	}
+	b := c.b
+	sc := b.cfg.subConfig(opts)
+	s := &natsSub{client: c, pattern: pattern, self: sc.self}
+	s.q = newQueue(sc, &b.dropped, b.cfg.reporter(c.id, pattern, sc.policy))
+
+	b.mu.Lock()
+	if c.closed.Load() {
+		b.mu.Unlock()
+		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, ErrClosed)
+	}
+	ns, err := b.nc.Subscribe(pattern, s.handle)
+	if err != nil {
+		b.mu.Unlock()
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
+	}
+	if b.opts.PendingMsgs != 0 || b.opts.PendingBytes != 0 {
+		msgs, bytes := b.opts.PendingMsgs, b.opts.PendingBytes
+		if msgs == 0 {
+			msgs = nats.DefaultSubPendingMsgsLimit
+		}
+		if bytes == 0 {
+			bytes = nats.DefaultSubPendingBytesLimit
+		}
+		_ = ns.SetPendingLimits(msgs, bytes)
+	}
+	s.ns = ns
+	c.subs[s] = struct{}{}
+	b.subs[ns] = s
+	b.mu.Unlock()
+
+	// Subscribe returns once the server knows the interest, so that a
+	// message published afterwards (from anywhere) reaches it.
+	fctx, cancel := ctx, context.CancelFunc(func() {})
+	if _, ok := ctx.Deadline(); !ok {
+		fctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+	}
+	defer cancel()
+	if err := b.nc.FlushWithContext(fctx); err != nil {
+		_ = s.Unsubscribe()
+		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
+	}
+	return s, nil
+}
+
+func (c *natsClient) Close() error {
+	b := c.b
+	b.mu.Lock()
+	if c.closed.Load() {
+		b.mu.Unlock()
+		return nil
+	}
+	c.closed.Store(true)
+	subs := make([]*natsSub, 0, len(c.subs))
+	for s := range c.subs {
+		subs = append(subs, s)
+	}
+	if b.clients[c.id] == c {
+		delete(b.clients, c.id)
+	}
+	b.mu.Unlock()
+	for _, s := range subs {
+		_ = s.Unsubscribe()
+	}
+	return nil
+}
+
+type natsSub struct {
+	client  *natsClient
+	pattern string
+	self    bool
+	ns      *nats.Subscription
+	q       *queue
+	gone    atomic.Bool
+	nd      atomic.Uint64 // nats.go's drops, kept at Unsubscribe
+}
+
+// handle runs on nats.go's delivery goroutine of this subscription.
+func (s *natsSub) handle(m *nats.Msg) {
+	if !s.self && m.Header.Get(HeaderSender) == s.client.uid {
+		return
+	}
+	msg := Message{
+		Topic:   m.Subject,
+		Sender:  m.Header.Get(HeaderClient),
+		Payload: Raw{Data: m.Data, Codec: s.client.b.codec},
+	}
+	if ok, _ := s.q.put(context.Background(), msg); ok {
+		s.client.b.delivered.Add(1)
+	}
+}
+
+func (s *natsSub) Pattern() string   { return s.pattern }
+func (s *natsSub) C() <-chan Message { return s.q.ch }
+
+func (s *natsSub) Dropped() uint64 {
+	n := s.q.dropped.Load()
+	if s.gone.Load() {
+		return n + s.nd.Load()
+	}
+	if d, err := s.ns.Dropped(); err == nil && d > 0 {
+		n += uint64(d)
+	}
+	return n
+}
+
+func (s *natsSub) Unsubscribe() error {
+	if !s.gone.CompareAndSwap(false, true) {
+		return nil
+	}
+	b := s.client.b
+	b.mu.Lock()
+	delete(s.client.subs, s)
+	delete(b.subs, s.ns)
+	b.mu.Unlock()
+	if d, err := s.ns.Dropped(); err == nil && d > 0 {
+		s.nd.Store(uint64(d))
+		b.natsDroppd.Add(uint64(d))
+	}
+	_ = s.ns.Unsubscribe() // fails only when the connection is closed: the interest is gone anyway
+	s.q.close()
+	return nil
+}

@@ -1,0 +1,438 @@
+package pubsub_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/goangel/angel/pubsub"
+)
+
+func init() {
+	extraBackends = append(extraBackends, func() backend {
+		return backend{"nats", func(t *testing.T) pubsub.Broker {
+			return newNATS(t, runServer(t, nil).ClientURL(), pubsub.NATSOptions{})
+		}}
+	})
+}
+
+// runServer starts a NATS server in the test process on 127.0.0.1, on a
+// random port unless opts says otherwise; it is shut down (and waited for)
+// at cleanup.
+func runServer(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
+	if opts == nil {
+		opts = &server.Options{}
+	}
+	opts.Host = "127.0.0.1"
+	if opts.Port == 0 {
+		opts.Port = -1
+	}
+	opts.NoLog, opts.NoSigs = true, true
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(wait) {
+		s.Shutdown()
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
+func newNATS(t testing.TB, url string, opts pubsub.NATSOptions) *pubsub.NATS {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	b, err := pubsub.NewNATS(ctx, url, opts)
+	if err != nil {
+		t.Fatalf("NewNATS(%s): %v", url, err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// TestNATSTwoMachines: two brokers on one server stand for two machines
+// (or two processes). Each runs two instances registered with the same ids
+// as the other's, as two copies of one app would. A message reaches every
+// instance on both machines but the sender.
+func TestNATSTwoMachines(t *testing.T) {
+	url := runServer(t, nil).ClientURL()
+	m1, m2 := newNATS(t, url, pubsub.NATSOptions{Name: "m1"}), newNATS(t, url, pubsub.NATSOptions{Name: "m2"})
+	type inst struct {
+		c   pubsub.Client
+		sub *pubsub.Typed[string]
+	}
+	ctx := context.Background()
+	var all []inst
+	for _, b := range []*pubsub.NATS{m1, m2} {
+		for i := range 2 {
+			c := register(t, b, fmt.Sprintf("example/%d#1", i))
+			s, err := pubsub.SubscribeAs[string](ctx, c, "greeting")
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, inst{c, s})
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for from := range all {
+		text := fmt.Sprintf("hello from %d", from)
+		if _, err := pubsub.PublishAs(ctx, all[from].c, "greeting", text); err != nil {
+			t.Fatal(err)
+		}
+		for to := range all {
+			if to == from {
+				continue
+			}
+			g, m, err := all[to].sub.Receive(rctx)
+			if err != nil || g != text || m.Sender != all[from].c.ID() {
+				t.Fatalf("instance %d: %q from %q (%v), want %q from %q", to, g, m.Sender, err, text, all[from].c.ID())
+			}
+		}
+	}
+	// Nobody received its own message: each queue is empty, proven by a
+	// marker from one more client, which must be the next message for all.
+	marker := register(t, m1, "marker")
+	publish(t, marker, "greeting", "marker")
+	for i, in := range all {
+		if g, _, err := in.sub.Receive(rctx); err != nil || g != "marker" {
+			t.Errorf("instance %d: next is %q (%v), want the marker (it got its own message?)", i, g, err)
+		}
+	}
+	if st := m2.Stats(); st.Published != 2 || st.Delivered != 2*3+2 {
+		t.Errorf("m2 stats %+v, want 2 published, 8 delivered", st)
+	}
+}
+
+// TestNATSOverflow: the same policies and counters as in memory, behind
+// nats.go's delivery.
+func TestNATSOverflow(t *testing.T) {
+	for _, tc := range []struct {
+		policy pubsub.Policy
+		want   string
+	}{
+		{pubsub.DropNewest, "[1 2]"},
+		{pubsub.DropOldest, "[4 5]"},
+	} {
+		t.Run(tc.policy.String(), func(t *testing.T) {
+			var ev events
+			b := newNATS(t, runServer(t, nil).ClientURL(), pubsub.NATSOptions{OnEvent: ev.hook})
+			p, r := register(t, b, "p"), register(t, b, "r")
+			s := subscribe(t, r, "t", pubsub.WithQueueSize(2), pubsub.WithPolicy(tc.policy))
+			for i := 1; i <= 5; i++ {
+				publish(t, p, "t", i)
+			}
+			waitFor(t, "3 drops", func() bool { return s.Dropped() == 3 })
+			if got := drainInts(t, s); fmt.Sprint(got) != tc.want {
+				t.Errorf("got %v, want %s", got, tc.want)
+			}
+			if st := b.Stats(); st.Dropped != 3 || st.Published != 5 {
+				t.Errorf("stats %+v", st)
+			}
+			if k := ev.kinds(); len(k) != 1 || k[0] != pubsub.EventSlowConsumer {
+				t.Errorf("events %v, want one slow-consumer", k)
+			}
+		})
+	}
+	t.Run("nats.go pending limits", func(t *testing.T) {
+		var ev events
+		b := newNATS(t, runServer(t, nil).ClientURL(), pubsub.NATSOptions{OnEvent: ev.hook, PendingMsgs: 2})
+		p, r := register(t, b, "p"), register(t, b, "r")
+		// A Block queue of 1 that nobody reads holds nats.go's delivery
+		// goroutine; nats.go then keeps 2 pending and drops the rest.
+		s := subscribe(t, r, "t", pubsub.WithQueueSize(1), pubsub.WithPolicy(pubsub.Block))
+		for i := range 20 {
+			publish(t, p, "t", i)
+		}
+		waitFor(t, "nats.go drops", func() bool { return s.Dropped() >= 10 && b.Stats().Dropped == s.Dropped() })
+		waitFor(t, "slow-consumer event", func() bool {
+			for _, k := range ev.kinds() {
+				if k == pubsub.EventSlowConsumer {
+					return true
+				}
+			}
+			return false
+		})
+		if err := s.Unsubscribe(); err != nil {
+			t.Fatal(err)
+		}
+		closed(t, s)
+		if s.Dropped() < 10 {
+			t.Errorf("drops forgotten after unsubscribe: %d", s.Dropped())
+		}
+	})
+}
+
+// TestNATSAuth: token and user/password, and a clear error without them.
+func TestNATSAuth(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		server server.Options
+		good   pubsub.NATSOptions
+		bad    pubsub.NATSOptions
+	}{
+		{"token", server.Options{Authorization: "s3cret"}, pubsub.NATSOptions{Token: "s3cret"}, pubsub.NATSOptions{Token: "wrong"}},
+		{"user", server.Options{Username: "app", Password: "pw"}, pubsub.NATSOptions{User: "app", Password: "pw"}, pubsub.NATSOptions{User: "app"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := runServer(t, &tc.server)
+			url := s.ClientURL()
+			if b, err := pubsub.NewNATS(ctx, url, tc.bad); err == nil {
+				_ = b.Close()
+				t.Fatal("connected with bad credentials")
+			}
+			b := newNATS(t, url, tc.good)
+			p, r := register(t, b, "p"), register(t, b, "r")
+			sub := subscribe(t, r, "t")
+			publish(t, p, "t", "ok")
+			if got := recvString(t, sub); got != "ok" {
+				t.Errorf("got %q", got)
+			}
+		})
+	}
+	t.Run("conflicting options", func(t *testing.T) {
+		for _, o := range []pubsub.NATSOptions{
+			{Token: "a", User: "b"},
+			{CertFile: "c.pem"},
+			{CredsFile: "x.creds", Token: "t"},
+		} {
+			if _, err := pubsub.NewNATS(ctx, "nats://127.0.0.1:1", o); !errors.Is(err, pubsub.ErrInvalidOptions) {
+				t.Errorf("%+v: %v, want ErrInvalidOptions", o, err)
+			}
+		}
+	})
+	t.Run("no server", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := "nats://user:pw@" + l.Addr().String()
+		_ = l.Close()
+		_, err = pubsub.NewNATS(ctx, url, pubsub.NATSOptions{})
+		if err == nil {
+			t.Fatal("connected to nothing")
+		}
+		if want := "REDACTED"; !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "pw@") {
+			t.Errorf("error %q should hide the credentials", err)
+		}
+	})
+}
+
+// TestNATSTLS: tls:// with a CA file, and mutual TLS with a client cert.
+func TestNATSTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, caKey := writeCA(t, dir)
+	writeCert(t, dir, "server", ca, caKey, true)
+	writeCert(t, dir, "client", ca, caKey, false)
+	tlsCfg, err := server.GenTLSConfig(&server.TLSConfigOpts{
+		CertFile: filepath.Join(dir, "server.pem"),
+		KeyFile:  filepath.Join(dir, "server-key.pem"),
+		CaFile:   filepath.Join(dir, "ca.pem"),
+		Verify:   true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := runServer(t, &server.Options{TLSConfig: tlsCfg, TLS: true, TLSVerify: true, TLSTimeout: 5})
+	url := fmt.Sprintf("tls://127.0.0.1:%d", s.Addr().(*net.TCPAddr).Port)
+	ctx := context.Background()
+	if b, err := pubsub.NewNATS(ctx, url, pubsub.NATSOptions{CAFile: filepath.Join(dir, "ca.pem")}); err == nil {
+		_ = b.Close()
+		t.Fatal("connected without the client certificate the server requires")
+	}
+	b := newNATS(t, url, pubsub.NATSOptions{
+		CAFile:   filepath.Join(dir, "ca.pem"),
+		CertFile: filepath.Join(dir, "client.pem"),
+		KeyFile:  filepath.Join(dir, "client-key.pem"),
+	})
+	if !b.Conn().TLSRequired() {
+		t.Error("connection is not TLS")
+	}
+	p, r := register(t, b, "p"), register(t, b, "r")
+	sub := subscribe(t, r, "t")
+	publish(t, p, "t", "over tls")
+	if got := recvString(t, sub); got != "over tls" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// TestNATSReconnect: the server restarts on the same port; subscriptions
+// come back and the events are reported.
+func TestNATSReconnect(t *testing.T) {
+	s1 := runServer(t, nil)
+	port := s1.Addr().(*net.TCPAddr).Port
+	var mu sync.Mutex
+	seen := map[pubsub.EventKind]int{}
+	b := newNATS(t, s1.ClientURL(), pubsub.NATSOptions{
+		ReconnectWait: 20 * time.Millisecond,
+		OnEvent: func(ev pubsub.Event) {
+			mu.Lock()
+			seen[ev.Kind]++
+			mu.Unlock()
+		},
+	})
+	count := func(k pubsub.EventKind) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen[k]
+	}
+	p, r := register(t, b, "p"), register(t, b, "r")
+	sub := subscribe(t, r, "t")
+	s1.Shutdown()
+	s1.WaitForShutdown()
+	waitFor(t, "disconnected event", func() bool { return count(pubsub.EventDisconnected) > 0 })
+	runServer(t, &server.Options{Port: port})
+	waitFor(t, "reconnected event", func() bool { return count(pubsub.EventReconnected) > 0 })
+	// The subscription was re-created on the new connection; a flush
+	// makes sure the server has it before we publish.
+	fctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := b.Conn().FlushWithContext(fctx); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, p, "t", "after restart")
+	if got := recvString(t, sub); got != "after restart" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// TestNATSCodec: a pluggable codec, used by Decode on the receiving side.
+func TestNATSCodec(t *testing.T) {
+	b := newNATS(t, runServer(t, nil).ClientURL(), pubsub.NATSOptions{Codec: upperCodec{}})
+	p, r := register(t, b, "p"), register(t, b, "r")
+	sub := subscribe(t, r, "t")
+	publish(t, p, "t", "shout")
+	m := recv(t, sub)
+	raw, ok := m.Payload.(pubsub.Raw)
+	if !ok || string(raw.Data) != "SHOUT" {
+		t.Fatalf("payload %#v", m.Payload)
+	}
+	if v, err := pubsub.Decode[string](m); err != nil || v != "shout" {
+		t.Errorf("decode: %q %v", v, err)
+	}
+	// A Raw is sent as it is.
+	publish(t, p, "t", pubsub.Raw{Data: []byte("RAW")})
+	if v, err := pubsub.Decode[string](recv(t, sub)); err != nil || v != "raw" {
+		t.Errorf("raw: %q %v", v, err)
+	}
+}
+
+type upperCodec struct{}
+
+func (upperCodec) Encode(v any) ([]byte, error) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, fmt.Errorf("upperCodec: %T", v)
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 32
+		}
+	}
+	return b, nil
+}
+
+func (upperCodec) Decode(data []byte, v any) error {
+	p, ok := v.(*string)
+	if !ok {
+		return fmt.Errorf("upperCodec: %T", v)
+	}
+	b := []byte(string(data))
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 32
+		}
+	}
+	*p = string(b)
+	return nil
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeCA(t *testing.T, dir string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "goangel test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", der)
+	ca, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, key
+}
+
+func writeCert(t *testing.T, dir, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, isServer bool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if isServer {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		tmpl.DNSNames = []string{"localhost"}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, filepath.Join(dir, name+".pem"), "CERTIFICATE", der)
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, filepath.Join(dir, name+"-key.pem"), "EC PRIVATE KEY", kder)
+}
