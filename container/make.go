@@ -99,10 +99,10 @@ func MakeNamed[T any](c *Container, name string) (T, error) {
 	var zero T
 	if c != nil {
 		s := c.scope()
-		nk := namedKey{typeKey[T](), name}
+		k := typeKey[T]()
 		for sc := s; sc != nil; sc = sc.parent {
 			if t := sc.table.Load(); t != nil {
-				if e := t.named[nk]; e != nil {
+				if e := t.lookupNamed(k, name); e != nil {
 					v := e.(*valueEntry[T])
 					if s.closed.Load() || sc.closed.Load() {
 						return zero, closedScope[T](s, sc)
@@ -146,9 +146,9 @@ func HasNamed[T any](c *Container, name string) bool {
 	if c == nil || c.scope().closed.Load() {
 		return false
 	}
-	nk := namedKey{typeKey[T](), name}
+	k := typeKey[T]()
 	for sc := c.scope(); sc != nil; sc = sc.parent {
-		if t := sc.table.Load(); t != nil && t.named[nk] != nil {
+		if t := sc.table.Load(); t != nil && t.lookupNamed(k, name) != nil {
 			return true
 		}
 	}
@@ -183,15 +183,18 @@ func resolve[T any](c, s, sc *Container, e entry) (T, error) {
 	panic(fmt.Sprintf("container: internal error: registration %T for %s", e, typeName(reflect.TypeFor[T]())))
 }
 
-// newView returns the *Container a factory building info receives: it
+// newFrame returns the frame of a factory call building info: its view
 // resolves in real and continues the resolution path from prev.
-func newView(real, prev *Container, info *entryInfo) *Container {
-	return &Container{real: real, prev: prev, info: info, name: real.name}
+func newFrame(real *Container, prev *frame, info *entryInfo) *frame {
+	f := &frame{real: real, prev: prev, info: info}
+	f.view.fr = f
+	f.view.name = real.name
+	return f
 }
 
 // findCycle returns a *CycleError when info is being built on the path
 // ending at frame p.
-func findCycle(p *Container, info *entryInfo) error {
+func findCycle(p *frame, info *entryInfo) error {
 	for f := p; f != nil; f = f.prev {
 		if f.info == info && !f.done.Load() {
 			return cycleError(p, info)
@@ -200,7 +203,7 @@ func findCycle(p *Container, info *entryInfo) error {
 	return nil
 }
 
-func cycleError(p *Container, last *entryInfo) error {
+func cycleError(p *frame, last *entryInfo) error {
 	var path []string
 	for f := p; f != nil; f = f.prev {
 		if !f.done.Load() {
@@ -218,16 +221,16 @@ func cycleError(p *Container, last *entryInfo) error {
 	return &CycleError{Path: append(path, last.String())}
 }
 
-// call runs f on the view v, turning a panic into a *PanicError and an
-// error into a *BuildError.
-func call[T any](f func(*Container) (T, error), v *Container) (val T, err error) {
+// call runs f on the view of frame v, turning a panic into a *PanicError
+// and an error into a *BuildError.
+func call[T any](f func(*Container) (T, error), v *frame) (val T, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			var zero T
 			val, err = zero, &PanicError{Type: v.info.typ, Value: r, Stack: debug.Stack()}
 		}
 	}()
-	val, err = f(v)
+	val, err = f(&v.view)
 	if err != nil {
 		var zero T
 		if _, ok := err.(*CycleError); ok {
@@ -240,11 +243,11 @@ func call[T any](f func(*Container) (T, error), v *Container) (val T, err error)
 
 func callFactory[T any](c, s *Container, e *factoryEntry[T]) (T, error) {
 	var zero T
-	p := c.frame()
+	p := c.fr
 	if err := findCycle(p, &e.info); err != nil {
 		return zero, err
 	}
-	v := newView(s, p, &e.info)
+	v := newFrame(s, p, &e.info)
 	val, err := call(e.f, v)
 	v.done.Store(true)
 	if err != nil {
@@ -274,17 +277,17 @@ func track(s *Container, x any, info *entryInfo) error {
 // while a lazy singleton is being built, never on the resolve fast path.
 var (
 	waitMu sync.Mutex
-	waits  = map[*Container]*lazyCore{} // frame → the lazy registration it waits for
+	waits  = map[*frame]*lazyCore{} // frame → the lazy registration it waits for
 )
 
 // buildLazy builds e, declared in sc, for a resolve made from c.
 func buildLazy[T any](c, sc *Container, e *lazyEntry[T]) (T, error) {
 	var zero T
-	p := c.frame()
+	p := c.fr
 	if err := findCycle(p, &e.info); err != nil {
 		return zero, err
 	}
-	v := newView(sc, p, &e.info)
+	v := newFrame(sc, p, &e.info)
 	defer v.done.Store(true)
 	if !e.mu.TryLock() {
 		waitMu.Lock()
@@ -328,7 +331,7 @@ func buildLazy[T any](c, sc *Container, e *lazyEntry[T]) (T, error) {
 // waits: l's builder waits (in its own frame or one it started) for a lazy
 // whose builder waits ... for one that w's own path is building. Called with
 // waitMu held.
-func deadlocks(w *Container, l *lazyCore) bool {
+func deadlocks(w *frame, l *lazyCore) bool {
 	seen := map[*lazyCore]bool{}
 	var visit func(l *lazyCore) bool
 	visit = func(l *lazyCore) bool {
@@ -354,7 +357,7 @@ func deadlocks(w *Container, l *lazyCore) bool {
 }
 
 // isOnPath reports whether frame b is f or one of f's callers.
-func isOnPath(b, f *Container) bool {
+func isOnPath(b, f *frame) bool {
 	for ; f != nil; f = f.prev {
 		if f == b {
 			return true
