@@ -487,7 +487,9 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) error {
 		if !rs.cfg.Respawn {
 			log.Infof("Instance #%d %s.", in.num, what)
 			if l != nil {
-				l.stop()
+				// Drain in the background: the runner ends the drain early
+				// once no instance is left to move clients to.
+				rs.bg.Go(l.stop)
 			}
 			if reason != nil {
 				return fmt.Errorf("%w: instance #%d: %w", ErrCrashed, in.num, reason)
@@ -498,7 +500,7 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) error {
 		if !ok {
 			log.Errorf("Instance #%d %s. It was respawned %d times within %v: giving up", in.num, what, rs.policy.MaxRestarts, rs.policy.Window)
 			if l != nil {
-				l.stop()
+				rs.bg.Go(l.stop)
 			}
 			return fmt.Errorf("%w: instance #%d was respawned %d times within %v, then %s", ErrGaveUp, in.num, rs.policy.MaxRestarts, rs.policy.Window, what)
 		}
