@@ -73,7 +73,7 @@ func (in *instance) start(n int) (*life, error) {
 			Number:      in.num,
 			Life:        n,
 			Concurrency: rs.cfg.Concurrency,
-			ID:          fmt.Sprintf("%s%s/%d#%d", rs.r.name, rs.idTag, in.num, n),
+			ID:          fmt.Sprintf("%s/%d#%d", rs.r.name, in.num, n),
 		},
 		started: rs.clock.Now(),
 		changed: make(chan struct{}, 1),

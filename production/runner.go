@@ -2,8 +2,6 @@ package production
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -233,7 +231,6 @@ type runState struct {
 	baseCtx context.Context
 	scheme  string
 	addr    string
-	idTag   string // "" in memory; a random tag with NATS, so ids are unique across processes
 	bg      sync.WaitGroup
 	// stopping is closed when the runner stops: lives still draining in
 	// the background then close their idle connections at once.
@@ -285,7 +282,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	go rs.acc.run()
 	defer rs.acc.close()
 
-	if rs.broker, err = openBroker(ctx, cfg, rs.entry); err != nil {
+	if rs.broker, err = openBroker(ctx, r.name, cfg, rs.entry); err != nil {
 		return startupError("pub/sub: %w", err)
 	}
 	defer func() {
@@ -293,9 +290,6 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 			rs.entry.WithError(cerr).Warn("Closing the pub/sub broker failed")
 		}
 	}()
-	if cfg.PubSubURL != "" {
-		rs.idTag = "@" + randomTag()
-	}
 
 	if r.parent != nil {
 		rs.root = r.parent.Child()
@@ -404,17 +398,21 @@ func provideRoot(rs *runState) error {
 	return errors.Join(errs...)
 }
 
-func openBroker(ctx context.Context, cfg *Config, log *logrus.Entry) (pubsub.Broker, error) {
+func openBroker(ctx context.Context, name string, cfg *Config, log *logrus.Entry) (pubsub.Broker, error) {
 	if cfg.PubSubURL == "" {
 		return pubsub.NewMemory(pubsub.WithLogger(log)), nil
 	}
-	return openNATS(ctx, cfg, log)
-}
-
-func randomTag() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return pubsub.NewNATS(ctx, cfg.PubSubURL, pubsub.NATSOptions{
+		Name:      "goangel " + name,
+		Token:     cfg.PubSubToken,
+		User:      cfg.PubSubUser,
+		Password:  cfg.PubSubPassword,
+		CredsFile: cfg.PubSubCreds,
+		CAFile:    cfg.PubSubCAFile,
+		CertFile:  cfg.PubSubCertFile,
+		KeyFile:   cfg.PubSubKeyFile,
+		Logger:    log,
+	})
 }
 
 // instance is one instance's supervisor state; its counters span its lives.

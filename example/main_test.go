@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"go.uber.org/goleak"
+
+	"github.com/goangel/angel/production"
+	"github.com/goangel/angel/pubsub"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// tagged wraps the example's configure: every response says which instance
+// (and life) served it, and received counts the greeting messages each
+// instance's pub/sub client receives.
+func tagged(received *counter) func(app *production.App) error {
+	return func(app *production.App) error {
+		info := app.Info()
+		app.Router.Use(func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("X-Instance", strconv.Itoa(info.Number))
+				w.Header().Set("X-Life", strconv.Itoa(info.Life))
+				next.ServeHTTP(w, r)
+			})
+		})
+		if received != nil {
+			sub, err := pubsub.SubscribeAs[string](app.Context(), app.PubSub(), greetingTopic)
+			if err != nil {
+				return err
+			}
+			app.Go(func(ctx context.Context) error {
+				for {
+					if _, _, err := sub.Receive(ctx); err != nil {
+						return nil
+					}
+					received.add(info.ID)
+				}
+			})
+		}
+		return configure(app)
+	}
+}
+
+type counter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counter) add(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[k]++
+}
+
+func (c *counter) get(k string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[k]
+}
+
+type runner struct {
+	r      *production.Runner
+	out    *syncBuffer
+	base   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, received *counter, args ...string) *runner {
+	t.Helper()
+	out := &syncBuffer{}
+	env := func(string) (string, bool) { return "", false }
+	r := production.New("example", tagged(received), production.WithFlags(&Flags{}),
+		production.WithOutput(out, out), production.WithLookupEnv(env))
+	ctx, cancel := context.WithCancel(context.Background())
+	rn := &runner{r: r, out: out, cancel: cancel, done: make(chan error, 1)}
+	go func() { rn.done <- r.Run(ctx, append([]string{"-p", "0", "-j", "4"}, args...)) }()
+	select {
+	case <-r.Ready():
+	case err := <-rn.done:
+		cancel()
+		t.Fatalf("runner ended: %v\n%s", err, out)
+	case <-time.After(15 * time.Second):
+		cancel()
+		t.Fatalf("runner not ready\n%s", out)
+	}
+	rn.base = "http://" + r.Addr().String()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-rn.done:
+			if err != nil {
+				t.Errorf("Run = %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("runner did not stop\n%s", out)
+		}
+	})
+	return rn
+}
+
+type answer struct {
+	code           int
+	body           string
+	instance, life string
+}
+
+// get does one GET on a new connection (so that it lands on the next instance).
+func get(t *testing.T, url string) answer {
+	t.Helper()
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return answer{resp.StatusCode, string(b), resp.Header.Get("X-Instance"), resp.Header.Get("X-Life")}
+}
+
+// everyInstanceSays waits until each of the runner's 4 instances has answered
+// path with want.
+func everyInstanceSays(t *testing.T, rn *runner, path, want string) {
+	t.Helper()
+	seen := map[string]bool{}
+	waitFor(t, 10*time.Second, fmt.Sprintf("every instance to answer %s with %q", path, want), func() bool {
+		a := get(t, rn.base+path)
+		if a.code == 200 && a.body == want {
+			seen[a.instance] = true
+		}
+		return len(seen) == 4
+	})
+}
+
+func TestRoutes(t *testing.T) {
+	rn := start(t, nil, "--crash-delay", "20ms")
+	for _, c := range []struct {
+		path string
+		code int
+		body string
+	}{
+		{"/", 200, "Hello, production world!"},
+		{"/greeting", 200, "Hello"},
+		{"/404", 404, "404 page not found\n"},
+		{"/nowhere", 404, "404 page not found\n"},
+	} {
+		if a := get(t, rn.base+c.path); a.code != c.code || a.body != c.body {
+			t.Errorf("GET %s = %d %q, want %d %q", c.path, a.code, a.body, c.code, c.body)
+		}
+	}
+
+	// A greeting changed on one instance is served by all of them.
+	if a := get(t, rn.base+"/change_greeting/Howdy"); a.code != 200 || a.body != "Changed greeting -> Howdy" {
+		t.Fatalf("GET /change_greeting/Howdy = %d %q", a.code, a.body)
+	}
+	everyInstanceSays(t, rn, "/greeting", "Howdy")
+
+	// /crash: the instance answers, crashes after --crash-delay (a
+	// supervised timer) and is respawned; the others keep serving.
+	a := get(t, rn.base+"/crash")
+	if a.code != 200 || a.body != "Crashing in 20ms..." {
+		t.Fatalf("GET /crash = %d %q", a.code, a.body)
+	}
+	n, _ := strconv.Atoi(a.instance)
+	waitFor(t, 10*time.Second, "the crashed instance to be respawned", func() bool {
+		s := rn.r.Stats().Instances[n]
+		return s.Restarts == 1 && s.Crashes == 1 && s.Up
+	})
+	waitFor(t, 10*time.Second, "its second life to serve", func() bool {
+		a := get(t, rn.base+"/")
+		return a.instance == strconv.Itoa(n) && a.life == "2" && a.body == "Hello, production world!"
+	})
+	for i, s := range rn.r.Stats().Instances {
+		if i != n && (s.Crashes != 0 || !s.Up) {
+			t.Errorf("instance %d: %+v, want untouched", i, s)
+		}
+	}
+	if want := fmt.Sprintf("Instance #%d crashed: crash requested via /crash. Respawning in 0s...", n); !bytes.Contains([]byte(rn.out.String()), []byte(want)) {
+		t.Errorf("log lacks %q:\n%s", want, rn.out)
+	}
+}
+
+func TestHelpListsAppFlags(t *testing.T) {
+	out := &syncBuffer{}
+	r := production.New("example", configure, production.WithFlags(&Flags{}), production.WithOutput(out, out))
+	if err := r.Run(context.Background(), []string{"--help"}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains([]byte(out.String()), []byte("--crash-delay=3s")) || !bytes.Contains([]byte(out.String()), []byte("$EXAMPLE_CRASH_DELAY")) {
+		t.Errorf("--help does not list --crash-delay:\n%s", out)
+	}
+	err := production.New("example", configure, production.WithFlags(&Flags{}), production.WithOutput(io.Discard, io.Discard)).
+		Run(context.Background(), []string{"--crash-delay", "soon"})
+	if production.ExitCode(err) != production.ExitUsage || !errors.Is(err, production.ErrUsage) {
+		t.Errorf("--crash-delay soon: %v, want a usage error", err)
+	}
+}
+
+// TestNATS runs two Runners (standing for two processes) on one embedded
+// nats-server: a greeting changed on one reaches every instance of both, and
+// no client receives its own message.
+func TestNATS(t *testing.T) {
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	url := ns.ClientURL()
+	recvA, recvB := &counter{}, &counter{}
+	a := start(t, recvA, "--pubsub-url", url)
+	b := start(t, recvB, "--pubsub-url", url)
+
+	ans := get(t, a.base+"/change_greeting/Bonjour")
+	if ans.code != 200 || ans.body != "Changed greeting -> Bonjour" {
+		t.Fatalf("change_greeting on A = %d %q", ans.code, ans.body)
+	}
+	everyInstanceSays(t, a, "/greeting", "Bonjour")
+	everyInstanceSays(t, b, "/greeting", "Bonjour")
+
+	sender := "example/" + ans.instance + "#" + ans.life
+	waitFor(t, 10*time.Second, "every other client to receive the greeting once", func() bool {
+		for i := range 4 {
+			id := fmt.Sprintf("example/%d#1", i)
+			if recvB.get(id) != 1 || (id != sender && recvA.get(id) != 1) {
+				return false
+			}
+		}
+		return true
+	})
+	if n := recvA.get(sender); n != 0 {
+		t.Errorf("the sender %s received its own message %d times", sender, n)
+	}
+	for i := range 4 {
+		id := fmt.Sprintf("example/%d#1", i)
+		if recvA.get(id) > 1 || recvB.get(id) > 1 {
+			t.Errorf("%s received the greeting more than once: A %d, B %d", id, recvA.get(id), recvB.get(id))
+		}
+	}
+}
