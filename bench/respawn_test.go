@@ -1,0 +1,192 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/goangel/angel/production"
+)
+
+// crashApp is HelloApp plus a supervised goroutine that panics when its
+// instance's trigger fires: the way the benchmarks crash an instance.
+type crashApp struct {
+	triggers []chan struct{}
+}
+
+func newCrashApp(instances int) *crashApp {
+	a := &crashApp{triggers: make([]chan struct{}, instances)}
+	for i := range a.triggers {
+		a.triggers[i] = make(chan struct{})
+	}
+	return a
+}
+
+func (a *crashApp) configure(app *production.App) error {
+	RegisterRoutes(app.Router)
+	trigger := a.triggers[app.Info().Number]
+	app.Go(func(ctx context.Context) error {
+		select {
+		case <-trigger:
+			panic("bench: crash on purpose")
+		case <-ctx.Done():
+			return nil
+		}
+	})
+	return nil
+}
+
+// BenchmarkRespawn measures, per iteration, the time from a panic in a
+// supervised goroutine of instance 0 to its next life serving again (its
+// configure is the ten-route app), and reports p50 and p99.
+func BenchmarkRespawn(b *testing.B) {
+	for _, n := range []int{1, 4} {
+		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
+			app := newCrashApp(n)
+			r := StartRunner(b, n, app.configure)
+			defer r.Stop(b)
+			lats := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				start := time.Now()
+				app.triggers[0] <- struct{}{}
+				if err := WaitLife(r.Runner, 0, i+2, start.Add(10*time.Second)); err != nil {
+					b.Fatal(err)
+				}
+				lats = append(lats, time.Since(start))
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(Percentile(lats, 50).Microseconds()), "p50-µs")
+			b.ReportMetric(float64(Percentile(lats, 99).Microseconds()), "p99-µs")
+		})
+	}
+}
+
+// BenchmarkCrashStorm measures what a crash storm costs the other instances:
+// 8 keep-alive clients load 4 instances while (storm=on) instance 0 is crashed
+// again as soon as it is back, or (storm=off) nothing crashes. It reports the
+// clients' latency p50/p99 and the crashes per second; a failed request fails
+// the benchmark (no request may be dropped by a respawn).
+func BenchmarkCrashStorm(b *testing.B) {
+	for _, storm := range []bool{false, true} {
+		name := "storm=off"
+		if storm {
+			name = "storm=on"
+		}
+		b.Run(name, func(b *testing.B) {
+			const instances = 4
+			app := newCrashApp(instances)
+			r := StartRunner(b, instances, app.configure)
+			defer r.Stop(b)
+
+			stopStorm := make(chan struct{})
+			var crashes atomic.Int64
+			var stormErr error
+			var stormWG sync.WaitGroup
+			if storm {
+				stormWG.Add(1)
+				go func() {
+					defer stormWG.Done()
+					for life := 2; ; life++ {
+						select {
+						case app.triggers[0] <- struct{}{}:
+						case <-stopStorm:
+							return
+						}
+						crashes.Add(1)
+						if err := WaitLife(r.Runner, 0, life, time.Now().Add(10*time.Second)); err != nil {
+							stormErr = err
+							return
+						}
+					}
+				}()
+			}
+
+			c := Client(true)
+			defer c.CloseIdleConnections()
+			var mu sync.Mutex
+			lats := make([]time.Duration, 0, b.N)
+			var failed atomic.Int64
+			var firstErr error
+			var errOnce sync.Once
+			b.ReportAllocs()
+			b.SetParallelism(max(1, Clients/runtime.GOMAXPROCS(0)))
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				local := make([]time.Duration, 0, 1024)
+				for pb.Next() {
+					t := time.Now()
+					if err := Get(c, r.URL+"/"); err != nil {
+						failed.Add(1)
+						errOnce.Do(func() { firstErr = err })
+						continue
+					}
+					local = append(local, time.Since(t))
+				}
+				mu.Lock()
+				lats = append(lats, local...)
+				mu.Unlock()
+			})
+			elapsed := time.Since(start)
+			b.StopTimer()
+			close(stopStorm)
+			stormWG.Wait()
+			if stormErr != nil {
+				b.Fatal(stormErr)
+			}
+			if n := failed.Load(); n > 0 {
+				b.Fatalf("%d of %d requests failed during the crash storm; first: %v", n, b.N, firstErr)
+			}
+			b.ReportMetric(float64(Percentile(lats, 50).Microseconds()), "p50-µs")
+			b.ReportMetric(float64(Percentile(lats, 99).Microseconds()), "p99-µs")
+			b.ReportMetric(float64(crashes.Load())/elapsed.Seconds(), "crashes/s")
+		})
+	}
+}
+
+// BenchmarkInstances starts a Runner of N idle instances with the ten-route
+// app and reports, per instance, the start time (Run to Ready), the heap, the
+// heap plus goroutine stacks, and the goroutines it keeps. The runner's own
+// fixed cost is shared out too, so the figures at 1 instance are the highest.
+func BenchmarkInstances(b *testing.B) {
+	for _, n := range []int{1, 16, 256, 1024} {
+		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
+			var startTotal time.Duration
+			var heapPer, memPer, goroutinesPer float64
+			b.ReportAllocs()
+			for i := range b.N {
+				b.StopTimer()
+				runtime.GC()
+				var before runtime.MemStats
+				runtime.ReadMemStats(&before)
+				g0 := runtime.NumGoroutine()
+				b.StartTimer()
+				t := time.Now()
+				r := StartRunner(b, n, HelloApp)
+				startTotal += time.Since(t)
+				b.StopTimer()
+				if i == 0 {
+					runtime.GC()
+					var after runtime.MemStats
+					runtime.ReadMemStats(&after)
+					heapPer = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+					// Heap plus goroutine stacks: all the memory an idle instance keeps.
+					memPer = heapPer + float64(int64(after.StackInuse)-int64(before.StackInuse))/float64(n)
+					goroutinesPer = float64(runtime.NumGoroutine()-g0) / float64(n)
+				}
+				r.Stop(b)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(startTotal.Microseconds())/float64(b.N)/float64(n), "start-µs/instance")
+			b.ReportMetric(heapPer, "heap-B/instance")
+			b.ReportMetric(memPer, "mem-B/instance")
+			b.ReportMetric(goroutinesPer, "goroutines/instance")
+		})
+	}
+}
