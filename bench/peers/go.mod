@@ -8,6 +8,7 @@ require github.com/goangel/angel v0.0.0-00010101000000-000000000000
 
 require (
 	github.com/ThreeDotsLabs/watermill v1.5.1 // indirect
+	github.com/alecthomas/kong v1.17.0 // indirect
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/cskr/pubsub v1.0.2 // indirect
 	github.com/go-chi/chi/v5 v5.5.0 // indirect
