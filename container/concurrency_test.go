@@ -2,6 +2,7 @@ package container_test
 
 import (
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,4 +178,29 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	within(t, 30*time.Second, wg.Wait)
+}
+
+// A lazy factory that never returns (runtime.Goexit, as t.FailNow does)
+// must not leave the registration locked for everyone else.
+func TestLazyGoexit(t *testing.T) {
+	r := container.New()
+	first := true
+	must(t, container.ProvideLazy(r, func(*container.Container) (*dbConn, error) {
+		if first {
+			first = false
+			runtime.Goexit()
+		}
+		return &dbConn{id: 2}, nil
+	}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = container.Make[*dbConn](r)
+	}()
+	<-done
+	within(t, 10*time.Second, func() {
+		if v, err := container.Make[*dbConn](r); err != nil || v.id != 2 {
+			t.Errorf("got %v, %v", v, err)
+		}
+	})
 }

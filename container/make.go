@@ -302,29 +302,30 @@ func buildLazy[T any](c, sc *Container, e *lazyEntry[T]) (T, error) {
 		delete(waits, v)
 		waitMu.Unlock()
 	}
+	// We hold e.mu: release it however f ends, even by runtime.Goexit.
+	defer e.mu.Unlock()
 	if e.ready.Load() {
-		e.mu.Unlock()
-		return e.v, nil
+		return e.v, nil // built while we waited
 	}
-	waitMu.Lock()
-	e.owner = v
-	waitMu.Unlock()
+	setOwner(&e.lazyCore, v)
+	defer setOwner(&e.lazyCore, nil) // runs before the unlock
 
 	val, err := call(e.f, v)
 	if err == nil {
 		err = track(sc, any(val), &e.info)
 	}
-	waitMu.Lock()
-	e.owner = nil
-	waitMu.Unlock()
 	if err != nil {
-		e.mu.Unlock()
-		return zero, err
+		return zero, err // not cached: the next resolve tries again
 	}
 	e.v = val
 	e.ready.Store(true)
-	e.mu.Unlock()
 	return val, nil
+}
+
+func setOwner(l *lazyCore, f *frame) {
+	waitMu.Lock()
+	l.owner = f
+	waitMu.Unlock()
 }
 
 // deadlocks reports whether frame w waiting for l would close a cycle of
