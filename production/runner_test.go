@@ -271,8 +271,10 @@ func TestCrashStorm(t *testing.T) {
 	if failed.Load() != 0 || refused.Load() != 0 {
 		t.Errorf("%d failed requests, %d refused connections; first: %v", failed.Load(), refused.Load(), firstErr.Load())
 	}
-	if crashes < 20 || total.Crashes < uint64(crashes) {
-		t.Errorf("only %d crashes requested, %d counted", crashes, total.Crashes)
+	// A crash request may land on a life that is already ending (it still
+	// answers while it drains): then it does not count again.
+	if crashes < 20 || total.Crashes < 20 || total.Crashes > uint64(crashes) {
+		t.Errorf("%d crashes requested, %d counted", crashes, total.Crashes)
 	}
 	if err := h.stop(); err != nil {
 		t.Errorf("Run = %v", err)
@@ -336,9 +338,9 @@ func TestNoRespawn(t *testing.T) {
 
 func TestRestartIntensity(t *testing.T) {
 	t.Run("fails after its first life", func(t *testing.T) {
-		var lives atomic.Int64
+		var lives [2]atomic.Int64
 		configure := func(app *production.App) error {
-			lives.Add(1)
+			lives[app.Info().Number].Add(1)
 			if app.Info().Life > 1 {
 				return errors.New("database gone")
 			}
@@ -350,11 +352,13 @@ func TestRestartIntensity(t *testing.T) {
 		if got := production.ExitCode(err); got != production.ExitGaveUp || !errors.Is(err, production.ErrGaveUp) {
 			t.Fatalf("Run = %v (exit %d), want ErrGaveUp, exit %d\n%s", err, got, production.ExitGaveUp, out)
 		}
-		// Each instance: 1 life that ran, 5 respawns whose configure failed.
-		if got := lives.Load(); got != 2*(1+5) {
-			t.Errorf("configure ran %d times, want %d", got, 2*(1+5))
+		// The instance that gave up: 1 life that ran, 5 respawns whose
+		// configure failed; the other one was stopped on the way or too.
+		a, b := lives[0].Load(), lives[1].Load()
+		if max(a, b) != 1+5 || min(a, b) < 1 {
+			t.Errorf("configure ran %d and %d times, want 6 for the instance that gave up", a, b)
 		}
-		for _, want := range []string{"Instance #0 crashed: app.Go: lost the connection. Respawning in 0s...", "configure: database gone. Respawning in", "giving up"} {
+		for _, want := range []string{"crashed: app.Go: lost the connection. Respawning in 0s...", "configure: database gone. Respawning in", "giving up"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("log lacks %q:\n%s", want, out)
 			}

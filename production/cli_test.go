@@ -1,0 +1,171 @@
+package production_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goangel/angel/production"
+)
+
+// writePair writes a self-signed certificate and its key as PEM files.
+func writePair(t *testing.T, dir, name string) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+func TestHelp(t *testing.T) {
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	r := production.New("test", hello, production.WithOutput(out, errOut), production.WithLookupEnv(noEnv))
+	if err := r.Run(context.Background(), []string{"--help"}); err != nil {
+		t.Fatalf("--help: Run = %v, want nil", err)
+	}
+	help := out.String()
+	for _, want := range []string{
+		"goangel production runner: test", // banner
+		"Usage: test [flags]",
+		"Runs `test` in production", // one-line description
+		"-h, --help", "--[no-]respawn", "--use-zone", "--quiet", "--ssl", "--http2",
+		"-a, --address=\"127.0.0.1\"", "-j, --concurrency=", "-p, --port=3000",
+		"--certificate-file=PATH", "--certificate-password=PASSWORD", "--key-file=PATH", "--key-password=PASSWORD",
+		"--max-restarts=10", "--restart-window=1m", "--drain-timeout=5s",
+		"--pubsub-url=nats://HOST:PORT", "--pubsub-token", "--pubsub-user", "--pubsub-password",
+		"--pubsub-creds", "--pubsub-ca-file", "--pubsub-cert-file", "--pubsub-key-file",
+		"--log-level", "--access-log",
+		"($TEST_PORT)", "($TEST_RESPAWN)",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+	if errOut.String() != "" {
+		t.Errorf("--help wrote to stderr: %s", errOut)
+	}
+	if t.Failed() {
+		t.Log(help)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writePair(t, dir, "a")
+	_, otherKey := writePair(t, dir, "b")
+	junk := filepath.Join(dir, "junk.key")
+	if err := os.WriteFile(junk, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown flag", []string{"--bogus"}, nil, "unknown flag --bogus"},
+		{"zero instances", []string{"-j", "0"}, nil, "-j/--concurrency must be at least 1, got 0"},
+		{"not a number", []string{"-j", "many"}, nil, "--concurrency"},
+		{"port out of range", []string{"-p", "70000"}, nil, "-p/--port must be in 0..65535"},
+		{"bad duration", []string{"--restart-window", "soon"}, nil, "--restart-window"},
+		{"zero window", []string{"--restart-window", "0s"}, nil, "--restart-window must be positive"},
+		{"bad log level", []string{"--log-level", "loud"}, nil, "--log-level"},
+		{"bad pubsub url", []string{"--pubsub-url", "http://x"}, nil, "--pubsub-url must be a nats:// or tls:// URL"},
+		{"ssl without files", []string{"--ssl"}, nil, "--ssl needs --certificate-file and --key-file"},
+		{"http2 without key", []string{"--http2", "--certificate-file", cert}, nil, "--http2 needs --key-file"},
+		{"missing certificate", []string{"--ssl", "--certificate-file", filepath.Join(dir, "none.crt"), "--key-file", key}, nil, "--certificate-file: open"},
+		{"not PEM", []string{"--ssl", "--certificate-file", cert, "--key-file", junk}, nil, "--key-file " + junk + ": no PEM data found"},
+		{"mismatched pair", []string{"--ssl", "--certificate-file", cert, "--key-file", otherKey}, nil, "private key does not match public key"},
+		{"bad env value", nil, map[string]string{"TEST_PORT": "abc"}, `environment variable TEST_PORT="abc"`},
+		{"bad env bool", nil, map[string]string{"TEST_RESPAWN": "perhaps"}, "TEST_RESPAWN"},
+		{"env validated too", nil, map[string]string{"TEST_CONCURRENCY": "0"}, "-j/--concurrency must be at least 1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, errOut := &syncBuffer{}, &syncBuffer{}
+			r := production.New("test", hello, production.WithOutput(out, errOut), production.WithLookupEnv(envOf(c.env)))
+			err := r.Run(context.Background(), c.args)
+			if production.ExitCode(err) != production.ExitUsage || !errors.Is(err, production.ErrUsage) {
+				t.Fatalf("Run = %v (exit %d), want a usage error, exit 64", err, production.ExitCode(err))
+			}
+			if !strings.Contains(err.Error(), c.want) || !strings.Contains(errOut.String(), c.want) {
+				t.Errorf("error %q / stderr does not say %q:\n%s", err, c.want, errOut)
+			}
+			if !strings.Contains(errOut.String(), "Usage: test [flags]") || !strings.Contains(errOut.String(), "--concurrency") {
+				t.Errorf("stderr lacks the usage:\n%s", errOut)
+			}
+			if out.String() != "" {
+				t.Errorf("a usage error wrote to stdout: %s", out)
+			}
+		})
+	}
+	t.Run("valid pair passes validation", func(t *testing.T) {
+		r := production.New("test", hello, production.WithOutput(&syncBuffer{}, &syncBuffer{}), production.WithLookupEnv(noEnv))
+		err := r.Run(context.Background(), []string{"-p", "0", "--ssl", "--certificate-file", cert, "--key-file", key})
+		if production.ExitCode(err) == production.ExitUsage {
+			t.Fatalf("a valid certificate and key: %v", err)
+		}
+	})
+}
+
+func TestEnvironment(t *testing.T) {
+	env := map[string]string{"TEST_CONCURRENCY": "3", "TEST_PORT": "0", "TEST_ADDRESS": "127.0.0.1", "TEST_RESPAWN": "false"}
+	h := startRunner(t, hello, nil, production.WithLookupEnv(envOf(env)))
+	if n := len(h.r.Stats().Instances); n != 3 {
+		t.Errorf("TEST_CONCURRENCY=3: %d instances", n)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The command line wins over the environment; a custom prefix.
+	env = map[string]string{"SHOP_CONCURRENCY": "3", "TEST_CONCURRENCY": "5"}
+	h = startRunner(t, hello, []string{"-j", "2"}, production.WithLookupEnv(envOf(env)), production.WithEnvPrefix("SHOP"))
+	if n := len(h.r.Stats().Instances); n != 2 {
+		t.Errorf("-j 2 over SHOP_CONCURRENCY=3: %d instances", n)
+	}
+	env = map[string]string{"SHOP_CONCURRENCY": "3"}
+	h = startRunner(t, hello, nil, production.WithLookupEnv(envOf(env)), production.WithEnvPrefix("SHOP"))
+	if n := len(h.r.Stats().Instances); n != 3 {
+		t.Errorf("SHOP_CONCURRENCY=3: %d instances", n)
+	}
+}

@@ -1,0 +1,121 @@
+package production
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// flakyListener fails its first n Accepts with EMFILE, then accepts for real.
+type flakyListener struct {
+	net.Listener
+	mu    sync.Mutex
+	fails int
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	if l.fails > 0 {
+		l.fails--
+		l.mu.Unlock()
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	l.mu.Unlock()
+	return l.Listener.Accept()
+}
+
+func quietLog() *logrus.Entry {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return logrus.NewEntry(l)
+}
+
+func TestAcceptorSurvivesEMFILE(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := newAcceptor(&flakyListener{Listener: ln, fails: 3}, quietLog())
+	go acc.run()
+	defer acc.close()
+	v := acc.view()
+	defer v.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got := make(chan net.Conn, 1)
+	go func() {
+		sc, err := v.Accept()
+		if err == nil {
+			got <- sc
+		}
+	}()
+	select {
+	case sc := <-got:
+		sc.Close()
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection handed over after EMFILE errors")
+	}
+	if n := acc.errors.Load(); n != 3 {
+		t.Errorf("accept errors counted: %d, want 3", n)
+	}
+}
+
+// TestViewCloseKeepsSocket: a server on a view may Close (which closes every
+// listener it serves) without closing the shared socket; Accept on a closed
+// view returns at once.
+func TestViewCloseKeepsSocket(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := newAcceptor(ln, quietLog())
+	go acc.run()
+	defer acc.close()
+
+	v1 := acc.view()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), ReadHeaderTimeout: time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(v1) }()
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-served:
+		if !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Serve = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after Close")
+	}
+	if err := v1.Close(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	if _, err := v1.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept on a closed view = %v", err)
+	}
+
+	// The shared socket still accepts, for another view.
+	v2 := acc.view()
+	defer v2.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("dial after a view's server closed: %v", err)
+	}
+	defer c.Close()
+	sc, err := v2.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Close()
+}
