@@ -65,7 +65,8 @@ type Config struct {
 
 	// ErrorOutput receives one line per failure episode (a failing write
 	// is reported once, until a write succeeds again) and writes made
-	// after Close. Nil means os.Stderr.
+	// after Close. Nil means os.Stderr. It must not write back into this
+	// log (it may be called while a rotation holds the log's lock).
 	ErrorOutput io.Writer
 
 	// FileMode is the permission of new files (zero: 0644); DirMode of

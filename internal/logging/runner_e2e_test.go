@@ -1,0 +1,212 @@
+package logging_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/goangel/angel/production"
+)
+
+// syncBuffer is a goroutine-safe buffer for the runner's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A runner under load (4 instances, 8 clients) logs every request twice
+// (the handler's line, the access line) into rotating files that rotate by
+// size (16 KB) and by time (every second) meanwhile. Once it has stopped,
+// every line is on disk exactly once and whole; with --quiet, nothing was
+// printed.
+func TestRunnerUnderLoadThroughRotations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for a few seconds")
+	}
+	dir := t.TempDir()
+	out := &syncBuffer{}
+	r := production.New("e2e", func(app *production.App) error {
+		app.Router.Get("/n/{g}/{i}", func(w http.ResponseWriter, r *http.Request) {
+			app.Logger.Infof("handled g=%s i=%s", chi.URLParam(r, "g"), chi.URLParam(r, "i"))
+			io.WriteString(w, "ok")
+		})
+		return nil
+	}, production.WithOutput(out, out), production.WithLookupEnv(func(string) (string, bool) { return "", false }))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- r.Run(ctx, []string{"-a", "127.0.0.1", "-p", "0", "-j", "4", "--quiet",
+			"--log-file", filepath.Join(dir, "app.log"), "--log-rotate-every", "1s", "--log-max-size", "16KB", "--access-log"})
+	}()
+	select {
+	case <-r.Ready():
+	case err := <-done:
+		t.Fatalf("runner ended: %v\n%s", err, out)
+	case <-time.After(15 * time.Second):
+		t.Fatalf("runner not ready\n%s", out)
+	}
+	base := "http://" + r.Addr().String()
+	tr := &http.Transport{MaxIdleConnsPerHost: 16}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		sent  = map[string]bool{}
+		stop  = make(chan struct{})
+		fails int
+	)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				path := fmt.Sprintf("/n/%d/%d", g, i)
+				resp, err := client.Get(base + path)
+				if err != nil {
+					mu.Lock()
+					fails++
+					mu.Unlock()
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				sent[path] = resp.StatusCode == http.StatusOK
+				mu.Unlock()
+			}
+		})
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !enoughRotations(t, dir) {
+		if time.Now().After(deadline) {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("not enough rotations within 30s: %v", names(dir))
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	close(stop)
+	wg.Wait()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("runner did not stop")
+	}
+	if fails > 0 {
+		t.Errorf("%d requests failed", fails)
+	}
+	if s := out.String(); s != "" {
+		t.Errorf("--quiet printed %q", s)
+	}
+
+	handled := regexp.MustCompile(`^\S+ INFO  handled g=(\d) i=(\d+) app=e2e instance=\d life=\d+$`)
+	access := regexp.MustCompile(`^\S+ INFO  request app=e2e bytes=2 duration=\S+ instance=\d life=\d+ method=GET path=(/n/\d/\d+) remote=127\.0\.0\.1:\d+ request_id=\S+ status=200$`)
+	other := regexp.MustCompile(`^\S+ (INFO |WARN ) \S.* app=e2e`)
+	seenH, seenA := map[string]int{}, map[string]int{}
+	for l := range lines(t, dir) {
+		switch m := handled.FindStringSubmatch(l.text); {
+		case m != nil:
+			seenH["/n/"+m[1]+"/"+m[2]] += l.n
+		case access.MatchString(l.text):
+			seenA[access.FindStringSubmatch(l.text)[1]] += l.n
+		case other.MatchString(l.text):
+		default:
+			t.Errorf("torn or unknown line %q", l.text)
+		}
+	}
+	for path, ok := range sent {
+		if !ok {
+			continue
+		}
+		if seenH[path] != 1 || seenA[path] != 1 {
+			t.Errorf("%s: handler line %d times, access line %d times", path, seenH[path], seenA[path])
+		}
+	}
+	t.Logf("%d requests, %d files", len(sent), len(names(dir)))
+}
+
+func enoughRotations(t *testing.T, dir string) bool {
+	stems := map[string]bool{}
+	all := names(dir)
+	for _, n := range all {
+		if m := regexp.MustCompile(`^app\.(\d{14})\.log`).FindStringSubmatch(n); m != nil {
+			stems[m[1]] = true
+		}
+	}
+	return len(stems) >= 3 && len(all) >= 10
+}
+
+func names(dir string) []string {
+	es, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range es {
+		if e.Type().IsRegular() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+type line struct {
+	text string
+	n    int
+}
+
+// lines yields every distinct line of the regular files in dir with its
+// number of occurrences.
+func lines(t *testing.T, dir string) func(func(line) bool) {
+	count := map[string]int{}
+	for _, n := range names(dir) {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			t.Errorf("%s ends with a partial line", n)
+		}
+		for l := range strings.SplitSeq(strings.TrimSuffix(string(b), "\n"), "\n") {
+			if l != "" {
+				count[l]++
+			}
+		}
+	}
+	return func(yield func(line) bool) {
+		for k, v := range count {
+			if !yield(line{k, v}) {
+				return
+			}
+		}
+	}
+}
