@@ -210,3 +210,28 @@ func lines(t *testing.T, dir string) func(func(line) bool) {
 		}
 	}
 }
+
+// An unwritable --log-file fails the runner at start-up, before any
+// instance starts, with a non-zero exit code and the path in the message.
+func TestRunnerUnwritableLogFile(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(blocker, "logs", "app.log")
+	configured := false
+	out := &syncBuffer{}
+	r := production.New("e2e", func(*production.App) error { configured = true; return nil },
+		production.WithOutput(out, out), production.WithLookupEnv(func(string) (string, bool) { return "", false }))
+	err := r.Run(context.Background(), []string{"-a", "127.0.0.1", "-p", "0", "-j", "2", "--log-file", path})
+	if err == nil || production.ExitCode(err) == 0 {
+		t.Fatalf("Run = %v (exit %d), want a start-up error", err, production.ExitCode(err))
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q does not name %s", err, path)
+	}
+	if configured {
+		t.Error("an instance was configured")
+	}
+}
