@@ -7,7 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
 	"strconv"
+	"strings"
+	"syscall"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +24,15 @@ import (
 	"github.com/goangel/angel/pubsub"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv("EXAMPLE_TEST_RUN_MAIN") == "1" {
+		// TestProcess runs this test binary as the example program itself.
+		os.Args = append(os.Args[:1], strings.Fields(os.Getenv("EXAMPLE_TEST_ARGS"))...)
+		main()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 type syncBuffer struct {
 	mu sync.Mutex
@@ -289,5 +302,69 @@ func TestNATS(t *testing.T) {
 		if recvA.get(id) > 1 || recvB.get(id) > 1 {
 			t.Errorf("%s received the greeting more than once: A %d, B %d", id, recvA.get(id), recvB.get(id))
 		}
+	}
+}
+
+// process runs the example program (this test binary, see TestMain) with args.
+func process(t *testing.T, args string, stdout, stderr io.Writer) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "EXAMPLE_TEST_RUN_MAIN=1", "EXAMPLE_TEST_ARGS="+args)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+func exitCode(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+		return cmd.ProcessState.ExitCode()
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("the example did not exit within 30s")
+		return -1
+	}
+}
+
+// TestProcess runs the example as a real process through Main: it serves,
+// stops cleanly with exit code 0 on SIGTERM, and exits 64 on a usage error.
+func TestProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a subprocess")
+	}
+	out := &syncBuffer{}
+	cmd := process(t, "-a 127.0.0.1 -p 0 -j 2", out, out)
+	listening := regexp.MustCompile(`Instance #1 listening at (http://[0-9.:]+)`)
+	var base string
+	waitFor(t, 20*time.Second, "the example to listen", func() bool {
+		if m := listening.FindStringSubmatch(out.String()); m != nil {
+			base = m[1]
+			return true
+		}
+		return false
+	})
+	if a := get(t, base+"/"); a.code != 200 || a.body != "Hello, production world!" {
+		t.Errorf("GET / = %d %q", a.code, a.body)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, cmd); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0\n%s", code, out)
+	}
+
+	errOut := &syncBuffer{}
+	cmd = process(t, "-j 0", io.Discard, errOut)
+	if code := exitCode(t, cmd); code != production.ExitUsage {
+		t.Errorf("-j 0: exit code %d, want %d", code, production.ExitUsage)
+	}
+	if !strings.Contains(errOut.String(), "example: error: -j/--concurrency must be at least 1, got 0") || !strings.Contains(errOut.String(), "Usage: example [flags]") {
+		t.Errorf("-j 0: stderr:\n%s", errOut)
 	}
 }

@@ -169,3 +169,32 @@ func TestEnvironment(t *testing.T) {
 		t.Errorf("SHOP_CONCURRENCY=3: %d instances", n)
 	}
 }
+
+func TestStartupErrors(t *testing.T) {
+	t.Run("log file", func(t *testing.T) {
+		bad := filepath.Join(t.TempDir(), "missing-dir", "sub", "app.log")
+		if err := os.WriteFile(filepath.Join(filepath.Dir(filepath.Dir(bad))), []byte("a file, not a dir"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err, _ := runToEnd(t, hello, []string{"--log-file", bad})
+		if production.ExitCode(err) != production.ExitStartup || !errors.Is(err, production.ErrStartup) || !strings.Contains(err.Error(), bad) {
+			t.Fatalf("Run = %v, want a start-up error naming %s", err, bad)
+		}
+	})
+	t.Run("nats unreachable", func(t *testing.T) {
+		err, _ := runToEnd(t, hello, []string{"--pubsub-url", "nats://127.0.0.1:1"})
+		if production.ExitCode(err) != production.ExitStartup || !strings.Contains(err.Error(), "pub/sub") {
+			t.Fatalf("Run = %v, want a start-up error about pub/sub", err)
+		}
+	})
+}
+
+func TestQuiet(t *testing.T) {
+	h := startRunner(t, hello, []string{"-j", "2", "--quiet"})
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if out := h.out.String(); out != "" {
+		t.Errorf("--quiet printed:\n%s", out)
+	}
+}

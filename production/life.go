@@ -44,10 +44,13 @@ type life struct {
 
 	// draining: every response from now on carries "Connection: close".
 	draining atomic.Bool
-	// conns counts the connections this life's server owns (hijacked ones
-	// are the handler's); changed is poked when it drops to zero.
-	conns   atomic.Int64
-	changed chan struct{}
+	// conns counts the connections this life's server owns (a hijacked one
+	// is its handler's); handlers counts the requests in flight, including
+	// the handlers of hijacked connections (WebSockets). changed is poked
+	// when either drops to zero while draining.
+	conns    atomic.Int64
+	handlers atomic.Int64
+	changed  chan struct{}
 
 	endOnce sync.Once
 	ended   chan struct{}
@@ -151,12 +154,29 @@ func (l *life) connState(_ net.Conn, s http.ConnState) {
 	case http.StateNew:
 		l.conns.Add(1)
 	case http.StateClosed, http.StateHijacked:
-		if l.conns.Add(-1) == 0 && l.draining.Load() {
-			select {
-			case l.changed <- struct{}{}:
-			default:
-			}
+		if l.conns.Add(-1) == 0 {
+			l.poke()
 		}
+	}
+}
+
+// poke wakes the drain when a counter reached zero while draining.
+func (l *life) poke() {
+	if l.draining.Load() {
+		select {
+		case l.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// busy reports whether connections or handlers are still in flight.
+func (l *life) busy() bool { return l.conns.Load() > 0 || l.handlers.Load() > 0 }
+
+// done is deferred by every request: the handler has returned.
+func (l *life) done() {
+	if l.handlers.Add(-1) == 0 {
+		l.poke()
 	}
 }
 
@@ -174,6 +194,8 @@ func (l *life) handler(router http.Handler) http.Handler {
 	in := l.in
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in.requests.Add(1)
+		l.handlers.Add(1)
+		defer l.done()
 		if l.draining.Load() {
 			w.Header().Set("Connection", "close")
 		}
@@ -286,7 +308,7 @@ func (l *life) stop() {
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
 wait:
-	for l.conns.Load() > 0 {
+	for l.busy() {
 		select {
 		case <-l.changed:
 		case <-l.rs.stopping:
@@ -294,8 +316,8 @@ wait:
 			l.shutdown()
 			return
 		case <-deadline.C:
-			if n := l.conns.Load(); n > 0 {
-				l.log.Warnf("Instance #%d: closing %d connection(s) still open after %v", l.info.Number, n, grace)
+			if n, h := l.conns.Load(), l.handlers.Load(); n > 0 || h > 0 {
+				l.log.Warnf("Instance #%d: %d connection(s) and %d request(s) still open after %v: closing them and ending the context", l.info.Number, n, h, grace)
 				l.srv.Close()
 			}
 			break wait

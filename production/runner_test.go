@@ -486,3 +486,49 @@ func TestRunTwice(t *testing.T) {
 }
 
 var _ = strconv.Itoa
+
+// TestHijackedHandlerDrains: a crashed life keeps its context while the
+// handler of a hijacked connection (a WebSocket, say) still runs, and ends
+// once it returns.
+func TestHijackedHandlerDrains(t *testing.T) {
+	release := make(chan struct{})
+	ctxAlive := make(chan bool, 1)
+	var hookRan atomic.Bool
+	configure := func(app *production.App) error {
+		if app.Info().Life == 1 {
+			app.OnShutdown(func(context.Context) error { hookRan.Store(true); return nil })
+		}
+		app.Router.Get("/hijack", func(w http.ResponseWriter, r *http.Request) {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			app.Crash(errors.New("crash under a hijacked connection"))
+			<-release
+			ctxAlive <- app.Context().Err() == nil
+		})
+		return nil
+	}
+	h := startRunner(t, configure, []string{"-j", "1", "--drain-timeout", "30s"})
+	code, body, _, err := h.get("/hijack")
+	if err != nil || code != 200 || body != "ok" {
+		t.Fatalf("GET /hijack = %d %q %v", code, body, err)
+	}
+	waitFor(t, 10*time.Second, "the respawn", func() bool { return h.r.Stats().Instances[0].Life == 2 })
+	if hookRan.Load() {
+		t.Fatal("the crashed life ended while a hijacked handler still ran")
+	}
+	close(release)
+	select {
+	case alive := <-ctxAlive:
+		if !alive {
+			t.Error("the life's context was canceled while its hijacked handler ran")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler did not finish")
+	}
+	waitFor(t, 10*time.Second, "the crashed life's shutdown hook", hookRan.Load)
+}
