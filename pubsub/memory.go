@@ -3,6 +3,7 @@ package pubsub
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -68,6 +69,73 @@ type Memory struct {
 	published atomic.Uint64
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
+
+	// Publish epochs fence the non-blocking sends of publishers against
+	// the closing of channels (see quiesce).
+	quiesceMu sync.Mutex
+	epoch     atomic.Uint64
+	active    [2]paddedCounter
+}
+
+type paddedCounter struct {
+	_ [64]byte
+	n atomic.Int64
+	_ [56]byte
+}
+
+// enter announces a publisher; the parity it returns goes back to leave.
+// The count is valid only if the epoch did not move meanwhile: then every
+// later flip (the first of which waits for this parity) sees it.
+func (b *Memory) enter() uint64 {
+	for {
+		e := b.epoch.Load()
+		b.active[e&1].n.Add(1)
+		if b.epoch.Load() == e {
+			return e & 1
+		}
+		b.active[e&1].n.Add(-1)
+	}
+}
+
+func (b *Memory) leave(e uint64) { b.active[e].n.Add(-1) }
+
+// quiesce returns once no publisher can still send to a queue whose closed
+// flag was set before the call. A publisher enters (counts itself under the
+// current epoch's parity and checks the epoch did not move), then checks
+// closed flags; quiesce flips the epoch and waits for the old parity's
+// count to reach zero, one quiesce at a time. Atomics are sequentially
+// consistent, so for every publisher either it entered after the flip of
+// an earlier quiesce and sees the flag, or its count is waited for by the
+// first flip after it entered, which this quiesce (serialised by
+// quiesceMu) follows or is. New publishers count on the other parity, so a
+// steady stream of them cannot starve the wait. Publishers never block or
+// call user code while entered (Block waits and event hooks happen
+// outside), so the wait is short.
+func (b *Memory) quiesce() {
+	b.quiesceMu.Lock()
+	old := b.epoch.Add(1) - 1
+	for b.active[old&1].n.Load() != 0 {
+		runtime.Gosched()
+	}
+	b.quiesceMu.Unlock()
+}
+
+// closeSubs closes the queues of subs (already removed from the index).
+func (b *Memory) closeSubs(subs []*memSub) {
+	n := 0
+	for _, s := range subs {
+		if s.q.markClosed() {
+			subs[n] = s
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	b.quiesce()
+	for _, s := range subs[:n] {
+		s.q.closeCh()
+	}
 }
 
 // maxRoutes bounds the route cache: topics beyond it are routed uncached.
@@ -205,20 +273,36 @@ func (c *memClient) Publish(ctx context.Context, topic string, payload any) (int
 		}
 	}
 	m := Message{Topic: topic, Sender: c.id, Payload: payload}
+	b := c.b
 	n := 0
 	var perr error
+	e := b.enter()
 	for _, s := range subs {
-		if s.client == c && !s.self {
+		if (s.client == c && !s.self) || s.q.closed.Load() {
 			continue
 		}
-		ok, err := s.q.put(ctx, m)
+		ok, full, ev := s.q.tryPut(m)
 		if ok {
 			n++
 		}
-		if err != nil && perr == nil {
-			perr = fmt.Errorf("pubsub: publish %q: %w", topic, err)
+		if ev == 0 && !full {
+			continue
 		}
+		// Slow path: report and wait outside the epoch.
+		b.leave(e)
+		s.q.event(ev)
+		if full {
+			ok, err := s.q.blockPut(ctx, m)
+			if ok {
+				n++
+			}
+			if err != nil && perr == nil {
+				perr = fmt.Errorf("pubsub: publish %q: %w", topic, err)
+			}
+		}
+		e = b.enter()
 	}
+	b.leave(e)
 	c.b.published.Add(1)
 	c.b.delivered.Add(uint64(n))
 	return n, perr
@@ -289,9 +373,7 @@ func (c *memClient) Close() error {
 	}
 	b.invalidate()
 	b.mu.Unlock()
-	for _, s := range subs {
-		s.q.close()
-	}
+	b.closeSubs(subs)
 	return nil
 }
 
@@ -315,6 +397,6 @@ func (s *memSub) Unsubscribe() error {
 		b.invalidate()
 	}
 	b.mu.Unlock()
-	s.q.close()
+	b.closeSubs([]*memSub{s})
 	return nil
 }

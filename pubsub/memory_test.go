@@ -282,3 +282,27 @@ func TestPublishAllocs(t *testing.T) {
 		_ = b.Close()
 	}
 }
+
+// TestHookMayUnsubscribe: the event hook runs outside every lock, so it
+// may even unsubscribe the slow subscription.
+func TestHookMayUnsubscribe(t *testing.T) {
+	for _, p := range []pubsub.Policy{pubsub.DropNewest, pubsub.DropOldest, pubsub.Block} {
+		t.Run(p.String(), func(t *testing.T) {
+			var s pubsub.Subscription
+			b := pubsub.NewMemory(pubsub.WithEventHook(func(ev pubsub.Event) {
+				if ev.Kind == pubsub.EventSlowConsumer {
+					_ = s.Unsubscribe()
+				}
+			}))
+			defer b.Close()
+			pub, r := register(t, b, "p"), register(t, b, "r")
+			s = subscribe(t, r, "t", pubsub.WithQueueSize(1), pubsub.WithPolicy(p))
+			for i := range 3 {
+				if _, err := pub.Publish(context.Background(), "t", i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			closed(t, s)
+		})
+	}
+}

@@ -476,7 +476,7 @@ func (s *natsSub) handle(m *nats.Msg) {
 		Sender:  m.Header.Get(HeaderClient),
 		Payload: Raw{Data: m.Data, Codec: s.client.b.codec},
 	}
-	if ok, _ := s.q.put(context.Background(), msg); ok {
+	if s.q.lockedPut(context.Background(), msg) {
 		s.client.b.delivered.Add(1)
 	}
 }
@@ -509,6 +509,7 @@ func (s *natsSub) Unsubscribe() error {
 		b.natsDroppd.Add(uint64(d))
 	}
 	_ = s.ns.Unsubscribe() // fails only when the connection is closed: the interest is gone anyway
-	s.q.close()
+	s.q.markClosed()
+	s.q.closeCh()
 	return nil
 }

@@ -7,23 +7,29 @@ import (
 )
 
 // queue is one subscription's bounded queue: a buffered channel that is
-// also the channel the receiver reads (so an in-memory delivery is one
-// channel send, with no goroutine per message or per subscription).
+// also the channel the receiver reads, so an in-memory delivery is one
+// channel send, with no goroutine per message or per subscription.
 //
-// Closing while publishers send: a publisher holds mu.RLock for the whole
-// send and checks closed; close first closes done (which wakes Block
-// publishers), then takes mu.Lock, so no send can race with close(ch).
+// The channel is closed while publishers may be about to send to it, so
+// every send is fenced:
+//
+//   - closed (atomic) is set first; a sender checks it after announcing
+//     itself and skips a closed queue.
+//   - Non-blocking sends (tryPut) are fenced by the caller: the in-memory
+//     broker's publish epochs (see Memory.quiesce), or mu.RLock for NATS.
+//   - Blocking sends (blockPut, the Block policy) hold mu.RLock for the
+//     wait; done is closed first to wake them, then close takes mu.Lock.
 type queue struct {
-	ch      chan Message
-	policy  Policy
-	done    chan struct{}
-	mu      sync.RWMutex
-	closed  bool
-	closing atomic.Bool
-	slow    atomic.Bool
-	dropped atomic.Uint64
-	global  *atomic.Uint64 // the broker's Dropped counter
-	report  func(k EventKind, dropped uint64)
+	ch       chan Message
+	policy   Policy
+	done     chan struct{}
+	closed   atomic.Bool
+	mu       sync.RWMutex
+	chClosed bool // guarded by mu
+	slow     atomic.Bool
+	dropped  atomic.Uint64
+	global   *atomic.Uint64 // the broker's Dropped counter
+	report   func(k EventKind, dropped uint64)
 }
 
 func newQueue(sc subConfig, global *atomic.Uint64, report func(EventKind, uint64)) *queue {
@@ -36,30 +42,28 @@ func newQueue(sc subConfig, global *atomic.Uint64, report func(EventKind, uint64
 	}
 }
 
-// put hands m to the queue under its policy and reports whether it was
-// queued. Events are reported through q.report holding no lock, so a hook
-// may even Unsubscribe.
-func (q *queue) put(ctx context.Context, m Message) (ok bool, err error) {
-	q.mu.RLock()
-	if q.closed {
-		q.mu.RUnlock()
-		return false, nil
-	}
+// tryPut hands m over without blocking. ok says whether m was queued; ev is
+// an event for the caller to report once it is outside its fence. full
+// means the queue was full and the policy is Block: the caller goes on with
+// blockPut. The caller guarantees the channel is not closed meanwhile.
+func (q *queue) tryPut(m Message) (ok, full bool, ev EventKind) {
 	select {
 	case q.ch <- m:
-		// A message that found the queue empty ends a slow episode.
-		drained := len(q.ch) <= 1 && q.slow.Load() && q.slow.CompareAndSwap(true, false)
-		q.mu.RUnlock()
-		if drained {
-			q.event(EventDrained)
+		// A message that finds the queue empty ends a slow episode.
+		if q.slow.Load() && len(q.ch) <= 1 && q.slow.CompareAndSwap(true, false) {
+			ev = EventDrained
 		}
-		return true, nil
+		return true, false, ev
 	default:
 	}
-	episode := q.slow.CompareAndSwap(false, true)
+	if q.slow.CompareAndSwap(false, true) {
+		ev = EventSlowConsumer
+	}
 	switch q.policy {
+	case Block:
+		return false, true, ev
 	case DropOldest:
-		for !ok {
+		for {
 			select {
 			case <-q.ch:
 				q.drop()
@@ -67,46 +71,49 @@ func (q *queue) put(ctx context.Context, m Message) (ok bool, err error) {
 			}
 			select {
 			case q.ch <- m:
-				ok = true
+				return true, false, ev
 			default:
 			}
 		}
-		q.mu.RUnlock()
-	case Block:
-		if episode {
-			// Report before waiting, without the lock.
-			q.mu.RUnlock()
-			q.event(EventSlowConsumer)
-			episode = false
-			q.mu.RLock()
-			if q.closed {
-				q.mu.RUnlock()
-				return false, nil
-			}
-		}
-		select {
-		case q.ch <- m:
-			ok = true
-		case <-q.done:
-		case <-ctx.Done():
-			q.drop()
-			err = ctx.Err()
-		}
-		q.mu.RUnlock()
 	default: // DropNewest
 		q.drop()
-		q.mu.RUnlock()
+		return false, false, ev
 	}
-	if episode {
-		q.event(EventSlowConsumer)
-	}
-	return ok, err
 }
 
-func (q *queue) event(k EventKind) {
-	if q.report != nil {
-		q.report(k, q.dropped.Load())
+// blockPut waits for room (Block policy) until ctx ends or the queue is
+// closed. A message that ctx gave up on counts as dropped.
+func (q *queue) blockPut(ctx context.Context, m Message) (ok bool, err error) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if q.chClosed {
+		return false, nil
 	}
+	select {
+	case q.ch <- m:
+		return true, nil
+	case <-q.done:
+		return false, nil
+	case <-ctx.Done():
+		q.drop()
+		return false, ctx.Err()
+	}
+}
+
+// lockedPut is put for callers without a fence of their own (NATS).
+func (q *queue) lockedPut(ctx context.Context, m Message) bool {
+	q.mu.RLock()
+	if q.chClosed {
+		q.mu.RUnlock()
+		return false
+	}
+	ok, full, ev := q.tryPut(m)
+	q.mu.RUnlock()
+	q.event(ev)
+	if full {
+		ok, _ = q.blockPut(ctx, m)
+	}
+	return ok
 }
 
 func (q *queue) drop() {
@@ -114,15 +121,29 @@ func (q *queue) drop() {
 	q.global.Add(1)
 }
 
-// close closes the channel once; it reports whether this call closed it.
-func (q *queue) close() bool {
-	if !q.closing.CompareAndSwap(false, true) {
+func (q *queue) event(k EventKind) {
+	if k != 0 && q.report != nil {
+		q.report(k, q.dropped.Load())
+	}
+}
+
+// markClosed is the first step of closing: no new send starts, blocked
+// senders wake. It reports whether this call closed the queue.
+func (q *queue) markClosed() bool {
+	if !q.closed.CompareAndSwap(false, true) {
 		return false
 	}
 	close(q.done)
-	q.mu.Lock()
-	q.closed = true
-	close(q.ch)
-	q.mu.Unlock()
 	return true
+}
+
+// closeCh is the last step, once no tryPut can be running (the caller's
+// fence): it waits out blockPut callers and closes the channel.
+func (q *queue) closeCh() {
+	q.mu.Lock()
+	if !q.chClosed {
+		q.chClosed = true
+		close(q.ch)
+	}
+	q.mu.Unlock()
 }

@@ -68,16 +68,23 @@ func Decode[T any](m Message) (T, error) {
 		}
 		return v, nil
 	case Raw:
-		codec := p.Codec
-		if codec == nil {
-			codec = JSON{}
-		}
-		if err := codec.Decode(p.Data, &v); err != nil {
-			return v, fmt.Errorf("%w: topic %q as %T: %w", ErrDecode, m.Topic, v, err)
-		}
-		return v, nil
+		return decodeRaw[T](m.Topic, p)
 	}
 	return v, fmt.Errorf("%w: topic %q: payload is %T, not %T", ErrDecode, m.Topic, m.Payload, v)
+}
+
+// decodeRaw is apart so that its &v, which escapes into the codec, does
+// not make Decode allocate on the in-memory path.
+func decodeRaw[T any](topic string, r Raw) (T, error) {
+	v := new(T)
+	codec := r.Codec
+	if codec == nil {
+		codec = JSON{}
+	}
+	if err := codec.Decode(r.Data, v); err != nil {
+		return *v, fmt.Errorf("%w: topic %q as %T: %w", ErrDecode, topic, *v, err)
+	}
+	return *v, nil
 }
 
 // Typed is a subscription whose messages are read as T.
