@@ -71,11 +71,13 @@ type log struct {
 	timer    *time.Timer // sets due at deadline (real clock only)
 	gen      uint64      // bumped at each swap of out
 	closed   bool
-	refs     int // guarded by registry.mu
+	failing  bool // rotations are failing (reported once until one succeeds)
+	refs     int  // guarded by registry.mu
 
 	size      atomic.Int64
 	due       atomic.Bool // the period has ended: the next write rotates
 	salvaged  atomic.Int64
+	retryAt   atomic.Int64 // after a failed rotation: no new attempt before (UnixNano)
 	inEpisode atomic.Bool
 	reported  atomic.Bool // a write after Close has been reported
 
@@ -168,8 +170,6 @@ func openLog(s settings) (*log, error) {
 		_ = names.Close()
 		return nil, fmt.Errorf("%w: %s: %w", ErrOpen, s.pattern, err)
 	}
-	// Probe: an empty write tells nothing; check the file is writable by
-	// its open mode (done by OpenFile) and the directory by the link.
 	l.wg.Add(1)
 	go l.background()
 	return l, nil
@@ -274,26 +274,48 @@ func (l *log) rotateDue() {
 	if l.closed || l.deadline.IsZero() {
 		return
 	}
-	if now := l.s.now(); now.Before(l.deadline) {
+	now := l.s.now()
+	if now.Before(l.deadline) {
 		// A timer of a past period, or the monotonic clock ahead of the
 		// wall clock: wait for the real end.
 		l.armLocked(now)
 		return
 	}
 	if err := l.rotateLocked(true); err != nil {
-		l.report(err)
+		l.rotationFailed(now, err)
+		l.deadline = time.Unix(0, l.retryAt.Load())
+		l.armLocked(now)
 	}
 }
 
-// rotateFull rotates for size unless someone already did since gen.
+// rotateFull rotates for size unless someone already did since gen, or a
+// failed rotation is waiting for its retry time.
 func (l *log) rotateFull(gen uint64) {
+	if r := l.retryAt.Load(); r != 0 && l.s.now().UnixNano() < r {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed || l.gen != gen || l.size.Load() < l.s.MaxSize {
 		return
 	}
 	if err := l.rotateLocked(true); err != nil {
-		l.report(err)
+		l.rotationFailed(l.s.now(), err)
+	}
+}
+
+// rotateRetry is how long writing goes on to the current file after a
+// failed rotation before the next attempt.
+const rotateRetry = time.Second
+
+// rotationFailed (under the lock) schedules the next attempt and reports
+// the failure, once until a rotation succeeds. Writing goes on to the
+// current file meanwhile: nothing is lost, the file grows past its limit.
+func (l *log) rotationFailed(now time.Time, err error) {
+	l.retryAt.Store(now.Add(rotateRetry).UnixNano())
+	if !l.failing {
+		l.failing = true
+		l.report(fmt.Errorf("%w (writing goes on to %s; retrying every %v)", err, l.name, rotateRetry))
 	}
 }
 
@@ -327,6 +349,8 @@ func (l *log) rotateLocked(count bool) error {
 	if count {
 		l.rotations.Add(1)
 	}
+	l.failing = false
+	l.retryAt.Store(0)
 	return nil
 }
 

@@ -375,3 +375,51 @@ func TestBackgroundCheckRecreatesDeletedFile(t *testing.T) {
 		}
 	}
 }
+
+// A rotation that fails (the directory became a file) is reported once and
+// retried later; meanwhile every line goes on to the current file.
+func TestFailedRotationReportedOnceNothingLost(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "logs")
+	clk := newClock(start)
+	var errOut syncBuffer
+	w, err := logrotate.Open(logrotate.Config{Pattern: filepath.Join(sub, "app.%Y%m%d.log"), MaxSize: 10, Clock: clk.Now, CheckEvery: -1, ErrorOutput: &errOut})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	moved := filepath.Join(dir, "moved")
+	if err := os.Rename(sub, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sub, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if _, err := fmt.Fprintf(w, "line %d\n", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(errOut.String(), "rotation failed"); n != 1 {
+		t.Fatalf("%d reports, want 1:\n%s", n, errOut.String())
+	}
+	got := lines(t, moved)
+	for i := range 100 {
+		if got[fmt.Sprintf("line %d", i)] != 1 {
+			t.Fatalf("line %d found %d times", i, got[fmt.Sprintf("line %d", i)])
+		}
+	}
+	// Repaired: the next attempt, a retry period later, succeeds.
+	if err := os.Remove(sub); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Second)
+	fmt.Fprintln(w, "after repair")
+	if !strings.HasPrefix(w.CurrentFileName(), sub+string(filepath.Separator)) {
+		t.Fatalf("still writing %s", w.CurrentFileName())
+	}
+	fmt.Fprintln(w, "in the new file")
+	if lines(t, moved)["after repair"] != 1 || lines(t, sub)["in the new file"] != 1 {
+		t.Errorf("old %v, new %v", lines(t, moved), lines(t, sub))
+	}
+}
