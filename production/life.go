@@ -123,6 +123,7 @@ func (in *instance) start(n int) (*life, error) {
 	in.up.Store(true)
 	in.life.Store(int64(n))
 	l.log.Infof("Instance #%d listening at %s://%s", in.num, rs.scheme, rs.addr)
+	rs.emit(Event{Kind: EventStarted, Instance: in.num, Life: n})
 	return l, nil
 }
 
@@ -392,6 +393,7 @@ func (l *life) release() {
 	if err := errors.Join(errs...); err != nil {
 		l.log.WithError(err).Warn("Shutting the instance down reported errors")
 	}
+	l.rs.emit(Event{Kind: EventStopped, Instance: l.info.Number, Life: l.info.Life, Err: l.endErr})
 }
 
 func (l *life) runHook(ctx context.Context, f func(context.Context) error) (err error) {

@@ -24,6 +24,7 @@ type acceptor struct {
 	once   sync.Once
 	done   chan struct{}
 	log    *logrus.Entry
+	emit   func(Event)   // may be nil
 	errors atomic.Uint64 // accept errors survived
 }
 
@@ -89,6 +90,9 @@ func (a *acceptor) loop() {
 				delay = time.Second
 			}
 			a.log.WithError(err).Warnf("Accept error; retrying in %v", delay)
+			if a.emit != nil {
+				a.emit(Event{Kind: EventAcceptError, Instance: -1, Err: err, Delay: delay})
+			}
 			t := time.NewTimer(delay)
 			select {
 			case <-a.stop:

@@ -36,6 +36,7 @@ type Runner struct {
 	policy    RestartPolicy
 	appFlags  []appFlag
 	parent    *container.Container
+	hook      func(Event)
 
 	ran   atomic.Bool
 	ready chan struct{}
@@ -279,6 +280,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	r.addr.Store(ln.Addr())
 	rs.addr = ln.Addr().String()
 	rs.acc = newAcceptor(ln, rs.entry)
+	rs.acc.emit = rs.emit
 	go rs.acc.run()
 	defer rs.acc.close()
 
@@ -472,6 +474,7 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) error {
 		if reason != nil {
 			in.crashes.Add(1)
 		}
+		rs.emit(Event{Kind: EventEnded, Instance: in.num, Life: n, Err: reason})
 		what := "exited"
 		if reason != nil {
 			what = "crashed: " + reason.Error()
@@ -497,12 +500,14 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) error {
 		delay, ok := tracker.next(began, rs.clock.Now())
 		if !ok {
 			log.Errorf("Instance #%d %s. It was respawned %d times within %v: giving up", in.num, what, rs.policy.MaxRestarts, rs.policy.Window)
+			rs.emit(Event{Kind: EventGaveUp, Instance: in.num, Life: n, Err: reason})
 			if l != nil {
 				rs.bg.Go(l.stop)
 			}
 			return fmt.Errorf("%w: instance #%d was respawned %d times within %v, then %s", ErrGaveUp, in.num, rs.policy.MaxRestarts, rs.policy.Window, what)
 		}
 		log.Warnf("Instance #%d %s. Respawning in %v...", in.num, what, delay)
+		rs.emit(Event{Kind: EventRespawning, Instance: in.num, Life: n, Err: reason, Delay: delay})
 		if delay > 0 {
 			if l != nil {
 				rs.bg.Go(l.stop)

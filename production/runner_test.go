@@ -532,3 +532,51 @@ func TestHijackedHandlerDrains(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "the crashed life's shutdown hook", hookRan.Load)
 }
+
+func TestEvents(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	hook := func(ev production.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		s := fmt.Sprintf("%v #%d.%d", ev.Kind, ev.Instance, ev.Life)
+		if ev.Err != nil {
+			s += ": " + ev.Err.Error()
+		}
+		if ev.Kind == production.EventRespawning {
+			s += " in " + ev.Delay.String()
+		}
+		events = append(events, s)
+	}
+	snapshot := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), events...)
+	}
+	h := startRunner(t, crashy, []string{"-j", "1"}, production.WithEventHook(hook))
+	if code, _, _, err := h.get("/crash/crash"); err != nil || code != 200 {
+		t.Fatalf("GET /crash/crash = %d %v", code, err)
+	}
+	// The next request on the kept-alive connection is answered by the
+	// crashed life with "Connection: close"; then that life has drained.
+	resp, err := h.client.Get(h.base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if !resp.Close || resp.Header.Get("X-Life") != "1" {
+		t.Errorf("next request on the old connection: life %s, Close %v; want life 1 closing", resp.Header.Get("X-Life"), resp.Close)
+	}
+	waitFor(t, 10*time.Second, "the crashed life to stop", func() bool { return len(snapshot()) >= 5 })
+	want := []string{
+		"started #0.1",
+		"ended #0.1: Crash called",
+		"respawning #0.1: Crash called in 0s",
+		"started #0.2",
+		"stopped #0.1: Crash called",
+	}
+	if got := snapshot(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
