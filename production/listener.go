@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,6 +106,12 @@ func (a *acceptor) loop() {
 		delay = 0
 		select {
 		case a.conns <- c:
+			// Let the instance that took c run now, so that it is back in
+			// Accept (at the end of the queue of waiting instances) before
+			// the next connection is handed over. Without this, the
+			// scheduler's run-next slot resumes the LAST instance served
+			// first, and the spread under load drifts from round-robin.
+			runtime.Gosched()
 		case <-a.stop:
 			c.Close()
 			return

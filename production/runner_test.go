@@ -105,12 +105,12 @@ func testSpread(t *testing.T, workers int) {
 	}
 	ratio := float64(hi) / float64(lo)
 	t.Logf("spread of %d new connections from %d concurrent clients over 4 instances: %v, max/min = %.2f", conns, workers, counts, ratio)
-	// One client at a time: strict round-robin. Concurrent clients: whichever
-	// instance is back in Accept first takes the connection, so the spread
-	// depends on scheduling (1.0-2.0 seen on 2 CPUs); no instance starves.
+	// One client at a time: strict round-robin (1.00). Concurrent clients:
+	// 1.00-1.08 seen on 2 CPUs (the acceptor yields after each handoff so
+	// the instance served is back in the queue before the next one).
 	limit := 1.1
 	if workers > 1 {
-		limit = 3
+		limit = 1.5
 	}
 	if ratio > limit {
 		t.Errorf("uneven spread: max/min = %.2f > %.1f (%v)", ratio, limit, counts)
