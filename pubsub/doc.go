@@ -72,9 +72,8 @@
 // # NATS and at-most-once
 //
 // NewNATS connects once per broker; every client of that broker shares the
-// connection. Each message carries the sending client's unique id in a
-// header (Goangel-Sender, a nuid, plus Goangel-Client with its ClientInfo
-// id), and a subscription drops messages from its own client unless made
+// connection. Each message carries the sending client's unique id (a nuid)
+// and its ClientInfo id in one header (HeaderSender), and a subscription drops messages from its own client unless made
 // with IncludeSelf: "every instance but the sender" holds across processes
 // and machines. Permissions are checked client-side, the same way as in
 // memory. Each subscription is a nats.go subscription whose handler puts

@@ -14,14 +14,13 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// Headers carried by every message the NATS backend publishes.
-const (
-	// HeaderSender is the unique id (a nuid) of the publishing client
-	// object: a subscription drops messages carrying its own client's.
-	HeaderSender = "Goangel-Sender"
-	// HeaderClient is the publishing client's ClientInfo.ID (Message.Sender).
-	HeaderClient = "Goangel-Client"
-)
+// HeaderSender is the header carried by every message the NATS backend
+// publishes: "<uid> <id>", the unique id (a 22-character nuid) of the
+// publishing client object, a space, and its ClientInfo.ID (which becomes
+// Message.Sender). A subscription drops messages carrying its own client's
+// uid. One header, not two: nats.go decodes headers into a map for every
+// message received, and each key costs allocations on every delivery.
+const HeaderSender = "Goangel-Sender"
 
 // ErrInvalidOptions reports NATSOptions that cannot work together.
 var ErrInvalidOptions = errors.New("pubsub: invalid options")
@@ -181,7 +180,8 @@ type NATS struct {
 	mu      sync.Mutex
 	closed  bool
 	clients map[string]*natsClient
-	subs    map[*nats.Subscription]*natsSub
+	shared  map[string]*natsEntry             // by pattern
+	entries map[*nats.Subscription]*natsEntry // every live one
 
 	closing    atomic.Bool
 	published  atomic.Uint64
@@ -204,7 +204,8 @@ func NewNATS(ctx context.Context, url string, opts NATSOptions) (*NATS, error) {
 		opts:    opts,
 		codec:   opts.Codec,
 		clients: make(map[string]*natsClient),
-		subs:    make(map[*nats.Subscription]*natsSub),
+		shared:  make(map[string]*natsEntry),
+		entries: make(map[*nats.Subscription]*natsEntry),
 	}
 	if b.codec == nil {
 		b.codec = JSON{}
@@ -277,7 +278,7 @@ func (b *NATS) Register(ctx context.Context, info ClientInfo) (Client, error) {
 		id:    info.ID,
 		uid:   uid,
 		perms: p,
-		hdr:   nats.Header{HeaderSender: []string{uid}, HeaderClient: []string{info.ID}},
+		hdr:   nats.Header{HeaderSender: []string{uid + " " + info.ID}},
 		subs:  make(map[*natsSub]struct{}),
 	}
 	b.clients[info.ID] = c
@@ -315,10 +316,8 @@ func (b *NATS) Close() error {
 func (b *NATS) Stats() Stats {
 	dropped := b.dropped.Load() + b.natsDroppd.Load()
 	b.mu.Lock()
-	for ns := range b.subs {
-		if n, err := ns.Dropped(); err == nil && n > 0 {
-			dropped += uint64(n)
-		}
+	for _, e := range b.entries {
+		dropped += e.natsDropped()
 	}
 	b.mu.Unlock()
 	return Stats{Published: b.published.Load(), Delivered: b.delivered.Load(), Dropped: dropped}
@@ -327,10 +326,18 @@ func (b *NATS) Stats() Stats {
 func (b *NATS) asyncError(_ *nats.Conn, ns *nats.Subscription, err error) {
 	if ns != nil && errors.Is(err, nats.ErrSlowConsumer) {
 		b.mu.Lock()
-		s := b.subs[ns]
+		e := b.entries[ns]
 		b.mu.Unlock()
-		if s != nil {
-			b.cfg.emit(Event{Kind: EventSlowConsumer, Client: s.client.id, Pattern: s.pattern, Policy: s.q.policy, Dropped: s.Dropped(), Err: err})
+		if e != nil {
+			ev := Event{Kind: EventSlowConsumer, Pattern: e.pattern, Err: err}
+			if subs := *e.subs.Load(); len(subs) > 0 {
+				s := subs[0]
+				ev.Policy, ev.Dropped = s.q.policy, s.Dropped()
+				if e.dedicated {
+					ev.Client = s.client.id
+				}
+			}
+			b.cfg.emit(ev)
 			return
 		}
 	}
@@ -397,27 +404,40 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 		b.mu.Unlock()
 		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, ErrClosed)
 	}
-	ns, err := b.nc.Subscribe(pattern, s.handle)
-	if err != nil {
-		b.mu.Unlock()
-		if errors.Is(err, nats.ErrConnectionClosed) {
-			err = fmt.Errorf("%w: %w", ErrClosed, err)
+	// Subscriptions that never block share one NATS subscription per
+	// pattern per broker; a Block one gets its own, so that waiting for it
+	// holds up nobody else.
+	e := b.shared[pattern]
+	if e == nil || sc.policy == Block {
+		e = &natsEntry{b: b, pattern: pattern, dedicated: sc.policy == Block}
+		e.subs.Store(&[]*natsSub{})
+		ns, err := b.nc.Subscribe(pattern, e.handle)
+		if err != nil {
+			b.mu.Unlock()
+			if errors.Is(err, nats.ErrConnectionClosed) {
+				err = fmt.Errorf("%w: %w", ErrClosed, err)
+			}
+			return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
 		}
-		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
+		if b.opts.PendingMsgs != 0 || b.opts.PendingBytes != 0 {
+			msgs, bytes := b.opts.PendingMsgs, b.opts.PendingBytes
+			if msgs == 0 {
+				msgs = nats.DefaultSubPendingMsgsLimit
+			}
+			if bytes == 0 {
+				bytes = nats.DefaultSubPendingBytesLimit
+			}
+			_ = ns.SetPendingLimits(msgs, bytes)
+		}
+		e.ns = ns
+		b.entries[ns] = e
+		if !e.dedicated {
+			b.shared[pattern] = e
+		}
 	}
-	if b.opts.PendingMsgs != 0 || b.opts.PendingBytes != 0 {
-		msgs, bytes := b.opts.PendingMsgs, b.opts.PendingBytes
-		if msgs == 0 {
-			msgs = nats.DefaultSubPendingMsgsLimit
-		}
-		if bytes == 0 {
-			bytes = nats.DefaultSubPendingBytesLimit
-		}
-		_ = ns.SetPendingLimits(msgs, bytes)
-	}
-	s.ns = ns
+	s.entry = e
+	e.add(s)
 	c.subs[s] = struct{}{}
-	b.subs[ns] = s
 	b.mu.Unlock()
 
 	// Subscribe returns once the server knows the interest, so that a
@@ -456,43 +476,116 @@ func (c *natsClient) Close() error {
 	return nil
 }
 
+// natsEntry is one NATS subscription and the local subscriptions it
+// feeds (one when dedicated).
+type natsEntry struct {
+	b         *NATS
+	pattern   string
+	dedicated bool
+	ns        *nats.Subscription
+	subs      atomic.Pointer[[]*natsSub] // copy-on-write, written under b.mu
+	gone      atomic.Bool
+	nd        atomic.Uint64 // nats.go's drops, kept when ns goes
+}
+
+// add and remove run with b.mu held.
+func (e *natsEntry) add(s *natsSub) {
+	old := *e.subs.Load()
+	subs := make([]*natsSub, len(old), len(old)+1)
+	copy(subs, old)
+	subs = append(subs, s)
+	e.subs.Store(&subs)
+}
+
+// remove reports whether e has no local subscription left, in which case
+// its NATS subscription is gone too.
+func (e *natsEntry) remove(s *natsSub) bool {
+	old := *e.subs.Load()
+	subs := make([]*natsSub, 0, len(old))
+	for _, o := range old {
+		if o != s {
+			subs = append(subs, o)
+		}
+	}
+	e.subs.Store(&subs)
+	if len(subs) > 0 {
+		return false
+	}
+	b := e.b
+	if b.shared[e.pattern] == e {
+		delete(b.shared, e.pattern)
+	}
+	delete(b.entries, e.ns)
+	if d, err := e.ns.Dropped(); err == nil && d > 0 {
+		e.nd.Store(uint64(d))
+		b.natsDroppd.Add(uint64(d))
+	}
+	e.gone.Store(true)
+	_ = e.ns.Unsubscribe() // fails only when the connection is closed: the interest is gone anyway
+	return true
+}
+
+func (e *natsEntry) natsDropped() uint64 {
+	if e.gone.Load() {
+		return e.nd.Load()
+	}
+	if d, err := e.ns.Dropped(); err == nil && d > 0 {
+		return uint64(d)
+	}
+	return 0
+}
+
+// handle runs on nats.go's delivery goroutine of this NATS subscription:
+// the header is parsed once, whatever the number of local subscriptions.
+func (e *natsEntry) handle(m *nats.Msg) {
+	subs := *e.subs.Load()
+	if len(subs) == 0 {
+		return
+	}
+	uid, id := splitSender(m.Header.Get(HeaderSender))
+	msg := Message{Topic: m.Subject, Sender: id, Payload: Raw{Data: m.Data, Codec: e.b.codec}}
+	n := uint64(0)
+	for _, s := range subs {
+		if !s.self && uid == s.client.uid {
+			continue
+		}
+		if s.q.lockedPut(context.Background(), msg) {
+			n++
+		}
+	}
+	if n > 0 {
+		e.b.delivered.Add(n)
+	}
+}
+
+// splitSender parses a HeaderSender value; a message from outside goangel
+// has none (Sender "").
+func splitSender(v string) (uid, id string) {
+	for i := 0; i < len(v); i++ {
+		if v[i] == ' ' {
+			return v[:i], v[i+1:]
+		}
+	}
+	return v, ""
+}
+
 type natsSub struct {
 	client  *natsClient
 	pattern string
 	self    bool
-	ns      *nats.Subscription
+	entry   *natsEntry
 	q       *queue
 	gone    atomic.Bool
-	nd      atomic.Uint64 // nats.go's drops, kept at Unsubscribe
-}
-
-// handle runs on nats.go's delivery goroutine of this subscription.
-func (s *natsSub) handle(m *nats.Msg) {
-	if !s.self && m.Header.Get(HeaderSender) == s.client.uid {
-		return
-	}
-	msg := Message{
-		Topic:   m.Subject,
-		Sender:  m.Header.Get(HeaderClient),
-		Payload: Raw{Data: m.Data, Codec: s.client.b.codec},
-	}
-	if s.q.lockedPut(context.Background(), msg) {
-		s.client.b.delivered.Add(1)
-	}
 }
 
 func (s *natsSub) Pattern() string   { return s.pattern }
 func (s *natsSub) C() <-chan Message { return s.q.ch }
 
+// Dropped counts the queue's drops and those of nats.go in front of it
+// (for a shared NATS subscription, a message nats.go dropped is lost to
+// every local subscription it feeds).
 func (s *natsSub) Dropped() uint64 {
-	n := s.q.dropped.Load()
-	if s.gone.Load() {
-		return n + s.nd.Load()
-	}
-	if d, err := s.ns.Dropped(); err == nil && d > 0 {
-		n += uint64(d)
-	}
-	return n
+	return s.q.dropped.Load() + s.entry.natsDropped()
 }
 
 func (s *natsSub) Unsubscribe() error {
@@ -502,13 +595,8 @@ func (s *natsSub) Unsubscribe() error {
 	b := s.client.b
 	b.mu.Lock()
 	delete(s.client.subs, s)
-	delete(b.subs, s.ns)
+	s.entry.remove(s)
 	b.mu.Unlock()
-	if d, err := s.ns.Dropped(); err == nil && d > 0 {
-		s.nd.Store(uint64(d))
-		b.natsDroppd.Add(uint64(d))
-	}
-	_ = s.ns.Unsubscribe() // fails only when the connection is closed: the interest is gone anyway
 	s.q.markClosed()
 	s.q.closeCh()
 	return nil

@@ -1,0 +1,161 @@
+package peers
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	cskr "github.com/cskr/pubsub"
+	"github.com/nats-io/nats.go"
+
+	"github.com/goangel/angel/bench"
+)
+
+// BenchmarkPubSubPeers runs the pub/sub workloads of package bench through
+// the peers beside goangel and the plain-channel floor, all in one run:
+// watermill's gochannel, cskr/pubsub, bare nats.go and goangel's NATS
+// backend on the same embedded server.
+func BenchmarkPubSubPeers(b *testing.B) {
+	var (
+		mu  sync.Mutex
+		url string
+	)
+	// One embedded NATS server for the whole run, started on first use.
+	sharedNATS := func(tb testing.TB) string {
+		mu.Lock()
+		defer mu.Unlock()
+		if url == "" {
+			url = bench.StartNATS(b)
+		}
+		return url
+	}
+	targets := []bench.PubSubTarget{
+		bench.ChannelFloor(),
+		bench.GoangelMemory(),
+		cskrTarget(),
+		watermillTarget(),
+		bareNATSTarget("nats.go-json", sharedNATS, true),
+		bareNATSTarget("nats.go-raw", sharedNATS, false),
+		bench.GoangelNATS(sharedNATS),
+	}
+	for _, k := range []int{4, 16} {
+		for _, t := range targets {
+			b.Run(fmt.Sprintf("fanout/K=%d/%s", k, t.Name), func(b *testing.B) { bench.RunFanout(b, t, k) })
+		}
+	}
+	for _, t := range targets {
+		b.Run("latency/"+t.Name, func(b *testing.B) { bench.RunLatency(b, t) })
+	}
+}
+
+// cskrTarget: cskr/pubsub with blocking Pub (lossless, like the floor) and
+// channels of bench.PubSubQueue.
+func cskrTarget() bench.PubSubTarget {
+	return bench.PubSubTarget{Name: "cskr-pubsub", Setup: func(tb testing.TB, k int, sink bench.PubSubSink) (func(int64) error, func()) {
+		ps := cskr.New(bench.PubSubQueue)
+		var wg sync.WaitGroup
+		for r := range k {
+			ch := ps.Sub(bench.PubSubTopic)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for v := range ch {
+					sink.Got(r, v.(int64))
+				}
+			}()
+		}
+		publish := func(stamp int64) error {
+			ps.Pub(stamp, bench.PubSubTopic)
+			return nil
+		}
+		return publish, func() {
+			ps.Shutdown()
+			wg.Wait()
+		}
+	}}
+}
+
+// watermillTarget: watermill's gochannel, the stamp as 8 bytes, every
+// message acked.
+func watermillTarget() bench.PubSubTarget {
+	return bench.PubSubTarget{Name: "watermill-gochannel", Setup: func(tb testing.TB, k int, sink bench.PubSubSink) (func(int64) error, func()) {
+		g := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: bench.PubSubQueue}, watermill.NopLogger{})
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for r := range k {
+			ch, err := g.Subscribe(ctx, bench.PubSubTopic)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for m := range ch {
+					sink.Got(r, int64(binary.LittleEndian.Uint64(m.Payload)))
+					m.Ack()
+				}
+			}()
+		}
+		publish := func(stamp int64) error {
+			p := make([]byte, 8)
+			binary.LittleEndian.PutUint64(p, uint64(stamp))
+			return g.Publish(bench.PubSubTopic, message.NewMessage(watermill.NewUUID(), p))
+		}
+		return publish, func() {
+			cancel()
+			_ = g.Close()
+			wg.Wait()
+		}
+	}}
+}
+
+// bareNATSTarget: nats.go used directly, one connection for the publisher
+// and k subscriptions, like goangel's NATS broker (one connection per
+// broker). With useJSON the stamp goes through encoding/json as goangel's
+// default codec does; without it, as 8 raw bytes.
+func bareNATSTarget(name string, url func(testing.TB) string, useJSON bool) bench.PubSubTarget {
+	return bench.PubSubTarget{Name: name, Setup: func(tb testing.TB, k int, sink bench.PubSubSink) (func(int64) error, func()) {
+		nc, err := nats.Connect(url(tb))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for r := range k {
+			_, err := nc.Subscribe(bench.PubSubTopic, func(m *nats.Msg) {
+				var v int64
+				if useJSON {
+					if err := json.Unmarshal(m.Data, &v); err != nil {
+						panic(err)
+					}
+				} else {
+					v = int64(binary.LittleEndian.Uint64(m.Data))
+				}
+				sink.Got(r, v)
+			})
+			if err != nil {
+				tb.Fatal(err)
+			}
+		}
+		if err := nc.Flush(); err != nil {
+			tb.Fatal(err)
+		}
+		var buf [8]byte
+		publish := func(stamp int64) error {
+			if useJSON {
+				data, err := json.Marshal(stamp)
+				if err != nil {
+					return err
+				}
+				return nc.Publish(bench.PubSubTopic, data)
+			}
+			binary.LittleEndian.PutUint64(buf[:], uint64(stamp))
+			return nc.Publish(bench.PubSubTopic, buf[:])
+		}
+		return publish, func() { nc.Close() }
+	}}
+}

@@ -1,0 +1,313 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/goangel/angel/pubsub"
+)
+
+// The pub/sub workloads: one publisher, K receivers, each receiving every
+// message (fan-out), and the publish-to-receive latency at a fixed rate.
+// Every system under test is a PubSubTarget, so goangel, the plain-channel
+// floor and the peers (in bench/peers) run the very same loops.
+
+// PubSubTopic is the topic every workload publishes to.
+const PubSubTopic = "greeting"
+
+// PubSubQueue is the queue size of every receiver (channel buffer,
+// subscription queue, cskr capacity...).
+const PubSubQueue = 1024
+
+// PubSubWindow bounds the messages in flight (published but not yet
+// received by the slowest receiver): asynchronous systems (NATS) would
+// otherwise queue without limit. Channel-based targets with PubSubQueue
+// never reach it.
+const PubSubWindow = 4096
+
+// PubSubSink receives what the receivers get.
+type PubSubSink interface {
+	// Got is called by receiver r (0 <= r < k), on its own goroutine, for
+	// every message it receives, with the stamp the message carried.
+	Got(r int, stamp int64)
+}
+
+// PubSubTarget is one pub/sub system. Setup connects one publisher and k
+// receivers, each receiver on its own goroutine calling sink.Got for every
+// message, and returns publish (one message carrying stamp; stamp 0 in the
+// fan-out workload) and stop (tears everything down and waits for the
+// receivers to end).
+type PubSubTarget struct {
+	Name  string
+	Setup func(tb testing.TB, k int, sink PubSubSink) (publish func(stamp int64) error, stop func())
+}
+
+type paddedCount struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
+type fanoutSink struct {
+	want   int64
+	counts []paddedCount
+	left   atomic.Int64
+	done   chan struct{}
+}
+
+func newFanoutSink(k, n int) *fanoutSink {
+	s := &fanoutSink{want: int64(n), counts: make([]paddedCount, k), done: make(chan struct{})}
+	s.left.Store(int64(k))
+	if n == 0 {
+		close(s.done)
+	}
+	return s
+}
+
+func (s *fanoutSink) Got(r int, _ int64) {
+	if s.counts[r].n.Add(1) == s.want && s.left.Add(-1) == 0 {
+		close(s.done)
+	}
+}
+
+func (s *fanoutSink) slowest() int64 {
+	m := int64(-1)
+	for i := range s.counts {
+		if n := s.counts[i].n.Load(); m < 0 || n < m {
+			m = n
+		}
+	}
+	return m
+}
+
+// throttle waits while more than PubSubWindow messages are in flight. It
+// sleeps rather than spins so that the receivers it waits for get the CPU.
+func (s *fanoutSink) throttle(published int64) {
+	for published-s.slowest() > PubSubWindow {
+		time.Sleep(20 * time.Microsecond)
+	}
+}
+
+func (s *fanoutSink) wait(tb testing.TB, d time.Duration) {
+	select {
+	case <-s.done:
+	case <-time.After(d):
+		got := make([]int64, len(s.counts))
+		for i := range s.counts {
+			got[i] = s.counts[i].n.Load()
+		}
+		tb.Fatalf("receivers got %v of %d messages within %v", got, s.want, d)
+	}
+}
+
+// RunFanout publishes b.N messages from one publisher to k receivers and
+// waits until every receiver has them all. ns/op and allocs/op are per
+// publish (allocations of the whole process, receivers included);
+// deliveries/s counts messages received by all receivers together.
+func RunFanout(b *testing.B, t PubSubTarget, k int) {
+	sink := newFanoutSink(k, b.N)
+	publish, stop := t.Setup(b, k, sink)
+	defer stop()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 1; i <= b.N; i++ {
+		if err := publish(0); err != nil {
+			b.Fatal(err)
+		}
+		if i&255 == 0 {
+			sink.throttle(int64(i))
+		}
+	}
+	sink.wait(b, time.Minute)
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(k)*float64(b.N)/elapsed.Seconds(), "deliveries/s")
+}
+
+type latencySink struct {
+	fanoutSink
+	base time.Time
+	lats [][]int64
+}
+
+func (s *latencySink) Got(r int, stamp int64) {
+	s.lats[r] = append(s.lats[r], int64(time.Since(s.base))-stamp)
+	s.fanoutSink.Got(r, stamp)
+}
+
+// PubSubRate is the publish rate of the latency workload, messages/s.
+const PubSubRate = 10_000
+
+// PubSubLatencyK is the number of receivers in the latency workload.
+const PubSubLatencyK = 4
+
+// RunLatency publishes b.N messages at PubSubRate to PubSubLatencyK
+// receivers, each message stamped with its publish time, and reports the
+// p50 and p99 of every publish-to-receive delay ("p50-µs", "p99-µs"). It
+// takes b.N / PubSubRate seconds (one second at the default benchtime).
+func RunLatency(b *testing.B, t PubSubTarget) {
+	k := PubSubLatencyK
+	sink := &latencySink{fanoutSink: *newFanoutSink(k, b.N), base: time.Now(), lats: make([][]int64, k)}
+	for r := range sink.lats {
+		sink.lats[r] = make([]int64, 0, b.N)
+	}
+	publish, stop := t.Setup(b, k, sink)
+	defer stop()
+	interval := time.Second / PubSubRate
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		if err := publish(int64(time.Since(sink.base))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sink.wait(b, time.Minute)
+	b.StopTimer()
+	var all []int64
+	for _, l := range sink.lats {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[int(p*float64(len(all)-1))]) / 1e3
+	}
+	b.ReportMetric(pct(0.50), "p50-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
+}
+
+// floorMsg is the size of pubsub.Message: the floor carries the same.
+type floorMsg struct {
+	Topic, Sender string
+	Payload       any
+}
+
+// ChannelFloor is the physical floor of a channel broker: one buffered
+// channel per receiver, the publisher sending to each in turn.
+func ChannelFloor() PubSubTarget {
+	return PubSubTarget{Name: "channels", Setup: func(tb testing.TB, k int, sink PubSubSink) (func(int64) error, func()) {
+		chs := make([]chan floorMsg, k)
+		var wg sync.WaitGroup
+		for r := range chs {
+			chs[r] = make(chan floorMsg, PubSubQueue)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for m := range chs[r] {
+					sink.Got(r, m.Payload.(int64))
+				}
+			}()
+		}
+		publish := func(stamp int64) error {
+			m := floorMsg{Topic: PubSubTopic, Sender: "pub", Payload: stamp}
+			for _, ch := range chs {
+				ch <- m
+			}
+			return nil
+		}
+		return publish, func() {
+			for _, ch := range chs {
+				close(ch)
+			}
+			wg.Wait()
+		}
+	}}
+}
+
+// GoangelTarget drives a goangel broker (memory or NATS): one publisher
+// client and k receiver clients each with one subscription made with opts.
+// The workloads check that every receiver gets every message.
+func GoangelTarget(name string, newBroker func(tb testing.TB) pubsub.Broker, opts ...pubsub.SubscribeOption) PubSubTarget {
+	return PubSubTarget{Name: name, Setup: func(tb testing.TB, k int, sink PubSubSink) (func(int64) error, func()) {
+		ctx := context.Background()
+		broker := newBroker(tb)
+		pub, err := broker.Register(ctx, pubsub.ClientInfo{ID: "pub"})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for r := range k {
+			c, err := broker.Register(ctx, pubsub.ClientInfo{ID: fmt.Sprint("r", r)})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			s, err := c.Subscribe(ctx, PubSubTopic, opts...)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for m := range s.C() {
+					v, err := pubsub.Decode[int64](m)
+					if err != nil {
+						panic(err)
+					}
+					sink.Got(r, v)
+				}
+			}()
+		}
+		publish := func(stamp int64) error {
+			_, err := pub.Publish(ctx, PubSubTopic, stamp)
+			return err
+		}
+		return publish, func() {
+			_ = broker.Close()
+			wg.Wait()
+		}
+	}}
+}
+
+// GoangelMemory is goangel's in-memory broker, each receiver with a Block
+// subscription of PubSubQueue: lossless, like the floor's blocking sends.
+func GoangelMemory() PubSubTarget {
+	return GoangelTarget("goangel-memory", func(testing.TB) pubsub.Broker { return pubsub.NewMemory() },
+		pubsub.WithQueueSize(PubSubQueue), pubsub.WithPolicy(pubsub.Block))
+}
+
+// GoangelNATS is goangel's NATS backend on the server at url(tb), each
+// receiver with a subscription of the default policy (DropNewest, so the
+// receivers of one broker share one NATS subscription) and a queue larger
+// than PubSubWindow, so that nothing is dropped (RunFanout checks).
+func GoangelNATS(url func(tb testing.TB) string) PubSubTarget {
+	return GoangelTarget("goangel-nats", func(tb testing.TB) pubsub.Broker {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		b, err := pubsub.NewNATS(ctx, url(tb), pubsub.NATSOptions{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return b
+	}, pubsub.WithQueueSize(2*PubSubWindow))
+}
+
+// StartNATS runs a NATS server inside the process on 127.0.0.1 (random
+// port) until tb's cleanup, and returns its URL.
+func StartNATS(tb testing.TB) string {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		tb.Fatal("nats server not ready")
+	}
+	tb.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s.ClientURL()
+}
