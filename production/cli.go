@@ -39,8 +39,8 @@ type Config struct {
 	CertificatePassword string        `name:"certificate-password" placeholder:"PASSWORD" help:"The password of an encrypted PEM certificate."`
 	KeyFile             string        `name:"key-file" placeholder:"PATH" help:"The PEM private key for --ssl/--http2."`
 	KeyPassword         string        `name:"key-password" placeholder:"PASSWORD" help:"The password of an encrypted PEM private key."`
-	MaxRestarts         int           `name:"max-restarts" default:"10" help:"Give up when one instance needs more respawns than this within --restart-window."`
-	RestartWindow       time.Duration `name:"restart-window" default:"1m" help:"The window of --max-restarts."`
+	MaxRestarts         int           `name:"max-restarts" default:"${max_restarts}" help:"Give up when one instance needs more respawns than this within --restart-window."`
+	RestartWindow       time.Duration `name:"restart-window" default:"${restart_window}" help:"The window of --max-restarts."`
 	DrainTimeout        time.Duration `name:"drain-timeout" default:"5s" help:"How long a stopping instance lets in-flight requests and keep-alive clients finish."`
 	ReadHeaderTimeout   time.Duration `name:"read-header-timeout" default:"10s" help:"http.Server ReadHeaderTimeout of each instance."`
 	IdleTimeout         time.Duration `name:"idle-timeout" default:"2m" help:"http.Server IdleTimeout of each instance."`
@@ -162,6 +162,18 @@ func readPEM(flag, path, password, passwordFlag string) ([]byte, error) {
 	return out, nil
 }
 
+// shortDuration prints d without zero trailing units: 1m, not 1m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 // helpExit is what kong's Exit panics with inside parse, so that --help ends
 // parsing without ending the process.
 type helpExit struct{ code int }
@@ -176,7 +188,11 @@ func (r *Runner) parse(args []string, stdout, stderr io.Writer) (cfg *Config, do
 		kong.Description(r.description()),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(helpExit{code}) }),
-		kong.Vars{"ncpu": strconv.Itoa(runtime.NumCPU())},
+		kong.Vars{
+			"ncpu":           strconv.Itoa(runtime.NumCPU()),
+			"max_restarts":   strconv.Itoa(r.policy.MaxRestarts),
+			"restart_window": shortDuration(r.policy.Window),
+		},
 		kong.Help(func(options kong.HelpOptions, ctx *kong.Context) error {
 			if !usageOnly {
 				fmt.Fprintf(ctx.Stdout, "goangel production runner: %s\n\n", r.name)

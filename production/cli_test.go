@@ -198,3 +198,17 @@ func TestQuiet(t *testing.T) {
 		t.Errorf("--quiet printed:\n%s", out)
 	}
 }
+
+func TestPolicyDefaultsInHelp(t *testing.T) {
+	out := &syncBuffer{}
+	r := production.New("test", hello, production.WithOutput(out, out), production.WithLookupEnv(noEnv),
+		production.WithRestartPolicy(production.RestartPolicy{MaxRestarts: 3, Window: 30 * time.Second}))
+	if err := r.Run(context.Background(), []string{"--help"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--max-restarts=3", "--restart-window=30s"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}

@@ -94,8 +94,21 @@ func WithClock(c Clock) Option { return func(r *Runner) { r.clock = c } }
 
 // WithRestartPolicy replaces DefaultRestartPolicy. Its MaxRestarts and Window
 // become the defaults of --max-restarts and --restart-window (which still
-// override them).
-func WithRestartPolicy(p RestartPolicy) Option { return func(r *Runner) { r.policy = p } }
+// override them); when not positive, the defaults' (10, 1m) are kept. The
+// backoff fields are taken as they are: InitialBackoff 0 respawns at once,
+// always.
+func WithRestartPolicy(p RestartPolicy) Option {
+	return func(r *Runner) {
+		d := DefaultRestartPolicy()
+		if p.MaxRestarts <= 0 {
+			p.MaxRestarts = d.MaxRestarts
+		}
+		if p.Window <= 0 {
+			p.Window = d.Window
+		}
+		r.policy = p
+	}
+}
 
 // WithContainer makes c the parent of the runner's container, so that
 // singletons provided in c reach every instance. The runner does not close c.
