@@ -163,7 +163,8 @@ func (r *Runner) Main() {
 }
 
 // Ready is closed once the shared listener is bound and the first life of
-// every instance is serving.
+// every instance is serving. It is never closed when Run fails to start (or
+// only prints --help): wait on it together with Run's return.
 func (r *Runner) Ready() <-chan struct{} { return r.ready }
 
 // Addr returns the address the shared listener is bound to (with -p 0, the

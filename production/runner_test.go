@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/goangel/angel/container"
 	"github.com/goangel/angel/production"
 	"github.com/goangel/angel/pubsub"
@@ -579,4 +581,27 @@ func TestEvents(t *testing.T) {
 	if got := snapshot(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// TestNoGoroutineLeft: once Run has returned, nothing it started is left,
+// even after crashes, timers and supervised goroutines.
+func TestNoGoroutineLeft(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	h := startRunner(t, crashy, []string{"-j", "3"})
+	for _, path := range []string{"/", "/crash/go", "/crash/crash", "/crash/timer", "/"} {
+		if code, _, _, err := getWith(fresh(), h.base+path); err != nil || code != 200 {
+			t.Fatalf("GET %s = %d %v", path, code, err)
+		}
+	}
+	waitFor(t, 10*time.Second, "three respawns", func() bool {
+		var n uint64
+		for _, s := range h.r.Stats().Instances {
+			n += s.Restarts
+		}
+		return n == 3
+	})
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	goleak.VerifyNone(t, before)
 }
