@@ -76,9 +76,16 @@
 // and its ClientInfo id in one header (HeaderSender), and a subscription drops messages from its own client unless made
 // with IncludeSelf: "every instance but the sender" holds across processes
 // and machines. Permissions are checked client-side, the same way as in
-// memory. Each subscription is a nats.go subscription whose handler puts
-// messages into the same bounded queue with the same policies; nats.go's
-// own pending limits sit in front of it and its drops are counted too.
+// memory. The subscriptions of one broker to one pattern share one nats.go
+// subscription: the server sends each message once per broker, its header
+// is parsed once, and nats.go's delivery goroutine hands it to every local
+// subscription's bounded queue with the same policies as in memory (so a
+// slow drop-policy subscriber holds up nobody). A Block subscription gets a
+// nats.go subscription of its own: waiting for it holds up only its own
+// delivery, never a remote publisher (NATS never pushes back on
+// publishers); behind it, nats.go's pending limits (NATSOptions.PendingMsgs,
+// PendingBytes) bound what waits, and nats.go's drops are counted in
+// Dropped and reported as EventSlowConsumer too.
 //
 // Delivery is at-most-once, as core NATS is: a message is delivered zero or
 // one time to each subscription and never redelivered. It is lost when a

@@ -140,14 +140,24 @@ func TestNATSOverflow(t *testing.T) {
 		t.Run(tc.policy.String(), func(t *testing.T) {
 			var ev events
 			b := newNATS(t, runServer(t, nil).ClientURL(), pubsub.NATSOptions{OnEvent: ev.hook})
-			p, r := register(t, b, "p"), register(t, b, "r")
+			p, r, fast := register(t, b, "p"), register(t, b, "r"), register(t, b, "fast")
 			s := subscribe(t, r, "t", pubsub.WithQueueSize(2), pubsub.WithPolicy(tc.policy))
+			// Shares the NATS subscription with s, and is not held up by it.
+			f := subscribe(t, fast, "t", pubsub.WithQueueSize(10))
 			for i := 1; i <= 5; i++ {
 				publish(t, p, "t", i)
+			}
+			for i := 1; i <= 5; i++ {
+				if v, err := pubsub.Decode[int](recv(t, f)); err != nil || v != i {
+					t.Fatalf("fast got %d (%v), want %d", v, err, i)
+				}
 			}
 			waitFor(t, "3 drops", func() bool { return s.Dropped() == 3 })
 			if got := drainInts(t, s); fmt.Sprint(got) != tc.want {
 				t.Errorf("got %v, want %s", got, tc.want)
+			}
+			if f.Dropped() != 0 {
+				t.Errorf("fast dropped %d", f.Dropped())
 			}
 			if st := b.Stats(); st.Dropped != 3 || st.Published != 5 {
 				t.Errorf("stats %+v", st)
