@@ -224,7 +224,7 @@ func (r *Runner) parse(args []string, stdout, stderr io.Writer) (cfg *Config, do
 			cfg, done, err = nil, true, nil
 		}
 	}()
-	ctx, perr := parser.Parse(args)
+	_, perr := parser.Parse(args)
 	if perr != nil {
 		parser.Errorf("%s", perr.Error())
 		parser.Stdout = stderr
@@ -234,7 +234,6 @@ func (r *Runner) parse(args []string, stdout, stderr io.Writer) (cfg *Config, do
 		}
 		return nil, false, exitError(ExitUsage, fmt.Errorf("%w: %w", ErrUsage, perr))
 	}
-	_ = ctx
 	return cfg, false, nil
 }
 
