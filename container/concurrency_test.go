@@ -2,6 +2,7 @@ package container_test
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -197,10 +198,64 @@ func TestLazyGoexit(t *testing.T) {
 		defer close(done)
 		_, _ = container.Make[*dbConn](r)
 	}()
-	<-done
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Goexit resolve did not end")
+	}
 	within(t, 10*time.Second, func() {
 		if v, err := container.Make[*dbConn](r); err != nil || v.id != 2 {
 			t.Errorf("got %v, %v", v, err)
 		}
 	})
+}
+
+// Registrations race on one scope: every distinct one lands, and of many
+// registrations of the same type exactly one wins.
+func TestConcurrentRegister(t *testing.T) {
+	r := container.New()
+	const n = 64
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	for i := range n {
+		wg.Go(func() {
+			if err := container.ProvideNamed(r, fmt.Sprint("k", i), i); err != nil {
+				t.Error(err)
+			}
+			switch err := container.Provide(r, &dbConn{id: i}); {
+			case err == nil:
+				won.Add(1)
+			case !errors.Is(err, container.ErrDuplicate):
+				t.Error(err)
+			}
+		})
+	}
+	within(t, 10*time.Second, wg.Wait)
+	for i := range n {
+		if v, err := container.MakeNamed[int](r, fmt.Sprint("k", i)); err != nil || v != i {
+			t.Fatalf("k%d: %v, %v", i, v, err)
+		}
+	}
+	if won.Load() != 1 {
+		t.Fatalf("%d registrations of one type won", won.Load())
+	}
+}
+
+// Closes race with registrations and close hooks: every hook that was
+// accepted runs exactly once, and the others run at once.
+func TestConcurrentCloseAndOnClose(t *testing.T) {
+	for range 50 {
+		c := container.New().ChildNamed("request")
+		var ran atomic.Int32
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() { c.OnClose(func() error { ran.Add(1); return nil }) })
+		}
+		wg.Go(func() { _ = c.Close() })
+		wg.Go(func() { _ = c.Close() })
+		within(t, 10*time.Second, wg.Wait)
+		if ran.Load() != 8 {
+			t.Fatalf("%d of 8 hooks ran", ran.Load())
+		}
+	}
 }

@@ -10,65 +10,98 @@ import (
 	"unsafe"
 )
 
-// Container is one scope of registrations. The zero value is not usable;
-// make a root with New (or NewNamed) and children with Child (or ChildNamed).
+// Container is one scope of registrations. Make a root with New (or
+// NewNamed) and children with Child (or ChildNamed).
 //
 // A *Container is safe for concurrent use by any number of goroutines.
 type Container struct {
 	parent *Container
-	table  atomic.Pointer[table] // copy-on-write; read without a lock
-	// fr is set on views, the *Container a factory receives (then
-	// &fr.view == c), and on a Child made from one (the path continues
-	// there). A view resolves in fr.real and remembers the path of factory
-	// calls that led to it, so cycles are found without any state on the
-	// ordinary resolve path.
-	fr      *frame
-	closers *closerNode // what Close runs, newest first; guarded by mu
-	name    string
-	closed  atomic.Bool
-	mu      sync.Mutex // serialises writers of table and closers
+	// tab is the scope's *table: its name, whether it is closed, and its
+	// registrations, as an immutable snapshot. Readers load it atomically
+	// and take no lock; writers (registrations, Close) publish a modified
+	// copy with compare-and-swap. Never nil.
+	tab unsafe.Pointer
+	// closers is what Close runs, newest first; closedList once closed.
+	closers atomic.Pointer[closerNode]
+	// kid is the empty table of the last child made by ChildNamed, shared
+	// by the next children of that name so a named child costs one
+	// allocation too. It refers to no child.
+	kid atomic.Pointer[table]
 }
 
-// frame is one factory call in progress: the view handed to the factory,
-// the scope it resolves in, and the frame of the resolve that called it.
+// frame is one factory call in progress: the view handed to the factory
+// (whose table points back here), the scope it resolves in, and the frame
+// of the resolve that called it. Frames find cycles without any state on
+// the ordinary resolve path.
 type frame struct {
 	view Container
+	tab  table
 	real *Container
 	prev *frame
 	info *entryInfo  // the registration being built
 	done atomic.Bool // the factory has returned
 }
 
+// childTable is the table every unnamed, empty child starts with.
+var childTable = emptyTable("child")
+
+// emptyTable returns a table with no registrations, and its closed twin
+// (so closing a scope that registered nothing allocates nothing).
+func emptyTable(name string) *table {
+	return &table{name: name, closedTwin: &table{name: name, closed: true}}
+}
+
 // New returns an empty root scope named "root".
-func New() *Container { return &Container{name: "root"} }
+func New() *Container { return NewNamed("root") }
 
 // NewNamed returns an empty root scope with the given name, used in error
 // messages (for example "runner").
-func NewNamed(name string) *Container { return &Container{name: name} }
+func NewNamed(name string) *Container { return &Container{tab: unsafe.Pointer(&table{name: name})} }
 
 // Child returns a new scope whose resolves look in the child first and then
 // in c and c's parents. Registrations in the child shadow the parent's.
 //
 // The parent keeps no reference to the child: a child that is no longer
 // used is garbage, whether or not it was closed. Close it anyway when it
-// built values that need closing.
+// built values that need closing. Child costs one allocation.
 func (c *Container) Child() *Container { return c.ChildNamed("child") }
 
 // ChildNamed is Child with a scope name for error messages (for example
 // "instance" or "request").
 func (c *Container) ChildNamed(name string) *Container {
-	// Made from a view (or from a child of one), the child belongs to the
-	// real scope but keeps the resolution path, so cycles through it are found.
-	return &Container{parent: c.scope(), name: name, fr: c.fr}
+	p := c.scope()
+	var t *table
+	switch fr := c.load().fr; {
+	case fr != nil:
+		// Made from a view (or from a child of one), the child belongs to
+		// the real scope but keeps the resolution path, so cycles through
+		// it are found.
+		t = &table{name: name, fr: fr}
+	case name == "child":
+		t = childTable
+	default:
+		if t = p.kid.Load(); t == nil || t.name != name {
+			t = emptyTable(name)
+			p.kid.Store(t)
+		}
+	}
+	return &Container{parent: p, tab: unsafe.Pointer(t)}
 }
 
 // Name returns the scope's name.
-func (c *Container) Name() string { return c.scope().name }
+func (c *Container) Name() string { return c.scope().load().name }
 
-// scope returns the real scope behind c.
+func (c *Container) load() *table { return (*table)(atomic.LoadPointer(&c.tab)) }
+
+func (c *Container) cas(old, new *table) bool {
+	return atomic.CompareAndSwapPointer(&c.tab, unsafe.Pointer(old), unsafe.Pointer(new))
+}
+
+// scope returns the real scope behind c: c itself, or the scope a view
+// stands for.
 func (c *Container) scope() *Container {
-	if c.fr != nil && &c.fr.view == c {
-		return c.fr.real
+	if fr := c.load().fr; fr != nil && &fr.view == c {
+		return fr.real
 	}
 	return c
 }
@@ -97,20 +130,27 @@ func (c *Container) OnClose(f func() error) {
 // refuses new registrations and resolves with ErrClosed.
 func (c *Container) Close() error {
 	s := c.scope()
-	s.mu.Lock()
-	if s.closed.Load() {
-		s.mu.Unlock()
-		return nil
+	var name string
+	for {
+		old := s.load()
+		if old.closed {
+			return nil
+		}
+		nt := old.closedTwin
+		if nt == nil {
+			cp := *old
+			cp.closed = true
+			nt = &cp
+		}
+		if s.cas(old, nt) {
+			name = nt.name
+			break
+		}
 	}
-	s.closed.Store(true)
-	cl := s.closers
-	s.closers = nil
-	s.mu.Unlock()
-
 	var errs []error
-	for ; cl != nil; cl = cl.next {
-		if err := runCloser(cl.closer); err != nil {
-			errs = append(errs, fmt.Errorf("container: closing %s in scope %q: %w", cl.what, s.name, err))
+	for n := s.closers.Swap(closedList); n != nil && n != closedList; n = n.next {
+		if err := runCloser(n.closer); err != nil {
+			errs = append(errs, fmt.Errorf("container: closing %s in scope %q: %w", n.what, name, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -126,15 +166,22 @@ type closerNode struct {
 	next *closerNode
 }
 
-// addCloser appends k unless the scope is closed; it reports whether it did.
+// closedList marks the closer list of a closed scope.
+var closedList = &closerNode{}
+
+// addCloser pushes k unless the scope is closed; it reports whether it did.
 func (c *Container) addCloser(k closer) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed.Load() {
-		return false
+	n := &closerNode{closer: k}
+	for {
+		head := c.closers.Load()
+		if head == closedList {
+			return false
+		}
+		n.next = head
+		if c.closers.CompareAndSwap(head, n) {
+			return true
+		}
 	}
-	c.closers = &closerNode{closer: k, next: c.closers}
-	return true
 }
 
 func runCloser(k closer) (err error) {
@@ -146,11 +193,11 @@ func runCloser(k closer) (err error) {
 	return k.fn()
 }
 
-// chain returns the names of the scopes searched from s, s first.
+// chain returns the names of the scopes searched from c, c first.
 func (c *Container) chain() []string {
 	var names []string
 	for s := c; s != nil; s = s.parent {
-		names = append(names, s.name)
+		names = append(names, s.load().name)
 	}
 	return names
 }
@@ -241,11 +288,17 @@ type named struct {
 	next *named
 }
 
-// table is an immutable snapshot of one scope's registrations.
+// table is an immutable snapshot of one scope: its name, whether it is
+// closed, and its registrations. Writers publish modified copies.
 type table struct {
-	types map[key]entry
-	named map[key]*named // by type, then a short chain by name
-	order []*entryInfo   // registration order, for messages
+	name   string
+	closed bool
+	fr     *frame // on views and children made from them: the resolution path
+	// closedTwin, on shared tables without registrations, is the same
+	// table closed.
+	closedTwin *table
+	types      map[key]entry
+	named      map[key]*named // by type, then a short chain by name
 }
 
 func (t *table) lookupNamed(k key, name string) entry {
@@ -257,17 +310,15 @@ func (t *table) lookupNamed(k key, name string) entry {
 	return nil
 }
 
-// register adds e under k (or nk when named) in c.
+// register adds e under k (and name, when not "") in c's scope.
 func (c *Container) register(k key, name string, e entry) error {
 	s := c.scope()
 	info := e.entryInfo()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed.Load() {
-		return closedError("register", info.typ, s.name)
-	}
-	old := s.table.Load()
-	if old != nil {
+	for {
+		old := s.load()
+		if old.closed {
+			return closedError("register", info.typ, old.name)
+		}
 		var prev entry
 		if name == "" {
 			prev = old.types[k]
@@ -275,44 +326,25 @@ func (c *Container) register(k key, name string, e entry) error {
 			prev = old.lookupNamed(k, name)
 		}
 		if prev != nil {
-			return &DuplicateError{Type: info.typ, Name: name, Scope: s.name, Kind: prev.entryInfo().kind.String()}
+			return &DuplicateError{Type: info.typ, Name: name, Scope: old.name, Kind: prev.entryInfo().kind.String()}
 		}
-	}
-	nt := &table{}
-	if old != nil {
-		nt.order = append(make([]*entryInfo, 0, len(old.order)+1), old.order...)
-	}
-	nt.order = append(nt.order, info)
-	if name == "" {
-		nt.types = make(map[key]entry, mapLen(old, false)+1)
-		nt.named = nil
-		if old != nil {
+		nt := *old
+		nt.closedTwin = nil
+		if name == "" {
+			nt.types = make(map[key]entry, len(old.types)+1)
 			for k2, v := range old.types {
 				nt.types[k2] = v
 			}
-			nt.named = old.named
-		}
-		nt.types[k] = e
-	} else {
-		nt.named = make(map[key]*named, mapLen(old, true)+1)
-		if old != nil {
+			nt.types[k] = e
+		} else {
+			nt.named = make(map[key]*named, len(old.named)+1)
 			for k2, v := range old.named {
 				nt.named[k2] = v
 			}
-			nt.types = old.types
+			nt.named[k] = &named{name: name, e: e, next: old.named[k]}
 		}
-		nt.named[k] = &named{name: name, e: e, next: nt.named[k]}
+		if s.cas(old, &nt) {
+			return nil
+		}
 	}
-	s.table.Store(nt)
-	return nil
-}
-
-func mapLen(t *table, named bool) int {
-	if t == nil {
-		return 0
-	}
-	if named {
-		return len(t.named)
-	}
-	return len(t.types)
 }

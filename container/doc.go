@@ -58,7 +58,12 @@
 //
 // # Speed
 //
-// Registrations are copied on write into an immutable table read through an
-// atomic pointer: resolving takes no lock and allocates nothing for values
-// and built lazy singletons; Child is one allocation. See BENCHMARKS.md.
+// Each scope's name, state and registrations form an immutable table read
+// through an atomic pointer; registering or closing publishes a modified
+// copy with compare-and-swap. Resolving therefore takes no lock and
+// allocates nothing for values and built lazy singletons, and scales with
+// cores. Child is one 32-byte allocation, and closing a scope that
+// registered nothing allocates nothing. Factories and first builds of lazy
+// singletons allocate a small frame that carries the resolution path.
+// See BENCHMARKS.md for figures beside samber/do and dig.
 package container

@@ -201,3 +201,35 @@ func TestChildIsCollected(t *testing.T) {
 	}
 	runtime.KeepAlive(r)
 }
+
+// Siblings of one name share nothing but the name: closing or registering
+// in one leaves the other alone.
+func TestSiblings(t *testing.T) {
+	inst := container.NewNamed("instance")
+	must(t, container.Provide(inst, Info{N: 1}))
+	a, b := inst.ChildNamed("request"), inst.ChildNamed("request")
+	must(t, container.Provide(a, &dbConn{id: 1}))
+	if container.Has[*dbConn](b) {
+		t.Fatal("a sibling sees the other's registration")
+	}
+	must(t, a.Close())
+	if _, err := container.Make[Info](b); err != nil {
+		t.Fatalf("closing a sibling closed the other: %v", err)
+	}
+	c := inst.ChildNamed("request")
+	if _, err := container.Make[Info](c); err != nil || c.Name() != "request" {
+		t.Fatalf("a new sibling after a close: %v", err)
+	}
+	must(t, c.Close())
+	if _, err := container.Make[Info](b); err != nil {
+		t.Fatal(err)
+	}
+	d, e := inst.Child(), inst.Child()
+	must(t, d.Close())
+	if _, err := container.Make[Info](e); err != nil || e.Name() != "child" {
+		t.Fatalf("unnamed siblings: %v", err)
+	}
+	if _, err := container.Make[Info](d); !errors.Is(err, container.ErrClosed) {
+		t.Fatalf("closed child: %v", err)
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"reflect"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
+	"unsafe"
 )
 
 // Provide registers v as the singleton for type T in c. T may be an
@@ -65,17 +67,24 @@ func ProvideLazy[T any](c *Container, f func(*Container) (T, error)) error {
 // Resolving a registered singleton takes no lock and allocates nothing.
 func Make[T any](c *Container) (T, error) {
 	if c != nil {
-		s := c.scope()
+		s, t := c, c.load()
+		if t.fr != nil && &t.fr.view == c { // a view: resolve in its scope
+			s = t.fr.real
+			t = s.load()
+		}
+		closed := t.closed
 		k := typeKey[T]()
-		for sc := s; sc != nil; sc = sc.parent {
-			if t := sc.table.Load(); t != nil {
-				if e := t.types[k]; e != nil {
-					if v, ok := e.(*valueEntry[T]); ok && !s.closed.Load() && !sc.closed.Load() {
-						return v.v, nil
-					}
-					return resolve[T](c, s, sc, e)
+		for sc := s; ; {
+			if e := t.types[k]; e != nil {
+				if v, ok := e.(*valueEntry[T]); ok && !closed && !t.closed {
+					return v.v, nil
 				}
+				return resolve[T](c, s, sc, e)
 			}
+			if sc = sc.parent; sc == nil {
+				break
+			}
+			t = sc.load()
 		}
 	}
 	var zero T
@@ -101,14 +110,12 @@ func MakeNamed[T any](c *Container, name string) (T, error) {
 		s := c.scope()
 		k := typeKey[T]()
 		for sc := s; sc != nil; sc = sc.parent {
-			if t := sc.table.Load(); t != nil {
-				if e := t.lookupNamed(k, name); e != nil {
-					v := e.(*valueEntry[T])
-					if s.closed.Load() || sc.closed.Load() {
-						return zero, closedScope[T](s, sc)
-					}
-					return v.v, nil
+			if e := sc.load().lookupNamed(k, name); e != nil {
+				v := e.(*valueEntry[T])
+				if s.load().closed || sc.load().closed {
+					return zero, closedScope[T](s, sc)
 				}
+				return v.v, nil
 			}
 		}
 	}
@@ -128,12 +135,12 @@ func MustMakeNamed[T any](c *Container, name string) T {
 // factory or a lazy singleton). It builds nothing. It reports false on a
 // closed scope.
 func Has[T any](c *Container) bool {
-	if c == nil || c.scope().closed.Load() {
+	if c == nil || c.scope().load().closed {
 		return false
 	}
 	k := typeKey[T]()
 	for sc := c.scope(); sc != nil; sc = sc.parent {
-		if t := sc.table.Load(); t != nil && t.types[k] != nil {
+		if sc.load().types[k] != nil {
 			return true
 		}
 	}
@@ -143,12 +150,12 @@ func Has[T any](c *Container) bool {
 // HasNamed reports whether a T is registered under name in c or its
 // parents. It reports false on a closed scope.
 func HasNamed[T any](c *Container, name string) bool {
-	if c == nil || c.scope().closed.Load() {
+	if c == nil || c.scope().load().closed {
 		return false
 	}
 	k := typeKey[T]()
 	for sc := c.scope(); sc != nil; sc = sc.parent {
-		if t := sc.table.Load(); t != nil && t.lookupNamed(k, name) != nil {
+		if sc.load().lookupNamed(k, name) != nil {
 			return true
 		}
 	}
@@ -156,17 +163,18 @@ func HasNamed[T any](c *Container, name string) bool {
 }
 
 func closedScope[T any](s, sc *Container) error {
-	if !s.closed.Load() {
-		s = sc
+	t := s.load()
+	if !t.closed {
+		t = sc.load()
 	}
-	return closedError("resolving", reflect.TypeFor[T](), s.name)
+	return closedError("resolving", reflect.TypeFor[T](), t.name)
 }
 
 // resolve is the slow path of Make: e is T's registration, found in sc while
 // resolving from c, whose real scope is s.
 func resolve[T any](c, s, sc *Container, e entry) (T, error) {
 	var zero T
-	if s.closed.Load() || sc.closed.Load() {
+	if s.load().closed || sc.load().closed {
 		return zero, closedScope[T](s, sc)
 	}
 	switch e := e.(type) {
@@ -187,8 +195,9 @@ func resolve[T any](c, s, sc *Container, e entry) (T, error) {
 // resolves in real and continues the resolution path from prev.
 func newFrame(real *Container, prev *frame, info *entryInfo) *frame {
 	f := &frame{real: real, prev: prev, info: info}
-	f.view.fr = f
-	f.view.name = real.name
+	f.tab.name = real.load().name
+	f.tab.fr = f
+	f.view.tab = unsafe.Pointer(&f.tab)
 	return f
 }
 
@@ -243,7 +252,7 @@ func call[T any](f func(*Container) (T, error), v *frame) (val T, err error) {
 
 func callFactory[T any](c, s *Container, e *factoryEntry[T]) (T, error) {
 	var zero T
-	p := c.fr
+	p := c.load().fr
 	if err := findCycle(p, &e.info); err != nil {
 		return zero, err
 	}
@@ -270,7 +279,7 @@ func track(s *Container, x any, info *entryInfo) error {
 		return nil
 	}
 	_ = runCloser(closer{fn: cl.Close})
-	return closedError("resolving", info.typ, s.name)
+	return closedError("resolving", info.typ, s.load().name)
 }
 
 // waitMu guards every lazyCore.owner and the waits table. It is taken only
@@ -283,7 +292,7 @@ var (
 // buildLazy builds e, declared in sc, for a resolve made from c.
 func buildLazy[T any](c, sc *Container, e *lazyEntry[T]) (T, error) {
 	var zero T
-	p := c.fr
+	p := c.load().fr
 	if err := findCycle(p, &e.info); err != nil {
 		return zero, err
 	}
@@ -374,19 +383,29 @@ func notFound(c *Container, t reflect.Type, name string) error {
 		return &NotFoundError{Type: t, Name: name, Scopes: []string{"<nil *Container>"}}
 	}
 	s := c.scope()
-	if s.closed.Load() {
-		return closedError("resolving", t, s.name)
+	if tb := s.load(); tb.closed {
+		return closedError("resolving", t, tb.name)
 	}
 	e := &NotFoundError{Type: t, Name: name, Scopes: s.chain()}
 	seen := map[string]bool{}
 	var all []*entryInfo
 	for sc := s; sc != nil; sc = sc.parent {
-		if tb := sc.table.Load(); tb != nil {
-			for _, info := range tb.order {
-				if n := info.String(); !seen[n] {
-					seen[n] = true
-					all = append(all, info)
-				}
+		// Nearest scope first; within a scope, by name.
+		var infos []*entryInfo
+		tb := sc.load()
+		for _, en := range tb.types {
+			infos = append(infos, en.entryInfo())
+		}
+		for _, n := range tb.named {
+			for ; n != nil; n = n.next {
+				infos = append(infos, n.e.entryInfo())
+			}
+		}
+		slices.SortFunc(infos, func(a, b *entryInfo) int { return strings.Compare(a.String(), b.String()) })
+		for _, info := range infos {
+			if n := info.String(); !seen[n] {
+				seen[n] = true
+				all = append(all, info)
 			}
 		}
 	}
