@@ -147,6 +147,10 @@ func hello(app *production.App) error {
 	app.Router.Get("/panic", func(w http.ResponseWriter, r *http.Request) {
 		panic("handler panic")
 	})
+	app.Router.Get("/twice", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+		w.WriteHeader(http.StatusOK) // net/http complains through Server.ErrorLog
+	})
 	return nil
 }
 
@@ -168,6 +172,9 @@ func TestHello(t *testing.T) {
 	if err != nil || code != 200 {
 		t.Fatalf("GET / after a panic = %d %v", code, err)
 	}
+	if code, _, _, err := h.get("/twice"); err != nil || code != http.StatusTeapot {
+		t.Fatalf("GET /twice = %d %v", code, err)
+	}
 	var panics uint64
 	for _, s := range h.r.Stats().Instances {
 		panics += s.Panics
@@ -183,6 +190,7 @@ func TestHello(t *testing.T) {
 		"Starting `test` application...",
 		fmt.Sprintf("Instance #3 listening at http://%s", h.r.Addr()),
 		"Recovered from a panic in a handler: handler panic",
+		"superfluous response.WriteHeader call", // http.Server.ErrorLog goes to logrus
 	} {
 		if !bytes.Contains([]byte(out), []byte(want)) {
 			t.Errorf("log lacks %q:\n%s", want, out)
