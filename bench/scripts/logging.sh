@@ -14,7 +14,6 @@ COUNT=${COUNT:-6}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-go test -run '^$' -bench '^BenchmarkLogging$' -count "$COUNT" ./bench/ > "$tmp/goangel.txt"
 
 # bench/peers is its own module; if its go.sum is not tidy yet (a dependency
 # of goangel missing), run it against a tidied copy of its go.mod instead of
@@ -25,7 +24,16 @@ if ! (cd bench/peers && go list -test . >/dev/null 2>&1); then
   (cd bench/peers && GOFLAGS=-mod=mod go mod tidy -modfile="$tmp/go.mod" >/dev/null 2>&1)
   modflag=(-modfile="$tmp/go.mod")
 fi
-(cd bench/peers && go test "${modflag[@]}" -run '^$' -bench '^BenchmarkLoggingPeers$' -count "$COUNT" .) > "$tmp/peers.txt"
+# The machine is shared: run the COUNT rounds interleaved (-count 1 each),
+# so that slow spells hit every benchmark alike rather than one of them.
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+go test -c -o "$tmp/goangel.test" ./bench/
+(cd bench/peers && go test "${modflag[@]}" -c -o "$tmp/peers.test" .)
+for _ in $(seq "$COUNT"); do
+  (cd bench && "$tmp/goangel.test" -test.run '^$' -test.bench '^BenchmarkLogging$' -test.benchmem) >> "$tmp/goangel.txt"
+  (cd bench/peers && "$tmp/peers.test" -test.run '^$' -test.bench '^BenchmarkLoggingPeers$' -test.benchmem) >> "$tmp/peers.txt"
+done
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # median ns/op, B/op, allocs/op per benchmark name (CPU suffix dropped)
 medians() {
@@ -52,12 +60,15 @@ wr=$(get "$tmp/goangel.med" $B/write/logrotate 2); wp=$(get "$tmp/goangel.med" $
 cat <<HDR
 ## Logging
 
-$(date -u +%Y-%m-%d), \`bash bench/scripts/logging.sh\` (-count $COUNT, medians), $(nproc) cores, $(go version | cut -d' ' -f3).
+$(date -u +%Y-%m-%d), \`bash bench/scripts/logging.sh\` ($COUNT interleaved rounds, medians), $(nproc) cores, $(go version | cut -d' ' -f3).
 8 goroutines write at once (\`b.SetParallelism\`); files rotate by size every 16 MiB
 (about 130k lines), so rotation is part of the cost. "line" is one instance log line
 (app, instance, life plus three request fields) through goangel's logger set-up
 (\`internal/logging\`, --quiet, text format); "write" is a raw 132-byte
 \`Write\`. Every ratio is between two figures of the same run.
+The machine is shared (load average $load0 at the start, $load1 at the end, on
+$(nproc) cores): single figures swing by tens of percent (see the ± in the benchstat
+block), the interleaved rounds make the ratios much steadier than the figures.
 
 | target (issue #5) | goangel | baseline | ratio | target | |
 |---|---:|---:|---:|---:|---|
