@@ -43,6 +43,9 @@ func Open(f Flags, quiet bool, stdout, stderr io.Writer) (*Logging, error) {
 		return nil, err
 	}
 	l := &Logging{}
+	if _, ok := stderr.(*os.File); !ok && stderr != nil {
+		stderr = &lockedWriter{w: stderr} // failure reports may come from several goroutines
+	}
 	var file io.Writer
 	if f.LogFile != "" {
 		w, err := logrotate.Open(f.rotateConfig(f.LogFile, f.LogFilePattern, stderr))

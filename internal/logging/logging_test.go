@@ -294,3 +294,38 @@ func TestByteSize(t *testing.T) {
 		t.Errorf("String = %q", s)
 	}
 }
+
+// A file write failing after start (here: "no space left", the file name
+// now leading to /dev/full) is counted, and reported on stderr once for the
+// whole episode: logrus does not print each lost line.
+func TestFileWriteErrorCountedAndReportedOnce(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("needs /dev/full")
+	}
+	f := defaults()
+	f.LogFile = filepath.Join(t.TempDir(), "app.log")
+	var stdout, stderr bytes.Buffer
+	l := open(t, f, true, &stdout, &stderr)
+	cur := l.File.CurrentFileName()
+	if err := os.Rename(cur, cur+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/full", cur); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.File.Check(); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		l.Logger.Info("lost")
+	}
+	if st := l.File.Stats(); st.WriteErrors != 20 || st.ErrorEpisodes != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	if n := strings.Count(stderr.String(), "\n"); n != 1 || !strings.Contains(stderr.String(), cur) {
+		t.Errorf("stderr %q: want one report naming %s", stderr.String(), cur)
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout %q", stdout.String())
+	}
+}
