@@ -423,3 +423,36 @@ func TestFailedRotationReportedOnceNothingLost(t *testing.T) {
 		t.Errorf("old %v, new %v", lines(t, moved), lines(t, sub))
 	}
 }
+
+// Periods follow local wall-clock time: daily files change at local
+// midnight, in a zone far from UTC too.
+func TestDailyRotationAtLocalMidnight(t *testing.T) {
+	dir := t.TempDir()
+	zone := time.FixedZone("IST", 5*3600+1800)
+	clk := newClock(time.Date(2026, 11, 25, 23, 59, 0, 0, zone))
+	now := func() time.Time { return clk.Now().In(zone) }
+	w, err := logrotate.Open(logrotate.Config{Path: filepath.Join(dir, "app.log"), Clock: now, CheckEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	fmt.Fprintln(w, "25th")
+	if got := filepath.Base(w.CurrentFileName()); got != "app.20261125.log" {
+		t.Fatalf("file %s", got)
+	}
+	clk.Advance(30 * time.Second)
+	if err := w.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if w.Stats().Rotations != 0 {
+		t.Fatal("rotated before midnight")
+	}
+	clk.Advance(time.Minute)
+	if err := w.Check(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(w, "26th")
+	if got := filepath.Base(w.CurrentFileName()); got != "app.20261126.log" {
+		t.Fatalf("after midnight: file %s", got)
+	}
+}

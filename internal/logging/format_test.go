@@ -1,0 +1,48 @@
+package logging_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	pkgerrors "github.com/pkg/errors"
+	"github.com/sirupsen/logrus"
+
+	"github.com/goangel/angel/internal/logging"
+)
+
+func TestTextFormatter(t *testing.T) {
+	e := &logrus.Entry{
+		Time:    time.Date(2026, 11, 25, 14, 53, 49, 123e6, time.UTC),
+		Level:   logrus.InfoLevel,
+		Message: "Instance #0 listening at http://127.0.0.1:3000",
+		Data: logrus.Fields{
+			"app": "example", "instance": 0, "life": 1, "took": 1500 * time.Microsecond,
+			"q": `a "b" c`, "empty": "", "ok": true,
+		},
+	}
+	b, err := (&logging.TextFormatter{}).Format(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `2026-11-25T14:53:49.123Z INFO  Instance #0 listening at http://127.0.0.1:3000 app=example empty="" instance=0 life=1 ok=true q="a \"b\" c" took=1.5ms` + "\n"
+	if string(b) != want {
+		t.Errorf("got  %q\nwant %q", b, want)
+	}
+}
+
+func TestTextFormatterErrorStack(t *testing.T) {
+	e := &logrus.Entry{Level: logrus.ErrorLevel, Message: "failed", Data: logrus.Fields{"error": pkgerrors.New("disk on fire")}}
+	b, err := (&logging.TextFormatter{Colour: true}).Format(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	if !strings.HasPrefix(s, "\x1b[31m") || !strings.HasSuffix(s, "\x1b[0m\n") {
+		t.Errorf("not red: %q", s)
+	}
+	first, rest, _ := strings.Cut(s, "\n")
+	if !strings.Contains(first, `ERROR failed error="disk on fire"`) || !strings.HasPrefix(rest, "    ") || !strings.Contains(rest, "TestTextFormatterErrorStack") {
+		t.Errorf("want the error's stack as an indented block:\n%s", s)
+	}
+}
