@@ -19,7 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -35,8 +35,12 @@ type Flags struct {
 	CrashDelay time.Duration `name:"crash-delay" default:"3s" help:"How long /crash waits before crashing its instance."`
 }
 
-// greetingTopic is the pub/sub topic carrying greeting changes.
-const greetingTopic = "greeting"
+// The pub/sub topics of the example.
+const (
+	greetingTopic = "greeting"       // a greeting change (payload: the greeting)
+	syncTopic     = "greeting.sync"  // a new life asks for the greeting (payload: its id)
+	stateTopic    = "greeting.state" // an answer to a sync (payload: the greeting)
+)
 
 func main() {
 	production.New("example", configure, production.WithFlags(&Flags{})).Main()
@@ -53,30 +57,41 @@ func configure(app *production.App) error {
 		return err
 	}
 
-	// This instance's greeting; other instances tell it theirs.
-	var greeting atomic.Pointer[string]
-	hello := "Hello"
-	greeting.Store(&hello)
-	sub, err := pubsub.SubscribeAs[string](app.Context(), client, greetingTopic)
+	// This instance's greeting; other instances tell it theirs. A respawned
+	// instance asks the others for the current one, so a crash does not
+	// bring back the default greeting.
+	greeting := &greetingState{text: "Hello"}
+	changes, err := pubsub.SubscribeAs[string](app.Context(), client, greetingTopic)
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", greetingTopic, err)
 	}
-	app.Go(func(ctx context.Context) error {
-		for {
-			g, m, err := sub.Receive(ctx)
-			switch {
-			case ctx.Err() != nil || errors.Is(err, pubsub.ErrClosed):
-				return nil
-			case errors.Is(err, pubsub.ErrDecode):
-				app.Logger.WithError(err).Warn("Ignoring a bad greeting")
-				continue
-			case err != nil:
-				return err
+	syncs, err := pubsub.SubscribeAs[string](app.Context(), client, syncTopic)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", syncTopic, err)
+	}
+	states, err := pubsub.SubscribeAs[string](app.Context(), client, stateTopic)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", stateTopic, err)
+	}
+	app.Go(receive(app, changes, func(g string, m pubsub.Message) {
+		greeting.set(g)
+		app.Logger.Debugf("Greeting changed by %s -> %s", m.Sender, g)
+	}))
+	app.Go(receive(app, syncs, func(_ string, m pubsub.Message) {
+		if g, ok := greeting.current(); ok {
+			if _, err := pubsub.PublishAs(app.Context(), client, stateTopic, g); err != nil {
+				app.Logger.WithError(err).Warnf("Telling %s the greeting failed", m.Sender)
 			}
-			greeting.Store(&g)
-			app.Logger.Debugf("Greeting changed by %s -> %s", m.Sender, g)
 		}
-	})
+	}))
+	app.Go(receive(app, states, func(g string, m pubsub.Message) {
+		if greeting.adopt(g) {
+			app.Logger.Debugf("Greeting caught up from %s -> %s", m.Sender, g)
+		}
+	}))
+	if _, err := pubsub.PublishAs(app.Context(), client, syncTopic, app.Info().ID); err != nil {
+		return fmt.Errorf("ask for the greeting: %w", err)
+	}
 
 	r := app.Router
 	r.Get("/", func(w http.ResponseWriter, _ *http.Request) {
@@ -84,11 +99,11 @@ func configure(app *production.App) error {
 	})
 	r.Get("/404", http.NotFound)
 	r.Get("/greeting", func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, *greeting.Load())
+		io.WriteString(w, greeting.get())
 	})
 	r.Get("/change_greeting/{newGreeting}", func(w http.ResponseWriter, r *http.Request) {
 		g := chi.URLParam(r, "newGreeting")
-		greeting.Store(&g)
+		greeting.set(g)
 		if _, err := pubsub.PublishAs(r.Context(), client, greetingTopic, g); err != nil {
 			app.Logger.WithError(err).Error("Publishing the greeting failed")
 			http.Error(w, "could not tell the other instances", http.StatusInternalServerError)
@@ -103,4 +118,64 @@ func configure(app *production.App) error {
 		fmt.Fprintf(w, "Crashing in %v...", flags.CrashDelay)
 	})
 	return nil
+}
+
+// greetingState is one life's greeting. A respawned life starts with the
+// default and takes the first answer to its sync request, unless a change
+// reached it first (then every answer is older than what it has).
+type greetingState struct {
+	mu    sync.Mutex
+	text  string
+	known bool // set by a change or an adopted answer: text is the app's greeting
+}
+
+func (g *greetingState) get() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.text
+}
+
+// set takes a change, made here or by another instance.
+func (g *greetingState) set(text string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.text, g.known = text, true
+}
+
+// adopt takes an answer to the sync request, unless the greeting is known.
+func (g *greetingState) adopt(text string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.known {
+		return false
+	}
+	g.text, g.known = text, true
+	return true
+}
+
+// current returns the greeting, and whether it is worth telling a new life (it is known).
+func (g *greetingState) current() (string, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.text, g.known
+}
+
+// receive returns an app.Go loop that hands each message of sub to handle,
+// until the life ends. A payload of the wrong type is logged and skipped.
+func receive[T any](app *production.App, sub *pubsub.Typed[T], handle func(T, pubsub.Message)) func(context.Context) error {
+	return func(ctx context.Context) error {
+		for {
+			v, m, err := sub.Receive(ctx)
+			switch {
+			case ctx.Err() != nil || errors.Is(err, pubsub.ErrClosed):
+				return nil
+			case errors.Is(err, pubsub.ErrDecode):
+				app.Logger.WithError(err).Warnf("Ignoring a bad message on %s", m.Topic)
+				continue
+			case err != nil:
+				return err
+			}
+			handle(v, m)
+		}
+	}
 }

@@ -229,6 +229,12 @@ func TestRoutes(t *testing.T) {
 		a := get(t, rn.base+"/")
 		return a.instance == strconv.Itoa(n) && a.life == "2" && a.body == "Hello, production world!"
 	})
+	// The new life asked the others for the greeting: it serves "Howdy", not
+	// the default it started with.
+	waitFor(t, 10*time.Second, "the second life to catch up with the greeting", func() bool {
+		a := get(t, rn.base+"/greeting")
+		return a.instance == strconv.Itoa(n) && a.life == "2" && a.body == "Howdy"
+	})
 	for i, s := range rn.r.Stats().Instances {
 		if i != n && (s.Crashes != 0 || !s.Up) {
 			t.Errorf("instance %d: %+v, want untouched", i, s)
