@@ -46,3 +46,17 @@ func TestTextFormatterErrorStack(t *testing.T) {
 		t.Errorf("want the error's stack as an indented block:\n%s", s)
 	}
 }
+
+func TestTimestampMatchesTimeFormat(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC),
+		time.Date(999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", 5*3600+1800)),
+		time.Date(2026, 7, 1, 0, 0, 0, 0, time.FixedZone("", -(9*3600+30*60))),
+	} {
+		e := &logrus.Entry{Time: tm, Level: logrus.InfoLevel, Message: "m"}
+		b, _ := (&logging.TextFormatter{}).Format(e)
+		if want := tm.Format("2006-01-02T15:04:05.000Z07:00") + " INFO  m\n"; string(b) != want {
+			t.Errorf("got %q, want %q", b, want)
+		}
+	}
+}
