@@ -456,3 +456,46 @@ func TestDailyRotationAtLocalMidnight(t *testing.T) {
 		t.Fatalf("after midnight: file %s", got)
 	}
 }
+
+// The current file deleted again and again under load from 8 goroutines:
+// each time it is recreated with its content salvaged, and every line is
+// found exactly once.
+func TestDeletedUnderLoadNothingLost(t *testing.T) {
+	dir := t.TempDir()
+	w, err := logrotate.Open(logrotate.Config{Path: filepath.Join(dir, "app.log"), CheckEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, perG = 8, 3000
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range perG {
+				fmt.Fprintf(w, "g=%d i=%05d\n", g, i)
+				if g == 0 && i%500 == 250 {
+					if err := os.Remove(w.CurrentFileName()); err != nil {
+						t.Error(err)
+					}
+					if err := w.Check(); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := w.Stats()
+	w.Close()
+	if st.Recreated != perG/500 || st.Salvaged == 0 {
+		t.Errorf("stats %+v", st)
+	}
+	got := lines(t, dir)
+	if len(got) != goroutines*perG {
+		t.Errorf("%d distinct lines, want %d", len(got), goroutines*perG)
+	}
+	for l, n := range got {
+		if n != 1 {
+			t.Errorf("%q found %d times", l, n)
+		}
+	}
+}
