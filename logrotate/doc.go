@@ -2,10 +2,15 @@
 // hook) that starts a new file by time and by size, removes old files by
 // age or count, and keeps a symlink to the current file.
 //
-// File names come from github.com/lestrrat-go/file-rotatelogs (strftime
-// patterns, periods truncated on local wall-clock time, ".N" suffixes for a
-// second file within one period). Everything else is done here, because
-// file-rotatelogs v2.4.0 (archived upstream) loses or leaks data:
+// File names come from github.com/lestrrat-go/file-rotatelogs: at each
+// rotation its Rotate picks and creates the next file (strftime pattern,
+// period truncated on local wall-clock time, ".N" suffix for a second file
+// within one period) and CurrentFileName tells which. Everything else is
+// written here, because file-rotatelogs v2.4.0 (archived upstream) loses or
+// leaks data in ways a wrapper cannot fix from outside: its write path, its
+// clean-up and its symlink are not used at all (its clean-up is disabled by
+// an unreachable max age, and it gets no link name). What replaces each
+// defective piece, and why:
 //
 //   - #18: it reads the clock, builds a file name and stats the file on
 //     every write, under its lock. Here a write is a shared (read) lock,
