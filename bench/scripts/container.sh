@@ -26,11 +26,16 @@ for i in $(seq "$COUNT"); do
   echo "container: round $i/$COUNT" >&2
   go test -run '^$' -bench '^BenchmarkContainer' -benchtime "$BENCHTIME" -count 1 ./bench/ >>"$tmp/main.txt"
   (cd "$PEERS_DIR" && go test -run '^$' -bench '^BenchmarkContainer$' -benchtime "$BENCHTIME" -count 1 .) >>"$tmp/peers.txt"
+  # The parallel case again at GOMAXPROCS=1 and =all cores: 8 goroutines either way.
+  (cd "$PEERS_DIR" && go test -run '^$' -bench '^BenchmarkContainer$/./^case=parallel$' -cpu "1,$(nproc)" \
+    -benchtime "$BENCHTIME" -count 1 .) >>"$tmp/scale.txt"
 done
 
 benchstat -col /impl -row /case "$tmp/peers.txt" >"$tmp/peers.stat" 2>/dev/null
 benchstat -col /impl -row /case -format csv "$tmp/peers.txt" >"$tmp/peers.csv" 2>/dev/null
 benchstat "$tmp/main.txt" >"$tmp/main.stat" 2>/dev/null
+benchstat -col /gomaxprocs -row /impl "$tmp/scale.txt" >"$tmp/scale.stat" 2>/dev/null
+benchstat -col /gomaxprocs -row /impl -format csv "$tmp/scale.txt" >"$tmp/scale.csv" 2>/dev/null
 benchstat -format csv "$tmp/main.txt" >"$tmp/main.csv" 2>/dev/null
 
 # Flatten benchstat's CSV into "impl case unit median" lines.
@@ -56,6 +61,7 @@ get() { # impl case unit file
 ns() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { v *= 1e9; if (v >= 1000) printf "%.2f µs", v / 1000; else printf "%.1f ns", v }' || echo "n/a"; }
 ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f×", a / b }' || echo "n/a"; }
 num() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { printf "%g", v }' || echo "n/a"; }
+bytes() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { printf "%.1f", v }' || echo "n/a"; }
 cell() { # impl case file
   local t a
   t=$(get "$1" "$2" sec/op "$3"); a=$(get "$1" "$2" allocs/op "$3")
@@ -113,10 +119,10 @@ Heap still reachable after \`runtime.GC()\`, divided by the number of request sc
 |---|---|---|---|
 EOF
 printf '| %s B | %s B | %s B | %s B |\n' \
-  "$(num "$(get goangel request B-retained/scope "$tmp/peers.flat")")" \
-  "$(num "$(get samberdo request B-retained/scope "$tmp/peers.flat")")" \
-  "$(num "$(get dig request B-retained/scope "$tmp/peers.flat")")" \
-  "$(num "$(get map request B-retained/scope "$tmp/peers.flat")")"
+  "$(bytes "$(get goangel request B-retained/scope "$tmp/peers.flat")")" \
+  "$(bytes "$(get samberdo request B-retained/scope "$tmp/peers.flat")")" \
+  "$(bytes "$(get dig request B-retained/scope "$tmp/peers.flat")")" \
+  "$(bytes "$(get map request B-retained/scope "$tmp/peers.flat")")"
 
 cat <<EOF
 
@@ -132,18 +138,27 @@ for c in "${cases[@]}"; do
   d=$(get goangel-main "ContainerDirect/case=$c" sec/op "$tmp/main.flat")
   [ -n "$d" ] && d="$(cell goangel-main "ContainerDirect/case=$c" "$tmp/main.flat")" || d="—"
   extra=""
-  [ "$c" = request ] && extra=", $(num "$(get goangel-main request B-retained/scope "$tmp/main.flat")") B retained"
+  [ "$c" = request ] && extra=", $(bytes "$(get goangel-main request B-retained/scope "$tmp/main.flat")") B retained"
   printf '| %s | %s | %s%s | %s | %s |\n' "$c" "${target[$c]}" \
     "$(cell goangel-main "$c" "$tmp/main.flat")" "$extra" "$(cell goangel "$c" "$tmp/peers.flat")" "$d"
 done
-s=$(get goangel singleton sec/op "$tmp/peers.flat"); p=$(get goangel parallel sec/op "$tmp/peers.flat")
-ds=$(get samberdo singleton sec/op "$tmp/peers.flat"); dp=$(get samberdo parallel sec/op "$tmp/peers.flat")
-ms=$(get map singleton sec/op "$tmp/peers.flat"); mp=$(get map parallel sec/op "$tmp/peers.flat")
 cat <<EOF
 
-Parallel speed-up (one goroutine's time per resolve ÷ 8 goroutines' time per resolve, ideal = $(nproc)
-on this machine when it is otherwise idle): goangel $(ratio "$s" "$p"), samber/do $(ratio "$ds" "$dp"),
-map baseline $(ratio "$ms" "$mp").
+### Parallel resolves: scaling with cores
+
+The singleton resolve from 8 goroutines, with GOMAXPROCS=1 and GOMAXPROCS=$(nproc) (time per
+resolve). The ideal speed-up is $(nproc)× on an idle machine; on this shared one other jobs take
+some of the cores, so read goangel's speed-up beside the map baseline's, which has no lock either.
+
+| impl | GOMAXPROCS=1 | GOMAXPROCS=$(nproc) | speed-up |
+|---|---|---|---|
+EOF
+awk -F, '/sec\/op/ { on = 1; next } /^$/ { on = 0 } on && $1 != "geomean" { print $1, $2, $4 }' "$tmp/scale.csv" |
+  while read -r impl one all; do
+    printf '| %s | %s | %s | %s |\n' "$impl" "$(ns "$one")" "$(ns "$all")" "$(ratio "$one" "$all")"
+  done
+
+cat <<EOF
 
 <details><summary>benchstat output</summary>
 
@@ -153,6 +168,10 @@ $(cat "$tmp/peers.stat")
 
 \`\`\`
 $(cat "$tmp/main.stat")
+\`\`\`
+
+\`\`\`
+$(cat "$tmp/scale.stat")
 \`\`\`
 
 </details>
