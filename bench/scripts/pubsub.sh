@@ -36,10 +36,14 @@ awk '
   function flush() { if (n) print key, (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) }
   { k = $1 " " $2; if (k != key) { flush(); key = k; n = 0 } v[++n] = $3 }
   END { flush() }' "$tmp/all" >"$tmp/med"
+# min and max per name and unit, to show the spread of the runs.
+awk '{ k = $1 " " $2; if (!(k in lo) || $3 < lo[k]) lo[k] = $3; if (!(k in hi) || $3 > hi[k]) hi[k] = $3 }
+  END { for (k in lo) print k, lo[k], hi[k] }' "$tmp/all" >"$tmp/range"
 
 get() { awk -v n="$1" -v u="$2" '$1 == n && $2 == u { print $3; exit }' "$tmp/med"; }
 fmt() { [ -n "$1" ] && awk -v v="$1" -v f="$2" 'BEGIN { printf f, v }' || echo "n/a"; }
 ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }' || echo "n/a"; }
+span() { awk -v n="$1" -v u="$2" '$1 == n && $2 == u { printf "%.2g–%.2g", $3 / 1e6, $4 / 1e6; exit }' "$tmp/range"; }
 mdps() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { if (v >= 1e6) printf "%.2fM", v / 1e6; else printf "%.0fk", v / 1e3 }' || echo "n/a"; }
 
 systems=(channels goangel-memory cskr-pubsub watermill-gochannel nats.go-raw nats.go-json goangel-nats)
@@ -66,15 +70,15 @@ subscriptions of 1024; cskr blocks; goangel NATS uses the default policy (the K 
 broker share one NATS subscription) with a queue larger than the 4096 messages the workload lets
 be in flight. ns and allocations are per publish, the whole process counted (receivers too).
 
-| K | system | deliveries/s | × floor | ns / publish | allocs / publish |
-|---|---|---|---|---|---|
+| K | system | deliveries/s | (min–max of the runs, M/s) | × floor | ns / publish | allocs / publish |
+|---|---|---|---|---|---|---|
 EOF
 for k in 4 16; do
   floor=$(get "fanout/K=$k/channels" deliveries/s)
   for s in "${systems[@]}"; do
     n="fanout/K=$k/$s"
     d=$(get "$n" deliveries/s)
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$k" "${label[$s]}" "$(mdps "$d")" "$(ratio "$d" "$floor")" \
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$k" "${label[$s]}" "$(mdps "$d")" "$(span "$n" deliveries/s)" "$(ratio "$d" "$floor")" \
       "$(fmt "$(get "$n" ns/op)" "%.0f")" "$(fmt "$(get "$n" allocs/op)" "%g")"
   done
 done
@@ -113,7 +117,9 @@ Bare nats.go subscribes K times on one connection, so the server sends K copies 
 parses K messages; goangel's NATS broker subscribes once per pattern and fans out to its K
 local queues, which is why it can beat bare nats.go at fan-out while paying a header, a
 queue hop and the JSON codec. Its latency adds the hop from nats.go's delivery goroutine to
-the subscription's channel.
+the subscription's channel. The NATS figures spread the most from run to run (see the min–max
+column and benchstat's ± below): on this loaded 2-core machine one NATS run of the same code can
+be twice as fast as the next, so the NATS ratio of one run is a rough figure.
 
 <details><summary>benchstat output</summary>
 
