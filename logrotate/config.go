@@ -80,6 +80,7 @@ type settings struct {
 	Config
 	link    string // absolute symlink path, "" for none
 	pattern string // absolute strftime pattern
+	dir     string // its directory, "%%" unescaped
 	now     func() time.Time
 	errOut  io.Writer
 }
@@ -131,9 +132,11 @@ func (c Config) resolve() (settings, error) {
 	if !strings.Contains(filepath.Base(abs), "%") && s.link == abs {
 		return s, fmt.Errorf("%w: Pattern %q has no time field and equals Path", ErrConfig, c.Pattern)
 	}
-	if strings.Contains(filepath.Dir(abs), "%") {
-		return s, fmt.Errorf("%w: Pattern %q: time fields are only supported in the file name, not in directories", ErrConfig, c.Pattern)
+	dir := filepath.Dir(abs)
+	if strings.Contains(strings.ReplaceAll(dir, "%%", ""), "%") {
+		return s, fmt.Errorf("%w: Pattern %q: time fields are only supported in the file name, not in directories (write a literal %% as %%%%)", ErrConfig, c.Pattern)
 	}
+	s.dir = strings.ReplaceAll(dir, "%%", "%")
 	return s, nil
 }
 

@@ -125,7 +125,7 @@ func Open(cfg Config) (*Writer, error) {
 }
 
 func openLog(s settings) (*log, error) {
-	dir := filepath.Dir(s.pattern)
+	dir := s.dir
 	if err := os.MkdirAll(dir, s.DirMode); err != nil {
 		return nil, fmt.Errorf("%w: directory %s: %w", ErrOpen, dir, err)
 	}
@@ -338,7 +338,7 @@ func (l *log) rotateLocked(count bool) error {
 	}
 	if err != nil {
 		// Report the directory problem precisely.
-		if merr := os.MkdirAll(filepath.Dir(l.s.pattern), l.s.DirMode); merr != nil {
+		if merr := os.MkdirAll(l.s.dir, l.s.DirMode); merr != nil {
 			err = merr
 		}
 		return fmt.Errorf("%w: %s: %w", ErrRotate, l.s.pattern, err)
@@ -453,7 +453,7 @@ func (l *log) nextDeadline(now time.Time) time.Time {
 }
 
 func (l *log) removeStaleLocks() int {
-	dir := filepath.Dir(l.s.pattern)
+	dir := l.s.dir
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return 0
@@ -588,7 +588,7 @@ func (l *log) cleanup() {
 		return
 	}
 	cur := l.current()
-	dir := filepath.Dir(l.s.pattern)
+	dir := l.s.dir
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return

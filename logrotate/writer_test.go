@@ -499,3 +499,73 @@ func TestDeletedUnderLoadNothingLost(t *testing.T) {
 		}
 	}
 }
+
+// Clean-up recognises every name a pattern produces (with or without a
+// ".N" suffix) and nothing else, for a variety of patterns.
+func TestCleanupRecognisesOwnNamesOnly(t *testing.T) {
+	for _, c := range []struct {
+		pattern string
+		own     []string
+		foreign []string
+	}{
+		{"app.%Y%m%d.log",
+			[]string{"app.20200101.log", "app.20200101.log.1", "app.20200102.log.12"},
+			[]string{"app.2020010.log", "app.20200101.log.bak", "app.20200101.log.1.gz", "app.backup.log", "xapp.20200101.log", "app.20200101.log."}},
+		{"app.log.%Y%m%d%H%M",
+			[]string{"app.log.202001010000", "app.log.202001010000.3"},
+			[]string{"app.log.2020010100", "app.log.202001010000-old"}},
+		{"app-%F-%H.log",
+			[]string{"app-2020-01-01-00.log", "app-2020-01-01-23.log.2"},
+			[]string{"app-2020-01-01.log", "app-2020-1-01-00.log"}},
+		{"%b-%d.txt",
+			[]string{"Jan-01.txt", "Feb-28.txt.1"},
+			[]string{"January.txt", "Jan-1.txt", "notes.txt"}},
+	} {
+		t.Run(c.pattern, func(t *testing.T) {
+			dir := t.TempDir()
+			old := start.Add(-365 * 24 * time.Hour)
+			for _, name := range append(append([]string{}, c.own...), c.foreign...) {
+				p := filepath.Join(dir, name)
+				if err := os.WriteFile(p, []byte("old\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chtimes(p, old, old); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w, err := logrotate.Open(logrotate.Config{Pattern: filepath.Join(strings.ReplaceAll(dir, "%", "%%"), c.pattern), MaxAge: time.Hour, Clock: newClock(start).Now, CheckEvery: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			if !waitFor(t, 5*time.Second, func() bool { return w.Stats().Removed == uint64(len(c.own)) }) {
+				t.Fatalf("removed %d, want %d", w.Stats().Removed, len(c.own))
+			}
+			for _, name := range c.own {
+				if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+					t.Errorf("own old file %s kept", name)
+				}
+			}
+			for _, name := range c.foreign {
+				if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+					t.Errorf("foreign file %s: %v", name, err)
+				}
+			}
+		})
+	}
+}
+
+// A literal "%" in the directory: escaped by DerivePattern for Path, and
+// written "%%" in a Pattern.
+func TestPercentInDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "50%")
+	w, err := logrotate.Open(logrotate.Config{Path: filepath.Join(dir, "app.log"), CheckEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(w, "hello")
+	w.Close()
+	if got := lines(t, dir); got["hello"] != 1 {
+		t.Errorf("lines in %s: %v", dir, got)
+	}
+}
