@@ -111,6 +111,8 @@ func TestUsageErrors(t *testing.T) {
 		{"bad duration", []string{"--restart-window", "soon"}, nil, "--restart-window"},
 		{"zero window", []string{"--restart-window", "0s"}, nil, "--restart-window must be positive"},
 		{"bad log level", []string{"--log-level", "loud"}, nil, "--log-level"},
+		{"negative log max files", []string{"--log-file", filepath.Join(dir, "app.log"), "--log-max-files=-1"}, nil, "--log-max-files -1: must not be negative"},
+		{"log pattern without file", []string{"--log-file-pattern", "app.%Y.log"}, nil, "--log-file-pattern needs --log-file"},
 		{"bad pubsub url", []string{"--pubsub-url", "http://x"}, nil, "--pubsub-url must be a nats:// or tls:// URL"},
 		{"ssl without files", []string{"--ssl"}, nil, "--ssl needs --certificate-file and --key-file"},
 		{"http2 without key", []string{"--http2", "--certificate-file", cert}, nil, "--http2 needs --key-file"},
