@@ -88,8 +88,6 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	// This method hides the embedded logging.Flags' Validate from kong: call it.
-	errs = append(errs, c.Flags.Validate())
 	return errors.Join(errs...)
 }
 
