@@ -30,17 +30,20 @@ type Container struct {
 }
 
 // frame is one factory call in progress: the view handed to the factory
-// (whose table points back here), the scope it resolves in, and the frame
-// of the resolve that called it. Frames find cycles without any state on
-// the ordinary resolve path.
+// (marked by viewTable; being the first field, its address is the frame's),
+// the scope it resolves in, and the frame of the resolve that called it.
+// Frames find cycles without any state on the ordinary resolve path.
 type frame struct {
-	view Container
-	tab  table
+	view Container // must stay the first field
 	real *Container
 	prev *frame
 	info *entryInfo  // the registration being built
 	done atomic.Bool // the factory has returned
 }
+
+// viewTable marks views. It is never modified: everything a view does
+// goes to the scope it stands for.
+var viewTable = &table{name: "view"}
 
 // childTable is the table every unnamed, empty child starts with.
 var childTable = emptyTable("child")
@@ -71,7 +74,7 @@ func (c *Container) Child() *Container { return c.ChildNamed("child") }
 func (c *Container) ChildNamed(name string) *Container {
 	p := c.scope()
 	var t *table
-	switch fr := c.load().fr; {
+	switch fr := c.frame(); {
 	case fr != nil:
 		// Made from a view (or from a child of one), the child belongs to
 		// the real scope but keeps the resolution path, so cycles through
@@ -100,10 +103,23 @@ func (c *Container) cas(old, new *table) bool {
 // scope returns the real scope behind c: c itself, or the scope a view
 // stands for.
 func (c *Container) scope() *Container {
-	if fr := c.load().fr; fr != nil && &fr.view == c {
-		return fr.real
+	if c.load() == viewTable {
+		return c.asFrame().real
 	}
 	return c
+}
+
+// asFrame returns the frame of the view c.
+func (c *Container) asFrame() *frame { return (*frame)(unsafe.Pointer(c)) }
+
+// frame returns the innermost factory call in effect for resolves made from
+// c (c's own on a view, the one it was made in on a child), or nil.
+func (c *Container) frame() *frame {
+	t := c.load()
+	if t == viewTable {
+		return c.asFrame()
+	}
+	return t.fr
 }
 
 // OnClose registers f to run when the scope closes, in reverse order of
@@ -293,7 +309,7 @@ type named struct {
 type table struct {
 	name   string
 	closed bool
-	fr     *frame // on views and children made from them: the resolution path
+	fr     *frame // on children made from views: the resolution path
 	// closedTwin, on shared tables without registrations, is the same
 	// table closed.
 	closedTwin *table

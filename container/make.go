@@ -68,8 +68,8 @@ func ProvideLazy[T any](c *Container, f func(*Container) (T, error)) error {
 func Make[T any](c *Container) (T, error) {
 	if c != nil {
 		s, t := c, c.load()
-		if t.fr != nil && &t.fr.view == c { // a view: resolve in its scope
-			s = t.fr.real
+		if t == viewTable { // resolve in the scope the view stands for
+			s = c.asFrame().real
 			t = s.load()
 		}
 		closed := t.closed
@@ -195,9 +195,7 @@ func resolve[T any](c, s, sc *Container, e entry) (T, error) {
 // resolves in real and continues the resolution path from prev.
 func newFrame(real *Container, prev *frame, info *entryInfo) *frame {
 	f := &frame{real: real, prev: prev, info: info}
-	f.tab.name = real.load().name
-	f.tab.fr = f
-	f.view.tab = unsafe.Pointer(&f.tab)
+	f.view.tab = unsafe.Pointer(viewTable)
 	return f
 }
 
@@ -252,7 +250,7 @@ func call[T any](f func(*Container) (T, error), v *frame) (val T, err error) {
 
 func callFactory[T any](c, s *Container, e *factoryEntry[T]) (T, error) {
 	var zero T
-	p := c.load().fr
+	p := c.frame()
 	if err := findCycle(p, &e.info); err != nil {
 		return zero, err
 	}
@@ -292,7 +290,7 @@ var (
 // buildLazy builds e, declared in sc, for a resolve made from c.
 func buildLazy[T any](c, sc *Container, e *lazyEntry[T]) (T, error) {
 	var zero T
-	p := c.load().fr
+	p := c.frame()
 	if err := findCycle(p, &e.info); err != nil {
 		return zero, err
 	}
