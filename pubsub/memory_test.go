@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
 	"github.com/goangel/angel/pubsub"
 )
 
@@ -240,7 +243,33 @@ func TestKnownClients(t *testing.T) {
 	}
 }
 
-// TestLogger: a slow episode is logged once.
+// TestLogger: a slow episode is logged once, as a warning naming the
+// client, the pattern and the drops; its end once, as info.
+func TestLogger(t *testing.T) {
+	logger, hook := logtest.NewNullLogger()
+	b := pubsub.NewMemory(pubsub.WithLogger(logger))
+	defer b.Close()
+	p, r := register(t, b, "p"), register(t, b, "app/1#1")
+	s := subscribe(t, r, "t", pubsub.WithQueueSize(1))
+	for i := range 10 {
+		publish(t, p, "t", i)
+	}
+	entries := hook.AllEntries()
+	if len(entries) != 1 || entries[0].Level != logrus.WarnLevel {
+		t.Fatalf("log entries %v, want one warning", entries)
+	}
+	f := entries[0].Data
+	if f["client"] != "app/1#1" || f["pattern"] != "t" || f["dropped"] != uint64(1) || f["policy"] != "drop-newest" {
+		t.Errorf("fields %v", f)
+	}
+	drainInts(t, s)
+	publish(t, p, "t", 10)
+	if entries := hook.AllEntries(); len(entries) != 2 || entries[1].Level != logrus.InfoLevel {
+		t.Errorf("log entries %v, want the warning then one info", entries)
+	}
+}
+
+// TestCanceledContext: a ctx that already ended fails every call.
 func TestCanceledContext(t *testing.T) {
 	b := pubsub.NewMemory()
 	defer b.Close()

@@ -96,3 +96,78 @@ func TestStress(t *testing.T) {
 	}
 	t.Logf("stats %+v, received by readers %d", st, received.Load())
 }
+
+// TestStressNATS: the same churn on the NATS backend, whose subscriptions
+// share NATS subscriptions per pattern.
+func TestStressNATS(t *testing.T) {
+	url := runServer(t, nil).ClientURL()
+	b := newNATS(t, url, pubsub.NATSOptions{QueueSize: 4})
+	other := newNATS(t, url, pubsub.NATSOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 6*wait)
+	defer cancel()
+	patterns := []string{"a", "a.*", ">", "a.b"}
+	topics := []string{"a", "a.b", "a.c"}
+	policies := []pubsub.Policy{pubsub.DropNewest, pubsub.DropOldest, pubsub.Block}
+	remote := register(t, other, "remote")
+	stop := make(chan struct{})
+	var pubs sync.WaitGroup
+	pubs.Add(1)
+	go func() { // a publisher on another "machine", meanwhile
+		defer pubs.Done()
+		for i := range 3000 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := remote.Publish(ctx, topics[i%len(topics)], i); err != nil {
+				t.Errorf("remote publish: %v", err)
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range 40 {
+				c, err := b.Register(ctx, pubsub.ClientInfo{ID: fmt.Sprintf("w%d#%d", w, r)})
+				if err != nil {
+					t.Errorf("register: %v", err)
+					return
+				}
+				var readers sync.WaitGroup
+				for i := range 3 {
+					s, err := c.Subscribe(ctx, patterns[(w+r+i)%len(patterns)], pubsub.WithPolicy(policies[(w+i)%len(policies)]))
+					if err != nil {
+						t.Errorf("subscribe: %v", err)
+						return
+					}
+					if i != 2 {
+						readers.Add(1)
+						go func() {
+							defer readers.Done()
+							for range s.C() {
+							}
+						}()
+					}
+					if r%2 == 0 {
+						defer func() { _ = s.Unsubscribe() }()
+					}
+				}
+				for i := range 5 {
+					if _, err := c.Publish(ctx, topics[i%len(topics)], i); err != nil {
+						t.Errorf("publish: %v", err)
+					}
+				}
+				_ = c.Close()
+				readers.Wait()
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	pubs.Wait()
+	t.Logf("stats %+v", b.Stats())
+}
