@@ -98,7 +98,8 @@
 // at the time (the server keeps nothing), or when the publisher's
 // connection closes for good with the message still in its reconnect
 // buffer. While reconnecting, nats.go buffers publishes (ReconnectBufSize)
-// and re-creates subscriptions on the new connection; Publish fails with
+// and re-creates subscriptions on the new connection (Subscribe then
+// returns at once, and the new interest is sent on reconnect); Publish fails with
 // ErrClosed once the connection is closed for good. Use NATS JetStream, not
 // this package, for messages that must not be lost.
 package pubsub

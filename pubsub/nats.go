@@ -441,14 +441,26 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 	b.mu.Unlock()
 
 	// Subscribe returns once the server knows the interest, so that a
-	// message published afterwards (from anywhere) reaches it.
+	// message published afterwards (from anywhere) reaches it. While the
+	// connection is down and reconnecting, it returns at once: nats.go
+	// sends the interest on reconnect (an instance respawned during a NATS
+	// outage still starts).
+	if b.nc.IsReconnecting() {
+		return s, nil
+	}
 	fctx, cancel := ctx, context.CancelFunc(func() {})
 	if _, ok := ctx.Deadline(); !ok {
 		fctx, cancel = context.WithTimeout(ctx, 5*time.Second)
 	}
 	defer cancel()
 	if err := b.nc.FlushWithContext(fctx); err != nil {
+		if b.nc.IsReconnecting() {
+			return s, nil
+		}
 		_ = s.Unsubscribe()
+		if b.nc.IsClosed() {
+			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		}
 		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
 	}
 	return s, nil

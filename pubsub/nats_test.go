@@ -315,6 +315,9 @@ func TestNATSReconnect(t *testing.T) {
 	s1.Shutdown()
 	s1.WaitForShutdown()
 	waitFor(t, "disconnected event", func() bool { return count(pubsub.EventDisconnected) > 0 })
+	// Subscribing while NATS is away works: the interest is sent on
+	// reconnect. Publishing is buffered by nats.go meanwhile.
+	during := subscribe(t, r, "during")
 	runServer(t, &server.Options{Port: port})
 	waitFor(t, "reconnected event", func() bool { return count(pubsub.EventReconnected) > 0 })
 	// The subscription was re-created on the new connection; a flush
@@ -326,6 +329,10 @@ func TestNATSReconnect(t *testing.T) {
 	}
 	publish(t, p, "t", "after restart")
 	if got := recvString(t, sub); got != "after restart" {
+		t.Errorf("got %q", got)
+	}
+	publish(t, p, "during", "subscribed while away")
+	if got := recvString(t, during); got != "subscribed while away" {
 		t.Errorf("got %q", got)
 	}
 }
