@@ -22,6 +22,8 @@ PEERS_DIR=${PEERS_DIR:-$root/bench/peers}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+load_start=$(load)
 for i in $(seq "$COUNT"); do
   echo "container: round $i/$COUNT" >&2
   go test -run '^$' -bench '^BenchmarkContainer' -benchtime "$BENCHTIME" -count 1 ./bench/ >>"$tmp/main.txt"
@@ -30,6 +32,7 @@ for i in $(seq "$COUNT"); do
   (cd "$PEERS_DIR" && go test -run '^$' -bench '^BenchmarkContainer$/./^case=parallel$' -cpu "1,$(nproc)" \
     -benchtime "$BENCHTIME" -count 1 .) >>"$tmp/scale.txt"
 done
+load_end=$(load)
 
 benchstat -col /impl -row /case "$tmp/peers.txt" >"$tmp/peers.stat" 2>/dev/null
 benchstat -col /impl -row /case -format csv "$tmp/peers.txt" >"$tmp/peers.csv" 2>/dev/null
@@ -90,6 +93,7 @@ goangel, samber/do v2 (v2.0.0), go.uber.org/dig (v1.19.0) and a hand-written loc
 (\`bench/peers/container_test.go\`) run the same workloads (\`bench/container_workload.go\`)
 in one \`go test\` run, so the ratios are the figures to read. $(nproc) cores shared with other
 busy jobs: absolute times move by ±15 % or more from run to run, ratios much less.
+Load average (1, 5, 15 min) when the runs started: $load_start; when they ended: $load_end.
 
 ### goangel beside its peers (median time per op, allocations)
 
