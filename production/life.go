@@ -84,7 +84,7 @@ func (in *instance) start(n int) (*life, error) {
 	}
 	l.log = logging.Instance(rs.logs.Logger, rs.r.name, in.num, n)
 	l.ctx, l.cancel = context.WithCancelCause(rs.baseCtx)
-	l.container = rs.root.Child()
+	l.container = rs.root.ChildNamed(fmt.Sprintf("instance #%d life %d", in.num, n))
 	if err := container.Provide(l.container, l.info); err != nil {
 		l.release()
 		return nil, fmt.Errorf("instance container: %w", err)
@@ -210,7 +210,7 @@ func (l *life) handler(router http.Handler) http.Handler {
 // request ends, inside its own recover boundary (--use-zone).
 func (l *life) zone(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := l.container.Child()
+		c := l.container.ChildNamed("request")
 		defer func() {
 			if err := c.Close(); err != nil {
 				l.log.WithError(err).Warn("Closing a request container failed")

@@ -308,9 +308,9 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	}()
 
 	if r.parent != nil {
-		rs.root = r.parent.Child()
+		rs.root = r.parent.ChildNamed("runner")
 	} else {
-		rs.root = container.New()
+		rs.root = container.NewNamed("runner")
 	}
 	defer func() {
 		if cerr := rs.root.Close(); cerr != nil {

@@ -425,6 +425,11 @@ func TestInstanceContainerAndZone(t *testing.T) {
 			got := container.MustMake[production.InstanceInfo](c)
 			fmt.Fprintf(w, "%d %s %s %v", got.Number, info.ID, client.ID(), zoned)
 		})
+		app.Router.Get("/missing", func(w http.ResponseWriter, r *http.Request) {
+			c, _ := container.FromContext(r.Context())
+			_, err := container.Make[*strings.Builder](c)
+			io.WriteString(w, err.Error())
+		})
 		return nil
 	}
 	h := startRunner(t, configure, []string{"-j", "1", "--use-zone"})
@@ -433,6 +438,12 @@ func TestInstanceContainerAndZone(t *testing.T) {
 		t.Fatalf("GET /info = %d %q %v", code, body, err)
 	}
 	waitFor(t, 5*time.Second, "the request container closed", func() bool { return closed.Load() == 1 })
+
+	// A missing type names the scope chain the runner built.
+	_, body, _, err = h.get("/missing")
+	if want := "request → instance #0 life 1 → runner"; err != nil || !strings.Contains(body, want) {
+		t.Errorf("GET /missing = %q %v, want the scope chain %q", body, err, want)
+	}
 }
 
 func TestAccessLog(t *testing.T) {
