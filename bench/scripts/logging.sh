@@ -14,21 +14,11 @@ COUNT=${COUNT:-6}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-
-# bench/peers is its own module; if its go.sum is not tidy yet (a dependency
-# of goangel missing), run it against a tidied copy of its go.mod instead of
-# touching the repository's.
-modflag=()
-if ! (cd bench/peers && go list -test . >/dev/null 2>&1); then
-  cp bench/peers/go.mod "$tmp/go.mod"; cp bench/peers/go.sum "$tmp/go.sum"
-  (cd bench/peers && GOFLAGS=-mod=mod go mod tidy -modfile="$tmp/go.mod" >/dev/null 2>&1)
-  modflag=(-modfile="$tmp/go.mod")
-fi
 # The machine is shared: run the COUNT rounds interleaved (-count 1 each),
 # so that slow spells hit every benchmark alike rather than one of them.
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 go test -c -o "$tmp/goangel.test" ./bench/
-(cd bench/peers && go test "${modflag[@]}" -c -o "$tmp/peers.test" .)
+(cd bench/peers && go test -c -o "$tmp/peers.test" .)
 for _ in $(seq "$COUNT"); do
   (cd bench && "$tmp/goangel.test" -test.run '^$' -test.bench '^BenchmarkLogging$' -test.benchmem) >> "$tmp/goangel.txt"
   (cd bench/peers && "$tmp/peers.test" -test.run '^$' -test.bench '^BenchmarkLoggingPeers$' -test.benchmem) >> "$tmp/peers.txt"
