@@ -20,9 +20,15 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"go.uber.org/goleak"
 
+	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/production"
 	"github.com/goangel/angel/pubsub"
 )
+
+// syncBuffer and waitFor are shared with the other packages' tests.
+type syncBuffer = testutil.Buffer
+
+var waitFor = testutil.WaitFor
 
 func TestMain(m *testing.M) {
 	if os.Getenv("EXAMPLE_TEST_RUN_MAIN") == "1" {
@@ -32,34 +38,6 @@ func TestMain(m *testing.M) {
 		return
 	}
 	goleak.VerifyTestMain(m)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // tagged wraps the example's configure: every response says which instance

@@ -5,11 +5,15 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/goangel/angel/internal/testutil"
 )
+
+// syncBuffer is shared with the other packages' tests.
+type syncBuffer = testutil.Buffer
 
 // fakeClock is a clock tests move by hand.
 type fakeClock struct {
@@ -79,22 +83,4 @@ func lines(t *testing.T, dir string) map[string]int {
 		fh.Close()
 	}
 	return m
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

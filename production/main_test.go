@@ -14,42 +14,18 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/production"
 )
 
+// syncBuffer and waitFor are shared with the other packages' tests.
+type syncBuffer = testutil.Buffer
+
+var waitFor = testutil.WaitFor
+
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is a goroutine-safe bytes.Buffer for the runner's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func noEnv(string) (string, bool) { return "", false }
-
-// waitFor polls cond until it holds, failing the test at timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // harness is a Runner running in the background on 127.0.0.1:0.
 type harness struct {

@@ -15,26 +15,12 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/production"
 )
 
-// syncBuffer is a goroutine-safe buffer for the runner's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is shared with the other packages' tests.
+type syncBuffer = testutil.Buffer
 
 // A runner under load (4 instances, 8 clients) logs every request twice
 // (the handler's line, the access line) into rotating files that rotate by
