@@ -159,20 +159,14 @@ func NewMemory(opts ...MemoryOption) *Memory {
 
 // Register implements Broker.
 func (b *Memory) Register(ctx context.Context, info ClientInfo) (Client, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("pubsub: register %q: %w", info.ID, err)
-	}
-	p, err := b.cfg.checkInfo(info)
+	p, err := b.cfg.admitRegister(ctx, info)
 	if err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
-		return nil, fmt.Errorf("pubsub: register %q: %w", info.ID, ErrClosed)
-	}
-	if _, dup := b.clients[info.ID]; dup {
-		return nil, fmt.Errorf("%w: %q", ErrDuplicateID, info.ID)
+	if err := checkFree(b.closed, b.clients, info.ID); err != nil {
+		return nil, err
 	}
 	c := &memClient{b: b, id: info.ID, perms: p, subs: make(map[*memSub]struct{})}
 	b.clients[info.ID] = c
@@ -309,14 +303,8 @@ func (c *memClient) Publish(ctx context.Context, topic string, payload any) (int
 }
 
 func (c *memClient) Subscribe(ctx context.Context, pattern string, opts ...SubscribeOption) (Subscription, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
-	}
-	if err := ValidatePattern(pattern); err != nil {
+	if err := c.perms.admitSubscribe(ctx, c.id, pattern); err != nil {
 		return nil, err
-	}
-	if !c.perms.canSubscribe(pattern) {
-		return nil, fmt.Errorf("%w: client %q may not subscribe to %q", ErrPermission, c.id, pattern)
 	}
 	sc := c.b.cfg.subConfig(opts)
 	s := &memSub{client: c, pattern: pattern, self: sc.self, wild: isWild(pattern)}

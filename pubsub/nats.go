@@ -257,20 +257,14 @@ func (b *NATS) Conn() *nats.Conn { return b.nc }
 
 // Register implements Broker.
 func (b *NATS) Register(ctx context.Context, info ClientInfo) (Client, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("pubsub: register %q: %w", info.ID, err)
-	}
-	p, err := b.cfg.checkInfo(info)
+	p, err := b.cfg.admitRegister(ctx, info)
 	if err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
-		return nil, fmt.Errorf("pubsub: register %q: %w", info.ID, ErrClosed)
-	}
-	if _, dup := b.clients[info.ID]; dup {
-		return nil, fmt.Errorf("%w: %q", ErrDuplicateID, info.ID)
+	if err := checkFree(b.closed, b.clients, info.ID); err != nil {
+		return nil, err
 	}
 	uid := nuid.Next()
 	c := &natsClient{
@@ -385,14 +379,8 @@ func (c *natsClient) Publish(ctx context.Context, topic string, payload any) (in
 }
 
 func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...SubscribeOption) (Subscription, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
-	}
-	if err := ValidatePattern(pattern); err != nil {
+	if err := c.perms.admitSubscribe(ctx, c.id, pattern); err != nil {
 		return nil, err
-	}
-	if !c.perms.canSubscribe(pattern) {
-		return nil, fmt.Errorf("%w: client %q may not subscribe to %q", ErrPermission, c.id, pattern)
 	}
 	b := c.b
 	sc := b.cfg.subConfig(opts)

@@ -295,6 +295,41 @@ type perms struct {
 	sub [][]string
 }
 
+// admitRegister is what every broker checks before it takes the lock to
+// register a client: the context, the id and the permission lists.
+func (c *config) admitRegister(ctx context.Context, info ClientInfo) (perms, error) {
+	if err := ctx.Err(); err != nil {
+		return perms{}, fmt.Errorf("pubsub: register %q: %w", info.ID, err)
+	}
+	return c.checkInfo(info)
+}
+
+// checkFree is what every broker checks under its lock before it registers
+// a client: the broker is open and the id is not taken.
+func checkFree[C any](closed bool, clients map[string]C, id string) error {
+	if closed {
+		return fmt.Errorf("pubsub: register %q: %w", id, ErrClosed)
+	}
+	if _, dup := clients[id]; dup {
+		return fmt.Errorf("%w: %q", ErrDuplicateID, id)
+	}
+	return nil
+}
+
+// admitSubscribe is what every client checks before it subscribes.
+func (p *perms) admitSubscribe(ctx context.Context, id, pattern string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
+	}
+	if err := ValidatePattern(pattern); err != nil {
+		return err
+	}
+	if !p.canSubscribe(pattern) {
+		return fmt.Errorf("%w: client %q may not subscribe to %q", ErrPermission, id, pattern)
+	}
+	return nil
+}
+
 func (c *config) checkInfo(info ClientInfo) (perms, error) {
 	var p perms
 	if err := validateID(info.ID); err != nil {
