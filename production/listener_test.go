@@ -119,3 +119,68 @@ func TestViewCloseKeepsSocket(t *testing.T) {
 	}
 	sc.Close()
 }
+
+// Every connection reaches a view, and a closed view leaves the round-robin
+// at once: it is never handed another connection. (How evenly the views
+// share the connections is asserted end to end by TestSpread: in a loop this
+// tight, a view that the scheduler has not run back into Accept yet is
+// skipped, as it should be.)
+func TestViewsRoundRobin(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := newAcceptor(ln, quietLog())
+	go acc.run()
+	defer acc.close()
+
+	views := []*listenerView{acc.view(), acc.view(), acc.view()}
+	got := make(chan int, 64)
+	var wg sync.WaitGroup
+	for i, v := range views {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c, err := v.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+				got <- i
+			}
+		}()
+	}
+	defer func() {
+		for _, v := range views {
+			v.Close()
+		}
+		wg.Wait()
+	}()
+	dialAndCount := func(n int) map[int]int {
+		t.Helper()
+		counts := map[int]int{}
+		for range n {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case i := <-got:
+				counts[i]++
+			case <-time.After(10 * time.Second):
+				t.Fatal("no view accepted the connection")
+			}
+			c.Close()
+		}
+		return counts
+	}
+	t.Logf("30 connections over 3 views: %v", dialAndCount(30))
+	views[1].Close()
+	if n := len(*acc.views.Load()); n != 2 {
+		t.Errorf("%d views in the round-robin after closing one, want 2", n)
+	}
+	if counts := dialAndCount(20); counts[1] != 0 || counts[0]+counts[2] != 20 {
+		t.Errorf("20 connections after closing view 1: %v, want none for view 1", counts)
+	}
+}
