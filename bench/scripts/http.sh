@@ -95,3 +95,13 @@ for n in 1 16 256 1024; do
     "$(median "$f" heap-B/instance "$tmp/instances.txt")" "$(median "$f" mem-B/instance "$tmp/instances.txt")" \
     "$(median "$f" goroutines/instance "$tmp/instances.txt")"
 done
+
+# The marginal cost of one more instance: (total at 1024 - total at 1) / 1023.
+marginal() {
+  awk -v a="$(median "BenchmarkInstances/instances=1024" "$1" "$tmp/instances.txt")" \
+      -v b="$(median "BenchmarkInstances/instances=1" "$1" "$tmp/instances.txt")" \
+      'BEGIN { printf "%.0f", (a*1024 - b) / 1023 }'
+}
+printf '| one more instance (1 → 1024, marginal) | | %s | %s | %s |\n' \
+  "$(marginal heap-B/instance)" "$(marginal mem-B/instance)" \
+  "$(awk -v a="$(median "BenchmarkInstances/instances=1024" goroutines/instance "$tmp/instances.txt")" -v b="$(median "BenchmarkInstances/instances=1" goroutines/instance "$tmp/instances.txt")" 'BEGIN { printf "%.2f", (a*1024 - b) / 1023 }')"
