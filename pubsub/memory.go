@@ -248,11 +248,8 @@ type memClient struct {
 func (c *memClient) ID() string { return c.id }
 
 func (c *memClient) Publish(ctx context.Context, topic string, payload any) (int, error) {
-	if c.closed.Load() {
-		return 0, fmt.Errorf("pubsub: publish %q: %w", topic, ErrClosed)
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("pubsub: publish %q: %w", topic, err)
+	if err := checkPublish(ctx, c.closed.Load(), topic); err != nil {
+		return 0, err
 	}
 	subs, err := c.b.route(topic)
 	if err != nil {

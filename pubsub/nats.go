@@ -351,11 +351,8 @@ type natsClient struct {
 func (c *natsClient) ID() string { return c.id }
 
 func (c *natsClient) Publish(ctx context.Context, topic string, payload any) (int, error) {
-	if c.closed.Load() {
-		return 0, fmt.Errorf("pubsub: publish %q: %w", topic, ErrClosed)
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("pubsub: publish %q: %w", topic, err)
+	if err := checkPublish(ctx, c.closed.Load(), topic); err != nil {
+		return 0, err
 	}
 	if err := ValidateTopic(topic); err != nil {
 		return 0, err

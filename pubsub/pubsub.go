@@ -316,6 +316,18 @@ func checkFree[C any](closed bool, clients map[string]C, id string) error {
 	return nil
 }
 
+// checkPublish is what every client checks first when it publishes: that it
+// is open and that ctx is alive.
+func checkPublish(ctx context.Context, closed bool, topic string) error {
+	if closed {
+		return fmt.Errorf("pubsub: publish %q: %w", topic, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pubsub: publish %q: %w", topic, err)
+	}
+	return nil
+}
+
 // admitSubscribe is what every client checks before it subscribes.
 func (p *perms) admitSubscribe(ctx context.Context, id, pattern string) error {
 	if err := ctx.Err(); err != nil {
