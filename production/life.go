@@ -2,6 +2,7 @@ package production
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -40,6 +41,7 @@ type life struct {
 
 	srv       *http.Server
 	view      *listenerView
+	ln        net.Listener // view, or a TLS listener over it
 	serveDone chan struct{}
 
 	// draining: every response from now on carries "Connection: close".
@@ -118,6 +120,14 @@ func (in *instance) start(n int) (*life, error) {
 		},
 	}
 	l.view = rs.acc.view()
+	l.ln = l.view
+	if rs.tls != nil {
+		// net/http adds its HTTP/2 settings to TLSConfig when Serve starts:
+		// every life needs its own copy. The handshake runs on the
+		// connection's goroutine, never on the acceptor's.
+		l.srv.TLSConfig = rs.tls.Clone()
+		l.ln = tls.NewListener(l.view, l.srv.TLSConfig)
+	}
 	l.serveDone = make(chan struct{})
 	go l.serve()
 	in.up.Store(true)
@@ -144,7 +154,7 @@ func (l *life) configure() (err error) {
 func (l *life) serve() {
 	defer close(l.serveDone)
 	defer l.recoverCrash()
-	err := l.srv.Serve(l.view)
+	err := l.srv.Serve(l.ln)
 	if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
 		l.end(fmt.Errorf("serve: %w", err))
 	}

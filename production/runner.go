@@ -2,6 +2,7 @@ package production
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -245,6 +246,7 @@ type runState struct {
 	policy  RestartPolicy
 	baseCtx context.Context
 	scheme  string
+	tls     *tls.Config // nil: plain HTTP; each life serves a clone
 	addr    string
 	bg      sync.WaitGroup
 	// stopping is closed when the runner stops: lives still draining in
@@ -281,7 +283,11 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	}()
 	rs.entry.Infof("Starting `%s` application...", r.name)
 	if cfg.SSL || cfg.HTTP2 {
-		return startupError("--ssl/--http2: serving TLS is not implemented yet; the certificate and key were checked")
+		pair, err := cfg.loadKeyPair()
+		if err != nil {
+			return startupError("%w", err)
+		}
+		rs.tls, rs.scheme = serverTLS(pair, cfg.HTTP2), "https"
 	}
 
 	// Bind the shared listener once, before any instance starts.
@@ -400,6 +406,16 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		return exitError(ExitCrashed, errors.Join(crashed...))
 	}
 	return nil
+}
+
+// serverTLS is the TLS configuration of --ssl (HTTP/1.1 over TLS) and
+// --http2 (HTTP/2 over TLS, HTTP/1.1 for clients without it).
+func serverTLS(pair tls.Certificate, http2 bool) *tls.Config {
+	protos := []string{"http/1.1"}
+	if http2 {
+		protos = []string{"h2", "http/1.1"}
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12, NextProtos: protos}
 }
 
 func provideRoot(rs *runState) error {
