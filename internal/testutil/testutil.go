@@ -1,4 +1,5 @@
-// Package testutil holds the helpers that goangel's own tests share.
+// Package testutil holds the helpers that goangel's tests share (and
+// production/productiontest ships to users).
 package testutil
 
 import (
