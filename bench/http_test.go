@@ -22,7 +22,6 @@ func BenchmarkHTTP(b *testing.B) {
 		for _, n := range []int{1, 4, 16} {
 			b.Run(fmt.Sprintf("conn=%s/server=goangel-j%d", conn.name, n), func(b *testing.B) {
 				r := StartRunner(b, n, HelloApp)
-				defer r.Stop(b)
 				DriveHTTP(b, r.URL+"/", conn.keepAlive)
 			})
 		}

@@ -48,7 +48,6 @@ func BenchmarkRespawn(b *testing.B) {
 		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
 			app := newCrashApp(n)
 			r := StartRunner(b, n, app.configure)
-			defer r.Stop(b)
 			lats := make([]time.Duration, 0, b.N)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -82,7 +81,6 @@ func BenchmarkCrashStorm(b *testing.B) {
 			const instances = 4
 			app := newCrashApp(instances)
 			r := StartRunner(b, instances, app.configure)
-			defer r.Stop(b)
 
 			stopStorm := make(chan struct{})
 			var crashes atomic.Int64
@@ -180,7 +178,9 @@ func BenchmarkInstances(b *testing.B) {
 					memPer = heapPer + float64(int64(after.StackInuse)-int64(before.StackInuse))/float64(n)
 					goroutinesPer = float64(runtime.NumGoroutine()-g0) / float64(n)
 				}
-				r.Stop(b)
+				if err := r.Stop(); err != nil {
+					b.Fatal(err)
+				}
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(startTotal.Microseconds())/float64(b.N)/float64(n), "start-µs/instance")

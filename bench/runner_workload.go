@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"runtime"
@@ -11,57 +10,21 @@ import (
 	"time"
 
 	"github.com/goangel/angel/production"
+	"github.com/goangel/angel/production/productiontest"
 )
-
-// Running is a production.Runner started by StartRunner.
-type Running struct {
-	*production.Runner
-	URL  string // http://ADDR of the shared listener
-	stop context.CancelFunc
-	done chan error
-}
-
-// Stop stops the runner and waits for Run to return; a Run error fails tb.
-func (r *Running) Stop(tb testing.TB) {
-	tb.Helper()
-	r.stop()
-	select {
-	case err := <-r.done:
-		if err != nil {
-			tb.Fatalf("runner: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		tb.Fatal("runner did not stop within 30s")
-	}
-}
 
 // BenchPolicy respawns at once, however often, so that benchmarks measure the
 // respawn itself rather than the backoff that protects production from loops.
 var BenchPolicy = production.RestartPolicy{MaxRestarts: 1 << 30, Window: time.Minute}
 
 // StartRunner runs configure in a quiet Runner with the given number of
-// instances on 127.0.0.1:0 and returns once every instance is serving.
-func StartRunner(tb testing.TB, instances int, configure func(*production.App) error, args ...string) *Running {
+// instances on 127.0.0.1:0 and returns once every instance is serving; it is
+// stopped when the benchmark ends, or by its Stop.
+func StartRunner(tb testing.TB, instances int, configure func(*production.App) error, args ...string) *productiontest.Runner {
 	tb.Helper()
-	r := production.New("bench", configure,
-		production.WithOutput(io.Discard, io.Discard),
-		production.WithRestartPolicy(BenchPolicy),
-		production.WithLookupEnv(func(string) (string, bool) { return "", false }))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	argv := append([]string{"--quiet", "-a", "127.0.0.1", "-p", "0", "-j", strconv.Itoa(instances),
-		"--max-restarts", strconv.Itoa(BenchPolicy.MaxRestarts)}, args...)
-	go func() { done <- r.Run(ctx, argv) }()
-	select {
-	case <-r.Ready():
-	case err := <-done:
-		cancel()
-		tb.Fatalf("runner ended before it was ready: %v", err)
-	case <-time.After(60 * time.Second):
-		cancel()
-		tb.Fatal("runner not ready within 60s")
-	}
-	return &Running{Runner: r, URL: "http://" + r.Addr().String(), stop: cancel, done: done}
+	argv := append([]string{"--quiet", "-j", strconv.Itoa(instances), "--max-restarts", strconv.Itoa(BenchPolicy.MaxRestarts)}, args...)
+	return productiontest.Start(tb, "bench", configure, argv,
+		production.WithOutput(io.Discard, io.Discard), production.WithRestartPolicy(BenchPolicy))
 }
 
 // HelloApp is the benchmark app's configure: the ten benchmark routes.

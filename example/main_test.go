@@ -22,6 +22,7 @@ import (
 
 	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/production"
+	"github.com/goangel/angel/production/productiontest"
 	"github.com/goangel/angel/pubsub"
 )
 
@@ -92,44 +93,19 @@ func (c *counter) get(k string) int {
 }
 
 type runner struct {
-	r      *production.Runner
-	out    *syncBuffer
-	base   string
-	cancel context.CancelFunc
-	done   chan error
+	r    *production.Runner
+	out  *syncBuffer
+	base string
 }
 
+// start runs the example (with every response tagged) on 127.0.0.1:0 with
+// 4 instances unless args say otherwise; it is stopped when the test ends.
 func start(t *testing.T, received *counter, args ...string) *runner {
 	t.Helper()
 	out := &syncBuffer{}
-	env := func(string) (string, bool) { return "", false }
-	r := production.New("example", tagged(received), production.WithFlags(&Flags{}),
-		production.WithOutput(out, out), production.WithLookupEnv(env))
-	ctx, cancel := context.WithCancel(context.Background())
-	rn := &runner{r: r, out: out, cancel: cancel, done: make(chan error, 1)}
-	go func() { rn.done <- r.Run(ctx, append([]string{"-p", "0", "-j", "4"}, args...)) }()
-	select {
-	case <-r.Ready():
-	case err := <-rn.done:
-		cancel()
-		t.Fatalf("runner ended: %v\n%s", err, out)
-	case <-time.After(15 * time.Second):
-		cancel()
-		t.Fatalf("runner not ready\n%s", out)
-	}
-	rn.base = "http://" + r.Addr().String()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-rn.done:
-			if err != nil {
-				t.Errorf("Run = %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("runner did not stop\n%s", out)
-		}
-	})
-	return rn
+	run := productiontest.Start(t, "example", tagged(received), append([]string{"-j", "4"}, args...),
+		production.WithFlags(&Flags{}), production.WithOutput(out, out))
+	return &runner{r: run.Runner, out: out, base: run.URL}
 }
 
 type answer struct {

@@ -2,13 +2,11 @@ package production_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/production"
+	"github.com/goangel/angel/production/productiontest"
 )
 
 // syncBuffer and waitFor are shared with the other packages' tests.
@@ -27,18 +26,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func noEnv(string) (string, bool) { return "", false }
 
-// harness is a Runner running in the background on 127.0.0.1:0.
+// harness is a Runner running in the background on 127.0.0.1:0, with a
+// keep-alive client.
 type harness struct {
-	t      testing.TB
 	r      *production.Runner
+	run    *productiontest.Runner
 	out    *syncBuffer
-	cancel context.CancelFunc
-	done   chan error
 	base   string
 	client *http.Client
 	tr     *http.Transport
-	once   sync.Once
-	err    error
 }
 
 // instanceHeader tags every response with the instance number and life.
@@ -56,40 +52,20 @@ func instanceHeader(app *production.App) {
 
 func startRunner(t testing.TB, configure func(*production.App) error, args []string, opts ...production.Option) *harness {
 	t.Helper()
-	h := &harness{t: t, out: &syncBuffer{}, done: make(chan error, 1)}
-	opts = append([]production.Option{production.WithOutput(h.out, h.out), production.WithLookupEnv(noEnv)}, opts...)
-	h.r = production.New("test", configure, opts...)
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() { h.done <- h.r.Run(ctx, append([]string{"-a", "127.0.0.1", "-p", "0"}, args...)) }()
-	select {
-	case <-h.r.Ready():
-	case err := <-h.done:
-		cancel()
-		t.Fatalf("runner ended before it was ready: %v\n%s", err, h.out)
-	case <-time.After(15 * time.Second):
-		cancel()
-		t.Fatalf("runner not ready after 15s\n%s", h.out)
-	}
-	h.base = "http://" + h.r.Addr().String()
+	h := &harness{out: &syncBuffer{}}
+	h.run = productiontest.Start(t, "test", configure, args, append([]production.Option{production.WithOutput(h.out, h.out)}, opts...)...)
+	h.r, h.base = h.run.Runner, h.run.URL
 	h.tr = &http.Transport{MaxIdleConnsPerHost: 64}
 	h.client = &http.Client{Transport: h.tr, Timeout: 10 * time.Second}
-	t.Cleanup(func() { h.stop() })
+	t.Cleanup(h.tr.CloseIdleConnections)
 	return h
 }
 
-// stop cancels the runner and returns what Run returned.
+// stop stops the runner and returns what Run returned.
 func (h *harness) stop() error {
-	h.once.Do(func() {
-		h.cancel()
-		select {
-		case h.err = <-h.done:
-		case <-time.After(30 * time.Second):
-			h.t.Errorf("runner did not stop within 30s\n%s", h.out)
-		}
-		h.tr.CloseIdleConnections()
-	})
-	return h.err
+	err := h.run.Stop()
+	h.tr.CloseIdleConnections()
+	return err
 }
 
 // get does a GET and returns status, body and the serving instance.

@@ -306,13 +306,7 @@ func TestNoRespawn(t *testing.T) {
 			t.Fatalf("GET / = %d %v", code, err)
 		}
 		close(trigger)
-		var err error
-		select {
-		case err = <-h.done:
-		case <-time.After(20 * time.Second):
-			t.Fatal("Run did not return after every instance ended")
-		}
-		h.once.Do(func() { h.cancel(); h.tr.CloseIdleConnections() })
+		err := h.run.Wait(20 * time.Second)
 		if got := production.ExitCode(err); got != production.ExitCrashed || !errors.Is(err, production.ErrCrashed) {
 			t.Fatalf("Run = %v (exit %d), want ErrCrashed, exit %d", err, got, production.ExitCrashed)
 		}

@@ -21,7 +21,6 @@ func BenchmarkHTTPPeers(b *testing.B) {
 		})
 		b.Run("conn="+conn.name+"/server=goangel-j4", func(b *testing.B) {
 			r := bench.StartRunner(b, 4, bench.HelloApp)
-			defer r.Stop(b)
 			bench.DriveHTTP(b, r.URL+"/", conn.keepAlive)
 		})
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/production"
+	"github.com/goangel/angel/production/productiontest"
 )
 
 // syncBuffer is shared with the other packages' tests.
@@ -33,28 +34,16 @@ func TestRunnerUnderLoadThroughRotations(t *testing.T) {
 	}
 	dir := t.TempDir()
 	out := &syncBuffer{}
-	r := production.New("e2e", func(app *production.App) error {
+	r := productiontest.Start(t, "e2e", func(app *production.App) error {
 		app.Router.Get("/n/{g}/{i}", func(w http.ResponseWriter, r *http.Request) {
 			app.Logger.Infof("handled g=%s i=%s", chi.URLParam(r, "g"), chi.URLParam(r, "i"))
 			io.WriteString(w, "ok")
 		})
 		return nil
-	}, production.WithOutput(out, out), production.WithLookupEnv(func(string) (string, bool) { return "", false }))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- r.Run(ctx, []string{"-a", "127.0.0.1", "-p", "0", "-j", "4", "--quiet",
-			"--log-file", filepath.Join(dir, "app.log"), "--log-rotate-every", "1s", "--log-max-size", "16KB", "--access-log"})
-	}()
-	select {
-	case <-r.Ready():
-	case err := <-done:
-		t.Fatalf("runner ended: %v\n%s", err, out)
-	case <-time.After(15 * time.Second):
-		t.Fatalf("runner not ready\n%s", out)
-	}
-	base := "http://" + r.Addr().String()
+	}, []string{"-j", "4", "--quiet",
+		"--log-file", filepath.Join(dir, "app.log"), "--log-rotate-every", "1s", "--log-max-size", "16KB", "--access-log"},
+		production.WithOutput(out, out))
+	base := r.URL
 	tr := &http.Transport{MaxIdleConnsPerHost: 16}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -101,14 +90,8 @@ func TestRunnerUnderLoadThroughRotations(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("runner did not stop")
+	if err := r.Stop(); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 	if fails > 0 {
 		t.Errorf("%d requests failed", fails)
