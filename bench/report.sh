@@ -13,8 +13,9 @@ cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:$PATH"
 command -v benchstat >/dev/null || go install golang.org/x/perf/cmd/benchstat@latest
 
+all=(http pubsub container logging) # BENCHMARKS.md's sections, in order
 areas=("$@")
-[ ${#areas[@]} -gt 0 ] || areas=(http pubsub container logging)
+[ ${#areas[@]} -gt 0 ] || areas=("${all[@]}")
 for a in "${areas[@]}"; do
   echo "== $a" >&2
   bash "bench/scripts/$a.sh" > "bench/results/$a.md.new"
@@ -35,7 +36,7 @@ ratio of two figures measured in the same run, and every figure is a benchstat m
 (\`go test -run '^\$' -bench . -benchtime=100x ./bench/...\`, and the same in bench/peers) so they never rot.
 
 HDR
-  for f in http pubsub container logging; do
+  for f in "${all[@]}"; do
     if [ -f "bench/results/$f.md" ]; then cat "bench/results/$f.md"; echo; fi
   done
 } > BENCHMARKS.md
