@@ -4,13 +4,7 @@
 #
 #   bash bench/scripts/http.sh           # -count 6
 #   COUNT=10 bash bench/scripts/http.sh
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-export PATH="$(go env GOPATH)/bin:$PATH"
-command -v benchstat >/dev/null || go install golang.org/x/perf/cmd/benchstat@latest
-COUNT=${COUNT:-6}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh"
 
 go test -c -o "$tmp/bench.test" ./bench/
 # Interleave the runs (one -count at a time) so slow drift of a noisy machine
@@ -27,7 +21,6 @@ median() {
       for (i=3; i<NF; i++) if ($(i+1)==m) print $i }' "$3" | sort -g |
     awk '{ x[NR]=$1 } END { if (NR==0) { print "nan"; exit } print (NR%2) ? x[(NR+1)/2] : (x[NR/2]+x[NR/2+1])/2 }'
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a/b }'; }
 H=BenchmarkHTTP
 cat <<HDR
 ## HTTP through the Runner

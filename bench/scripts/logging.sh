@@ -6,13 +6,7 @@
 #
 #   bash bench/scripts/logging.sh            # -count 6
 #   COUNT=10 bash bench/scripts/logging.sh
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-export PATH="$(go env GOPATH)/bin:$PATH"
-command -v benchstat >/dev/null || go install golang.org/x/perf/cmd/benchstat@latest
-COUNT=${COUNT:-6}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh"
 
 # The machine is shared: run the COUNT rounds interleaved (-count 1 each),
 # so that slow spells hit every benchmark alike rather than one of them.
@@ -40,7 +34,6 @@ medians() {
 medians "$tmp/goangel.txt" > "$tmp/goangel.med"
 medians "$tmp/peers.txt" > "$tmp/peers.med"
 get() { awk -v n="$2" '$1==n {print $'"$3"'}' "$1"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a/b }'; }
 verdict() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { print (a/b <= t) ? "met" : "**missed**" }'; }
 
 B=BenchmarkLogging
