@@ -317,6 +317,14 @@ type table struct {
 	named      map[key]*named // by type, then a short chain by name
 }
 
+// lookup returns the registration for k under name ("" for unnamed), or nil.
+func (t *table) lookup(k key, name string) entry {
+	if name == "" {
+		return t.types[k]
+	}
+	return t.lookupNamed(k, name)
+}
+
 func (t *table) lookupNamed(k key, name string) entry {
 	for n := t.named[k]; n != nil; n = n.next {
 		if n.name == name {
@@ -335,13 +343,7 @@ func (c *Container) register(k key, name string, e entry) error {
 		if old.closed {
 			return closedError("register", info.typ, old.name)
 		}
-		var prev entry
-		if name == "" {
-			prev = old.types[k]
-		} else {
-			prev = old.lookupNamed(k, name)
-		}
-		if prev != nil {
+		if prev := old.lookup(k, name); prev != nil {
 			return &DuplicateError{Type: info.typ, Name: name, Scope: old.name, Kind: prev.entryInfo().kind.String()}
 		}
 		nt := *old

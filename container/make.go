@@ -134,28 +134,25 @@ func MustMakeNamed[T any](c *Container, name string) T {
 // Has reports whether a T is registered in c or its parents (as a value, a
 // factory or a lazy singleton). It builds nothing. It reports false on a
 // closed scope.
-func Has[T any](c *Container) bool {
-	if c == nil || c.scope().load().closed {
-		return false
-	}
-	k := typeKey[T]()
-	for sc := c.scope(); sc != nil; sc = sc.parent {
-		if sc.load().types[k] != nil {
-			return true
-		}
-	}
-	return false
-}
+func Has[T any](c *Container) bool { return has(c, typeKey[T](), "") }
 
 // HasNamed reports whether a T is registered under name in c or its
 // parents. It reports false on a closed scope.
 func HasNamed[T any](c *Container, name string) bool {
-	if c == nil || c.scope().load().closed {
+	return name != "" && has(c, typeKey[T](), name)
+}
+
+// has is Has (name "") and HasNamed.
+func has(c *Container, k key, name string) bool {
+	if c == nil {
 		return false
 	}
-	k := typeKey[T]()
-	for sc := c.scope(); sc != nil; sc = sc.parent {
-		if sc.load().lookupNamed(k, name) != nil {
+	s := c.scope()
+	if s.load().closed {
+		return false
+	}
+	for ; s != nil; s = s.parent {
+		if s.load().lookup(k, name) != nil {
 			return true
 		}
 	}
