@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -108,8 +107,8 @@ func testSpread(t *testing.T, workers int) {
 	ratio := float64(hi) / float64(lo)
 	t.Logf("spread of %d new connections from %d concurrent clients over 4 instances: %v, max/min = %.2f", conns, workers, counts, ratio)
 	// One client at a time: strict round-robin (1.00). Concurrent clients:
-	// 1.00-1.08 seen on 2 CPUs (the acceptor yields after each handoff so
-	// the instance served is back in the queue before the next one).
+	// a view not back in Accept yet is skipped (the acceptor hands over by
+	// position and does not yield after a handoff), so the spread is looser.
 	limit := 1.1
 	if workers > 1 {
 		limit = 1.5
@@ -448,7 +447,9 @@ func TestAccessLog(t *testing.T) {
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if out := h.out.String(); !strings.Contains(out, `/`) || !strings.Contains(out, "200") {
+	// The listening line has a "/" and the port may have "200": look for
+	// the access log line's own fields.
+	if out := h.out.String(); !strings.Contains(out, "method=GET path=/ ") || !strings.Contains(out, "status=200") {
 		t.Errorf("no access log line:\n%s", out)
 	}
 }
@@ -491,8 +492,6 @@ func TestRunTwice(t *testing.T) {
 		t.Fatalf("second Run = %v, want ErrAlreadyRun", err)
 	}
 }
-
-var _ = strconv.Itoa
 
 // TestHijackedHandlerDrains: a crashed life keeps its context while the
 // handler of a hijacked connection (a WebSocket, say) still runs, and ends
