@@ -2,11 +2,9 @@ package bench
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/goangel/angel/internal/logging"
-	"github.com/goangel/angel/logrotate"
 )
 
 // BenchmarkLogging compares, in one run, goangel's logger writing rotating
@@ -15,8 +13,7 @@ import (
 // 1.3x). LogWriters goroutines write at once.
 func BenchmarkLogging(b *testing.B) {
 	b.Run("line/plain-file", func(b *testing.B) {
-		f := plainFile(b)
-		l, err := logging.OpenWriter(LoggingFlags(b.TempDir()), true, nil, f)
+		l, err := logging.OpenWriter(LoggingFlags(b.TempDir()), true, nil, PlainFile(b))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -31,23 +28,9 @@ func BenchmarkLogging(b *testing.B) {
 		ParallelLogLines(b, l.Logger)
 	})
 	b.Run("write/plain-file", func(b *testing.B) {
-		ParallelWrites(b, plainFile(b))
+		ParallelWrites(b, PlainFile(b))
 	})
 	b.Run("write/logrotate", func(b *testing.B) {
-		w, err := logrotate.Open(logrotate.Config{Path: filepath.Join(b.TempDir(), "app.log"), MaxSize: RotatingSize, MaxFiles: 4})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer w.Close()
-		ParallelWrites(b, w)
+		ParallelWrites(b, RotatingFile(b))
 	})
-}
-
-func plainFile(b *testing.B) *os.File {
-	f, err := os.OpenFile(filepath.Join(b.TempDir(), "plain.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { f.Close() })
-	return f
 }

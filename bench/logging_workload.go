@@ -2,6 +2,7 @@ package bench
 
 import (
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/goangel/angel/internal/logging"
+	"github.com/goangel/angel/logrotate"
 )
 
 // LogWriters is the number of goroutines writing at once in the logging
@@ -65,4 +67,27 @@ func LoggingFlags(dir string) logging.Flags {
 		LogLevel: "info", LogFormat: "text", LogRotateEvery: 24 * time.Hour,
 		LogFile: filepath.Join(dir, "app.log"), LogMaxSize: RotatingSize, LogMaxFiles: 4,
 	}
+}
+
+// PlainFile opens plain.log for appending in a fresh directory, closed when
+// the benchmark ends: the baseline writer of the logging figures.
+func PlainFile(b *testing.B) *os.File {
+	f, err := os.OpenFile(filepath.Join(b.TempDir(), "plain.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	return f
+}
+
+// RotatingFile opens goangel's rotating writer on app.log in a fresh
+// directory (rotation every RotatingSize, 4 files kept), closed when the
+// benchmark ends.
+func RotatingFile(b *testing.B) *logrotate.Writer {
+	w, err := logrotate.Open(logrotate.Config{Path: filepath.Join(b.TempDir(), "app.log"), MaxSize: RotatingSize, MaxFiles: 4})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { w.Close() })
+	return w
 }

@@ -2,7 +2,6 @@ package peers
 
 import (
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/goangel/angel/bench"
 	"github.com/goangel/angel/internal/logging"
-	"github.com/goangel/angel/logrotate"
 )
 
 // BenchmarkLoggingPeers runs the logging workloads of package bench
@@ -27,22 +25,8 @@ func BenchmarkLoggingPeers(b *testing.B) {
 		name string
 		open func(b *testing.B) io.Writer
 	}{
-		{"plain-file", func(b *testing.B) io.Writer {
-			f, err := os.OpenFile(filepath.Join(b.TempDir(), "plain.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { f.Close() })
-			return f
-		}},
-		{"logrotate", func(b *testing.B) io.Writer {
-			w, err := logrotate.Open(logrotate.Config{Path: filepath.Join(b.TempDir(), "app.log"), MaxSize: bench.RotatingSize, MaxFiles: 4})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { w.Close() })
-			return w
-		}},
+		{"plain-file", func(b *testing.B) io.Writer { return bench.PlainFile(b) }},
+		{"logrotate", func(b *testing.B) io.Writer { return bench.RotatingFile(b) }},
 		{"file-rotatelogs", func(b *testing.B) io.Writer {
 			// No rotation count: with one, #58 deletes the file being
 			// written at the tenth rotation.
