@@ -217,7 +217,8 @@ func (l *life) handler(router http.Handler) http.Handler {
 
 // zone gives each request a child container of the life's container,
 // reachable with container.FromContext(r.Context()) and closed when the
-// request ends, inside its own recover boundary (--use-zone).
+// request ends (--use-zone). Its recover boundary is handler's, which wraps
+// every request.
 func (l *life) zone(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := l.container.ChildNamed("request")
@@ -226,7 +227,6 @@ func (l *life) zone(next http.Handler) http.Handler {
 				l.log.WithError(err).Warn("Closing a request container failed")
 			}
 		}()
-		defer l.recoverRequest(w, r)
 		next.ServeHTTP(w, r.WithContext(container.WithContext(r.Context(), c)))
 	})
 }
@@ -341,8 +341,7 @@ wait:
 // away, so idle keep-alive connections are closed at once
 // (http.Server.Shutdown) and in-flight requests get up to --drain-timeout.
 func (l *life) shutdown() {
-	l.end(nil)
-	l.draining.Store(true)
+	l.end(nil) // from now on every response says "Connection: close"
 	ctx, cancel := context.WithTimeout(context.Background(), l.rs.cfg.DrainTimeout)
 	defer cancel()
 	if err := l.srv.Shutdown(ctx); err != nil {

@@ -418,6 +418,11 @@ func TestInstanceContainerAndZone(t *testing.T) {
 			got := container.MustMake[production.InstanceInfo](c)
 			fmt.Fprintf(w, "%d %s %s %v", got.Number, info.ID, client.ID(), zoned)
 		})
+		app.Router.Get("/panic", func(w http.ResponseWriter, r *http.Request) {
+			c, _ := container.FromContext(r.Context())
+			c.OnClose(func() error { closed.Add(1); return nil })
+			panic("handler panic in a zone")
+		})
 		app.Router.Get("/missing", func(w http.ResponseWriter, r *http.Request) {
 			c, _ := container.FromContext(r.Context())
 			_, err := container.Make[*strings.Builder](c)
@@ -431,6 +436,15 @@ func TestInstanceContainerAndZone(t *testing.T) {
 		t.Fatalf("GET /info = %d %q %v", code, body, err)
 	}
 	waitFor(t, 5*time.Second, "the request container closed", func() bool { return closed.Load() == 1 })
+
+	// A panic in a zoned request is answered 500, and its container closed.
+	if code, _, _, err := h.get("/panic"); err != nil || code != 500 {
+		t.Fatalf("GET /panic = %d %v, want 500", code, err)
+	}
+	waitFor(t, 5*time.Second, "the panicking request's container closed", func() bool { return closed.Load() == 2 })
+	if n := h.r.Stats().Instances[0].Panics; n != 1 {
+		t.Errorf("Stats panics = %d, want 1", n)
+	}
 
 	// A missing type names the scope chain the runner built.
 	_, body, _, err = h.get("/missing")
