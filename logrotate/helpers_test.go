@@ -1,10 +1,6 @@
 package logrotate_test
 
 import (
-	"bufio"
-	"bytes"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,36 +47,8 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool) bool {
 	}
 }
 
-// logFiles lists the regular files in dir (not symlinks, not lock files).
-func logFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range es {
-		if e.Type().IsRegular() && filepath.Ext(e.Name()) != ".tmp" && !bytes.HasSuffix([]byte(e.Name()), []byte("_lock")) {
-			out = append(out, filepath.Join(dir, e.Name()))
-		}
-	}
-	return out
-}
-
-// lines counts every line of every log file in dir.
-func lines(t *testing.T, dir string) map[string]int {
-	t.Helper()
-	m := map[string]int{}
-	for _, f := range logFiles(t, dir) {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(fh)
-		for sc.Scan() {
-			m[sc.Text()]++
-		}
-		fh.Close()
-	}
-	return m
-}
+// logFiles and lines are shared with the other packages' tests.
+var (
+	logFiles = testutil.LogFiles
+	lines    = testutil.LogLines
+)

@@ -84,7 +84,7 @@ func TestRunnerUnderLoadThroughRotations(t *testing.T) {
 		if time.Now().After(deadline) {
 			close(stop)
 			wg.Wait()
-			t.Fatalf("not enough rotations within 30s: %v", names(dir))
+			t.Fatalf("not enough rotations within 30s: %v", testutil.LogFiles(t, dir))
 		}
 		time.Sleep(10 * time.Millisecond) // polling interval
 	}
@@ -104,15 +104,15 @@ func TestRunnerUnderLoadThroughRotations(t *testing.T) {
 	access := regexp.MustCompile(`^\S+ INFO  request app=e2e bytes=2 duration=\S+ instance=\d life=\d+ method=GET path=(/n/\d/\d+) remote=127\.0\.0\.1:\d+ request_id=\S+ status=200$`)
 	other := regexp.MustCompile(`^\S+ (INFO |WARN ) \S.* app=e2e`)
 	seenH, seenA := map[string]int{}, map[string]int{}
-	for l := range lines(t, dir) {
-		switch m := handled.FindStringSubmatch(l.text); {
+	for l, n := range testutil.LogLines(t, dir) {
+		switch m := handled.FindStringSubmatch(l); {
 		case m != nil:
-			seenH["/n/"+m[1]+"/"+m[2]] += l.n
-		case access.MatchString(l.text):
-			seenA[access.FindStringSubmatch(l.text)[1]] += l.n
-		case other.MatchString(l.text):
+			seenH["/n/"+m[1]+"/"+m[2]] += n
+		case access.MatchString(l):
+			seenA[access.FindStringSubmatch(l)[1]] += n
+		case other.MatchString(l):
 		default:
-			t.Errorf("torn or unknown line %q", l.text)
+			t.Errorf("torn or unknown line %q", l)
 		}
 	}
 	for path, ok := range sent {
@@ -123,61 +123,22 @@ func TestRunnerUnderLoadThroughRotations(t *testing.T) {
 			t.Errorf("%s: handler line %d times, access line %d times", path, seenH[path], seenA[path])
 		}
 	}
-	t.Logf("%d requests, %d files", len(sent), len(names(dir)))
+	t.Logf("%d requests, %d files", len(sent), len(testutil.LogFiles(t, dir)))
 }
 
+var periodStem = regexp.MustCompile(`^app\.(\d{14})\.log`)
+
+// enoughRotations: the files in dir span 3 periods (by time) and number
+// 10 (by size).
 func enoughRotations(t *testing.T, dir string) bool {
 	stems := map[string]bool{}
-	all := names(dir)
-	for _, n := range all {
-		if m := regexp.MustCompile(`^app\.(\d{14})\.log`).FindStringSubmatch(n); m != nil {
+	files := testutil.LogFiles(t, dir)
+	for _, f := range files {
+		if m := periodStem.FindStringSubmatch(filepath.Base(f)); m != nil {
 			stems[m[1]] = true
 		}
 	}
-	return len(stems) >= 3 && len(all) >= 10
-}
-
-func names(dir string) []string {
-	es, _ := os.ReadDir(dir)
-	var out []string
-	for _, e := range es {
-		if e.Type().IsRegular() {
-			out = append(out, e.Name())
-		}
-	}
-	return out
-}
-
-type line struct {
-	text string
-	n    int
-}
-
-// lines yields every distinct line of the regular files in dir with its
-// number of occurrences.
-func lines(t *testing.T, dir string) func(func(line) bool) {
-	count := map[string]int{}
-	for _, n := range names(dir) {
-		b, err := os.ReadFile(filepath.Join(dir, n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(b) > 0 && b[len(b)-1] != '\n' {
-			t.Errorf("%s ends with a partial line", n)
-		}
-		for l := range strings.SplitSeq(strings.TrimSuffix(string(b), "\n"), "\n") {
-			if l != "" {
-				count[l]++
-			}
-		}
-	}
-	return func(yield func(line) bool) {
-		for k, v := range count {
-			if !yield(line{k, v}) {
-				return
-			}
-		}
-	}
+	return len(stems) >= 3 && len(files) >= 10
 }
 
 // An unwritable --log-file fails the runner at start-up, before any

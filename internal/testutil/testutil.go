@@ -4,6 +4,9 @@ package testutil
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,4 +43,43 @@ func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// LogFiles lists the regular files in dir (full paths), leaving out lock
+// files ("…_lock") and temporary files ("….tmp"): the files a rotating log
+// left there. Symlinks are not listed.
+func LogFiles(tb testing.TB, dir string) []string {
+	tb.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		if e.Type().IsRegular() && filepath.Ext(e.Name()) != ".tmp" && !strings.HasSuffix(e.Name(), "_lock") {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
+}
+
+// LogLines counts every line of every file LogFiles lists (without its
+// newline). A file ending in a partial line fails the test: each line must
+// land whole.
+func LogLines(tb testing.TB, dir string) map[string]int {
+	tb.Helper()
+	m := map[string]int{}
+	for _, f := range LogFiles(tb, dir) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			tb.Errorf("%s ends with a partial line", f)
+		}
+		for l := range strings.Lines(string(b)) {
+			m[strings.TrimSuffix(l, "\n")]++
+		}
+	}
+	return m
 }
