@@ -472,8 +472,7 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) error {
 		if prev != nil {
 			// The replacement is serving (or failed to configure): tear the
 			// crashed life down in the background.
-			old := prev
-			rs.bg.Go(old.stop)
+			in.retire(prev)
 			prev = nil
 		}
 		if n == 1 {
@@ -505,23 +504,18 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) error {
 			in.crashes.Add(1)
 		}
 		rs.emit(Event{Kind: EventEnded, Instance: in.num, Life: n, Err: reason})
-		what := "exited"
+		what, log := "exited", rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": n})
 		if reason != nil {
 			what = "crashed: " + reason.Error()
-		}
-		log := in.rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": n})
-		if reason != nil {
 			if s := stackOf(reason); s != "" {
 				log = log.WithField("stack", s)
 			}
 		}
 		if !rs.cfg.Respawn {
 			log.Infof("Instance #%d %s.", in.num, what)
-			if l != nil {
-				// Drain in the background: the runner ends the drain early
-				// once no instance is left to move clients to.
-				rs.bg.Go(l.stop)
-			}
+			// The runner ends the drain early once no instance is left to
+			// move clients to.
+			in.retire(l)
 			if reason != nil {
 				return fmt.Errorf("%w: instance #%d: %w", ErrCrashed, in.num, reason)
 			}
@@ -531,17 +525,13 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) error {
 		if !ok {
 			log.Errorf("Instance #%d %s. It was respawned %d times within %v: giving up", in.num, what, rs.policy.MaxRestarts, rs.policy.Window)
 			rs.emit(Event{Kind: EventGaveUp, Instance: in.num, Life: n, Err: reason})
-			if l != nil {
-				rs.bg.Go(l.stop)
-			}
+			in.retire(l)
 			return fmt.Errorf("%w: instance #%d was respawned %d times within %v, then %s", ErrGaveUp, in.num, rs.policy.MaxRestarts, rs.policy.Window, what)
 		}
 		log.Warnf("Instance #%d %s. Respawning in %v...", in.num, what, delay)
 		rs.emit(Event{Kind: EventRespawning, Instance: in.num, Life: n, Err: reason, Delay: delay})
 		if delay > 0 {
-			if l != nil {
-				rs.bg.Go(l.stop)
-			}
+			in.retire(l)
 			if sleep(ctx, rs.clock, delay) != nil {
 				return nil
 			}
@@ -555,5 +545,13 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) error {
 			return nil
 		}
 		in.restarts.Add(1)
+	}
+}
+
+// retire tears an ended life down in the background (see life.stop); the
+// runner waits for it before Run returns. l may be nil (configure failed).
+func (in *instance) retire(l *life) {
+	if l != nil {
+		in.rs.bg.Go(l.stop)
 	}
 }
