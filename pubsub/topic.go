@@ -35,26 +35,19 @@ func validate(s string, wild bool) error {
 	if strings.ContainsAny(s, " \t\r\n\f\v") {
 		return fmt.Errorf("%w: %s %q contains whitespace", ErrInvalidTopic, kind, s)
 	}
-	rest := s
-	for {
-		i := strings.IndexByte(rest, '.')
-		tok := rest
-		if i >= 0 {
-			tok = rest[:i]
-		}
+	for rest, more := s, true; more; {
+		var tok string
+		tok, rest, more = strings.Cut(rest, ".")
 		switch {
 		case tok == "":
 			return fmt.Errorf("%w: %s %q has an empty token", ErrInvalidTopic, kind, s)
 		case (tok == "*" || tok == ">") && !wild:
 			return fmt.Errorf("%w: topic %q has a wildcard (only subscriptions may)", ErrInvalidTopic, s)
-		case tok == ">" && i >= 0:
+		case tok == ">" && more:
 			return fmt.Errorf("%w: pattern %q has \">\" before its last token", ErrInvalidTopic, s)
 		}
-		if i < 0 {
-			return nil
-		}
-		rest = rest[i+1:]
 	}
+	return nil
 }
 
 // Match reports whether topic matches pattern. It is false when either is
@@ -66,73 +59,37 @@ func Match(pattern, topic string) bool {
 	return match(pattern, topic)
 }
 
-// match is Match for a valid pattern and topic; it does not allocate.
-func match(pattern, topic string) bool {
-	for {
-		pi := strings.IndexByte(pattern, '.')
-		ptok := pattern
-		if pi >= 0 {
-			ptok = pattern[:pi]
-		}
-		if ptok == ">" {
-			return topic != ""
-		}
-		ti := strings.IndexByte(topic, '.')
-		ttok := topic
-		if ti >= 0 {
-			ttok = topic[:ti]
-		}
-		if ptok != "*" && ptok != ttok {
-			return false
-		}
-		if pi < 0 || ti < 0 {
-			return pi < 0 && ti < 0
-		}
-		pattern, topic = pattern[pi+1:], topic[ti+1:]
-	}
-}
+// match is Match for a valid pattern and topic; it does not allocate. A
+// topic is a pattern that matches only itself, so topic matches pattern
+// exactly when pattern covers it.
+func match(pattern, topic string) bool { return covers(pattern, topic) }
 
 // covers reports whether every topic matched by pattern is matched by
 // allow (both valid patterns).
 func covers(allow, pattern string) bool {
 	for {
-		ai := strings.IndexByte(allow, '.')
-		atok := allow
-		if ai >= 0 {
-			atok = allow[:ai]
-		}
+		atok, arest, amore := strings.Cut(allow, ".")
 		if atok == ">" {
 			return pattern != ""
 		}
-		pi := strings.IndexByte(pattern, '.')
-		ptok := pattern
-		if pi >= 0 {
-			ptok = pattern[:pi]
-		}
+		ptok, prest, pmore := strings.Cut(pattern, ".")
 		if ptok == ">" || (atok != "*" && atok != ptok) {
 			return false
 		}
-		if ai < 0 || pi < 0 {
-			return ai < 0 && pi < 0
+		if !amore || !pmore {
+			return amore == pmore
 		}
-		allow, pattern = allow[ai+1:], pattern[pi+1:]
+		allow, pattern = arest, prest
 	}
 }
 
 func isWild(pattern string) bool {
-	rest := pattern
-	for {
-		i := strings.IndexByte(rest, '.')
-		tok := rest
-		if i >= 0 {
-			tok = rest[:i]
-		}
+	for rest, more := pattern, true; more; {
+		var tok string
+		tok, rest, more = strings.Cut(rest, ".")
 		if tok == "*" || tok == ">" {
 			return true
 		}
-		if i < 0 {
-			return false
-		}
-		rest = rest[i+1:]
 	}
+	return false
 }
