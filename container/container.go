@@ -19,7 +19,9 @@ type Container struct {
 	// tab is the scope's *table: its name, whether it is closed, and its
 	// registrations, as an immutable snapshot. Readers load it atomically
 	// and take no lock; writers (registrations, Close) publish a modified
-	// copy with compare-and-swap. Never nil.
+	// copy with compare-and-swap. Never nil. Not an atomic.Pointer[table]:
+	// that cannot be set without an atomic store, which Child and every
+	// factory call (newFrame) would pay for.
 	tab unsafe.Pointer
 	// closers is what Close runs, newest first; closedList once closed.
 	closers atomic.Pointer[closerNode]
@@ -109,8 +111,14 @@ func (c *Container) scope() *Container {
 	return c
 }
 
-// asFrame returns the frame of the view c.
+// asFrame returns the frame of the view c. Only newFrame makes views, as
+// the first field of a heap-allocated frame, so a view's address is its
+// frame's (checkptr, on under -race, verifies the conversion). Call it only
+// when c's table is viewTable.
 func (c *Container) asFrame() *frame { return (*frame)(unsafe.Pointer(c)) }
+
+// The view must stay frame's first field for asFrame.
+var _ [0]struct{} = [unsafe.Offsetof(frame{}.view)]struct{}{}
 
 // frame returns the innermost factory call in effect for resolves made from
 // c (c's own on a view, the one it was made in on a child), or nil.
