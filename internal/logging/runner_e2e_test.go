@@ -79,17 +79,10 @@ func TestRunnerUnderLoadThroughRotations(t *testing.T) {
 			}
 		})
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !enoughRotations(t, dir) {
-		if time.Now().After(deadline) {
-			close(stop)
-			wg.Wait()
-			t.Fatalf("not enough rotations within 30s: %v", testutil.LogFiles(t, dir))
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
-	close(stop)
-	wg.Wait()
+	stopClients := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	t.Cleanup(stopClients) // before the runner's stop, also when WaitFor fails the test
+	testutil.WaitFor(t, 30*time.Second, "3 periods and 10 files", func() bool { return enoughRotations(t, dir) })
+	stopClients()
 	if err := r.Stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
