@@ -383,27 +383,17 @@ func validateID(id string) error {
 	return nil
 }
 
-func (p *perms) canPublish(topic string) bool {
-	for _, l := range p.pub {
-		ok := false
-		for _, a := range l {
-			if match(a, topic) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
+func (p *perms) canPublish(topic string) bool { return allowed(p.pub, topic) }
 
-func (p *perms) canSubscribe(pattern string) bool {
-	for _, l := range p.sub {
+func (p *perms) canSubscribe(pattern string) bool { return allowed(p.sub, pattern) }
+
+// allowed reports whether every list has a pattern that covers s (a topic
+// or a pattern).
+func allowed(lists [][]string, s string) bool {
+	for _, l := range lists {
 		ok := false
 		for _, a := range l {
-			if covers(a, pattern) {
+			if covers(a, s) {
 				ok = true
 				break
 			}
