@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -559,7 +560,9 @@ func (l *log) recreate(old *os.File, name string) error {
 	return nil
 }
 
-// background runs the periodic Check and the clean-up of old files.
+// background runs the periodic Check and the clean-up of old files. It is
+// owned by the log: Close of the last Writer stops it (stop) and waits for
+// it (wg).
 func (l *log) background() {
 	defer l.wg.Done()
 	var tick <-chan time.Time
@@ -573,11 +576,25 @@ func (l *log) background() {
 		case <-l.stop:
 			return
 		case <-tick:
-			_ = l.check()
+			l.recovered(func() { _ = l.check() })
 		case <-l.kick:
-			l.cleanup()
+			l.recovered(l.cleanup)
 		}
 	}
+}
+
+// recovered runs one round of background work. A panic in it (a bug here,
+// or a panicking ErrorOutput) would kill the process from a goroutine the
+// application cannot guard: it is reported on ErrorOutput with its stack
+// instead, and the next round runs as usual.
+func (l *log) recovered(round func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			defer func() { _ = recover() }() // ErrorOutput panicking again
+			l.report(fmt.Errorf("background check panicked: %v\n%s", p, debug.Stack()))
+		}
+	}()
+	round()
 }
 
 // cleanup removes old files of this log by age and count. It only

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -567,5 +568,53 @@ func TestPercentInDirectory(t *testing.T) {
 	w.Close()
 	if got := lines(t, dir); got["hello"] != 1 {
 		t.Errorf("lines in %s: %v", dir, got)
+	}
+}
+
+// panicOnce panics at its first write (an ErrorOutput gone wrong) and
+// records the later ones.
+type panicOnce struct {
+	syncBuffer
+	panicked atomic.Bool
+}
+
+func (p *panicOnce) Write(b []byte) (int, error) {
+	if p.panicked.CompareAndSwap(false, true) {
+		panic("error output broken")
+	}
+	return p.syncBuffer.Write(b)
+}
+
+// A panic in the background goroutine (here: ErrorOutput panics while the
+// check reports that the deleted file cannot be recreated) is reported,
+// and the goroutine goes on checking: once the obstacle is gone, the file
+// is recreated.
+func TestBackgroundPanicRecovered(t *testing.T) {
+	dir := t.TempDir()
+	errOut := &panicOnce{}
+	w, err := logrotate.Open(logrotate.Config{Path: filepath.Join(dir, "app.log"), CheckEvery: 5 * time.Millisecond, ErrorOutput: errOut})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cur := w.CurrentFileName()
+	if err := os.Remove(cur); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(cur, 0o755); err != nil { // cannot be reopened as a file
+		t.Fatal(err)
+	}
+	if !waitFor(t, 5*time.Second, func() bool { return strings.Contains(errOut.String(), "panicked: error output broken") }) {
+		t.Fatalf("panic not reported: %q", errOut.String())
+	}
+	if err := os.Remove(cur); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(t, 5*time.Second, func() bool { return w.Stats().Recreated == 1 }) {
+		t.Fatal("background check stopped after the panic")
+	}
+	fmt.Fprintln(w, "after")
+	if got := lines(t, dir); got["after"] != 1 {
+		t.Errorf("lines %v", got)
 	}
 }
