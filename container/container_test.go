@@ -203,6 +203,11 @@ func TestErrors(t *testing.T) {
 			_, err := container.Make[Info](r)
 			return err
 		}, container.ErrNotFound, []string{"did you mean Make[*container_test.Info]"}},
+		{"hint: value vs pointer", func(r *container.Container) error {
+			must(t, container.Provide(r, Info{}))
+			_, err := container.Make[*Info](r)
+			return err
+		}, container.ErrNotFound, []string{"did you mean Make[container_test.Info]"}},
 		{"duplicate value", func(r *container.Container) error {
 			must(t, container.Provide(r, 1))
 			return container.Provide(r, 2)

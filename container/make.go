@@ -431,9 +431,8 @@ func hint(t reflect.Type, name string, all []*entryInfo) string {
 		switch {
 		case t.Kind() == reflect.Interface && info.typ != nil && info.typ.Implements(t):
 			return fmt.Sprintf("%s implements %s but is registered as itself: register it with container.Provide[%s](c, v)", typeName(info.typ), typeName(t), typeName(t))
-		case info.typ != nil && info.typ.Kind() == reflect.Pointer && info.typ.Elem() == t:
-			return fmt.Sprintf("%s is registered: did you mean Make[%s]?", typeName(info.typ), typeName(info.typ))
-		case t.Kind() == reflect.Pointer && t.Elem() == info.typ:
+		case info.typ != nil && info.typ.Kind() == reflect.Pointer && info.typ.Elem() == t,
+			t.Kind() == reflect.Pointer && t.Elem() == info.typ:
 			return fmt.Sprintf("%s is registered: did you mean Make[%s]?", typeName(info.typ), typeName(info.typ))
 		}
 	}
