@@ -54,6 +54,11 @@ type Config struct {
 	PubSubKeyFile       string        `name:"pubsub-key-file" placeholder:"PATH" help:"Client key for NATS."`
 
 	logging.Flags `embed:""`
+
+	// keyPair is the certificate and key of --ssl/--http2, loaded (once)
+	// by Validate. Unexported, so kong does not see it; a pointer, so
+	// printing a Config with %+v does not print the private key.
+	keyPair *tls.Certificate
 }
 
 // Validate checks what kong cannot: it is called by kong after parsing, and an
@@ -92,7 +97,8 @@ func (c *Config) Validate() error {
 }
 
 // validateTLS checks the certificate and key of --ssl/--http2 as far as can be
-// seen before start: both given, readable, PEM, decryptable, a matching pair.
+// seen before start: both given, readable, PEM, decryptable, a matching pair;
+// and keeps the pair for the runner.
 func (c *Config) validateTLS() error {
 	which := "--ssl"
 	if !c.SSL {
@@ -108,7 +114,8 @@ func (c *Config) validateTLS() error {
 		}
 		return fmt.Errorf("%s needs %s", which, strings.Join(missing, " and "))
 	}
-	_, err := c.loadKeyPair()
+	pair, err := c.loadKeyPair()
+	c.keyPair = &pair
 	return err
 }
 

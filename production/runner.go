@@ -283,11 +283,8 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	}()
 	rs.entry.Infof("Starting `%s` application...", r.name)
 	if cfg.SSL || cfg.HTTP2 {
-		pair, err := cfg.loadKeyPair()
-		if err != nil {
-			return startupError("%w", err)
-		}
-		rs.tls, rs.scheme = serverTLS(pair, cfg.HTTP2), "https"
+		// Validate has read and checked the pair.
+		rs.tls, rs.scheme = serverTLS(*cfg.keyPair, cfg.HTTP2), "https"
 	}
 
 	// Bind the shared listener once, before any instance starts.
