@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -539,7 +540,8 @@ func (e *natsEntry) handle(m *nats.Msg) {
 	if len(subs) == 0 {
 		return
 	}
-	uid, id := splitSender(m.Header.Get(HeaderSender))
+	// A message from outside goangel has no HeaderSender: Sender "".
+	uid, id, _ := strings.Cut(m.Header.Get(HeaderSender), " ")
 	msg := Message{Topic: m.Subject, Sender: id, Payload: Raw{Data: m.Data, Codec: e.b.codec}}
 	n := uint64(0)
 	for _, s := range subs {
@@ -553,17 +555,6 @@ func (e *natsEntry) handle(m *nats.Msg) {
 	if n > 0 {
 		e.b.delivered.Add(n)
 	}
-}
-
-// splitSender parses a HeaderSender value; a message from outside goangel
-// has none (Sender "").
-func splitSender(v string) (uid, id string) {
-	for i := 0; i < len(v); i++ {
-		if v[i] == ' ' {
-			return v[:i], v[i+1:]
-		}
-	}
-	return v, ""
 }
 
 type natsSub struct {
