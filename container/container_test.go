@@ -520,9 +520,13 @@ func TestHas(t *testing.T) {
 	r := container.New()
 	must(t, container.ProvideFactory(r, func(*container.Container) (*dbConn, error) { panic("never built by Has") }))
 	must(t, container.ProvideLazy(r, func(*container.Container) (Info, error) { panic("never built by Has") }))
+	must(t, container.ProvideNamed(r, "x", 1))
 	c := r.Child()
 	if !container.Has[*dbConn](c) || !container.Has[Info](c) || container.Has[int](c) {
 		t.Fatal("Has wrong")
+	}
+	if !container.HasNamed[int](c, "x") || container.HasNamed[int](c, "") {
+		t.Fatal("HasNamed wrong")
 	}
 	must(t, c.Close())
 	if container.Has[*dbConn](c) || container.HasNamed[int](c, "x") {
