@@ -173,10 +173,11 @@ func (o *NATSOptions) natsOptions(ctx context.Context, b *NATS) ([]nats.Option, 
 // Create it with NewNATS; it implements Broker. All its clients share one
 // connection.
 type NATS struct {
-	cfg   config
-	nc    *nats.Conn
-	opts  NATSOptions
-	codec Codec
+	cfg config
+	nc  *nats.Conn
+	// pendingMsgs and pendingBytes are the pending limits set on every
+	// nats.go subscription; both 0: nats.go's defaults, left alone.
+	pendingMsgs, pendingBytes int
 
 	mu      sync.Mutex
 	closed  bool
@@ -202,14 +203,22 @@ func NewNATS(ctx context.Context, url string, opts NATSOptions) (*NATS, error) {
 		return nil, fmt.Errorf("pubsub: connect to NATS: %w", err)
 	}
 	b := &NATS{
-		opts:    opts,
-		codec:   opts.Codec,
 		clients: make(map[string]*natsClient),
 		shared:  make(map[string]*natsEntry),
 		entries: make(map[*nats.Subscription]*natsEntry),
 	}
-	if b.codec == nil {
-		b.codec = JSON{}
+	codec := opts.Codec
+	if codec == nil {
+		codec = JSON{}
+	}
+	if opts.PendingMsgs != 0 || opts.PendingBytes != 0 {
+		b.pendingMsgs, b.pendingBytes = opts.PendingMsgs, opts.PendingBytes
+		if b.pendingMsgs == 0 {
+			b.pendingMsgs = nats.DefaultSubPendingMsgsLimit
+		}
+		if b.pendingBytes == 0 {
+			b.pendingBytes = nats.DefaultSubPendingBytesLimit
+		}
 	}
 	b.cfg = config{
 		logger:    opts.Logger,
@@ -217,7 +226,7 @@ func NewNATS(ctx context.Context, url string, opts NATSOptions) (*NATS, error) {
 		queueSize: opts.QueueSize,
 		policy:    opts.Policy,
 		known:     knownMap(opts.KnownClients),
-		codec:     b.codec,
+		codec:     codec,
 	}
 	nopts, err := opts.natsOptions(ctx, b)
 	if err != nil {
@@ -361,7 +370,7 @@ func (c *natsClient) Publish(ctx context.Context, topic string, payload any) (in
 	if !c.perms.canPublish(topic) {
 		return 0, fmt.Errorf("%w: client %q may not publish to %q", ErrPermission, c.id, topic)
 	}
-	raw, err := encodeRaw(c.b.codec, payload)
+	raw, err := encodeRaw(c.b.cfg.codec, payload)
 	if err != nil {
 		return 0, fmt.Errorf("pubsub: publish %q: %w", topic, err)
 	}
@@ -405,15 +414,8 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 			}
 			return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
 		}
-		if b.opts.PendingMsgs != 0 || b.opts.PendingBytes != 0 {
-			msgs, bytes := b.opts.PendingMsgs, b.opts.PendingBytes
-			if msgs == 0 {
-				msgs = nats.DefaultSubPendingMsgsLimit
-			}
-			if bytes == 0 {
-				bytes = nats.DefaultSubPendingBytesLimit
-			}
-			_ = ns.SetPendingLimits(msgs, bytes)
+		if b.pendingMsgs != 0 {
+			_ = ns.SetPendingLimits(b.pendingMsgs, b.pendingBytes)
 		}
 		e.ns = ns
 		b.entries[ns] = e
@@ -542,7 +544,7 @@ func (e *natsEntry) handle(m *nats.Msg) {
 	}
 	// A message from outside goangel has no HeaderSender: Sender "".
 	uid, id, _ := strings.Cut(m.Header.Get(HeaderSender), " ")
-	msg := Message{Topic: m.Subject, Sender: id, Payload: Raw{Data: m.Data, Codec: e.b.codec}}
+	msg := Message{Topic: m.Subject, Sender: id, Payload: Raw{Data: m.Data, Codec: e.b.cfg.codec}}
 	n := uint64(0)
 	for _, s := range subs {
 		if !s.self && uid == s.client.uid {
