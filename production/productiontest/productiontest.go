@@ -65,13 +65,21 @@ func Start(tb testing.TB, name string, configure func(*production.App) error, ar
 		r.err = r.Run(ctx, argv)
 		close(r.ended)
 	}()
+	// Registered before the wait, so that Run is stopped and awaited on
+	// every way out of Start, a failed one included.
+	tb.Cleanup(func() {
+		// An error the test did not see through Stop fails it here.
+		if err := r.stop(); err != nil && !r.seen.Load() {
+			tb.Errorf("productiontest: %s: %v", name, err)
+		}
+	})
 	select {
 	case <-r.Ready():
 	case <-r.ended:
-		cancel()
+		r.seen.Store(true) // reported here, not again by the cleanup
 		tb.Fatalf("productiontest: %s ended before it was ready: %v\n%s", name, r.err, r.log)
 	case <-time.After(StartTimeout):
-		cancel()
+		r.seen.Store(true)
 		tb.Fatalf("productiontest: %s not ready within %v\n%s", name, StartTimeout, r.log)
 	}
 	scheme := "http://"
@@ -81,12 +89,6 @@ func Start(tb testing.TB, name string, configure func(*production.App) error, ar
 		}
 	}
 	r.URL = scheme + r.Addr().String()
-	tb.Cleanup(func() {
-		// An error the test did not see through Stop fails it here.
-		if err := r.stop(); err != nil && !r.seen.Load() {
-			tb.Errorf("productiontest: %s: %v", name, err)
-		}
-	})
 	return r
 }
 

@@ -3,9 +3,12 @@ package productiontest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,5 +91,56 @@ func TestWait(t *testing.T) {
 	resp.Body.Close()
 	if err := r.Wait(20 * time.Second); err != nil {
 		t.Fatalf("Wait = %v, want nil after a clean end", err)
+	}
+}
+
+// fakeTB records what Start reports, and runs its cleanups on demand.
+type fakeTB struct {
+	testing.TB
+	mu       sync.Mutex
+	fatals   []string
+	errors   []string
+	cleanups []func()
+}
+
+func (f *fakeTB) Helper() {}
+
+func (f *fakeTB) Fatalf(format string, args ...any) {
+	f.mu.Lock()
+	f.fatals = append(f.fatals, fmt.Sprintf(format, args...))
+	f.mu.Unlock()
+	runtime.Goexit()
+}
+
+func (f *fakeTB) Errorf(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.errors = append(f.errors, fmt.Sprintf(format, args...))
+}
+
+func (f *fakeTB) Cleanup(fn func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cleanups = append(f.cleanups, fn)
+}
+
+// A runner that cannot start fails Start once, with Run's error, and its
+// cleanup neither reports it again nor leaves a goroutine (TestMain checks).
+func TestStartFails(t *testing.T) {
+	tb := &fakeTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		productiontest.Start(tb, "broken", func(*production.App) error { return errors.New("no database") }, []string{"-j", "1"})
+	}()
+	<-done
+	for i := len(tb.cleanups) - 1; i >= 0; i-- {
+		tb.cleanups[i]()
+	}
+	if len(tb.fatals) != 1 || !strings.Contains(tb.fatals[0], "ended before it was ready") || !strings.Contains(tb.fatals[0], "no database") {
+		t.Errorf("Start reported %q, want one failure naming the configure error", tb.fatals)
+	}
+	if len(tb.errors) != 0 {
+		t.Errorf("the cleanup reported again: %q", tb.errors)
 	}
 }
