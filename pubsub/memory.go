@@ -3,7 +3,9 @@ package pubsub
 import (
 	"context"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -177,10 +179,7 @@ func (b *Memory) Register(ctx context.Context, info ClientInfo) (Client, error) 
 func (b *Memory) Close() error {
 	b.mu.Lock()
 	b.closed = true
-	cs := make([]*memClient, 0, len(b.clients))
-	for _, c := range b.clients {
-		cs = append(cs, c)
-	}
+	cs := slices.Collect(maps.Values(b.clients))
 	b.mu.Unlock()
 	for _, c := range cs {
 		_ = c.Close()
@@ -347,15 +346,12 @@ func (c *memClient) Close() error {
 		return nil
 	}
 	c.closed.Store(true)
-	subs := make([]*memSub, 0, len(c.subs))
-	for s := range c.subs {
+	delete(b.clients, c.id)
+	subs := slices.Collect(maps.Keys(c.subs))
+	for _, s := range subs {
 		b.unindex(s)
-		subs = append(subs, s)
 	}
 	c.subs = nil
-	if b.clients[c.id] == c {
-		delete(b.clients, c.id)
-	}
 	b.invalidate()
 	b.mu.Unlock()
 	b.closeSubs(subs)

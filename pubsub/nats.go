@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -298,10 +300,7 @@ func (b *NATS) Close() error {
 		return nil
 	}
 	b.closed = true
-	cs := make([]*natsClient, 0, len(b.clients))
-	for _, c := range b.clients {
-		cs = append(cs, c)
-	}
+	cs := slices.Collect(maps.Values(b.clients))
 	b.mu.Unlock()
 	for _, c := range cs {
 		_ = c.Close()
@@ -462,13 +461,8 @@ func (c *natsClient) Close() error {
 		return nil
 	}
 	c.closed.Store(true)
-	subs := make([]*natsSub, 0, len(c.subs))
-	for s := range c.subs {
-		subs = append(subs, s)
-	}
-	if b.clients[c.id] == c {
-		delete(b.clients, c.id)
-	}
+	delete(b.clients, c.id)
+	subs := slices.Collect(maps.Keys(c.subs))
 	b.mu.Unlock()
 	for _, s := range subs {
 		_ = s.Unsubscribe()
