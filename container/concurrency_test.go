@@ -95,7 +95,9 @@ func TestConcurrentLazyCycle(t *testing.T) {
 }
 
 // A lazy factory that resolves its dependencies from several goroutines
-// (errgroup style) is not a cycle, even when they contend for a shared one.
+// (errgroup style) is not a cycle, even when they contend for a shared one:
+// E's build waits until both B and D have started, so the other of the two
+// usually finds E being built and waits for it.
 func TestParallelResolveInsideFactory(t *testing.T) {
 	type A struct{}
 	type B struct{}
@@ -104,18 +106,20 @@ func TestParallelResolveInsideFactory(t *testing.T) {
 	for range 50 {
 		r := container.New()
 		var builtE atomic.Int32
-		inE := make(chan struct{})
-		var inOnce sync.Once
+		var entered sync.WaitGroup // B's and D's factories have started
+		entered.Add(2)
 		must(t, container.ProvideLazy(r, func(c *container.Container) (*E, error) {
 			builtE.Add(1)
-			inOnce.Do(func() { close(inE) })
+			entered.Wait()
 			return &E{}, nil
 		}))
 		must(t, container.ProvideLazy(r, func(c *container.Container) (*B, error) {
+			entered.Done()
 			_, err := container.Make[*E](c)
 			return &B{}, err
 		}))
 		must(t, container.ProvideLazy(r, func(c *container.Container) (*D, error) {
+			entered.Done()
 			_, err := container.Make[*E](c)
 			return &D{}, err
 		}))
