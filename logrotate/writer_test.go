@@ -618,3 +618,39 @@ func TestBackgroundPanicRecovered(t *testing.T) {
 		t.Errorf("lines %v", got)
 	}
 }
+
+// Files of one age are ordered by name: a later period first, then the
+// higher ".N" (".12" is newer than ".9", though it sorts before it).
+func TestMaxFilesOrdersGenerationsByNumber(t *testing.T) {
+	dir := t.TempDir()
+	old := start.Add(-time.Hour)
+	names := []string{"app.20200101.log", "app.20200102.log"}
+	for n := 1; n <= 12; n++ {
+		names = append(names, fmt.Sprintf("app.20200101.log.%d", n))
+	}
+	for _, name := range names {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("old\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := logrotate.Open(logrotate.Config{Pattern: filepath.Join(dir, "app.%Y%m%d.log"), MaxFiles: 4, Clock: newClock(start).Now, CheckEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if !waitFor(t, 5*time.Second, func() bool { return w.Stats().Removed == uint64(len(names)-3) }) {
+		t.Fatalf("removed %d, want %d", w.Stats().Removed, len(names)-3)
+	}
+	var kept []string
+	for _, f := range logFiles(t, dir) {
+		kept = append(kept, filepath.Base(f))
+	}
+	want := []string{"app.20200101.log.11", "app.20200101.log.12", "app.20200102.log", "app.20261125.log"}
+	if fmt.Sprint(kept) != fmt.Sprint(want) {
+		t.Errorf("kept %v, want %v", kept, want)
+	}
+}
