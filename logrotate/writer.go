@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -613,7 +614,8 @@ func (l *log) cleanup() {
 	type file struct {
 		path string
 		mod  time.Time
-		gen  int
+		stem string // path without its ".N"
+		gen  int    // N; 0 without
 	}
 	var files []file
 	for _, e := range entries {
@@ -632,11 +634,11 @@ func (l *log) cleanup() {
 		if err != nil {
 			continue
 		}
-		g := 0
+		f := file{path: p, mod: fi.ModTime(), stem: strings.TrimSuffix(p, m[1])}
 		if m[1] != "" {
-			fmt.Sscanf(m[1], ".%d", &g)
+			f.gen, _ = strconv.Atoi(m[1][1:])
 		}
-		files = append(files, file{p, fi.ModTime(), g})
+		files = append(files, f)
 	}
 	// Newest first: by modification time, then by name order within a
 	// period (".10" is newer than ".9", which plain sorting gets wrong).
@@ -644,10 +646,8 @@ func (l *log) cleanup() {
 		if !files[i].mod.Equal(files[j].mod) {
 			return files[i].mod.After(files[j].mod)
 		}
-		bi := strings.TrimSuffix(files[i].path, fmt.Sprintf(".%d", files[i].gen))
-		bj := strings.TrimSuffix(files[j].path, fmt.Sprintf(".%d", files[j].gen))
-		if bi != bj {
-			return bi > bj
+		if files[i].stem != files[j].stem {
+			return files[i].stem > files[j].stem
 		}
 		return files[i].gen > files[j].gen
 	})
