@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -92,20 +91,11 @@ func (c *counter) get(k string) int {
 	return c.n[k]
 }
 
-type runner struct {
-	r    *production.Runner
-	out  *syncBuffer
-	base string
-}
-
 // start runs the example (with every response tagged) on 127.0.0.1:0 with
 // 4 instances unless args say otherwise; it is stopped when the test ends.
-func start(t *testing.T, received *counter, args ...string) *runner {
+func start(t *testing.T, received *counter, args ...string) *productiontest.Runner {
 	t.Helper()
-	out := &syncBuffer{}
-	run := productiontest.Start(t, "example", tagged(received), append([]string{"-j", "4"}, args...),
-		production.WithFlags(&Flags{}), production.WithOutput(out, out))
-	return &runner{r: run.Runner, out: out, base: run.URL}
+	return productiontest.Start(t, "example", tagged(received), append([]string{"-j", "4"}, args...), production.WithFlags(&Flags{}))
 }
 
 type answer struct {
@@ -133,11 +123,11 @@ func get(t *testing.T, url string) answer {
 
 // everyInstanceSays waits until each of the runner's 4 instances has answered
 // path with want.
-func everyInstanceSays(t *testing.T, rn *runner, path, want string) {
+func everyInstanceSays(t *testing.T, rn *productiontest.Runner, path, want string) {
 	t.Helper()
 	seen := map[string]bool{}
 	waitFor(t, 10*time.Second, fmt.Sprintf("every instance to answer %s with %q", path, want), func() bool {
-		a := get(t, rn.base+path)
+		a := get(t, rn.URL+path)
 		if a.code == 200 && a.body == want {
 			seen[a.instance] = true
 		}
@@ -157,45 +147,45 @@ func TestRoutes(t *testing.T) {
 		{"/404", 404, "404 page not found\n"},
 		{"/nowhere", 404, "404 page not found\n"},
 	} {
-		if a := get(t, rn.base+c.path); a.code != c.code || a.body != c.body {
+		if a := get(t, rn.URL+c.path); a.code != c.code || a.body != c.body {
 			t.Errorf("GET %s = %d %q, want %d %q", c.path, a.code, a.body, c.code, c.body)
 		}
 	}
 
 	// A greeting changed on one instance is served by all of them.
-	if a := get(t, rn.base+"/change_greeting/Howdy"); a.code != 200 || a.body != "Changed greeting -> Howdy" {
+	if a := get(t, rn.URL+"/change_greeting/Howdy"); a.code != 200 || a.body != "Changed greeting -> Howdy" {
 		t.Fatalf("GET /change_greeting/Howdy = %d %q", a.code, a.body)
 	}
 	everyInstanceSays(t, rn, "/greeting", "Howdy")
 
 	// /crash: the instance answers, crashes after --crash-delay (a
 	// supervised timer) and is respawned; the others keep serving.
-	a := get(t, rn.base+"/crash")
+	a := get(t, rn.URL+"/crash")
 	if a.code != 200 || a.body != "Crashing in 20ms..." {
 		t.Fatalf("GET /crash = %d %q", a.code, a.body)
 	}
 	n, _ := strconv.Atoi(a.instance)
 	waitFor(t, 10*time.Second, "the crashed instance to be respawned", func() bool {
-		s := rn.r.Stats().Instances[n]
+		s := rn.Stats().Instances[n]
 		return s.Restarts == 1 && s.Crashes == 1 && s.Up
 	})
 	waitFor(t, 10*time.Second, "its second life to serve", func() bool {
-		a := get(t, rn.base+"/")
+		a := get(t, rn.URL+"/")
 		return a.instance == strconv.Itoa(n) && a.life == "2" && a.body == "Hello, production world!"
 	})
 	// The new life asked the others for the greeting: it serves "Howdy", not
 	// the default it started with.
 	waitFor(t, 10*time.Second, "the second life to catch up with the greeting", func() bool {
-		a := get(t, rn.base+"/greeting")
+		a := get(t, rn.URL+"/greeting")
 		return a.instance == strconv.Itoa(n) && a.life == "2" && a.body == "Howdy"
 	})
-	for i, s := range rn.r.Stats().Instances {
+	for i, s := range rn.Stats().Instances {
 		if i != n && (s.Crashes != 0 || !s.Up) {
 			t.Errorf("instance %d: %+v, want untouched", i, s)
 		}
 	}
-	if want := fmt.Sprintf("Instance #%d crashed: crash requested via /crash. Respawning in 0s...", n); !bytes.Contains([]byte(rn.out.String()), []byte(want)) {
-		t.Errorf("log lacks %q:\n%s", want, rn.out)
+	if want := fmt.Sprintf("Instance #%d crashed: crash requested via /crash. Respawning in 0s...", n); !strings.Contains(rn.Log(), want) {
+		t.Errorf("log lacks %q:\n%s", want, rn.Log())
 	}
 }
 
@@ -205,7 +195,7 @@ func TestHelpListsAppFlags(t *testing.T) {
 	if err := r.Run(context.Background(), []string{"--help"}); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains([]byte(out.String()), []byte("--crash-delay=3s")) || !bytes.Contains([]byte(out.String()), []byte("$EXAMPLE_CRASH_DELAY")) {
+	if !strings.Contains(out.String(), "--crash-delay=3s") || !strings.Contains(out.String(), "$EXAMPLE_CRASH_DELAY") {
 		t.Errorf("--help does not list --crash-delay:\n%s", out)
 	}
 	err := production.New("example", configure, production.WithFlags(&Flags{}), production.WithOutput(io.Discard, io.Discard)).
@@ -237,7 +227,7 @@ func TestNATS(t *testing.T) {
 	a := start(t, recvA, "--pubsub-url", url)
 	b := start(t, recvB, "--pubsub-url", url)
 
-	ans := get(t, a.base+"/change_greeting/Bonjour")
+	ans := get(t, a.URL+"/change_greeting/Bonjour")
 	if ans.code != 200 || ans.body != "Changed greeting -> Bonjour" {
 		t.Fatalf("change_greeting on A = %d %q", ans.code, ans.body)
 	}

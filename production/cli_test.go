@@ -150,7 +150,7 @@ func TestUsageErrors(t *testing.T) {
 func TestEnvironment(t *testing.T) {
 	env := map[string]string{"TEST_CONCURRENCY": "3", "TEST_PORT": "0", "TEST_ADDRESS": "127.0.0.1", "TEST_RESPAWN": "false"}
 	h := startRunner(t, hello, nil, production.WithLookupEnv(envOf(env)))
-	if n := len(h.r.Stats().Instances); n != 3 {
+	if n := len(h.run.Stats().Instances); n != 3 {
 		t.Errorf("TEST_CONCURRENCY=3: %d instances", n)
 	}
 	if err := h.stop(); err != nil {
@@ -159,12 +159,12 @@ func TestEnvironment(t *testing.T) {
 	// The command line wins over the environment; a custom prefix.
 	env = map[string]string{"SHOP_CONCURRENCY": "3", "TEST_CONCURRENCY": "5"}
 	h = startRunner(t, hello, []string{"-j", "2"}, production.WithLookupEnv(envOf(env)), production.WithEnvPrefix("SHOP"))
-	if n := len(h.r.Stats().Instances); n != 2 {
+	if n := len(h.run.Stats().Instances); n != 2 {
 		t.Errorf("-j 2 over SHOP_CONCURRENCY=3: %d instances", n)
 	}
 	env = map[string]string{"SHOP_CONCURRENCY": "3"}
 	h = startRunner(t, hello, nil, production.WithLookupEnv(envOf(env)), production.WithEnvPrefix("SHOP"))
-	if n := len(h.r.Stats().Instances); n != 3 {
+	if n := len(h.run.Stats().Instances); n != 3 {
 		t.Errorf("SHOP_CONCURRENCY=3: %d instances", n)
 	}
 }
@@ -193,7 +193,7 @@ func TestQuiet(t *testing.T) {
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if out := h.out.String(); out != "" {
+	if out := h.run.Log(); out != "" {
 		t.Errorf("--quiet printed:\n%s", out)
 	}
 }

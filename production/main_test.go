@@ -26,13 +26,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func noEnv(string) (string, bool) { return "", false }
 
-// harness is a Runner running in the background on 127.0.0.1:0, with a
-// keep-alive client.
+// harness is a Runner running in the background on 127.0.0.1:0 (its log in
+// run.Log()), with a keep-alive client.
 type harness struct {
-	r      *production.Runner
 	run    *productiontest.Runner
-	out    *syncBuffer
-	base   string
 	client *http.Client
 	tr     *http.Transport
 }
@@ -52,9 +49,7 @@ func instanceHeader(app *production.App) {
 
 func startRunner(t testing.TB, configure func(*production.App) error, args []string, opts ...production.Option) *harness {
 	t.Helper()
-	h := &harness{out: &syncBuffer{}}
-	h.run = productiontest.Start(t, "test", configure, args, append([]production.Option{production.WithOutput(h.out, h.out)}, opts...)...)
-	h.r, h.base = h.run.Runner, h.run.URL
+	h := &harness{run: productiontest.Start(t, "test", configure, args, opts...)}
 	h.tr = &http.Transport{MaxIdleConnsPerHost: 64}
 	h.client = &http.Client{Transport: h.tr, Timeout: 10 * time.Second}
 	t.Cleanup(h.tr.CloseIdleConnections)
@@ -70,7 +65,7 @@ func (h *harness) stop() error {
 
 // get does a GET and returns status, body and the serving instance.
 func (h *harness) get(path string) (int, string, string, error) {
-	return getWith(h.client, h.base+path)
+	return getWith(h.client, h.run.URL+path)
 }
 
 func getWith(c *http.Client, url string) (int, string, string, error) {
@@ -112,8 +107,8 @@ func TestHello(t *testing.T) {
 	if err != nil || code != 200 || body != "Hello, production world!" {
 		t.Fatalf("GET / = %d %q %v", code, body, err)
 	}
-	if _, port, _ := net.SplitHostPort(h.r.Addr().String()); port == "0" {
-		t.Fatalf("Addr() = %v: want the real port", h.r.Addr())
+	if _, port, _ := net.SplitHostPort(h.run.Addr().String()); port == "0" {
+		t.Fatalf("Addr() = %v: want the real port", h.run.Addr())
 	}
 	// A handler panic is a 500, counted, and the instance keeps serving.
 	code, _, _, err = h.get("/panic")
@@ -128,7 +123,7 @@ func TestHello(t *testing.T) {
 		t.Fatalf("GET /twice = %d %v", code, err)
 	}
 	var panics uint64
-	for _, s := range h.r.Stats().Instances {
+	for _, s := range h.run.Stats().Instances {
 		panics += s.Panics
 	}
 	if panics != 1 {
@@ -137,10 +132,10 @@ func TestHello(t *testing.T) {
 	if err := h.stop(); err != nil {
 		t.Fatalf("Run = %v, want nil after cancel", err)
 	}
-	out := h.out.String()
+	out := h.run.Log()
 	for _, want := range []string{
 		"Starting `test` application...",
-		fmt.Sprintf("Instance #3 listening at http://%s", h.r.Addr()),
+		fmt.Sprintf("Instance #3 listening at http://%s", h.run.Addr()),
 		"Recovered from a panic in a handler: handler panic",
 		"superfluous response.WriteHeader call", // http.Server.ErrorLog goes to logrus
 	} {

@@ -85,7 +85,7 @@ func testSpread(t *testing.T, workers int) {
 			c := fresh()
 			defer c.CloseIdleConnections()
 			for next.Add(1) <= conns {
-				code, _, inst, err := getWith(c, h.base+"/")
+				code, _, inst, err := getWith(c, h.run.URL+"/")
 				if err != nil || code != 200 {
 					t.Errorf("GET / = %d, %v", code, err)
 					return
@@ -198,7 +198,7 @@ func crashy(app *production.App) error {
 func TestCrashStorm(t *testing.T) {
 	h := startRunner(t, crashy, []string{"-j", "4", "--max-restarts", "100000", "--quiet"},
 		production.WithRestartPolicy(production.RestartPolicy{InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, StableAfter: 10 * time.Second}))
-	addr := h.r.Addr().String()
+	addr := h.run.Addr().String()
 	const clients = 8
 	storm := 2500 * time.Millisecond
 	stop := make(chan struct{})
@@ -250,7 +250,7 @@ func TestCrashStorm(t *testing.T) {
 
 	// Every instance comes back, the listener is still open.
 	waitFor(t, 10*time.Second, "every instance up", func() bool {
-		for _, s := range h.r.Stats().Instances {
+		for _, s := range h.run.Stats().Instances {
 			if !s.Up {
 				return false
 			}
@@ -262,7 +262,7 @@ func TestCrashStorm(t *testing.T) {
 		t.Fatalf("after the storm: GET / = %d %q %v", code, body, err)
 	}
 	var total production.InstanceStats
-	for _, s := range h.r.Stats().Instances {
+	for _, s := range h.run.Stats().Instances {
 		total.Crashes += s.Crashes
 		total.Restarts += s.Restarts
 		total.Requests += s.Requests
@@ -312,7 +312,7 @@ func TestNoRespawn(t *testing.T) {
 		if !strings.Contains(err.Error(), "boom") {
 			t.Errorf("error %q does not give the reason", err)
 		}
-		for _, s := range h.r.Stats().Instances {
+		for _, s := range h.run.Stats().Instances {
 			if s.Restarts != 0 || s.Crashes != 1 {
 				t.Errorf("instance %d: %d restarts, %d crashes; want 0 and 1", s.Number, s.Restarts, s.Crashes)
 			}
@@ -442,7 +442,7 @@ func TestInstanceContainerAndZone(t *testing.T) {
 		t.Fatalf("GET /panic = %d %v, want 500", code, err)
 	}
 	waitFor(t, 5*time.Second, "the panicking request's container closed", func() bool { return closed.Load() == 2 })
-	if n := h.r.Stats().Instances[0].Panics; n != 1 {
+	if n := h.run.Stats().Instances[0].Panics; n != 1 {
 		t.Errorf("Stats panics = %d, want 1", n)
 	}
 
@@ -463,7 +463,7 @@ func TestAccessLog(t *testing.T) {
 	}
 	// The listening line has a "/" and the port may have "200": look for
 	// the access log line's own fields.
-	if out := h.out.String(); !strings.Contains(out, "method=GET path=/ ") || !strings.Contains(out, "status=200") {
+	if out := h.run.Log(); !strings.Contains(out, "method=GET path=/ ") || !strings.Contains(out, "status=200") {
 		t.Errorf("no access log line:\n%s", out)
 	}
 }
@@ -492,8 +492,8 @@ func TestShutdownHooks(t *testing.T) {
 	if strings.Join(order, ",") != "second,first" {
 		t.Errorf("hooks ran as %v, want reverse order", order)
 	}
-	if strings.Contains(h.out.String(), "context not canceled") {
-		t.Errorf("hook ran before the context ended:\n%s", h.out)
+	if strings.Contains(h.run.Log(), "context not canceled") {
+		t.Errorf("hook ran before the context ended:\n%s", h.run.Log())
 	}
 }
 
@@ -537,7 +537,7 @@ func TestHijackedHandlerDrains(t *testing.T) {
 	if err != nil || code != 200 || body != "ok" {
 		t.Fatalf("GET /hijack = %d %q %v", code, body, err)
 	}
-	waitFor(t, 10*time.Second, "the respawn", func() bool { return h.r.Stats().Instances[0].Life == 2 })
+	waitFor(t, 10*time.Second, "the respawn", func() bool { return h.run.Stats().Instances[0].Life == 2 })
 	if hookRan.Load() {
 		t.Fatal("the crashed life ended while a hijacked handler still ran")
 	}
@@ -579,7 +579,7 @@ func TestEvents(t *testing.T) {
 	}
 	// The next request on the kept-alive connection is answered by the
 	// crashed life with "Connection: close"; then that life has drained.
-	resp, err := h.client.Get(h.base + "/")
+	resp, err := h.client.Get(h.run.URL + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -607,13 +607,13 @@ func TestNoGoroutineLeft(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	h := startRunner(t, crashy, []string{"-j", "3"})
 	for _, path := range []string{"/", "/crash/go", "/crash/crash", "/crash/timer", "/"} {
-		if code, _, _, err := getWith(fresh(), h.base+path); err != nil || code != 200 {
+		if code, _, _, err := getWith(fresh(), h.run.URL+path); err != nil || code != 200 {
 			t.Fatalf("GET %s = %d %v", path, code, err)
 		}
 	}
 	waitFor(t, 10*time.Second, "three respawns", func() bool {
 		var n uint64
-		for _, s := range h.r.Stats().Instances {
+		for _, s := range h.run.Stats().Instances {
 			n += s.Restarts
 		}
 		return n == 3

@@ -29,14 +29,13 @@ func startTLS(t *testing.T, flag string, configure func(*production.App) error, 
 	pool.AppendCertsFromPEM(pemBytes)
 	h.tr.TLSClientConfig = &tls.Config{RootCAs: pool, ServerName: "localhost"}
 	h.tr.ForceAttemptHTTP2 = true // offer h2; the server decides
-	h.base = "https://" + h.r.Addr().String()
 	return h
 }
 
 // getProto does a GET and returns the status and the protocol it was served with.
 func getProto(t *testing.T, h *harness, path string) (int, string) {
 	t.Helper()
-	resp, err := h.client.Get(h.base + path)
+	resp, err := h.client.Get(h.run.URL + path)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
@@ -55,8 +54,8 @@ func TestSSL(t *testing.T) {
 	if code, proto := getProto(t, h, "/"); code != 200 || proto != "HTTP/1.1" {
 		t.Fatalf("GET / = %d over %s, want 200 over HTTP/1.1 (--ssl does not offer h2)", code, proto)
 	}
-	if want := "listening at https://" + h.r.Addr().String(); !strings.Contains(h.out.String(), want) {
-		t.Errorf("log lacks %q:\n%s", want, h.out)
+	if want := "listening at https://" + h.run.Addr().String(); !strings.Contains(h.run.Log(), want) {
+		t.Errorf("log lacks %q:\n%s", want, h.run.Log())
 	}
 }
 
@@ -120,7 +119,7 @@ func TestHTTP2CrashNoFailedRequest(t *testing.T) {
 		t.Fatal("no crash was triggered")
 	}
 	waitFor(t, 10*time.Second, "every instance back", func() bool {
-		for _, s := range h.r.Stats().Instances {
+		for _, s := range h.run.Stats().Instances {
 			if !s.Up {
 				return false
 			}
