@@ -127,22 +127,22 @@ func (l *Logging) build(f Flags, quiet bool, stdout, file io.Writer) {
 	// either: every writer below is safe for concurrent use and writes a
 	// line in one call.
 	lg.SetNoLock()
+	lg.Formatter = plain()
 	switch {
 	case file == nil && console == nil:
-		lg.Out, lg.Formatter = io.Discard, plain()
+		lg.Out = io.Discard
 	case file == nil:
-		lg.Out, lg.Formatter = console, &TextFormatter{Colour: colour}
-		if json {
-			lg.Formatter = plain()
-		}
+		lg.Out = console
 	case console == nil:
-		lg.Out, lg.Formatter = file, plain()
+		lg.Out = file
 	case !colour:
-		// Same bytes for both: format once.
-		lg.Out, lg.Formatter = teeWriter{console, file}, plain()
+		lg.Out = teeWriter{console, file} // same bytes for both: format once
 	default:
-		lg.Out, lg.Formatter = console, &TextFormatter{Colour: true}
-		lg.AddHook(logrotate.NewHook(file, plain()))
+		lg.Out = console
+		lg.AddHook(logrotate.NewHook(file, plain())) // the file gets no colours
+	}
+	if colour {
+		lg.Formatter = &TextFormatter{Colour: true}
 	}
 	l.Logger = lg
 
