@@ -246,21 +246,22 @@ func NewNATS(ctx context.Context, url string, opts NATSOptions) (*NATS, error) {
 	return b, nil
 }
 
-// redact hides credentials in a URL for error messages.
-func redact(url string) string {
-	for i := 0; i < len(url); i++ {
-		if url[i] == '@' {
-			j := 0
-			for k := 0; k+3 <= i; k++ {
-				if url[k:k+3] == "://" {
-					j = k + 3
-					break
-				}
-			}
-			return url[:j] + "REDACTED" + url[i:]
+// redact hides the credentials of every URL of a comma-separated list,
+// for error messages.
+func redact(urls string) string {
+	list := strings.Split(urls, ",")
+	for i, u := range list {
+		at := strings.IndexByte(u, '@')
+		if at < 0 {
+			continue
 		}
+		start := 0
+		if j := strings.Index(u[:at], "://"); j >= 0 {
+			start = j + 3
+		}
+		list[i] = u[:start] + "REDACTED" + u[at:]
 	}
-	return url
+	return strings.Join(list, ",")
 }
 
 // Conn is the underlying connection (for its statistics or status; do not
