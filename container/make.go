@@ -216,13 +216,11 @@ func cycleError(p *frame, last *entryInfo) error {
 	}
 	slices.Reverse(path)
 	// Start the path at the first occurrence of last, so it reads as the cycle.
-	for i, n := range path {
-		if n == last.String() {
-			path = path[i:]
-			break
-		}
+	name := last.String()
+	if i := slices.Index(path, name); i >= 0 {
+		path = path[i:]
 	}
-	return &CycleError{Path: append(path, last.String())}
+	return &CycleError{Path: append(path, name)}
 }
 
 // call runs f on the view of frame v, turning a panic into a *PanicError
