@@ -52,10 +52,7 @@ func configure(app *production.App) error {
 	if err != nil {
 		return err
 	}
-	client, err := container.Make[pubsub.Client](app.Container)
-	if err != nil {
-		return err
-	}
+	client := app.PubSub()
 
 	// This instance's greeting; other instances tell it theirs. A respawned
 	// instance asks the others for the current one, so a crash does not
@@ -99,7 +96,8 @@ func configure(app *production.App) error {
 	})
 	r.Get("/404", http.NotFound)
 	r.Get("/greeting", func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, greeting.get())
+		g, _ := greeting.current()
+		io.WriteString(w, g)
 	})
 	r.Get("/change_greeting/{newGreeting}", func(w http.ResponseWriter, r *http.Request) {
 		g := chi.URLParam(r, "newGreeting")
@@ -129,12 +127,6 @@ type greetingState struct {
 	known bool // set by a change or an adopted answer: text is the app's greeting
 }
 
-func (g *greetingState) get() string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.text
-}
-
 // set takes a change, made here or by another instance.
 func (g *greetingState) set(text string) {
 	g.mu.Lock()
@@ -153,7 +145,8 @@ func (g *greetingState) adopt(text string) bool {
 	return true
 }
 
-// current returns the greeting, and whether it is worth telling a new life (it is known).
+// current returns the greeting, and whether it is known (worth telling a new
+// life) rather than the default.
 func (g *greetingState) current() (string, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
