@@ -28,8 +28,10 @@ func TestStress(t *testing.T) {
 	topics := []string{"a", "a.b", "a.c", "b.x.y"}
 	patterns := []string{"a", "a.*", "a.>", ">", "b.*.y", "a.b"}
 	var received atomic.Uint64
-	var wg sync.WaitGroup
+	var wg, closers sync.WaitGroup
 	var life atomic.Int64
+	var unreadMu sync.Mutex
+	var unread []pubsub.Subscription // checked closed at the end
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -51,7 +53,11 @@ func TestStress(t *testing.T) {
 						return
 					}
 					subs = append(subs, s)
-					if i != 2 { // the third one is never read: it overflows
+					if i == 2 { // the third one is never read: it overflows
+						unreadMu.Lock()
+						unread = append(unread, s)
+						unreadMu.Unlock()
+					} else {
 						readers.Add(1)
 						go func() {
 							defer readers.Done()
@@ -79,14 +85,18 @@ func TestStress(t *testing.T) {
 					_ = subs[0].Unsubscribe()
 					_ = c.Close()
 				default:
-					go func() { _ = c.Close() }() // close racing the next round
+					closers.Go(func() { _ = c.Close() }) // close racing the next round
 				}
 				readers.Wait()
 			}
 		}()
 	}
 	wg.Wait()
+	closers.Wait()
 	_ = b.Close()
+	for _, s := range unread {
+		closed(t, s)
+	}
 	st := b.Stats()
 	if st.Delivered < received.Load() {
 		t.Errorf("delivered %d < received %d", st.Delivered, received.Load())
