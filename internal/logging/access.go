@@ -28,6 +28,7 @@ func AccessLog(l *logrus.Logger, base logrus.Fields) func(http.Handler) http.Han
 	if l == nil {
 		return func(next http.Handler) http.Handler { return next }
 	}
+	entry := l.WithFields(base) // the base fields, once, not per request
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -35,7 +36,7 @@ func AccessLog(l *logrus.Logger, base logrus.Fields) func(http.Handler) http.Han
 			defer func() {
 				p := recover()
 				if l.IsLevelEnabled(logrus.InfoLevel) {
-					logRequest(l, base, r, ww, start, p != nil)
+					logRequest(entry, r, ww, start, p != nil)
 				}
 				if p != nil {
 					panic(p) // for the recover middleware outside, which answers it
@@ -46,7 +47,7 @@ func AccessLog(l *logrus.Logger, base logrus.Fields) func(http.Handler) http.Han
 	}
 }
 
-func logRequest(l *logrus.Logger, base logrus.Fields, r *http.Request, ww middleware.WrapResponseWriter, start time.Time, panicked bool) {
+func logRequest(e *logrus.Entry, r *http.Request, ww middleware.WrapResponseWriter, start time.Time, panicked bool) {
 	status := ww.Status()
 	switch {
 	case panicked && status == 0:
@@ -54,16 +55,13 @@ func logRequest(l *logrus.Logger, base logrus.Fields, r *http.Request, ww middle
 	case status == 0:
 		status = http.StatusOK // nothing written: net/http answers 200
 	}
-	fields := make(logrus.Fields, len(base)+7)
-	for k, v := range base {
-		fields[k] = v
-	}
-	fields[MethodKey] = r.Method
-	fields[PathKey] = r.URL.Path
-	fields[StatusKey] = status
-	fields[BytesKey] = ww.BytesWritten()
-	fields[DurationKey] = time.Since(start)
-	fields[RemoteKey] = r.RemoteAddr
-	fields[RequestIDKey] = middleware.GetReqID(r.Context())
-	l.WithFields(fields).Info("request")
+	e.WithFields(logrus.Fields{
+		MethodKey:    r.Method,
+		PathKey:      r.URL.Path,
+		StatusKey:    status,
+		BytesKey:     ww.BytesWritten(),
+		DurationKey:  time.Since(start),
+		RemoteKey:    r.RemoteAddr,
+		RequestIDKey: middleware.GetReqID(r.Context()),
+	}).Info("request")
 }
