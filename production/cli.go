@@ -6,7 +6,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"reflect"
 	"runtime"
@@ -185,15 +184,16 @@ func shortDuration(d time.Duration) string {
 // parsing without ending the process.
 type helpExit struct{ code int }
 
-// parse builds the kong CLI (Config, the app's flag structs) and parses args.
+// parse builds the kong CLI (Config, the app's flag structs) and parses args,
+// writing help and usage errors to the runner's outputs.
 // It returns done=true when --help was printed.
-func (r *Runner) parse(args []string, stdout, stderr io.Writer) (cfg *Config, done bool, err error) {
+func (r *Runner) parse(args []string) (cfg *Config, done bool, err error) {
 	cfg = &Config{}
 	usageOnly := false // set after a usage error: print the options without the banner
 	options := []kong.Option{
 		kong.Name(r.name),
 		kong.Description(r.description()),
-		kong.Writers(stdout, stderr),
+		kong.Writers(r.stdout, r.stderr),
 		kong.Exit(func(code int) { panic(helpExit{code}) }),
 		kong.Vars{
 			"ncpu":           strconv.Itoa(runtime.NumCPU()),
@@ -234,7 +234,7 @@ func (r *Runner) parse(args []string, stdout, stderr io.Writer) (cfg *Config, do
 	_, perr := parser.Parse(args)
 	if perr != nil {
 		parser.Errorf("%s", perr.Error())
-		parser.Stdout = stderr
+		parser.Stdout = r.stderr
 		usageOnly = true
 		if uctx, err := kong.Trace(parser, nil); err == nil {
 			_ = uctx.PrintUsage(false)

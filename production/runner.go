@@ -226,7 +226,7 @@ func (r *Runner) Run(ctx context.Context, args []string) error {
 	if !r.ran.CompareAndSwap(false, true) {
 		return exitError(1, ErrAlreadyRun)
 	}
-	cfg, helped, err := r.parse(args, r.stdout, r.stderr)
+	cfg, helped, err := r.parse(args)
 	if err != nil || helped {
 		return err
 	}
