@@ -101,9 +101,12 @@ func Get(c *http.Client, url string) error {
 	return nil
 }
 
-// Clients is how many concurrent clients the HTTP load loops run
-// (b.SetParallelism is given Clients/GOMAXPROCS, at least 1).
+// Clients is how many concurrent clients the HTTP load loops run.
 const Clients = 8
+
+// setClients makes b.RunParallel run Clients goroutines (Clients/GOMAXPROCS
+// per CPU, at least 1).
+func setClients(b *testing.B) { b.SetParallelism(max(1, Clients/runtime.GOMAXPROCS(0))) }
 
 // DriveHTTP sends b.N GETs to url from Clients concurrent goroutines and
 // reports requests per second. A failed request fails the benchmark.
@@ -120,7 +123,7 @@ func DriveHTTP(b *testing.B, url string, keepAlive bool) {
 		firstErr error
 	)
 	b.ReportAllocs()
-	b.SetParallelism(max(1, Clients/gomaxprocs()))
+	setClients(b)
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
@@ -138,5 +141,3 @@ func DriveHTTP(b *testing.B, url string, keepAlive bool) {
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
 }
-
-func gomaxprocs() int { return runtime.GOMAXPROCS(0) }

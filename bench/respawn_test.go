@@ -113,7 +113,7 @@ func BenchmarkCrashStorm(b *testing.B) {
 			var firstErr error
 			var errOnce sync.Once
 			b.ReportAllocs()
-			b.SetParallelism(max(1, Clients/runtime.GOMAXPROCS(0)))
+			setClients(b)
 			b.ResetTimer()
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
