@@ -418,3 +418,19 @@ func TestTyped(t *testing.T) {
 		})
 	}
 }
+
+// TestNilRawPayload: a nil *Raw is published like any nil pointer (it used
+// to panic on every backend that encodes).
+func TestNilRawPayload(t *testing.T) {
+	for _, be := range allBackends() {
+		t.Run(be.name, func(t *testing.T) {
+			b := be.new(t)
+			p, r := register(t, b, "p"), register(t, b, "r")
+			s := subscribe(t, r, "t")
+			publish(t, p, "t", (*pubsub.Raw)(nil))
+			if m := recv(t, s); m.Sender != "p" {
+				t.Errorf("got %+v", m)
+			}
+		})
+	}
+}

@@ -35,7 +35,9 @@ func encodeRaw(codec Codec, payload any) (Raw, error) {
 	case Raw:
 		return p, nil
 	case *Raw:
-		return *p, nil
+		if p != nil {
+			return *p, nil
+		}
 	}
 	data, err := codec.Encode(payload)
 	if err != nil {
