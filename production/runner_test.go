@@ -394,9 +394,7 @@ func TestAddressInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	out := &syncBuffer{}
-	r := production.New("test", hello, production.WithOutput(out, out), production.WithLookupEnv(noEnv))
-	err = r.Run(context.Background(), []string{"-p", port})
+	err, _ = runToEnd(t, hello, []string{"-p", port}) // bounded, should it start after all
 	if production.ExitCode(err) != production.ExitStartup || !strings.Contains(err.Error(), ln.Addr().String()) {
 		t.Fatalf("Run = %v, want a start-up error naming %s", err, ln.Addr())
 	}
@@ -502,7 +500,10 @@ func TestRunTwice(t *testing.T) {
 	if err := r.Run(context.Background(), []string{"--help"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Run(context.Background(), nil); !errors.Is(err, production.ErrAlreadyRun) {
+	// Bounded, should a second Run start serving after all.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Run(ctx, []string{"-p", "0"}); !errors.Is(err, production.ErrAlreadyRun) {
 		t.Fatalf("second Run = %v, want ErrAlreadyRun", err)
 	}
 }
