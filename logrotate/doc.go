@@ -43,4 +43,8 @@
 // A failing write (disk full, file gone) returns its error, is counted in
 // Stats.WriteErrors, and is reported on Config.ErrorOutput once per
 // episode; it never panics and never blocks beyond the write itself.
+//
+// Each log has one background goroutine (the periodic check and the
+// clean-up). The last Close stops it and waits for it; a panic in it is
+// reported on Config.ErrorOutput with its stack, and it goes on.
 package logrotate
