@@ -98,3 +98,12 @@ func (p *PanicError) Unwrap() error {
 }
 
 func newPanicError(v any) *PanicError { return &PanicError{Value: v, Stack: debug.Stack()} }
+
+// stackOf returns the stack of a *PanicError in err's chain, or "".
+func stackOf(err error) string {
+	var p *PanicError
+	if errors.As(err, &p) {
+		return string(p.Stack)
+	}
+	return ""
+}

@@ -1,7 +1,6 @@
 package production
 
 import (
-	"context"
 	"errors"
 	"net"
 	"sync"
@@ -226,22 +225,3 @@ func (v *listenerView) Close() error {
 }
 
 func (v *listenerView) Addr() net.Addr { return v.addr }
-
-// stackOf returns the stack of a *PanicError in err's chain, or "".
-func stackOf(err error) string {
-	var p *PanicError
-	if errors.As(err, &p) {
-		return string(p.Stack)
-	}
-	return ""
-}
-
-// ctxDone reports whether ctx is done, without blocking.
-func ctxDone(ctx context.Context) bool {
-	select {
-	case <-ctx.Done():
-		return true
-	default:
-		return false
-	}
-}
