@@ -78,9 +78,9 @@
 //
 // NewNATS connects once per broker; every client of that broker shares the
 // connection. Each message carries the sending client's unique id (a nuid)
-// and its ClientInfo id in one header (HeaderSender), and a subscription drops messages from its own client unless made
-// with IncludeSelf: "every instance but the sender" holds across processes
-// and machines. Permissions are checked client-side, the same way as in
+// and its ClientInfo id in one header (HeaderSender), and a subscription
+// drops messages from its own client unless made with IncludeSelf: "every
+// instance but the sender" holds across processes and machines. Permissions are checked client-side, the same way as in
 // memory. The subscriptions of one broker to one pattern share one nats.go
 // subscription: the server sends each message once per broker, its header
 // is parsed once, and nats.go's delivery goroutine hands it to every local
@@ -99,7 +99,7 @@
 // connection closes for good with the message still in its reconnect
 // buffer. While reconnecting, nats.go buffers publishes (ReconnectBufSize)
 // and re-creates subscriptions on the new connection (Subscribe then
-// returns at once, and the new interest is sent on reconnect); Publish fails with
-// ErrClosed once the connection is closed for good. Use NATS JetStream, not
-// this package, for messages that must not be lost.
+// returns at once, and the new interest is sent on reconnect); Publish
+// fails with ErrClosed once the connection is closed for good. Use NATS
+// JetStream, not this package, for messages that must not be lost.
 package pubsub
