@@ -80,8 +80,9 @@
 // connection. Each message carries the sending client's unique id (a nuid)
 // and its ClientInfo id in one header (HeaderSender), and a subscription
 // drops messages from its own client unless made with IncludeSelf: "every
-// instance but the sender" holds across processes and machines. Permissions are checked client-side, the same way as in
-// memory. The subscriptions of one broker to one pattern share one nats.go
+// instance but the sender" holds across processes and machines.
+// Permissions are checked client-side, the same way as in memory. The
+// subscriptions of one broker to one pattern share one nats.go
 // subscription: the server sends each message once per broker, its header
 // is parsed once, and nats.go's delivery goroutine hands it to every local
 // subscription's bounded queue with the same policies as in memory (so a
