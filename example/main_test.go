@@ -198,8 +198,11 @@ func TestHelpListsAppFlags(t *testing.T) {
 	if !strings.Contains(out.String(), "--crash-delay=3s") || !strings.Contains(out.String(), "$EXAMPLE_CRASH_DELAY") {
 		t.Errorf("--help does not list --crash-delay:\n%s", out)
 	}
+	// Bounded, should it start serving after all.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	err := production.New("example", configure, production.WithFlags(&Flags{}), production.WithOutput(io.Discard, io.Discard)).
-		Run(context.Background(), []string{"--crash-delay", "soon"})
+		Run(ctx, []string{"-p", "0", "--crash-delay", "soon"})
 	if production.ExitCode(err) != production.ExitUsage || !errors.Is(err, production.ErrUsage) {
 		t.Errorf("--crash-delay soon: %v, want a usage error", err)
 	}
@@ -264,6 +267,14 @@ func process(t *testing.T, args string, stdout, stderr io.Writer) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// A test that fails before exitCode has waited for the process must
+	// not leave it running.
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
 	return cmd
 }
 
