@@ -10,17 +10,9 @@
 # Runs are interleaved (main module, then peers, COUNT times) so that load
 # from elsewhere on the machine spreads over every implementation; each
 # figure is benchstat's median of COUNT runs.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-root=$PWD
-export PATH="$(go env GOPATH)/bin:$PATH"
-command -v benchstat >/dev/null || go install golang.org/x/perf/cmd/benchstat@latest
-
-COUNT=${COUNT:-6}
+source "$(dirname "$0")/lib.sh"
 BENCHTIME=${BENCHTIME:-500ms}
 PEERS_DIR=${PEERS_DIR:-$root/bench/peers}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 load_start=$(load)
