@@ -23,7 +23,9 @@ func WithLogger(l logrus.FieldLogger) MemoryOption {
 
 // WithEventHook calls hook for every Event. It runs on the publisher's
 // goroutine (in memory) or the connection's (NATS), holding no lock of the
-// broker: keep it short.
+// broker: keep it short. Nothing recovers a panic in it: in memory it
+// reaches the publisher; with NATS it crashes the process, as nats.go does
+// not recover its callbacks.
 func WithEventHook(hook func(Event)) MemoryOption {
 	return func(c *config) { c.hook = hook }
 }

@@ -59,7 +59,7 @@ type NATSOptions struct {
 	// Codec encodes payloads (default JSON{}).
 	Codec Codec
 	// Logger reports slow consumers and connection events; OnEvent gets
-	// them as Events.
+	// them as Events (see WithEventHook: keep it short, never panic).
 	Logger  logrus.FieldLogger
 	OnEvent func(Event)
 	// QueueSize and Policy are the defaults for subscriptions that set
