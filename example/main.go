@@ -58,34 +58,31 @@ func configure(app *production.App) error {
 	// instance asks the others for the current one, so a crash does not
 	// bring back the default greeting.
 	greeting := &greetingState{text: "Hello"}
-	changes, err := pubsub.SubscribeAs[string](app.Context(), client, greetingTopic)
-	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", greetingTopic, err)
-	}
-	syncs, err := pubsub.SubscribeAs[string](app.Context(), client, syncTopic)
-	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", syncTopic, err)
-	}
-	states, err := pubsub.SubscribeAs[string](app.Context(), client, stateTopic)
-	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", stateTopic, err)
-	}
-	app.Go(receive(app, changes, func(g string, m pubsub.Message) {
-		greeting.set(g)
-		app.Logger.Debugf("Greeting changed by %s -> %s", m.Sender, g)
-	}))
-	app.Go(receive(app, syncs, func(_ string, m pubsub.Message) {
-		if g, ok := greeting.current(); ok {
-			if _, err := pubsub.PublishAs(app.Context(), client, stateTopic, g); err != nil {
-				app.Logger.WithError(err).Warnf("Telling %s the greeting failed", m.Sender)
+	for _, t := range []struct {
+		topic  string
+		handle func(string, pubsub.Message)
+	}{
+		{greetingTopic, func(g string, m pubsub.Message) {
+			greeting.set(g)
+			app.Logger.Debugf("Greeting changed by %s -> %s", m.Sender, g)
+		}},
+		{syncTopic, func(_ string, m pubsub.Message) {
+			if g, ok := greeting.current(); ok {
+				if _, err := pubsub.PublishAs(app.Context(), client, stateTopic, g); err != nil {
+					app.Logger.WithError(err).Warnf("Telling %s the greeting failed", m.Sender)
+				}
 			}
+		}},
+		{stateTopic, func(g string, m pubsub.Message) {
+			if greeting.adopt(g) {
+				app.Logger.Debugf("Greeting caught up from %s -> %s", m.Sender, g)
+			}
+		}},
+	} {
+		if err := listen(app, t.topic, t.handle); err != nil {
+			return err
 		}
-	}))
-	app.Go(receive(app, states, func(g string, m pubsub.Message) {
-		if greeting.adopt(g) {
-			app.Logger.Debugf("Greeting caught up from %s -> %s", m.Sender, g)
-		}
-	}))
+	}
 	if _, err := pubsub.PublishAs(app.Context(), client, syncTopic, app.Info().ID); err != nil {
 		return fmt.Errorf("ask for the greeting: %w", err)
 	}
@@ -153,10 +150,15 @@ func (g *greetingState) current() (string, bool) {
 	return g.text, g.known
 }
 
-// receive returns an app.Go loop that hands each message of sub to handle,
-// until the life ends. A payload of the wrong type is logged and skipped.
-func receive[T any](app *production.App, sub *pubsub.Typed[T], handle func(T, pubsub.Message)) func(context.Context) error {
-	return func(ctx context.Context) error {
+// listen subscribes this life's client to topic and hands each message to
+// handle on a supervised goroutine (app.Go), until the life ends. A payload
+// of the wrong type is logged and skipped.
+func listen[T any](app *production.App, topic string, handle func(T, pubsub.Message)) error {
+	sub, err := pubsub.SubscribeAs[T](app.Context(), app.PubSub(), topic)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", topic, err)
+	}
+	app.Go(func(ctx context.Context) error {
 		for {
 			v, m, err := sub.Receive(ctx)
 			switch {
@@ -170,5 +172,6 @@ func receive[T any](app *production.App, sub *pubsub.Typed[T], handle func(T, pu
 			}
 			handle(v, m)
 		}
-	}
+	})
+	return nil
 }
