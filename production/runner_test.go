@@ -606,10 +606,23 @@ func TestEvents(t *testing.T) {
 // even after crashes, timers and supervised goroutines.
 func TestNoGoroutineLeft(t *testing.T) {
 	before := goleak.IgnoreCurrent()
-	h := startRunner(t, crashy, []string{"-j", "3"})
+	var stopped atomic.Int64
+	h := startRunner(t, crashy, []string{"-j", "3"}, production.WithEventHook(func(ev production.Event) {
+		if ev.Kind == production.EventStopped {
+			stopped.Add(1)
+		}
+	}))
+	crashes := 0
 	for _, path := range []string{"/", "/crash/go", "/crash/crash", "/crash/timer", "/"} {
+		// A crashed life leaves the round-robin only once its replacement
+		// serves: before the next crash, wait for it to be gone, or the
+		// crash request may land on it and not count.
+		waitFor(t, 10*time.Second, "the crashed lives to stop", func() bool { return stopped.Load() == int64(crashes) })
 		if code, _, _, err := getWith(fresh(), h.run.URL+path); err != nil || code != 200 {
 			t.Fatalf("GET %s = %d %v", path, code, err)
+		}
+		if strings.HasPrefix(path, "/crash/") {
+			crashes++
 		}
 	}
 	waitFor(t, 10*time.Second, "three respawns", func() bool {
