@@ -328,7 +328,10 @@ func TestLifecycle(t *testing.T) {
 				if err := s1.Unsubscribe(); err != nil {
 					t.Errorf("unsubscribe after client close: %v", err)
 				}
-				_ = p
+				// The others publish on as before to the closed client's topics.
+				if _, err := p.Publish(ctx, "t", 1); err != nil {
+					t.Errorf("publish to a closed client's topic: %v", err)
+				}
 			})
 			t.Run("broker close closes every client", func(t *testing.T) {
 				b := be.new(t)
