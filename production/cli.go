@@ -79,9 +79,12 @@ func (c *Config) Validate() error {
 	if c.RestartWindow <= 0 {
 		errs = append(errs, fmt.Errorf("--restart-window must be positive, got %v", c.RestartWindow))
 	}
-	for name, d := range map[string]time.Duration{"--drain-timeout": c.DrainTimeout, "--read-header-timeout": c.ReadHeaderTimeout, "--idle-timeout": c.IdleTimeout} {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", name, d))
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"--drain-timeout", c.DrainTimeout}, {"--read-header-timeout", c.ReadHeaderTimeout}, {"--idle-timeout", c.IdleTimeout}} {
+		if f.d < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", f.name, f.d))
 		}
 	}
 	if c.PubSubURL != "" && !strings.HasPrefix(c.PubSubURL, "nats://") && !strings.HasPrefix(c.PubSubURL, "tls://") {
