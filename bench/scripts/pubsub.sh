@@ -9,16 +9,8 @@
 #
 # Each figure is the median of COUNT runs (computed here; benchstat's own
 # output is in the details block).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-root=$PWD
-export PATH="$(go env GOPATH)/bin:$PATH"
-command -v benchstat >/dev/null || go install golang.org/x/perf/cmd/benchstat@latest
-
-COUNT=${COUNT:-6}
+source "$(dirname "$0")/lib.sh"
 BENCHTIME=${BENCHTIME:-1s}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 for i in $(seq "$COUNT"); do
   echo "pubsub: round $i/$COUNT" >&2
