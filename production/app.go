@@ -18,7 +18,7 @@ type InstanceInfo struct {
 	App         string // the Runner's name
 	Number      int    // the instance number, 0 … Concurrency-1; the same in every life
 	Life        int    // 1 for the first life of the instance, +1 for each respawn
-	Concurrency int    // how many instances the runner runs (-j)
+	Concurrency int    // how many instances the runner ran when this life started (-j, then Scale); App.Concurrency is current
 	ID          string // this life's pub/sub client id, e.g. "example/2#3"
 }
 
@@ -51,6 +51,24 @@ type App struct {
 // reason) once they have ended, before the OnShutdown hooks run. Request
 // contexts derive from it.
 func (a *App) Context() context.Context { return a.life.ctx }
+
+// Concurrency returns how many instances the runner runs now: -j at start,
+// then what Scale, SIGTTIN and SIGTTOU set. InstanceInfo.Concurrency is the
+// count when the life started; a life that must follow changes reads this.
+func (a *App) Concurrency() int { return int(a.life.rs.wanted.Load()) }
+
+// OnDrain registers f to be called when this life starts to drain (it is
+// replaced, removed, or the runner stops), before its requests have ended.
+// It is the way to tell handlers of hijacked connections (WebSockets),
+// which net/http does not track, to say goodbye: they then get the same
+// deadline as ordinary requests (ctx's deadline, --drain-timeout), and the
+// life (and the process) waits for them until then. f must not block.
+func (a *App) OnDrain(f func(ctx context.Context)) {
+	l := a.life
+	l.hooksMu.Lock()
+	l.drainHooks = append(l.drainHooks, f)
+	l.hooksMu.Unlock()
+}
 
 // Info returns this life's InstanceInfo.
 func (a *App) Info() InstanceInfo { return a.life.info }
@@ -85,8 +103,10 @@ func (a *App) Crash(err error) { a.life.end(err) }
 
 // OnShutdown registers f to run when this life ends, after its requests have
 // drained and its context is canceled. Hooks run in reverse order of
-// registration; each gets a context bounded by --drain-timeout; errors are
-// logged.
+// registration; they share the life's one teardown deadline (--drain-timeout
+// from the start of the drain) with the drain and the goroutines, and their
+// context ends then; a hook still running at the deadline is logged by name
+// and left behind. Errors are logged.
 func (a *App) OnShutdown(f func(ctx context.Context) error) {
 	l := a.life
 	l.hooksMu.Lock()

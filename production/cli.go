@@ -38,9 +38,17 @@ type Config struct {
 	CertificatePassword string        `name:"certificate-password" placeholder:"PASSWORD" help:"The password of an encrypted PEM certificate."`
 	KeyFile             string        `name:"key-file" placeholder:"PATH" help:"The PEM private key for --ssl/--http2."`
 	KeyPassword         string        `name:"key-password" placeholder:"PASSWORD" help:"The password of an encrypted PEM private key."`
-	MaxRestarts         int           `name:"max-restarts" default:"${max_restarts}" help:"Give up when one instance needs more respawns than this within --restart-window."`
+	MaxRestarts         int           `name:"max-restarts" default:"${max_restarts}" help:"Give up when one instance fails to start more often than this within --restart-window (at least 1)."`
 	RestartWindow       time.Duration `name:"restart-window" default:"${restart_window}" help:"The window of --max-restarts."`
-	DrainTimeout        time.Duration `name:"drain-timeout" default:"5s" help:"How long a stopping instance lets in-flight requests and keep-alive clients finish."`
+	RestartBackoff      time.Duration `name:"restart-backoff" default:"${restart_backoff}" help:"The first wait before respawning an instance that failed to start (doubled each time; 0: never wait)."`
+	RestartMaxBackoff   time.Duration `name:"restart-max-backoff" default:"${restart_max_backoff}" help:"The longest wait before respawning an instance that failed to start."`
+	RestartStableAfter  time.Duration `name:"restart-stable-after" default:"${restart_stable_after}" help:"A life that ran this long (or answered a request) has started well: its crash is respawned at once and not counted."`
+	DrainTimeout        time.Duration `name:"drain-timeout" default:"5s" help:"How long a stopping life lets in-flight requests, keep-alive clients, goroutines and hooks finish (must be positive)."`
+	ShutdownTimeout     time.Duration `name:"shutdown-timeout" help:"How long the whole stop may take before the runner exits anyway with code 124 (default: --drain-timeout + 5s)."`
+	MaxRequests         int           `name:"max-requests" default:"0" help:"Recycle an instance's life after about this many requests, one instance at a time (0: never)."`
+	MaxRequestsJitter   int           `name:"max-requests-jitter" default:"0" help:"Add a random 0..N to --max-requests per life, so instances do not recycle together."`
+	HangTimeout         time.Duration `name:"hang-timeout" default:"0s" help:"Replace an instance whose oldest request has run this long, logging its goroutines (0: off)."`
+	MaxAbandoned        int           `name:"max-abandoned" default:"10" help:"Exit with code 75 once more than this many hung handlers were left running."`
 	ReadHeaderTimeout   time.Duration `name:"read-header-timeout" default:"10s" help:"http.Server ReadHeaderTimeout of each instance."`
 	IdleTimeout         time.Duration `name:"idle-timeout" default:"2m" help:"http.Server IdleTimeout of each instance."`
 	PubSubURL           string        `name:"pubsub-url" placeholder:"nats://HOST:PORT" help:"Pass messages between instances (and processes) through this NATS server instead of in memory."`
@@ -73,8 +81,8 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.Address) == "" {
 		errs = append(errs, errors.New("-a/--address must not be empty"))
 	}
-	if c.MaxRestarts < 0 {
-		errs = append(errs, fmt.Errorf("--max-restarts must not be negative, got %d", c.MaxRestarts))
+	if c.MaxRestarts < 1 {
+		errs = append(errs, fmt.Errorf("--max-restarts must be at least 1, got %d (an instance that can never start must end the process so that systemd or the operator takes over)", c.MaxRestarts))
 	}
 	if c.RestartWindow <= 0 {
 		errs = append(errs, fmt.Errorf("--restart-window must be positive, got %v", c.RestartWindow))
@@ -82,11 +90,14 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		d    time.Duration
-	}{{"--drain-timeout", c.DrainTimeout}, {"--read-header-timeout", c.ReadHeaderTimeout}, {"--idle-timeout", c.IdleTimeout}} {
+	}{{"--drain-timeout", c.DrainTimeout}, {"--read-header-timeout", c.ReadHeaderTimeout}, {"--idle-timeout", c.IdleTimeout},
+		{"--restart-backoff", c.RestartBackoff}, {"--restart-max-backoff", c.RestartMaxBackoff}, {"--restart-stable-after", c.RestartStableAfter},
+		{"--shutdown-timeout", c.ShutdownTimeout}, {"--hang-timeout", c.HangTimeout}} {
 		if f.d < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", f.name, f.d))
 		}
 	}
+	errs = append(errs, c.validateSupervision()...)
 	if c.PubSubURL != "" && !strings.HasPrefix(c.PubSubURL, "nats://") && !strings.HasPrefix(c.PubSubURL, "tls://") {
 		errs = append(errs, fmt.Errorf("--pubsub-url must be a nats:// or tls:// URL, got %q", c.PubSubURL))
 	}
@@ -199,9 +210,12 @@ func (r *Runner) parse(args []string) (cfg *Config, done bool, err error) {
 		kong.Writers(r.stdout, r.stderr),
 		kong.Exit(func(code int) { panic(helpExit{code}) }),
 		kong.Vars{
-			"ncpu":           strconv.Itoa(runtime.NumCPU()),
-			"max_restarts":   strconv.Itoa(r.policy.MaxRestarts),
-			"restart_window": shortDuration(r.policy.Window),
+			"ncpu":                 strconv.Itoa(runtime.NumCPU()),
+			"max_restarts":         strconv.Itoa(r.policy.MaxRestarts),
+			"restart_window":       shortDuration(r.policy.Window),
+			"restart_backoff":      r.policy.InitialBackoff.String(),
+			"restart_max_backoff":  r.policy.MaxBackoff.String(),
+			"restart_stable_after": r.policy.StableAfter.String(),
 		},
 		kong.Help(func(options kong.HelpOptions, ctx *kong.Context) error {
 			if !usageOnly {

@@ -25,6 +25,17 @@ const (
 	// not be bound, the log files or the pub/sub connection could not be
 	// opened, or configure failed on the first start of an instance.
 	ExitStartup = 78
+	// ExitAbandoned (EX_TEMPFAIL): more handlers than --max-abandoned were
+	// left running by hung lives (--hang-timeout); Go cannot stop a
+	// goroutine, so the process ends for systemd (Restart=on-failure) to
+	// start a clean one.
+	ExitAbandoned = 75
+	// ExitStopTimeout: the stop took longer than --shutdown-timeout; what was
+	// still running is logged. (124 is what timeout(1) exits with.)
+	ExitStopTimeout = 124
+	// ExitInterrupted: a second SIGINT or SIGTERM arrived while stopping
+	// (128 + SIGINT, as shells report an interrupted command).
+	ExitInterrupted = 130
 )
 
 // Sentinel errors. Errors returned by [Runner.Run] wrap one of them (and are an
@@ -40,6 +51,15 @@ var (
 	ErrCrashed = errors.New("production: instance crashed")
 	// ErrAlreadyRun: Run was called twice on the same Runner.
 	ErrAlreadyRun = errors.New("production: Runner.Run called more than once")
+	// ErrAbandoned: hung handlers past --max-abandoned.
+	ErrAbandoned = errors.New("production: too many hung handlers abandoned")
+	// ErrStopTimeout: the stop did not end within --shutdown-timeout.
+	ErrStopTimeout = errors.New("production: stop timed out")
+	// ErrInterrupted: a second stop signal cut the stop short.
+	ErrInterrupted = errors.New("production: stop interrupted by a second signal")
+	// ErrStopping: App.Context's cause when the runner stops while
+	// configure runs.
+	ErrStopping = errors.New("production: the runner is stopping")
 	// ErrLifeEnded: what App.Context's cause is once a life ended without
 	// an error (shutdown, or Crash(nil)).
 	ErrLifeEnded = errors.New("production: instance life ended")

@@ -2,6 +2,7 @@ package production
 
 import (
 	"fmt"
+	"runtime/debug"
 	"time"
 )
 
@@ -11,8 +12,10 @@ type EventKind uint8
 const (
 	// EventStarted: a life configured and its server is serving.
 	EventStarted EventKind = iota + 1
-	// EventEnded: a life ended; Err is the crash reason (nil: a clean end).
-	// Its teardown (drain, hooks) follows in the background.
+	// EventEnded: a life ended; Err is the crash reason (nil: a clean end:
+	// replaced, removed, or the runner stops). Its teardown (drain, hooks)
+	// follows in the background. A life whose configure failed emits
+	// EventEnded (Err says why) and EventStopped, never EventStarted.
 	EventEnded
 	// EventRespawning: the instance will be respawned after Delay.
 	EventRespawning
@@ -24,44 +27,104 @@ const (
 	// EventAcceptError: the shared listener's Accept failed (Err); the
 	// acceptor retries after Delay.
 	EventAcceptError
+	// EventReloadStarted: a rolling reload begins; Count is the number of
+	// instances it replaces.
+	EventReloadStarted
+	// EventReloadFinished: every instance of the reload serves on a new life.
+	EventReloadFinished
+	// EventReloadAborted: a new life failed to start (Err); the instance
+	// keeps its old life and the reload stops there.
+	EventReloadAborted
+	// EventScaled: the number of instances changed; Count is the number
+	// now wanted.
+	EventScaled
+	// EventRecycled: a life was replaced after --max-requests; Count is the
+	// number of requests it served.
+	EventRecycled
+	// EventHung: a life's oldest request has run longer than --hang-timeout;
+	// Stack holds the stacks of the life's goroutines. The life is replaced.
+	EventHung
+	// EventAbandoned: a stopped life left Count handlers running past its
+	// drain deadline (Go cannot kill a goroutine).
+	EventAbandoned
+	// EventCrashLoop: lives crash at a high rate across the instances; Count
+	// is the number of crashes within Delay. The runner keeps respawning.
+	EventCrashLoop
 )
 
+var eventNames = [...]string{
+	EventStarted:        "started",
+	EventEnded:          "ended",
+	EventRespawning:     "respawning",
+	EventGaveUp:         "gave up",
+	EventStopped:        "stopped",
+	EventAcceptError:    "accept error",
+	EventReloadStarted:  "reload started",
+	EventReloadFinished: "reload finished",
+	EventReloadAborted:  "reload aborted",
+	EventScaled:         "scaled",
+	EventRecycled:       "recycled",
+	EventHung:           "hung",
+	EventAbandoned:      "abandoned",
+	EventCrashLoop:      "crash loop",
+}
+
 func (k EventKind) String() string {
-	switch k {
-	case EventStarted:
-		return "started"
-	case EventEnded:
-		return "ended"
-	case EventRespawning:
-		return "respawning"
-	case EventGaveUp:
-		return "gave up"
-	case EventStopped:
-		return "stopped"
-	case EventAcceptError:
-		return "accept error"
+	if int(k) < len(eventNames) && eventNames[k] != "" {
+		return eventNames[k]
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
 
-// Event is what the hook of WithEventHook receives.
+// Event is what the hooks of WithEventHook receive.
 type Event struct {
 	Kind     EventKind
-	Instance int // -1 for EventAcceptError
+	Instance int // -1 for events of the whole runner (accept error, reload, scale, crash loop)
 	Life     int
 	Err      error
 	Delay    time.Duration
+	Count    int       // see each EventKind
+	Stack    string    // a crash's stack, or a hung life's goroutines
 	Time     time.Time // wall-clock time of the event
 }
 
-// WithEventHook calls f for every supervision event (for metrics, tests,
-// benchmarks). f is called synchronously from the runner's goroutines, maybe
-// concurrently: it must be safe for concurrent use, fast, and not block.
-func WithEventHook(f func(Event)) Option { return func(r *Runner) { r.hook = f } }
+// WithEventHook adds f to the functions called for every supervision event
+// (for metrics, tests, benchmarks); it may be given several times, and every
+// hook is called, in order. A hook is called synchronously from the runner's
+// goroutines, maybe concurrently: it must be safe for concurrent use, fast,
+// and not block. A panic in a hook is recovered and logged; the other hooks
+// still run.
+func WithEventHook(f func(Event)) Option {
+	return func(r *Runner) {
+		if f != nil {
+			r.hooks = append(r.hooks, f)
+		}
+	}
+}
+
+// onEvent registers an extra event hook from inside the package (admin,
+// metrics). It must be called before Run starts the instances.
+func (r *Runner) onEvent(f func(Event)) { r.hooks = append(r.hooks, f) }
 
 func (rs *runState) emit(ev Event) {
-	if h := rs.r.hook; h != nil {
-		ev.Time = time.Now()
-		h(ev)
+	hooks := rs.r.hooks
+	if len(hooks) == 0 {
+		return
 	}
+	ev.Time = time.Now()
+	if ev.Stack == "" && ev.Err != nil {
+		ev.Stack = stackOf(ev.Err)
+	}
+	for _, h := range hooks {
+		rs.callHook(h, ev)
+	}
+}
+
+func (rs *runState) callHook(h func(Event), ev Event) {
+	defer func() {
+		if p := recover(); p != nil {
+			rs.entry.WithField("stack", string(debug.Stack())).Errorf("An event hook panicked on a %q event: %v", ev.Kind, p)
+		}
+	}()
+	h(ev)
 }

@@ -53,22 +53,39 @@ type life struct {
 	conns    atomic.Int64
 	handlers atomic.Int64
 	changed  chan struct{}
+	// connMap tracks each connection's state, so that a stopping runner
+	// closes only the connections idle for a while (drain.go).
+	connMap sync.Map // net.Conn -> *connInfo
 
-	endOnce sync.Once
-	ended   chan struct{}
-	endErr  error // the crash reason; nil for a clean end
+	// requests counts the requests this life served; recycle is poked once
+	// it reaches recycleAt (--max-requests).
+	requests  atomic.Uint64
+	recycleAt uint64
+	recycle   chan struct{}
+	// inflight holds the start of each request in flight (--hang-timeout).
+	inflight sync.Map // uint64 -> int64 unix nanoseconds
+	reqSeq   atomic.Uint64
+	hung     atomic.Bool
+
+	endOnce   sync.Once
+	ended     chan struct{}
+	endErr    error // the crash reason; nil for a clean end
+	endedOnce sync.Once
 
 	goMu     sync.Mutex
 	goClosed bool
 	goWG     sync.WaitGroup
 
-	hooksMu sync.Mutex
-	hooks   []func(context.Context) error
+	hooksMu    sync.Mutex
+	hooks      []func(context.Context) error
+	drainHooks []func(context.Context)
 }
 
-// start builds and starts life number n of instance in: configure, then the
-// server. On error everything it built is released again.
-func (in *instance) start(n int) (*life, error) {
+// startLife builds and starts life number n of the instance: configure, then
+// the server. On error everything it built is released again (the life emits
+// ended and stopped). Canceling ctx (the runner stops) during configure
+// cancels the App's context.
+func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 	rs := in.rs
 	l := &life{
 		rs: rs,
@@ -77,40 +94,59 @@ func (in *instance) start(n int) (*life, error) {
 			App:         rs.r.name,
 			Number:      in.num,
 			Life:        n,
-			Concurrency: rs.cfg.Concurrency,
+			Concurrency: int(rs.wanted.Load()),
 			ID:          fmt.Sprintf("%s/%d#%d", rs.r.name, in.num, n),
 		},
-		started: rs.clock.Now(),
-		changed: make(chan struct{}, 1),
-		ended:   make(chan struct{}),
+		started:   rs.clock.Now(),
+		changed:   make(chan struct{}, 1),
+		ended:     make(chan struct{}),
+		recycle:   make(chan struct{}, 1),
+		recycleAt: recycleAt(rs.cfg),
+	}
+	if in.cur.Load() == nil {
+		in.state.Store(stateStarting)
 	}
 	l.log = logging.Instance(rs.logs.Logger, rs.r.name, in.num, n)
 	l.ctx, l.cancel = context.WithCancelCause(rs.baseCtx)
 	l.container = rs.root.ChildNamed(fmt.Sprintf("instance #%d life %d", in.num, n))
+	rs.track(l, "starting")
+	fail := func(err error) (*life, error) {
+		l.end(err)
+		l.emitEnded()
+		l.release(time.Now().Add(rs.cfg.DrainTimeout))
+		return nil, err
+	}
 	if err := container.Provide(l.container, l.info); err != nil {
-		l.release()
-		return nil, fmt.Errorf("instance container: %w", err)
+		return fail(fmt.Errorf("instance container: %w", err))
 	}
 	client, err := rs.broker.Register(l.ctx, pubsub.ClientInfo{ID: l.info.ID, CanPublish: pubsub.AllowAll, CanSubscribe: pubsub.AllowAll})
 	if err != nil {
-		l.release()
-		return nil, fmt.Errorf("pub/sub client %s: %w", l.info.ID, err)
+		return fail(fmt.Errorf("pub/sub client %s: %w", l.info.ID, err))
 	}
 	l.client = client
 	if err := container.Provide[pubsub.Client](l.container, client); err != nil {
-		l.release()
-		return nil, fmt.Errorf("instance container: %w", err)
+		return fail(fmt.Errorf("instance container: %w", err))
 	}
 	router := chi.NewRouter()
 	l.app = &App{Router: router, Container: l.container, Logger: l.log, life: l}
-	if err := l.configure(); err != nil {
-		l.end(err)
-		l.release()
-		return nil, err
+	rs.track(l, "configure")
+	unwatch := context.AfterFunc(ctx, func() { l.cancel(ErrStopping) })
+	err = l.configure()
+	unwatch()
+	if err == nil && ctxDone(ctx) {
+		err = fmt.Errorf("configure: %w", ErrStopping)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	// configure may have replaced the router: serve the one it left.
+	served := l.app.Router
+	if served == nil {
+		return fail(errors.New("configure: App.Router set to nil: leave it, or give it a *chi.Mux"))
 	}
 
 	l.srv = &http.Server{
-		Handler:           l.handler(router),
+		Handler:           l.handler(served),
 		ReadHeaderTimeout: rs.cfg.ReadHeaderTimeout,
 		IdleTimeout:       rs.cfg.IdleTimeout,
 		ErrorLog:          log.New(logWriter{l.log}, "", 0),
@@ -130,11 +166,21 @@ func (in *instance) start(n int) (*life, error) {
 	}
 	l.serveDone = make(chan struct{})
 	go l.serve()
-	in.up.Store(true)
+	in.cur.Store(l)
 	in.life.Store(int64(n))
+	in.started.Store(l.started.UnixNano())
+	in.state.Store(stateServing)
+	rs.track(l, "serving")
 	l.log.Infof("Instance #%d listening at %s://%s", in.num, rs.scheme, rs.addr)
 	rs.emit(Event{Kind: EventStarted, Instance: in.num, Life: n})
 	return l, nil
+}
+
+// emitEnded emits EventEnded once per life.
+func (l *life) emitEnded() {
+	l.endedOnce.Do(func() {
+		l.rs.emit(Event{Kind: EventEnded, Instance: l.info.Number, Life: l.info.Life, Err: l.endErr})
+	})
 }
 
 // configure runs the app's configure with a recover boundary.
@@ -160,11 +206,17 @@ func (l *life) serve() {
 	}
 }
 
-func (l *life) connState(_ net.Conn, s http.ConnState) {
+func (l *life) connState(c net.Conn, s http.ConnState) {
 	switch s {
 	case http.StateNew:
 		l.conns.Add(1)
+		l.connMap.Store(c, &connInfo{})
+	case http.StateActive, http.StateIdle:
+		if ci, ok := l.connMap.Load(c); ok {
+			ci.(*connInfo).set(s == http.StateIdle)
+		}
 	case http.StateClosed, http.StateHijacked:
+		l.connMap.Delete(c)
 		if l.conns.Add(-1) == 0 {
 			l.poke()
 		}
@@ -205,8 +257,14 @@ func (l *life) handler(router http.Handler) http.Handler {
 	in := l.in
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in.requests.Add(1)
+		if n := l.requests.Add(1); n == l.recycleAt {
+			l.wantRecycle()
+		}
 		l.handlers.Add(1)
 		defer l.done()
+		if l.rs.cfg.HangTimeout > 0 {
+			defer l.track(r)()
+		}
 		if l.draining.Load() {
 			w.Header().Set("Connection", "close")
 		}
@@ -300,109 +358,6 @@ func (l *life) goSupervised(f func(ctx context.Context) error) {
 			l.end(fmt.Errorf("app.Go: %w", err))
 		}
 	}()
-}
-
-// stop tears a crashed life down while its replacement serves: stop
-// accepting, let in-flight requests finish and answer the next request on
-// every keep-alive connection with "Connection: close" (closing connections
-// still open at --drain-timeout), so that clients move to the live instances
-// without an error; then release.
-//
-// http.Server.Shutdown is not used here: it closes a keep-alive connection
-// that looks idle although the client's next request may already be on its
-// way, and that request fails.
-func (l *life) stop() {
-	l.end(nil)
-	l.view.Close()
-	<-l.serveDone
-	grace := l.rs.cfg.DrainTimeout
-	deadline := time.NewTimer(grace)
-	defer deadline.Stop()
-wait:
-	for l.busy() {
-		select {
-		case <-l.changed:
-		case <-l.rs.stopping:
-			// The runner stops: no live instance is left to move to.
-			l.shutdown()
-			return
-		case <-deadline.C:
-			if n, h := l.conns.Load(), l.handlers.Load(); n > 0 || h > 0 {
-				l.log.Warnf("Instance #%d: %d connection(s) and %d request(s) still open after %v: closing them and ending the context", l.info.Number, n, h, grace)
-				l.srv.Close()
-			}
-			break wait
-		}
-	}
-	l.release()
-}
-
-// shutdown stops the life when the whole runner stops: the process is going
-// away, so idle keep-alive connections are closed at once
-// (http.Server.Shutdown) and in-flight requests get up to --drain-timeout.
-func (l *life) shutdown() {
-	l.end(nil) // from now on every response says "Connection: close"
-	ctx, cancel := context.WithTimeout(context.Background(), l.rs.cfg.DrainTimeout)
-	defer cancel()
-	if err := l.srv.Shutdown(ctx); err != nil {
-		l.log.WithError(err).Warnf("Instance #%d: closing the connections still open after %v", l.info.Number, l.rs.cfg.DrainTimeout)
-		l.srv.Close()
-	}
-	<-l.serveDone
-	l.release()
-}
-
-// release cancels the context, waits for the goroutines (bounded), runs the
-// hooks, closes the client and the container. Safe on a half-built life.
-func (l *life) release() {
-	cause := l.endErr
-	if cause == nil {
-		cause = ErrLifeEnded
-	}
-	l.cancel(cause)
-	l.goMu.Lock()
-	l.goClosed = true
-	l.goMu.Unlock()
-	waited := make(chan struct{})
-	go func() {
-		l.goWG.Wait()
-		close(waited)
-	}()
-	grace := l.rs.cfg.DrainTimeout
-	t := time.NewTimer(grace)
-	select {
-	case <-waited:
-	case <-t.C:
-		l.log.Errorf("Instance #%d life %d: supervised goroutines still running %v after the end of their context; leaving them", l.info.Number, l.info.Life, grace)
-	}
-	t.Stop()
-
-	l.hooksMu.Lock()
-	hooks := l.hooks
-	l.hooks = nil
-	l.hooksMu.Unlock()
-	var errs []error
-	if len(hooks) > 0 {
-		ctx, cancel := context.WithTimeout(l.rs.baseCtx, grace)
-		for i := len(hooks) - 1; i >= 0; i-- {
-			if err := l.runHook(ctx, hooks[i]); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		cancel()
-	}
-	if l.client != nil {
-		if err := l.client.Close(); err != nil && !errors.Is(err, pubsub.ErrClosed) {
-			errs = append(errs, fmt.Errorf("pub/sub client: %w", err))
-		}
-	}
-	if err := l.container.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("container: %w", err))
-	}
-	if err := errors.Join(errs...); err != nil {
-		l.log.WithError(err).Warn("Shutting the instance down reported errors")
-	}
-	l.rs.emit(Event{Kind: EventStopped, Instance: l.info.Number, Life: l.info.Life, Err: l.endErr})
 }
 
 func (l *life) runHook(ctx context.Context, f func(context.Context) error) (err error) {

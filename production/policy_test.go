@@ -11,22 +11,23 @@ func TestRestartTracker(t *testing.T) {
 	tr.jitter = func(n int64) int64 { return n - 1 } // no jitter: the upper bound
 	t0 := time.Unix(1000, 0)
 	now := t0
-	// Crashes right after starting: 0 (immediate), then 10, 20, 40 (capped) ms.
+	// Failed starts: 0 (immediate), then 10, 20, 40 (capped) ms.
 	for i, want := range []time.Duration{0, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond} {
-		d, ok := tr.next(now, now.Add(time.Second))
+		d, ok := tr.failed(now)
 		if !ok || d != want {
 			t.Fatalf("crash %d: next = %v, %v; want %v, true", i+1, d, ok, want)
 		}
 		now = now.Add(time.Second)
 	}
 	// A fifth crash within the window exceeds the intensity.
-	if _, ok := tr.next(now, now.Add(time.Second)); ok {
+	if _, ok := tr.failed(now); ok {
 		t.Fatal("5th restart within 1m allowed with MaxRestarts 4")
 	}
-	// A minute later the old restarts have left the window, and a life that
-	// ran stably resets the backoff: respawn at once.
+	// A minute later the old failures have left the window, and a life that
+	// started well resets the backoff: respawn at once.
 	later := t0.Add(2 * time.Minute)
-	if d, ok := tr.next(later.Add(-time.Minute), later); !ok || d != 0 {
+	tr.startedWell()
+	if d, ok := tr.failed(later); !ok || d != 0 {
 		t.Fatalf("after a stable life: next = %v, %v; want 0, true", d, ok)
 	}
 }
@@ -37,7 +38,7 @@ func TestBackoffJitter(t *testing.T) {
 	tr := newRestartTracker(p)
 	now := time.Unix(1000, 0)
 	for i := range 20 {
-		d, ok := tr.next(now, now)
+		d, ok := tr.failed(now)
 		if !ok {
 			t.Fatal("gave up")
 		}
@@ -50,5 +51,28 @@ func TestBackoffJitter(t *testing.T) {
 		if i >= 1 && d < p.InitialBackoff/2 {
 			t.Fatalf("crash %d: backoff %v under half the initial one", i+1, d)
 		}
+	}
+}
+
+func TestCrashRate(t *testing.T) {
+	var c crashRate
+	now := time.Unix(1000, 0)
+	got := 0
+	for i := range 30 {
+		if n := c.crash(now.Add(time.Duration(i)*100*time.Millisecond), 4); n > 0 {
+			if got != 0 {
+				t.Fatalf("crash loop reported twice within the window (crash %d)", i+1)
+			}
+			got = i + 1
+			if n != 10 {
+				t.Errorf("reported %d crashes, want 10", n)
+			}
+		}
+	}
+	if got != 10 {
+		t.Fatalf("crash loop reported at crash %d, want 10 (max(10, 2*4))", got)
+	}
+	if n := c.crash(now.Add(20*time.Second), 4); n != 0 {
+		t.Errorf("one crash after a quiet window reported as a loop of %d", n)
 	}
 }

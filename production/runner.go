@@ -8,12 +8,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -37,11 +36,16 @@ type Runner struct {
 	policy    RestartPolicy
 	appFlags  []appFlag
 	parent    *container.Container
-	hook      func(Event)
+	hooks     []func(Event)
+	signals   <-chan os.Signal
+	onReload  []func() error // called on SIGHUP, beside Reload
 
-	ran   atomic.Bool
-	ready chan struct{}
-	addr  atomic.Value // net.Addr
+	ran      atomic.Bool
+	ready    chan struct{}
+	finished chan struct{} // closed when the runner's loop has ended
+	verbs    chan verb
+	addr     atomic.Value // net.Addr
+	rs       atomic.Pointer[runState]
 
 	mu        sync.Mutex
 	instances []*instance
@@ -129,6 +133,8 @@ func New(name string, configure func(*App) error, opts ...Option) *Runner {
 		clock:     SystemClock(),
 		policy:    DefaultRestartPolicy(),
 		ready:     make(chan struct{}),
+		finished:  make(chan struct{}),
+		verbs:     make(chan verb),
 	}
 	for _, o := range opts {
 		o(r)
@@ -149,13 +155,17 @@ func envPrefixOf(name string) string {
 	}, name)
 }
 
-// Main runs the Runner with os.Args, stops it gracefully on SIGINT or SIGTERM
-// (a second signal kills the process), and exits with ExitCode of the result.
+// Main runs the Runner with os.Args and the process's signals (see
+// WithSignals and the README's table: SIGHUP reloads, SIGTTIN/SIGTTOU scale,
+// SIGUSR2 upgrades, SIGTERM/SIGINT stop, a second one exits 130, SIGPIPE is
+// ignored), and exits with ExitCode of the result.
 func (r *Runner) Main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop) // restore the default handlers: a second signal kills
-	err := r.Run(ctx, os.Args[1:])
-	stop()
+	if r.signals == nil {
+		sigs, stop := notifySignals()
+		defer stop()
+		r.signals = sigs
+	}
+	err := r.Run(context.Background(), os.Args[1:])
 	code := ExitCode(err)
 	if err != nil && code != ExitUsage && code != ExitOK {
 		fmt.Fprintf(r.stderr, "%s: error: %v\n", r.name, err)
@@ -179,17 +189,27 @@ func (r *Runner) Addr() net.Addr {
 type Stats struct {
 	Instances    []InstanceStats
 	AcceptErrors uint64 // accept errors on the shared socket that the acceptor survived
+	Wanted       int    // the number of instances the runner runs (-j, then Scale)
+	Serving      int    // instances whose current life serves
+	Reloading    bool   // a rolling reload is under way
+	Abandoned    int64  // handlers left running by hung lives
 }
 
 // InstanceStats counts, for one instance, over all its lives.
 type InstanceStats struct {
-	Number   int
-	Life     int    // the number of the current (or last) life
-	Up       bool   // a life of this instance is serving
-	Requests uint64 // requests served (counted when they start)
-	Panics   uint64 // handler panics recovered (answered 500)
-	Crashes  uint64 // lives ended by a crash (panic, Crash, error)
-	Restarts uint64 // respawns
+	Number         int
+	Life           int       // the number of the current (or last) life
+	Up             bool      // a life of this instance is serving
+	State          string    // "starting", "serving", "draining", "backoff", "stopped"
+	Started        time.Time // when the current life started
+	Requests       uint64    // requests served (counted when they start)
+	InFlight       int64     // requests of the current life in flight
+	Connections    int64     // connections the current life serves
+	Panics         uint64    // handler panics recovered (answered 500)
+	Crashes        uint64    // lives ended by a crash (panic, Crash, error)
+	Restarts       uint64    // new lives after the first (respawns, reloads, recycles)
+	LastCrash      string    // the last crash's reason
+	LastCrashStack string    // its stack, when it was a panic
 }
 
 // Stats returns the counters; empty before Run has started the instances.
@@ -201,16 +221,36 @@ func (r *Runner) Stats() Stats {
 	if acc != nil {
 		s.AcceptErrors = acc.errors.Load()
 	}
+	if rs := r.rs.Load(); rs != nil {
+		s.Wanted = int(rs.wanted.Load())
+		s.Reloading = rs.reloading.Load()
+		s.Abandoned = rs.abandoned.Load()
+	}
 	for _, in := range ins {
-		s.Instances = append(s.Instances, InstanceStats{
+		st := in.state.Load()
+		is := InstanceStats{
 			Number:   in.num,
 			Life:     int(in.life.Load()),
-			Up:       in.up.Load(),
+			Up:       st == stateServing,
+			State:    stateNames[st],
 			Requests: in.requests.Load(),
 			Panics:   in.panics.Load(),
 			Crashes:  in.crashes.Load(),
 			Restarts: in.restarts.Load(),
-		})
+		}
+		if ns := in.started.Load(); ns != 0 {
+			is.Started = time.Unix(0, ns)
+		}
+		if l := in.cur.Load(); l != nil {
+			is.InFlight, is.Connections = l.handlers.Load(), l.conns.Load()
+		}
+		if c := in.lastCrash.Load(); c != nil {
+			is.LastCrash, is.LastCrashStack = c.reason, c.stack
+		}
+		if is.Up {
+			s.Serving++
+		}
+		s.Instances = append(s.Instances, is)
 	}
 	return s
 }
@@ -252,6 +292,14 @@ type runState struct {
 	// stopping is closed when the runner stops: lives still draining in
 	// the background then close their idle connections at once.
 	stopping chan struct{}
+
+	wanted    atomic.Int64  // instances the runner runs (App.Concurrency)
+	reloading atomic.Bool   // a reload is under way
+	recycling chan struct{} // holds a token while an instance recycles
+	crashes   crashRate     // crash-loop watch over every instance
+	active    sync.Map      // *life -> what it is doing (until released)
+	abandoned atomic.Int64  // handlers left running
+	fatal     chan error    // an end the runner must take (too many abandoned)
 }
 
 func startupError(format string, args ...any) error {
@@ -265,17 +313,20 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	}
 	defer logs.Close()
 	rs := &runState{
-		r:        r,
-		cfg:      cfg,
-		logs:     logs,
-		entry:    logs.Logger.WithField("app", r.name),
-		clock:    r.clock,
-		policy:   r.policy,
-		baseCtx:  context.WithoutCancel(ctx),
-		scheme:   "http",
-		stopping: make(chan struct{}),
+		r:         r,
+		cfg:       cfg,
+		logs:      logs,
+		entry:     logs.Logger.WithField("app", r.name),
+		clock:     r.clock,
+		policy:    policyOf(cfg),
+		baseCtx:   context.WithoutCancel(ctx),
+		scheme:    "http",
+		stopping:  make(chan struct{}),
+		recycling: make(chan struct{}, 1),
+		fatal:     make(chan error, 1),
 	}
-	rs.policy.MaxRestarts, rs.policy.Window = cfg.MaxRestarts, cfg.RestartWindow
+	rs.wanted.Store(int64(cfg.Concurrency))
+	r.rs.Store(rs)
 	defer func() {
 		if err != nil {
 			rs.entry.WithField("stack", stackOf(err)).Error(err.Error())
@@ -287,10 +338,23 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		rs.tls, rs.scheme = serverTLS(*cfg.keyPair, cfg.HTTP2), "https"
 	}
 
+	// Signals stop the runner through stopCtx; a second stop signal
+	// closes abort.
+	stopCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	abort := make(chan struct{})
+	if r.signals != nil {
+		done := make(chan struct{})
+		var sigWG sync.WaitGroup
+		sigWG.Go(func() { r.handleSignals(rs, done, stop, abort) })
+		defer sigWG.Wait()
+		defer close(done)
+	}
+
 	// Bind the shared listener once, before any instance starts.
 	address := net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port))
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", address)
+	ln, err := lc.Listen(stopCtx, "tcp", address)
 	if err != nil {
 		return startupError("cannot listen on %s: %w", address, err)
 	}
@@ -301,7 +365,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	go rs.acc.run()
 	defer rs.acc.close()
 
-	if rs.broker, err = openBroker(ctx, r.name, cfg, rs.entry); err != nil {
+	if rs.broker, err = openBroker(stopCtx, r.name, cfg, rs.entry); err != nil {
 		return startupError("pub/sub: %w", err)
 	}
 	defer func() {
@@ -323,34 +387,28 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	if err := provideRoot(rs); err != nil {
 		return startupError("runner container: %w", err)
 	}
-
-	instances := make([]*instance, cfg.Concurrency)
-	for i := range instances {
-		instances[i] = &instance{rs: rs, num: i}
-	}
 	r.mu.Lock()
-	r.instances, r.acc = instances, rs.acc
+	r.acc = rs.acc
 	r.mu.Unlock()
 
 	// Phase 1: start every instance; the first life of each must configure.
-	supCtx, cancelSup := context.WithCancel(ctx)
+	supCtx, cancelSup := context.WithCancel(stopCtx)
 	defer cancelSup()
-	started := make(chan error, len(instances))
-	results := make(chan error, len(instances))
-	for _, in := range instances {
-		go func() { results <- in.supervise(supCtx, started) }()
+	lp := &runLoop{rs: rs, ctx: supCtx, results: make(chan instResult), lives: map[int]int{}, reloadDone: make(chan error, 1)}
+	started := make(chan error, cfg.Concurrency)
+	for i := range cfg.Concurrency {
+		lp.add(i, started)
 	}
-	remaining := len(instances)
 	var failed error
 	var crashed []error
 	interrupted := false
-	for range instances {
+	for range cfg.Concurrency {
 		select {
 		case err := <-started:
 			if err != nil && failed == nil {
 				failed = err
 			}
-		case <-ctx.Done():
+		case <-stopCtx.Done():
 			interrupted = true
 		}
 		if failed != nil || interrupted {
@@ -360,41 +418,48 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	if failed == nil && !interrupted {
 		close(r.ready)
 		// Phase 2: serve until a signal, the end of every instance
-		// (--no-respawn), or an instance over the restart intensity.
-	serve:
-		for remaining > 0 {
-			select {
-			case <-ctx.Done():
-				break serve
-			case err := <-results:
-				remaining--
-				if errors.Is(err, ErrGaveUp) {
-					failed = err
-					break serve
-				}
-				if err != nil {
-					crashed = append(crashed, err)
-				}
-			}
-		}
+		// (--no-respawn), an instance over the restart intensity, or too
+		// many abandoned handlers; serve the verbs meanwhile.
+		failed, crashed = lp.serve(stopCtx)
 	}
+	close(r.finished)
 
 	// Phase 3: stop accepting and stop every instance (each drains).
-	if remaining > 0 {
+	if lp.running > 0 {
 		rs.entry.Infof("Stopping `%s` application...", r.name)
 	}
 	rs.acc.close()
 	close(rs.stopping)
 	cancelSup()
-	// Phase 4: wait for every instance and every background teardown.
-	for ; remaining > 0; remaining-- {
-		if err := <-results; err != nil && failed == nil && errors.Is(err, ErrCrashed) {
-			crashed = append(crashed, err)
+	lp.failPending()
+	// Phase 4: wait for every instance and every background teardown,
+	// within --shutdown-timeout.
+	all := make(chan struct{})
+	go func() {
+		defer close(all)
+		for ; lp.running > 0; lp.running-- {
+			if res := <-lp.results; res.err != nil && failed == nil && errors.Is(res.err, ErrCrashed) {
+				crashed = append(crashed, res.err)
+			}
 		}
+		lp.side.Wait()
+		rs.bg.Wait()
+	}()
+	limit := time.NewTimer(cfg.shutdownTimeout())
+	defer limit.Stop()
+	select {
+	case <-all:
+	case <-abort:
+		rs.entry.Errorf("Second stop signal: exiting now. Still running: %s", strings.Join(rs.stillRunning(), "; "))
+		return exitError(ExitInterrupted, ErrInterrupted)
+	case <-limit.C:
+		still := rs.stillRunning()
+		return exitError(ExitStopTimeout, fmt.Errorf("%w: still running after --shutdown-timeout %v: %s", ErrStopTimeout, cfg.shutdownTimeout(), strings.Join(still, "; ")))
 	}
-	rs.bg.Wait()
 
 	switch {
+	case failed != nil && ExitCode(failed) != 1:
+		return failed
 	case failed != nil && errors.Is(failed, ErrGaveUp):
 		return exitError(ExitGaveUp, failed)
 	case failed != nil:
@@ -403,6 +468,38 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		return exitError(ExitCrashed, errors.Join(crashed...))
 	}
 	return nil
+}
+
+// serve is phase 2 of Run: the runner's loop. It returns the error that ends
+// the runner (gave up, too many abandoned) and the crashes of --no-respawn.
+func (lp *runLoop) serve(ctx context.Context) (failed error, crashed []error) {
+	rs := lp.rs
+	for lp.running > 0 {
+		select {
+		case <-ctx.Done():
+			return nil, crashed
+		case err := <-rs.fatal:
+			return err, crashed
+		case v := <-rs.r.verbs:
+			lp.handle(v)
+		case err := <-lp.reloadDone:
+			lp.reloaded(err)
+		case res := <-lp.results:
+			lp.running--
+			lp.drop(res.in)
+			switch {
+			case errors.Is(res.err, ErrGaveUp):
+				return res.err, crashed
+			case res.startFailed:
+				// An instance added by Scale that could not start: Scale
+				// reports it; the others serve on.
+				rs.wanted.Store(int64(len(lp.insts)))
+			case res.err != nil:
+				crashed = append(crashed, res.err)
+			}
+		}
+	}
+	return nil, crashed
 }
 
 // serverTLS is the TLS configuration of --ssl (HTTP/1.1 over TLS) and
@@ -442,113 +539,4 @@ func openBroker(ctx context.Context, name string, cfg *Config, log *logrus.Entry
 		KeyFile:   cfg.PubSubKeyFile,
 		Logger:    log,
 	})
-}
-
-// instance is one instance's supervisor state; its counters span its lives.
-type instance struct {
-	rs       *runState
-	num      int
-	life     atomic.Int64
-	up       atomic.Bool
-	requests atomic.Uint64
-	panics   atomic.Uint64
-	crashes  atomic.Uint64
-	restarts atomic.Uint64
-}
-
-// supervise runs the lives of the instance one after the other. It reports
-// the start of the first life on started (exactly once), and returns nil when
-// ctx ends, an error wrapping ErrCrashed when the life crashed under
-// --no-respawn, or one wrapping ErrGaveUp past the restart intensity.
-func (in *instance) supervise(ctx context.Context, started chan<- error) error {
-	rs := in.rs
-	tracker := newRestartTracker(rs.policy)
-	var prev *life
-	for n := 1; ; n++ {
-		l, err := in.start(n)
-		if prev != nil {
-			// The replacement is serving (or failed to configure): tear the
-			// crashed life down in the background.
-			in.retire(prev)
-			prev = nil
-		}
-		if n == 1 {
-			if err != nil {
-				err = fmt.Errorf("instance #%d: %w", in.num, err)
-			}
-			started <- err
-			if err != nil {
-				return err
-			}
-		}
-		var reason error
-		began := rs.clock.Now()
-		if l != nil {
-			began = l.started
-			select {
-			case <-ctx.Done():
-				l.shutdown()
-				in.up.Store(false)
-				return nil
-			case <-l.ended:
-				reason = l.endErr
-			}
-		} else {
-			reason = err
-		}
-		in.up.Store(false)
-		if reason != nil {
-			in.crashes.Add(1)
-		}
-		rs.emit(Event{Kind: EventEnded, Instance: in.num, Life: n, Err: reason})
-		what, log := "exited", rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": n})
-		if reason != nil {
-			what = "crashed: " + reason.Error()
-			if s := stackOf(reason); s != "" {
-				log = log.WithField("stack", s)
-			}
-		}
-		if !rs.cfg.Respawn {
-			log.Infof("Instance #%d %s.", in.num, what)
-			// The runner ends the drain early once no instance is left to
-			// move clients to.
-			in.retire(l)
-			if reason != nil {
-				return fmt.Errorf("%w: instance #%d: %w", ErrCrashed, in.num, reason)
-			}
-			return nil
-		}
-		delay, ok := tracker.next(began, rs.clock.Now())
-		if !ok {
-			log.Errorf("Instance #%d %s. It was respawned %d times within %v: giving up", in.num, what, rs.policy.MaxRestarts, rs.policy.Window)
-			rs.emit(Event{Kind: EventGaveUp, Instance: in.num, Life: n, Err: reason})
-			in.retire(l)
-			return fmt.Errorf("%w: instance #%d was respawned %d times within %v, then %s", ErrGaveUp, in.num, rs.policy.MaxRestarts, rs.policy.Window, what)
-		}
-		log.Warnf("Instance #%d %s. Respawning in %v...", in.num, what, delay)
-		rs.emit(Event{Kind: EventRespawning, Instance: in.num, Life: n, Err: reason, Delay: delay})
-		if delay > 0 {
-			in.retire(l)
-			if sleep(ctx, rs.clock, delay) != nil {
-				return nil
-			}
-		} else {
-			prev = l
-		}
-		if ctxDone(ctx) {
-			if prev != nil {
-				prev.shutdown()
-			}
-			return nil
-		}
-		in.restarts.Add(1)
-	}
-}
-
-// retire tears an ended life down in the background (see life.stop); the
-// runner waits for it before Run returns. l may be nil (configure failed).
-func (in *instance) retire(l *life) {
-	if l != nil {
-		in.rs.bg.Go(l.stop)
-	}
 }

@@ -353,7 +353,7 @@ func TestRestartIntensity(t *testing.T) {
 		if max(a, b) != 1+5 || min(a, b) < 1 {
 			t.Errorf("configure ran %d and %d times, want 6 for the instance that gave up", a, b)
 		}
-		for _, want := range []string{"crashed: app.Go: lost the connection. Respawning in 0s...", "configure: database gone. Respawning in", "giving up"} {
+		for _, want := range []string{"crashed: app.Go: lost the connection. Respawning at once: life 1 failed to start.", "configure: database gone. Respawning in", "giving up"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("log lacks %q:\n%s", want, out)
 			}

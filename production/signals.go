@@ -1,0 +1,123 @@
+package production
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/goangel/angel/logrotate"
+)
+
+// Which signal starts which verb (the README has the table):
+//
+//	SIGHUP          Reload (coalesced), reopen log files, the onReload hooks
+//	SIGTTIN         Scale up by one
+//	SIGTTOU         Scale down by one (never below 1)
+//	SIGUSR2         Upgrade (binary upgrade)
+//	SIGTERM/SIGINT  stop: drain every instance; a second one exits 130 at once
+//	SIGPIPE         ignored: a console whose reader went away must not kill
+//	                the process (writes then fail, and are counted)
+
+// stopSignals and verbSignals are the signals Main listens to.
+var (
+	stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT}
+	verbSignals = []os.Signal{syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR2}
+)
+
+// WithSignals makes Run act on the signals received from c, as Main does
+// with the process's own (see the README's table). Tests send on c instead of
+// signalling the process. Without it, Run acts on no signal; stop it through
+// its context.
+func WithSignals(c <-chan os.Signal) Option { return func(r *Runner) { r.signals = c } }
+
+// notifySignals relays the process's signals to a channel and ignores
+// SIGPIPE; stop undoes it.
+func notifySignals() (<-chan os.Signal, func()) {
+	signal.Ignore(syscall.SIGPIPE)
+	c := make(chan os.Signal, 8)
+	signal.Notify(c, append(append([]os.Signal(nil), stopSignals...), verbSignals...)...)
+	return c, func() { signal.Stop(c) }
+}
+
+// onReloadHook adds f to what SIGHUP calls beside Reload (TLS certificates).
+// It must be called before Run.
+func (r *Runner) onReloadHook(f func() error) { r.onReload = append(r.onReload, f) }
+
+// handleSignals is the signal actor of Run: it acts on r.signals until done
+// is closed. The first stop signal calls stop; the second closes abort.
+func (r *Runner) handleSignals(rs *runState, done <-chan struct{}, stop func(), abort chan<- struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var verbs sync.WaitGroup
+	defer verbs.Wait()
+	defer cancel()
+	stopping := false
+	for {
+		var s os.Signal
+		select {
+		case <-done:
+			return
+		case s = <-r.signals:
+		}
+		log := rs.entry.WithField("signal", s.String())
+		switch s {
+		case syscall.SIGTERM, syscall.SIGINT:
+			if stopping {
+				log.Warnf("Received %v again while stopping: exiting now (code %d).", s, ExitInterrupted)
+				close(abort)
+				return
+			}
+			stopping = true
+			log.Infof("Received %v: stopping (send it again to exit at once).", s)
+			stop()
+		case syscall.SIGHUP:
+			log.Info("Received SIGHUP: reopening the log files and reloading.")
+			r.reopenLogs(rs)
+			for _, f := range r.onReload {
+				if err := f(); err != nil {
+					log.WithError(err).Error("A reload hook failed")
+				}
+			}
+			verbs.Go(func() { r.logVerb(rs, "Reload", r.Reload(ctx)) })
+		case syscall.SIGTTIN:
+			log.Info("Received SIGTTIN: adding an instance.")
+			verbs.Go(func() { r.logVerb(rs, "Scale up", r.do(ctx, verb{kind: verbScaleBy, n: 1})) })
+		case syscall.SIGTTOU:
+			log.Info("Received SIGTTOU: removing an instance.")
+			verbs.Go(func() { r.logVerb(rs, "Scale down", r.do(ctx, verb{kind: verbScaleBy, n: -1})) })
+		case syscall.SIGUSR2:
+			log.Info("Received SIGUSR2: upgrading the binary.")
+			verbs.Go(func() { r.logVerb(rs, "Upgrade", r.Upgrade(ctx)) })
+		default:
+			log.Debugf("Received %v: ignored", s)
+		}
+	}
+}
+
+func (r *Runner) logVerb(rs *runState, what string, err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, context.Canceled):
+	case errors.Is(err, ErrNotRunning):
+		rs.entry.Warnf("%s ignored: the runner is not serving (starting or stopping).", what)
+	default:
+		rs.entry.WithError(err).Errorf("%s failed: %v", what, err)
+	}
+}
+
+// reopenLogs makes the log files follow an external rotation (logrotate's
+// postrotate kill -HUP): a file moved or removed away is recreated under
+// its name.
+func (r *Runner) reopenLogs(rs *runState) {
+	for _, w := range []*logrotate.Writer{rs.logs.File, rs.logs.AccessFile} {
+		if w == nil {
+			continue
+		}
+		if err := w.Check(); err != nil {
+			rs.entry.WithError(err).Warn("Reopening a log file failed")
+		}
+	}
+}

@@ -1,0 +1,666 @@
+package production
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// This file is the supervision tree below the Runner:
+//
+//   - The runner's loop (runLoop) owns the set of instances. Run feeds it the
+//     end of each instance's supervisor and the verbs (Reload, Scale,
+//     Restart, Drain); it alone adds and removes instances.
+//   - Each instance's supervisor (instance.supervise) owns that instance's
+//     lives, its restart tracker and its desired state. It receives typed
+//     commands (replace the life, remove the instance) and watches its life
+//     (crashed, wants recycling, hung). Request goroutines only count and
+//     report; they never decide.
+//
+// Every verb ends in the one transition "replace (or remove) a life"
+// (instance.replace, instance.retire): start the new life, wait until it
+// serves, then drain the old one in the background (drain.go). A crash, a
+// reload, a recycle, a hung life and a restart replace; a scale-down, Drain
+// and the runner's stop remove.
+
+// Instance states, as Stats reports them.
+const (
+	stateStarting int32 = iota
+	stateServing
+	stateDraining
+	stateBackoff
+	stateStopped
+)
+
+var stateNames = [...]string{"starting", "serving", "draining", "backoff", "stopped"}
+
+// ErrNotRunning: a verb (Reload, Scale, Restart, Drain) was called while the
+// runner is not serving (before Ready, or once it stops).
+var ErrNotRunning = errors.New("production: the runner is not serving")
+
+// ErrNoInstance: Restart or Drain named an instance the runner does not run.
+var ErrNoInstance = errors.New("production: no such instance")
+
+// ErrLastInstance: Drain or Scale would leave no instance.
+var ErrLastInstance = errors.New("production: an app needs at least one instance")
+
+// instance is one instance's supervisor. Its fields below cmds are written by
+// its own goroutine only; the atomics are read by Stats.
+type instance struct {
+	rs    *runState
+	num   int
+	first int // the number of its first life
+
+	replaceCh chan replaceCmd
+	remove    chan struct{} // closed: drain the life and end
+	removeMu  sync.Once
+	done      chan struct{} // closed when supervise returned
+
+	state     atomic.Int32
+	life      atomic.Int64
+	started   atomic.Int64 // the current life's start, unix nanoseconds
+	cur       atomic.Pointer[life]
+	lastCrash atomic.Pointer[crashInfo]
+	requests  atomic.Uint64
+	panics    atomic.Uint64
+	crashes   atomic.Uint64
+	restarts  atomic.Uint64
+}
+
+type crashInfo struct{ reason, stack string }
+
+// replaceCmd asks an instance for a new life; the reply is nil once the new
+// life serves, or why it could not start (the old life then keeps serving).
+type replaceCmd struct {
+	why   string // "reload", "restart"
+	reply chan error
+}
+
+func newInstance(rs *runState, num, firstLife int) *instance {
+	in := &instance{rs: rs, num: num, first: firstLife, replaceCh: make(chan replaceCmd), remove: make(chan struct{}), done: make(chan struct{})}
+	in.life.Store(int64(firstLife))
+	return in
+}
+
+// doRemove asks the instance to drain its life and end. Idempotent.
+func (in *instance) doRemove() { in.removeMu.Do(func() { close(in.remove) }) }
+
+// replace asks the instance for a new life (surge-first).
+func (in *instance) replace(ctx context.Context, why string) error {
+	cmd := replaceCmd{why: why, reply: make(chan error, 1)}
+	select {
+	case in.replaceCh <- cmd:
+	case <-in.done:
+		return fmt.Errorf("%w: instance #%d is gone", ErrNoInstance, in.num)
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	select {
+	case err := <-cmd.reply:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// instResult is how an instance's supervisor ended.
+type instResult struct {
+	in          *instance
+	err         error
+	startFailed bool // its first life failed to start
+}
+
+// supervise runs the lives of the instance, one serving at a time. It reports
+// the start of the first life on started (exactly once). It returns nil when
+// ctx ends or the instance is removed, an error wrapping ErrCrashed when a
+// life crashed under --no-respawn, or one wrapping ErrGaveUp past the restart
+// intensity.
+func (in *instance) supervise(ctx context.Context, started chan<- error) (res instResult) {
+	defer close(in.done)
+	defer in.state.Store(stateStopped)
+	res.in = in
+	rs := in.rs
+	tracker := newRestartTracker(rs.policy)
+	n := in.first
+	l, err := in.startLife(ctx, n)
+	if err != nil {
+		err = fmt.Errorf("instance #%d: %w", in.num, err)
+	}
+	started <- err
+	if err != nil {
+		res.err, res.startFailed = err, true
+		return res
+	}
+	var hangTick <-chan time.Time
+	if rs.cfg.HangTimeout > 0 {
+		t := time.NewTicker(max(rs.cfg.HangTimeout/4, 5*time.Millisecond))
+		defer t.Stop()
+		hangTick = t.C
+	}
+	recyclePending := false
+	for {
+		var token chan struct{}
+		if recyclePending {
+			token = rs.recycling // one recycle at a time, runner-wide
+		}
+		select {
+		case <-ctx.Done():
+			in.retire(l, "the runner stops")
+			return res
+		case <-in.remove:
+			l.log.Infof("Instance #%d removed: draining it.", in.num)
+			in.retire(l, "removed")
+			return res
+		case cmd := <-in.replaceCh:
+			nl, err := in.surge(ctx, l, n+1, cmd.why)
+			if err == nil {
+				l, n = nl, n+1
+				recyclePending = false
+			}
+			cmd.reply <- err
+		case <-l.recycle:
+			recyclePending = true
+		case token <- struct{}{}:
+			served := l.requests.Load()
+			nl, err := in.surge(ctx, l, n+1, "recycle")
+			<-rs.recycling
+			if err != nil {
+				// Keep serving on the old life; try again on its next request.
+				recyclePending = false
+				l.log.WithError(err).Warnf("Instance #%d: recycling failed, it keeps its life %d", in.num, n)
+				continue
+			}
+			recyclePending = false
+			rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": n}).Infof("Instance #%d recycled after %s requests.", in.num, thousands(served))
+			rs.emit(Event{Kind: EventRecycled, Instance: in.num, Life: n, Count: int(served)})
+			l, n = nl, n+1
+		case <-hangTick:
+			age, ok := l.oldestRequest(time.Now())
+			if !ok || age < rs.cfg.HangTimeout {
+				continue
+			}
+			stack := l.goroutines()
+			l.hung.Store(true)
+			l.log.WithField("stack", stack).Errorf("Instance #%d is hung: a request has run for %v (--hang-timeout %v). Replacing it; Go cannot stop the hung goroutines.", in.num, age.Round(time.Millisecond), rs.cfg.HangTimeout)
+			rs.emit(Event{Kind: EventHung, Instance: in.num, Life: n, Delay: age, Stack: stack})
+			nl, err := in.surge(ctx, l, n+1, "hung")
+			if err != nil {
+				l.log.WithError(err).Errorf("Instance #%d: replacing the hung life failed", in.num)
+				continue
+			}
+			l, n = nl, n+1
+		case <-l.ended:
+			var gone bool
+			l, n, gone, res.err = in.crashed(ctx, tracker, l, n)
+			if gone {
+				return res
+			}
+			recyclePending = false
+		}
+	}
+}
+
+// surge is the one replace transition: start life n, and once it serves,
+// take old out of service and drain it in the background. When life n cannot
+// start, old keeps serving and the error says why.
+func (in *instance) surge(ctx context.Context, old *life, n int, why string) (*life, error) {
+	nl, err := in.startLife(ctx, n)
+	if err != nil {
+		in.state.Store(stateServing)
+		in.cur.Store(old)
+		in.life.Store(int64(old.info.Life))
+		in.started.Store(old.started.UnixNano())
+		return nil, err
+	}
+	in.restarts.Add(1)
+	in.retire(old, why)
+	return nl, nil
+}
+
+// crashed handles the end of the serving life l (a crash, Crash, an app.Go
+// error): respawn at once (the life started well), after a backoff (it did
+// not), or give up. It returns the new serving life, or gone=true when the
+// instance ends (with err: --no-respawn crash, gave up).
+func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *life, n int) (_ *life, _ int, gone bool, err error) {
+	rs := in.rs
+	reason := l.endErr
+	in.state.Store(stateDraining)
+	if reason != nil {
+		in.crashes.Add(1)
+		in.lastCrash.Store(&crashInfo{reason: reason.Error(), stack: stackOf(reason)})
+		if c := rs.crashes.crash(time.Now(), int(rs.wanted.Load())); c > 0 {
+			rs.entry.Warnf("Crash loop: %d crashes within %v across %d instance(s) (%.1f/s). Lives that started well are still respawned at once.", c, crashLoopWindow, rs.wanted.Load(), float64(c)/crashLoopWindow.Seconds())
+			rs.emit(Event{Kind: EventCrashLoop, Instance: -1, Count: c, Delay: crashLoopWindow})
+		}
+	}
+	l.emitEnded()
+	what, log := "exited", rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": n})
+	if reason != nil {
+		what = "crashed: " + reason.Error()
+		if s := stackOf(reason); s != "" {
+			log = log.WithField("stack", s)
+		}
+	}
+	if !rs.cfg.Respawn {
+		log.Infof("Instance #%d %s.", in.num, what)
+		in.retire(l, "ended")
+		if reason != nil {
+			return nil, n, true, fmt.Errorf("%w: instance #%d: %w", ErrCrashed, in.num, reason)
+		}
+		return nil, n, true, nil
+	}
+	// The rule that applies: a life that started well is respawned at once
+	// and not counted; a failed start backs off and counts.
+	served := l.requests.Load()
+	var delay time.Duration
+	if served > 0 || rs.clock.Now().Sub(l.started) >= rs.policy.StableAfter {
+		tracker.startedWell()
+		log.Warnf("Instance #%d %s. Respawning at once: life %d served %s requests.", in.num, what, n, thousands(served))
+	} else {
+		var ok bool
+		if delay, ok = tracker.failed(rs.clock.Now()); !ok {
+			return nil, n, true, in.giveUp(l, n, what, reason)
+		}
+		log.Warnf("Instance #%d %s. Respawning %s: life %d failed to start.", in.num, what, inDelay(delay), n)
+	}
+	rs.emit(Event{Kind: EventRespawning, Instance: in.num, Life: n, Err: reason, Delay: delay})
+	prev := l
+	for {
+		if delay > 0 {
+			in.retire(prev, "crashed")
+			prev = nil
+			in.state.Store(stateBackoff)
+			if !in.backoff(ctx, delay) {
+				return nil, n, true, nil
+			}
+		}
+		if ctxDone(ctx) {
+			if prev != nil {
+				in.retire(prev, "the runner stops")
+			}
+			return nil, n, true, nil
+		}
+		n++
+		in.restarts.Add(1)
+		nl, err := in.startLife(ctx, n)
+		if prev != nil {
+			// Surge-first: the replacement serves (or failed); now drain the
+			// crashed life in the background.
+			in.retire(prev, "crashed")
+			prev = nil
+		}
+		if err == nil {
+			return nl, n, false, nil
+		}
+		if ctxDone(ctx) {
+			return nil, n, true, nil
+		}
+		var ok bool
+		if delay, ok = tracker.failed(rs.clock.Now()); !ok {
+			return nil, n, true, in.giveUp(nil, n, "failed to start: "+err.Error(), err)
+		}
+		rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": n}).Warnf("Instance #%d: %v. Respawning %s: life %d failed to start.", in.num, err, inDelay(delay), n)
+		rs.emit(Event{Kind: EventRespawning, Instance: in.num, Life: n, Err: err, Delay: delay})
+	}
+}
+
+// backoff waits d on the runner's clock; a replace command meanwhile is
+// answered at once (the respawn configures afresh anyway). It reports false
+// when the instance must end instead (stop, removal).
+func (in *instance) backoff(ctx context.Context, d time.Duration) bool {
+	fired := make(chan struct{})
+	t := in.rs.clock.AfterFunc(d, func() { close(fired) })
+	defer t.Stop()
+	for {
+		select {
+		case <-fired:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-in.remove:
+			return false
+		case cmd := <-in.replaceCh:
+			cmd.reply <- nil
+		}
+	}
+}
+
+func (in *instance) giveUp(l *life, n int, what string, reason error) error {
+	rs := in.rs
+	rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": n}).Errorf("Instance #%d %s. It failed to start %d times within %v: giving up", in.num, what, rs.policy.MaxRestarts, rs.policy.Window)
+	rs.emit(Event{Kind: EventGaveUp, Instance: in.num, Life: n, Err: reason})
+	if l != nil {
+		in.retire(l, "gave up")
+	}
+	return fmt.Errorf("%w: instance #%d failed to start %d times within %v, then %s", ErrGaveUp, in.num, rs.policy.MaxRestarts, rs.policy.Window, what)
+}
+
+// retire takes l out of service (ended, if not yet) and drains and releases
+// it in the background; the runner waits for it before Run returns.
+func (in *instance) retire(l *life, why string) {
+	if l == nil {
+		return
+	}
+	if in.cur.Load() == l {
+		in.state.Store(stateDraining)
+	}
+	l.end(nil)
+	l.emitEnded()
+	l.log.Debugf("Instance #%d life %d retired: %s", in.num, l.info.Life, why)
+	in.rs.bg.Go(l.drain)
+}
+
+func inDelay(d time.Duration) string {
+	if d <= 0 {
+		return "at once"
+	}
+	return "in " + d.String()
+}
+
+// thousands prints n with commas: 10,012.
+func thousands(n uint64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// Runner verbs, served by the runner's loop.
+
+type verbKind int
+
+const (
+	verbReload verbKind = iota
+	verbScale
+	verbScaleBy
+	verbRestart
+	verbDrain
+)
+
+type verb struct {
+	kind  verbKind
+	n     int
+	reply chan error
+}
+
+// Reload replaces every instance's life, one instance at a time, each by a new
+// life with a fresh configure (surge-first: the new life serves before the
+// old one drains, so capacity never drops below the instance count). A new
+// life that fails configure aborts the reload: that instance keeps its old
+// life, the later ones are not reloaded, and Reload returns the error. A
+// Reload called while one runs is coalesced into one more reload after it.
+// SIGHUP calls Reload.
+func (r *Runner) Reload(ctx context.Context) error { return r.do(ctx, verb{kind: verbReload}) }
+
+// Scale sets the number of instances to n (at least 1). New instances serve
+// before Scale returns; removed ones (the highest numbers) leave the
+// round-robin at once and drain in the background. SIGTTIN and SIGTTOU scale
+// by one.
+func (r *Runner) Scale(ctx context.Context, n int) error {
+	if n < 1 {
+		return fmt.Errorf("%w: Scale(%d)", ErrLastInstance, n)
+	}
+	return r.do(ctx, verb{kind: verbScale, n: n})
+}
+
+// Restart replaces the life of instance number instance (surge-first), as a
+// reload of that one instance.
+func (r *Runner) Restart(ctx context.Context, instance int) error {
+	return r.do(ctx, verb{kind: verbRestart, n: instance})
+}
+
+// Drain takes instance number instance out of the round-robin, drains it and
+// removes it: a scale-down that picks the instance. The last instance cannot
+// be drained.
+func (r *Runner) Drain(ctx context.Context, instance int) error {
+	return r.do(ctx, verb{kind: verbDrain, n: instance})
+}
+
+func (r *Runner) do(ctx context.Context, v verb) error {
+	if ctx == nil {
+		panic("production: a verb called with a nil Context")
+	}
+	select {
+	case <-r.ready:
+	default:
+		return ErrNotRunning
+	}
+	v.reply = make(chan error, 1)
+	select {
+	case r.verbs <- v:
+	case <-r.finished:
+		return ErrNotRunning
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	select {
+	case err := <-v.reply:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// runLoop is the runner's own state: the set of instances.
+type runLoop struct {
+	rs      *runState
+	ctx     context.Context // ends every instance's supervisor
+	results chan instResult
+	running int // supervisors that have not returned
+	insts   []*instance
+	lives   map[int]int // the last life number used per instance number
+
+	reloading   bool
+	reloadNext  []chan error // Reload calls coalesced into the next reload
+	reloadDone  chan error
+	reloadWaits []chan error
+	side        sync.WaitGroup // goroutines the loop started (reloads, waits)
+}
+
+// add starts a supervisor for a new instance numbered num.
+func (lp *runLoop) add(num int, started chan error) *instance {
+	in := newInstance(lp.rs, num, lp.lives[num]+1)
+	lp.insts = append(lp.insts, in)
+	slices.SortFunc(lp.insts, func(a, b *instance) int { return a.num - b.num })
+	lp.running++
+	go func() { lp.results <- in.supervise(lp.ctx, started) }()
+	lp.publish()
+	return in
+}
+
+// drop forgets in (removed or ended); its results still arrive.
+func (lp *runLoop) drop(in *instance) {
+	lp.insts = slices.DeleteFunc(lp.insts, func(x *instance) bool { return x == in })
+	lp.lives[in.num] = max(lp.lives[in.num], int(in.life.Load()))
+	lp.publish()
+}
+
+// publish makes the set visible to Stats and App.Concurrency.
+func (lp *runLoop) publish() {
+	r := lp.rs.r
+	r.mu.Lock()
+	r.instances = slices.Clone(lp.insts)
+	r.mu.Unlock()
+	lp.rs.wanted.Store(int64(len(lp.insts)))
+}
+
+func (lp *runLoop) find(num int) *instance {
+	for _, in := range lp.insts {
+		if in.num == num {
+			return in
+		}
+	}
+	return nil
+}
+
+// freeNumber is the lowest instance number not in use.
+func (lp *runLoop) freeNumber() int {
+	for n := 0; ; n++ {
+		if lp.find(n) == nil {
+			return n
+		}
+	}
+}
+
+// handle serves one verb; long work runs on side goroutines that reply.
+func (lp *runLoop) handle(v verb) {
+	rs := lp.rs
+	switch v.kind {
+	case verbReload:
+		if lp.reloading {
+			lp.reloadNext = append(lp.reloadNext, v.reply)
+			return
+		}
+		lp.startReload([]chan error{v.reply})
+	case verbScaleBy:
+		v.n = max(1, len(lp.insts)+v.n)
+		fallthrough
+	case verbScale:
+		lp.scale(v)
+	case verbRestart:
+		in := lp.find(v.n)
+		if in == nil {
+			v.reply <- fmt.Errorf("%w: #%d (running: %s)", ErrNoInstance, v.n, lp.numbers())
+			return
+		}
+		lp.side.Go(func() { v.reply <- in.replace(lp.ctx, "restart") })
+	case verbDrain:
+		in := lp.find(v.n)
+		switch {
+		case in == nil:
+			v.reply <- fmt.Errorf("%w: #%d (running: %s)", ErrNoInstance, v.n, lp.numbers())
+			return
+		case len(lp.insts) == 1:
+			v.reply <- fmt.Errorf("%w: cannot drain instance #%d, the only one", ErrLastInstance, v.n)
+			return
+		}
+		lp.drop(in)
+		in.doRemove()
+		rs.entry.Infof("Draining instance #%d: %d instance(s) left.", v.n, len(lp.insts))
+		rs.emit(Event{Kind: EventScaled, Instance: -1, Count: len(lp.insts)})
+		lp.side.Go(func() { <-in.done; v.reply <- nil })
+	}
+}
+
+func (lp *runLoop) numbers() string {
+	s := ""
+	for i, in := range lp.insts {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("#%d", in.num)
+	}
+	return s
+}
+
+func (lp *runLoop) scale(v verb) {
+	rs := lp.rs
+	have := len(lp.insts)
+	switch {
+	case v.n == have:
+		v.reply <- nil
+		return
+	case v.n > have:
+		rs.entry.Infof("Scaling up from %d to %d instances...", have, v.n)
+		var starts []chan error
+		for range v.n - have {
+			started := make(chan error, 1)
+			lp.add(lp.freeNumber(), started)
+			starts = append(starts, started)
+		}
+		rs.emit(Event{Kind: EventScaled, Instance: -1, Count: v.n})
+		lp.side.Go(func() {
+			var errs []error
+			for _, s := range starts {
+				if err := <-s; err != nil {
+					errs = append(errs, err)
+				}
+			}
+			v.reply <- errors.Join(errs...)
+		})
+	default:
+		rs.entry.Infof("Scaling down from %d to %d instances...", have, v.n)
+		gone := slices.Clone(lp.insts[v.n:])
+		for _, in := range gone {
+			lp.drop(in)
+			in.doRemove()
+		}
+		rs.emit(Event{Kind: EventScaled, Instance: -1, Count: v.n})
+		lp.side.Go(func() {
+			for _, in := range gone {
+				<-in.done
+			}
+			v.reply <- nil
+		})
+	}
+}
+
+func (lp *runLoop) startReload(waits []chan error) {
+	rs := lp.rs
+	lp.reloading, lp.reloadWaits = true, waits
+	rs.reloading.Store(true)
+	insts := slices.Clone(lp.insts)
+	rs.entry.Infof("Reloading %d instances...", len(insts))
+	rs.emit(Event{Kind: EventReloadStarted, Instance: -1, Count: len(insts)})
+	lp.side.Go(func() {
+		var err error
+		for _, in := range insts {
+			if e := in.replace(lp.ctx, "reload"); e != nil && !errors.Is(e, ErrNoInstance) {
+				err = fmt.Errorf("reload: instance #%d: %w", in.num, e)
+				break
+			}
+		}
+		lp.reloadDone <- err
+	})
+}
+
+func (lp *runLoop) reloaded(err error) {
+	rs := lp.rs
+	switch {
+	case err != nil && ctxDone(lp.ctx):
+		// The runner stops: not the reload's fault.
+	case err != nil:
+		rs.entry.WithError(err).Errorf("Reload aborted: %v. The instances not reloaded keep serving on their old lives.", err)
+		rs.emit(Event{Kind: EventReloadAborted, Instance: -1, Err: err})
+	default:
+		rs.entry.Infof("Reloaded %d instances.", len(lp.insts))
+		rs.emit(Event{Kind: EventReloadFinished, Instance: -1, Count: len(lp.insts)})
+	}
+	for _, w := range lp.reloadWaits {
+		w <- err
+	}
+	lp.reloading, lp.reloadWaits = false, nil
+	rs.reloading.Store(false)
+	if next := lp.reloadNext; len(next) > 0 && !ctxDone(lp.ctx) {
+		lp.reloadNext = nil
+		lp.startReload(next)
+	}
+}
+
+// failPending answers the verbs still waiting when the loop ends.
+func (lp *runLoop) failPending() {
+	for _, w := range append(lp.reloadWaits, lp.reloadNext...) {
+		w <- ErrNotRunning
+	}
+	lp.reloadWaits, lp.reloadNext = nil, nil
+}
+
+// recycleAt is the request count after which a new life is recycled (0: never).
+func recycleAt(c *Config) uint64 {
+	if c.MaxRequests <= 0 {
+		return 0
+	}
+	n := uint64(c.MaxRequests)
+	if c.MaxRequestsJitter > 0 {
+		n += uint64(rand.IntN(c.MaxRequestsJitter + 1))
+	}
+	return n
+}
