@@ -80,7 +80,6 @@ wait:
 			t := time.NewTicker(stopIdleGrace / 2)
 			defer t.Stop()
 			sweep = t.C
-			l.closeIdle(0) // idle ones: the client is between requests
 		case <-sweep:
 			l.closeIdle(stopIdleGrace)
 		case <-timer.C:

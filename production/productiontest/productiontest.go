@@ -132,6 +132,9 @@ func (r *Runner) Wait(timeout time.Duration) error {
 	}
 }
 
+// Done is closed once Run has returned (Stop or Wait then give its error).
+func (r *Runner) Done() <-chan struct{} { return r.ended }
+
 // Log returns what the runner has written so far (log lines, unless
 // --quiet; help and usage errors), when WithOutput was not given to Start.
 func (r *Runner) Log() string { return r.log.String() }

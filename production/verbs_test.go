@@ -1,0 +1,486 @@
+package production_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/goangel/angel/production"
+)
+
+// eventLog collects events for a test.
+type eventLog struct {
+	mu     sync.Mutex
+	events []production.Event
+}
+
+func (e *eventLog) hook(ev production.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.events = append(e.events, ev)
+}
+
+func (e *eventLog) count(k production.EventKind) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, ev := range e.events {
+		if ev.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *eventLog) find(k production.EventKind) (production.Event, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ev := range e.events {
+		if ev.Kind == k {
+			return ev, true
+		}
+	}
+	return production.Event{}, false
+}
+
+func (e *eventLog) all() []production.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]production.Event(nil), e.events...)
+}
+
+func lives(r *production.Runner) map[int]int {
+	m := map[int]int{}
+	for _, s := range r.Stats().Instances {
+		m[s.Number] = s.Life
+	}
+	return m
+}
+
+func bg(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestReloadUnderLoad(t *testing.T) {
+	var configures atomic.Int64
+	configure := func(app *production.App) error {
+		configures.Add(1)
+		return hello(app)
+	}
+	var ev eventLog
+	h := startRunner(t, configure, []string{"-j", "3", "--quiet"}, production.WithEventHook(ev.hook))
+	load := startLoad(t, h.run.Addr().String(), "/", 4, 2)
+	load.waitAnswered(t, 200)
+	for round := range 2 {
+		if err := h.run.Reload(bg(t)); err != nil {
+			t.Fatalf("Reload %d: %v", round+1, err)
+		}
+		for num, life := range lives(h.run.Runner) {
+			if life != round+2 {
+				t.Errorf("after reload %d: instance #%d on life %d, want %d", round+1, num, life, round+2)
+			}
+		}
+		if s := h.run.Stats(); s.Serving != 3 || s.Wanted != 3 || s.Reloading {
+			t.Errorf("after reload: %+v", s)
+		}
+		load.waitAnswered(t, 200)
+	}
+	load.finish(t, 400)
+	if got := configures.Load(); got != 9 {
+		t.Errorf("configure ran %d times, want 3 + 2×3 (a fresh configure per reloaded life)", got)
+	}
+	if ev.count(production.EventReloadStarted) != 2 || ev.count(production.EventReloadFinished) != 2 {
+		t.Errorf("reload events: %d started, %d finished; want 2 and 2", ev.count(production.EventReloadStarted), ev.count(production.EventReloadFinished))
+	}
+}
+
+func TestReloadConfigureFails(t *testing.T) {
+	var broken atomic.Bool
+	configure := func(app *production.App) error {
+		if broken.Load() && app.Info().Number == 1 {
+			return errors.New("config.yaml: line 3: bad indent")
+		}
+		return hello(app)
+	}
+	var ev eventLog
+	h := startRunner(t, configure, []string{"-j", "3"}, production.WithEventHook(ev.hook))
+	load := startLoad(t, h.run.Addr().String(), "/", 2, 1)
+	load.waitAnswered(t, 100)
+	broken.Store(true)
+	err := h.run.Reload(bg(t))
+	if err == nil || !strings.Contains(err.Error(), "bad indent") || !strings.Contains(err.Error(), "instance #1") {
+		t.Fatalf("Reload = %v, want the configure error of instance #1", err)
+	}
+	load.waitAnswered(t, 100)
+	load.finish(t, 200)
+	if got := lives(h.run.Runner); got[0] != 2 || got[1] != 1 || got[2] != 1 {
+		t.Errorf("lives after the aborted reload = %v, want #0 reloaded, #1 and #2 on their old lives", got)
+	}
+	if s := h.run.Stats(); s.Serving != 3 {
+		t.Errorf("%d instances serving after the aborted reload, want 3", s.Serving)
+	}
+	if e, ok := ev.find(production.EventReloadAborted); !ok || !strings.Contains(fmt.Sprint(e.Err), "bad indent") {
+		t.Errorf("no reload-aborted event with the reason: %v", e)
+	}
+	if out := h.run.Log(); !strings.Contains(out, "Reload aborted") || !strings.Contains(out, "bad indent") {
+		t.Errorf("log does not say why the reload stopped:\n%s", out)
+	}
+	// Fixed: the next reload goes through.
+	broken.Store(false)
+	if err := h.run.Reload(bg(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReloadCoalesced(t *testing.T) {
+	gate := make(chan struct{})
+	var gated atomic.Bool
+	configure := func(app *production.App) error {
+		if gated.Load() && app.Info().Number == 0 {
+			<-gate
+		}
+		return hello(app)
+	}
+	var ev eventLog
+	h := startRunner(t, configure, []string{"-j", "2"}, production.WithEventHook(ev.hook))
+	gated.Store(true)
+	errs := make(chan error, 4)
+	go func() { errs <- h.run.Reload(bg(t)) }()
+	waitFor(t, 10*time.Second, "the first reload", func() bool { return h.run.Stats().Reloading })
+	for range 3 {
+		go func() { errs <- h.run.Reload(bg(t)) }()
+	}
+	waitFor(t, 10*time.Second, "the first reload to start", func() bool { return ev.count(production.EventReloadStarted) == 1 })
+	gated.Store(false)
+	close(gate)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ev.count(production.EventReloadStarted); n != 2 {
+		t.Errorf("%d reloads ran for 4 calls during one, want 2 (the later three coalesced)", n)
+	}
+}
+
+func TestScaleUnderLoad(t *testing.T) {
+	var seen sync.Map // life ID -> App.Concurrency at the end
+	configure := func(app *production.App) error {
+		hello(app)
+		app.Router.Get("/concurrency", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, app.Concurrency())
+		})
+		seen.Store(app.Info().ID, app.Info().Concurrency)
+		return nil
+	}
+	var ev eventLog
+	h := startRunner(t, configure, []string{"-j", "2", "--quiet"}, production.WithEventHook(ev.hook))
+	load := startLoad(t, h.run.Addr().String(), "/", 4, 2)
+	load.waitAnswered(t, 200)
+	for _, n := range []int{5, 1, 3} {
+		if err := h.run.Scale(bg(t), n); err != nil {
+			t.Fatalf("Scale(%d): %v", n, err)
+		}
+		if s := h.run.Stats(); s.Wanted != n || len(s.Instances) != n {
+			t.Fatalf("after Scale(%d): wanted %d, %d instances", n, s.Wanted, len(s.Instances))
+		}
+		if _, body, _, err := h.get("/concurrency"); err != nil || body != fmt.Sprint(n) {
+			t.Errorf("App.Concurrency after Scale(%d) = %q %v", n, body, err)
+		}
+		load.waitAnswered(t, 200)
+	}
+	if _, ok := seen.Load("test/4#1"); !ok {
+		t.Error("instance #4 never started")
+	}
+	if c, _ := seen.Load("test/4#1"); c != 5 {
+		t.Errorf("InstanceInfo.Concurrency of a life started by Scale(5) = %v", c)
+	}
+	// Drain picks the instance; the last one cannot be drained.
+	if err := h.run.Drain(bg(t), 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := lives(h.run.Runner); len(got) != 2 || got[1] != 0 {
+		t.Errorf("instances after Drain(1): %v", got)
+	}
+	if err := h.run.Drain(bg(t), 7); !errors.Is(err, production.ErrNoInstance) {
+		t.Errorf("Drain(7) = %v, want ErrNoInstance", err)
+	}
+	if err := h.run.Scale(bg(t), 0); !errors.Is(err, production.ErrLastInstance) {
+		t.Errorf("Scale(0) = %v, want ErrLastInstance", err)
+	}
+	// Restart replaces one life.
+	before := lives(h.run.Runner)[0]
+	if err := h.run.Restart(bg(t), 0); err != nil {
+		t.Fatal(err)
+	}
+	if after := lives(h.run.Runner)[0]; after != before+1 {
+		t.Errorf("Restart(0): life %d -> %d", before, after)
+	}
+	load.waitAnswered(t, 100)
+	load.finish(t, 800)
+	if n := ev.count(production.EventScaled); n != 4 {
+		t.Errorf("%d scaled events, want 4 (3 Scale, 1 Drain)", n)
+	}
+}
+
+func TestRecycleUnderLoad(t *testing.T) {
+	var ev eventLog
+	h := startRunner(t, hello, []string{"-j", "3", "--quiet", "--max-requests", "150", "--max-requests-jitter", "20"}, production.WithEventHook(ev.hook))
+	load := startLoad(t, h.run.Addr().String(), "/", 4, 2)
+	// Never fewer than -j instances serving while lives are recycled.
+	var minServing atomic.Int64
+	minServing.Store(3)
+	done := make(chan struct{})
+	var sampler sync.WaitGroup
+	sampler.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if s := int64(h.run.Stats().Serving); s < minServing.Load() {
+				minServing.Store(s)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	waitFor(t, 30*time.Second, "6 recycles", func() bool { return ev.count(production.EventRecycled) >= 6 })
+	close(done)
+	sampler.Wait()
+	load.finish(t, 900)
+	if m := minServing.Load(); m < 3 {
+		t.Errorf("%d instances serving at one point, want never below 3", m)
+	}
+	e, _ := ev.find(production.EventRecycled)
+	if e.Count < 150 || e.Count > 200 {
+		t.Errorf("a life recycled after %d requests, want about 150..170", e.Count)
+	}
+}
+
+func TestRecycleLogLine(t *testing.T) {
+	h := startRunner(t, hello, []string{"-j", "1", "--max-requests", "3"})
+	for range 3 {
+		if code, _, _, err := getWith(fresh(), h.run.URL+"/"); err != nil || code != 200 {
+			t.Fatal(code, err)
+		}
+	}
+	waitFor(t, 10*time.Second, "the recycle", func() bool { return lives(h.run.Runner)[0] == 2 })
+	waitFor(t, 10*time.Second, "the log line", func() bool { return strings.Contains(h.run.Log(), "Instance #0 recycled after 3 requests.") })
+}
+
+func TestHungInstanceReplaced(t *testing.T) {
+	release := make(chan struct{})
+	configure := func(app *production.App) error {
+		hello(app)
+		app.Router.Get("/block", func(w http.ResponseWriter, r *http.Request) {
+			blockedHandler(release)
+		})
+		return nil
+	}
+	var ev eventLog
+	h := startRunner(t, configure, []string{"-j", "2", "--hang-timeout", "200ms", "--drain-timeout", "300ms", "--max-abandoned", "5"}, production.WithEventHook(ev.hook))
+	defer close(release)
+	go func() {
+		if resp, err := fresh().Get(h.run.URL + "/block"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	waitFor(t, 20*time.Second, "the hung life reported", func() bool { return ev.count(production.EventHung) == 1 })
+	e, _ := ev.find(production.EventHung)
+	if !strings.Contains(e.Stack, "blockedHandler") {
+		t.Errorf("hung event's stack does not show the blocked handler:\n%s", e.Stack)
+	}
+	waitFor(t, 20*time.Second, "the replacement", func() bool { return lives(h.run.Runner)[e.Instance] == 2 })
+	waitFor(t, 20*time.Second, "the abandoned handler counted", func() bool { return h.run.Stats().Abandoned == 1 })
+	if code, _, _, err := h.get("/"); err != nil || code != 200 {
+		t.Fatalf("GET / after the hang = %d %v", code, err)
+	}
+	if out := h.run.Log(); !strings.Contains(out, "is hung") || !strings.Contains(out, "abandoned") {
+		t.Errorf("log does not report the hang:\n%s", out)
+	}
+}
+
+// blockedHandler blocks until release is closed (its name is looked for in
+// the hung stack).
+func blockedHandler(release chan struct{}) { <-release }
+
+func TestMaxAbandonedExits(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	configure := func(app *production.App) error {
+		hello(app)
+		app.Router.Get("/block", func(w http.ResponseWriter, r *http.Request) { blockedHandler(release) })
+		return nil
+	}
+	h := startRunner(t, configure, []string{"-j", "1", "--hang-timeout", "100ms", "--drain-timeout", "100ms", "--max-abandoned", "0"})
+	go func() {
+		if resp, err := fresh().Get(h.run.URL + "/block"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	err := h.run.Wait(20 * time.Second)
+	if production.ExitCode(err) != production.ExitAbandoned || !errors.Is(err, production.ErrAbandoned) {
+		t.Fatalf("Run = %v (exit %d), want ErrAbandoned, exit %d", err, production.ExitCode(err), production.ExitAbandoned)
+	}
+}
+
+// sigRunner starts a runner fed signals through a channel.
+func sigRunner(t *testing.T, configure func(*production.App) error, args []string, opts ...production.Option) (*harness, chan os.Signal) {
+	sigs := make(chan os.Signal, 4)
+	return startRunner(t, configure, args, append(opts, production.WithSignals(sigs))...), sigs
+}
+
+func TestSignals(t *testing.T) {
+	var ev eventLog
+	h, sigs := sigRunner(t, hello, []string{"-j", "2"}, production.WithEventHook(ev.hook))
+	load := startLoad(t, h.run.Addr().String(), "/", 3, 1)
+	load.waitAnswered(t, 100)
+	sigs <- syscall.SIGHUP
+	waitFor(t, 20*time.Second, "the reload", func() bool { return ev.count(production.EventReloadFinished) == 1 })
+	sigs <- syscall.SIGTTIN
+	waitFor(t, 20*time.Second, "3 instances", func() bool { return h.run.Stats().Serving == 3 })
+	sigs <- syscall.SIGTTOU
+	sigs <- syscall.SIGTTOU
+	sigs <- syscall.SIGTTOU // never below 1
+	waitFor(t, 20*time.Second, "1 instance", func() bool { s := h.run.Stats(); return s.Wanted == 1 && len(s.Instances) == 1 })
+	sigs <- syscall.SIGUSR2
+	waitFor(t, 20*time.Second, "the upgrade's answer", func() bool { return strings.Contains(h.run.Log(), "binary upgrade not available") })
+	load.waitAnswered(t, 100)
+	load.stopping()
+	sigs <- syscall.SIGTERM
+	err := h.run.Wait(20 * time.Second)
+	load.finish(t, 200)
+	if err != nil {
+		t.Fatalf("Run after SIGTERM = %v, want nil", err)
+	}
+	if s := h.run.Stats(); s.Wanted != 1 {
+		t.Errorf("wanted %d after three SIGTTOU from 3, want 1", s.Wanted)
+	}
+}
+
+func TestSecondSignalExits130(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	configure := func(app *production.App) error {
+		app.OnShutdown(func(context.Context) error { <-release; return nil })
+		return hello(app)
+	}
+	h, sigs := sigRunner(t, configure, []string{"-j", "1", "--drain-timeout", "1h"})
+	sigs <- syscall.SIGTERM
+	waitFor(t, 10*time.Second, "the stop", func() bool { return strings.Contains(h.run.Log(), "Stopping") })
+	sigs <- syscall.SIGINT
+	err := h.run.Wait(20 * time.Second)
+	if production.ExitCode(err) != production.ExitInterrupted {
+		t.Fatalf("Run = %v (exit %d), want exit %d", err, production.ExitCode(err), production.ExitInterrupted)
+	}
+}
+
+// TestStopKeepAliveLoad: SIGTERM under keep-alive load answers every request
+// that reached the server (the last one on each connection with
+// "Connection: close"); no connection is reset.
+func TestStopKeepAliveLoad(t *testing.T) {
+	h, sigs := sigRunner(t, hello, []string{"-j", "2", "--quiet"})
+	load := startLoad(t, h.run.Addr().String(), "/", 8, 0)
+	load.waitAnswered(t, 500)
+	load.stopping()
+	sigs <- syscall.SIGTERM
+	if err := h.run.Wait(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Every connection open at SIGTERM got a full answer to each request it
+	// sent, the last one with "Connection: close".
+	load.finish(t, 500)
+	if load.closed.Load() < 8 {
+		t.Errorf("%d connections were told Connection: close, want 8", load.closed.Load())
+	}
+}
+
+// TestHijackedDrainedAtStop: a handler that took over its connection is told
+// (OnDrain) when the runner stops, and the runner waits for it.
+func TestHijackedDrainedAtStop(t *testing.T) {
+	finish := make(chan struct{})
+	var told atomic.Bool
+	configure := func(app *production.App) error {
+		hello(app)
+		app.Router.Get("/ws", func(w http.ResponseWriter, r *http.Request) {
+			conn, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			goodbye := make(chan struct{})
+			app.OnDrain(func(ctx context.Context) {
+				told.Store(true)
+				if _, ok := ctx.Deadline(); !ok {
+					t.Error("OnDrain context without the drain deadline")
+				}
+				close(goodbye)
+			})
+			io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\nhello\n")
+			<-goodbye
+			<-finish // the handler needs a while to say goodbye
+			io.WriteString(conn, "goodbye\n")
+			brw.Flush()
+		})
+		return nil
+	}
+	h, sigs := sigRunner(t, configure, []string{"-j", "1", "--drain-timeout", "30s"})
+	conn, err := dialRaw(h.run.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n")
+	br := newReader(conn)
+	if line := readUntil(t, br, "hello"); line == "" {
+		t.Fatal("no hello")
+	}
+	sigs <- syscall.SIGTERM
+	waitFor(t, 10*time.Second, "the drain notice", told.Load)
+	select {
+	case <-h.run.Done():
+		t.Fatal("the runner ended while a hijacked handler was still saying goodbye")
+	default:
+	}
+	close(finish)
+	readUntil(t, br, "goodbye")
+	if err := h.run.Wait(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dialRaw(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, 5*time.Second) }
+
+func newReader(c net.Conn) *bufio.Reader {
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	return bufio.NewReader(c)
+}
+
+// readUntil reads lines until one is want.
+func readUntil(t *testing.T, br *bufio.Reader, want string) string {
+	t.Helper()
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading until %q: %v", want, err)
+		}
+		if strings.TrimSpace(line) == want {
+			return line
+		}
+	}
+}
