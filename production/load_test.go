@@ -30,11 +30,11 @@ type strictLoad struct {
 	// stopAt is set when the test stops the runner: a connection dialled
 	// after it may be refused or reset by the closing socket (it was never
 	// accepted); its failures are counted apart and do not fail the test.
-	stopAt atomic.Bool
-	late   atomic.Int64
-	mu         sync.Mutex
-	failures   map[string]int
-	examples   []string
+	stopAt   atomic.Bool
+	late     atomic.Int64
+	mu       sync.Mutex
+	failures map[string]int
+	examples []string
 }
 
 // startLoad starts keepAlive + fresh workers against addr.
