@@ -122,6 +122,7 @@ func (l *life) release(deadline time.Time) {
 	l.goMu.Unlock()
 	rs.track(l, "waiting for its app.Go goroutines")
 	if !waitUntil(deadline, l.goWG.Wait) {
+		rs.leave(fmt.Sprintf("instance #%d life %d: app.Go goroutines", l.info.Number, l.info.Life))
 		l.log.Errorf("Instance #%d life %d: supervised goroutines still running at the drain deadline; leaving them", l.info.Number, l.info.Life)
 	}
 
@@ -137,6 +138,7 @@ func (l *life) release(deadline time.Time) {
 			rs.track(l, "OnShutdown hook "+name)
 			var err error
 			if !waitUntil(deadline, func() { err = l.runHook(ctx, hooks[i]) }) {
+				rs.leave(fmt.Sprintf("instance #%d life %d: OnShutdown hook %s", l.info.Number, l.info.Life, name))
 				errs = append(errs, fmt.Errorf("OnShutdown hook %s still running at the drain deadline: left running", name))
 				break
 			}
@@ -292,6 +294,13 @@ func (rs *runState) stillRunning() []string {
 		return true
 	})
 	return out
+}
+
+// leave records something left running past a life's deadline.
+func (rs *runState) leave(what string) {
+	rs.leftMu.Lock()
+	rs.left = append(rs.left, what)
+	rs.leftMu.Unlock()
 }
 
 // abandon counts n handlers left running by l; past --max-abandoned the

@@ -299,7 +299,9 @@ type runState struct {
 	crashes   crashRate     // crash-loop watch over every instance
 	active    sync.Map      // *life -> what it is doing (until released)
 	abandoned atomic.Int64  // handlers left running
-	fatal     chan error    // an end the runner must take (too many abandoned)
+	leftMu    sync.Mutex
+	left      []string   // hooks and goroutines left running past a life's deadline
+	fatal     chan error // an end the runner must take (too many abandoned)
 }
 
 func startupError(format string, args ...any) error {
@@ -457,6 +459,9 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		return exitError(ExitStopTimeout, fmt.Errorf("%w: still running after --shutdown-timeout %v: %s", ErrStopTimeout, cfg.shutdownTimeout(), strings.Join(still, "; ")))
 	}
 
+	rs.leftMu.Lock()
+	left := rs.left
+	rs.leftMu.Unlock()
 	switch {
 	case failed != nil && ExitCode(failed) != 1:
 		return failed
@@ -466,6 +471,8 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		return startupError("%w", failed)
 	case len(crashed) > 0:
 		return exitError(ExitCrashed, errors.Join(crashed...))
+	case len(left) > 0:
+		return exitError(ExitStopTimeout, fmt.Errorf("%w: left running past their drain deadline: %s", ErrStopTimeout, strings.Join(left, "; ")))
 	}
 	return nil
 }
@@ -513,8 +520,10 @@ func serverTLS(pair tls.Certificate, http2 bool) *tls.Config {
 }
 
 func provideRoot(rs *runState) error {
+	// configure gets a copy: it cannot change the runner's live Config.
+	cfg := *rs.cfg
 	errs := []error{
-		container.Provide(rs.root, rs.cfg),
+		container.Provide(rs.root, &cfg),
 		container.Provide(rs.root, rs.logs.Logger),
 		container.Provide[pubsub.Broker](rs.root, rs.broker),
 	}
