@@ -163,15 +163,17 @@ func (l *life) release(deadline time.Time) {
 	rs.emit(Event{Kind: EventStopped, Instance: l.info.Number, Life: l.info.Life, Err: l.endErr})
 }
 
-// waitUntil runs f on its own goroutine and waits for it until deadline. It
-// reports false when f was left running.
+// waitUntil runs f on its own goroutine and waits for it until deadline (at
+// least a few milliseconds, so that a step that ends at once is not
+// reported for a deadline already spent). It reports false when f was left
+// running.
 func waitUntil(deadline time.Time, f func()) bool {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		f()
 	}()
-	t := time.NewTimer(time.Until(deadline))
+	t := time.NewTimer(max(time.Until(deadline), 10*time.Millisecond))
 	defer t.Stop()
 	select {
 	case <-done:

@@ -57,7 +57,9 @@ func TestHungConfigureAtStop(t *testing.T) {
 	r := production.New("test", configure, production.WithOutput(io.Discard, io.Discard), production.WithLookupEnv(noEnv))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, []string{"-p", "0", "-j", "1", "--drain-timeout", "100ms", "--shutdown-timeout", "300ms"}) }()
+	go func() {
+		done <- r.Run(ctx, []string{"-p", "0", "-j", "1", "--drain-timeout", "100ms", "--shutdown-timeout", "300ms"})
+	}()
 	<-entered
 	cancel()
 	select {

@@ -99,7 +99,8 @@ func (l *strictLoad) fail(err error) {
 func (l *strictLoad) worker(keepAlive bool) {
 	var conn net.Conn
 	var br *bufio.Reader
-	late := false
+	late := false  // dialled after the stop began
+	first := false // no answer yet on this connection
 	defer func() {
 		if conn != nil {
 			conn.Close()
@@ -119,7 +120,8 @@ func (l *strictLoad) worker(keepAlive bool) {
 			late = l.stopAt.Load()
 			c, err := net.DialTimeout("tcp", l.addr, 5*time.Second)
 			if err != nil {
-				if late {
+				if late || l.stopAt.Load() {
+					// Refused or reset by the closing socket: never accepted.
 					l.late.Add(1)
 					time.Sleep(time.Millisecond) // the runner is gone: do not spin
 				} else {
@@ -128,15 +130,20 @@ func (l *strictLoad) worker(keepAlive bool) {
 				continue
 			}
 			conn, br = c, bufio.NewReader(c)
+			first = true
 		}
 		conn.SetDeadline(time.Now().Add(10 * time.Second))
 		closeAfter, err := l.roundTrip(conn, br, req)
 		switch {
-		case err != nil && late:
+		case err != nil && (late || first && l.stopAt.Load()):
+			// A connection still in the kernel's backlog when the
+			// socket closed: reset, but its request never reached the
+			// server. Requests on accepted connections must not fail.
 			l.late.Add(1)
 		case err != nil:
 			l.fail(err)
 		default:
+			first = false
 			l.ok.Add(1)
 			if closeAfter && keepAlive {
 				l.closed.Add(1)
