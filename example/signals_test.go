@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestProcessSignals runs the example as a real process and drives it with
+// real signals: SIGHUP reloads every instance, SIGTTIN adds one, SIGTTOU
+// removes one, SIGTERM stops it with exit code 0; it keeps serving
+// throughout.
+func TestProcessSignals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a subprocess")
+	}
+	out := &syncBuffer{}
+	cmd := process(t, "-a 127.0.0.1 -p 0 -j 2", out, out)
+	listening := regexp.MustCompile(`Instance #1 listening at (http://[0-9.:]+)`)
+	var base string
+	waitFor(t, 20*time.Second, "the example to listen", func() bool {
+		if m := listening.FindStringSubmatch(out.String()); m != nil {
+			base = m[1]
+			return true
+		}
+		return false
+	})
+	step := func(sig syscall.Signal, want string) {
+		t.Helper()
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 20*time.Second, want, func() bool { return strings.Contains(out.String(), want) })
+		if a := get(t, base+"/"); a.code != 200 {
+			t.Errorf("GET / after %v = %d", sig, a.code)
+		}
+	}
+	step(syscall.SIGHUP, "Reloaded 2 instances.")
+	step(syscall.SIGTTIN, "Instance #2 listening at")
+	step(syscall.SIGTTOU, "Scaling down from 3 to 2 instances...")
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, cmd); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0\n%s", code, out)
+	}
+	for _, want := range []string{"Reloading 2 instances...", "Instance #0 listening at", "Scaling up from 2 to 3 instances..."} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestProcessConsoleGone: once the reader of the console pipe has gone away
+// (| tee, | logger, a journald restart), the next log lines must not kill
+// the process with SIGPIPE.
+func TestProcessConsoleGone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a subprocess")
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "EXAMPLE_TEST_RUN_MAIN=1", "EXAMPLE_TEST_ARGS=-a 127.0.0.1 -p 0 -j 2 --crash-delay 1ms")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	listening := regexp.MustCompile(`Instance #1 listening at (http://[0-9.:]+)`)
+	sc := bufio.NewScanner(stdout)
+	var base string
+	for base == "" && sc.Scan() {
+		if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+			base = m[1]
+		}
+	}
+	if base == "" {
+		t.Fatal("the example did not say where it listens")
+	}
+	// The reader goes away.
+	stdout.Close()
+	stderr.Close()
+	// A crash and a reload write log lines to the closed pipe.
+	if a := get(t, base+"/crash"); a.code != 200 {
+		t.Fatalf("GET /crash = %d", a.code)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	// Still serving once the crashed instance was replaced: every instance
+	// answers.
+	for range 20 {
+		if a := get(t, base+"/"); a.code != 200 {
+			t.Fatalf("GET / = %d", a.code)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("the example did not exit within 30s")
+	}
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		t.Fatalf("the example was killed by %v once its console was gone", ws.Signal())
+	}
+}
