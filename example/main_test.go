@@ -184,7 +184,7 @@ func TestRoutes(t *testing.T) {
 			t.Errorf("instance %d: %+v, want untouched", i, s)
 		}
 	}
-	if want := fmt.Sprintf("Instance #%d crashed: crash requested via /crash. Respawning in 0s...", n); !strings.Contains(rn.Log(), want) {
+	if want := fmt.Sprintf("Instance #%d crashed: crash requested via /crash. Respawning at once: life 1 served", n); !strings.Contains(rn.Log(), want) {
 		t.Errorf("log lacks %q:\n%s", want, rn.Log())
 	}
 }
