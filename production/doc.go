@@ -24,12 +24,34 @@
 // respawned (same number, next life, configure called again) while the other
 // instances keep serving.
 //
-// The supervisor tree is: the runner → one supervisor per instance → the
-// life's goroutines (its server, the functions given to [App.Go], the timers
-// of [App.AfterFunc]). A panic in any of them, an error returned by configure
-// or by an App.Go function, or [App.Crash] ends the life. Only goroutines the
-// framework starts are supervised: a panic on a goroutine started with a bare
-// go statement kills the whole process, as in any Go program.
+// The supervisor tree is: the runner's loop, which owns the set of instances
+// → one supervisor goroutine per instance, which owns its lives, its restart
+// tracker and its desired state, and receives typed commands (replace the
+// life, remove the instance) → the life's goroutines (its server, the
+// functions given to [App.Go], the timers of [App.AfterFunc]). A panic in any
+// of them, an error returned by configure or by an App.Go function, or
+// [App.Crash] ends the life. Only goroutines the framework starts are
+// supervised: a panic on a goroutine started with a bare go statement kills
+// the whole process, as in any Go program. The code is in supervisor.go (the
+// loops and every verb), life.go (one life) and drain.go (the one drain
+// path).
+//
+// # Operating a running app
+//
+// Every verb is the one transition "replace (or remove) a life": the new life
+// is started and serves before the old one drains, so capacity never drops.
+// [Runner.Reload] (SIGHUP) replaces every instance's life in turn, each with a
+// fresh configure; [Runner.Restart] replaces one; --max-requests recycles a
+// life after about its Nth request, one instance at a time; [Runner.Scale]
+// (SIGTTIN, SIGTTOU) and [Runner.Drain] add and remove instances, a removed
+// one draining first. A life learns the current count from
+// [App.Concurrency]. With --hang-timeout, an instance whose oldest request is
+// older than that is logged with the stacks of its goroutines (labelled with
+// runtime/pprof goroutine labels, so that one life's goroutines are told from
+// the others'), and replaced. Go cannot stop a goroutine: a hung handler is
+// abandoned at its life's drain deadline and counted, and past
+// --max-abandoned the runner exits with [ExitAbandoned] for systemd to start
+// a clean process. Every verb emits events (see [EventKind]).
 //
 // Handler panics do not end the life: goangel's outermost middleware answers
 // 500, logs the panic with its stack through logrus and counts it
@@ -51,30 +73,43 @@
 // # Ending a life without failing a request
 //
 // When a life ends, its replacement is started first; the old life is torn
-// down in the background: it stops accepting, answers every further request on
+// down in the background, within one deadline (--drain-timeout from the
+// start of its drain): it stops accepting, answers every further request on
 // its keep-alive connections with "Connection: close" (so clients reconnect to
-// a live instance), lets in-flight requests finish, and closes the connections
-// still open after --drain-timeout. Then its context is canceled, its
-// supervised goroutines are awaited, its [App.OnShutdown] hooks run in reverse
-// order, and its pub/sub client and container are closed. Its context and
-// container stay valid until its last request ends. (http.Server.Shutdown is
-// not used for this: it closes keep-alive connections that look idle although
-// the client's next request may already be on its way.) When the whole runner
-// stops (a signal, ctx canceled), idle connections are closed at once.
+// a live instance), calls its [App.OnDrain] hooks, lets in-flight requests
+// finish, and closes the connections still open at the deadline. Then its
+// context is canceled, its supervised goroutines are awaited, its
+// [App.OnShutdown] hooks run in reverse order, and its pub/sub client and
+// container are closed; a goroutine or hook still running at the deadline is
+// logged by name and left behind. Its context and container stay valid until
+// its last request ends. (http.Server.Shutdown is not used: it closes
+// keep-alive connections that look idle although the client's next request
+// may already be on its way.) The runner's stop (SIGTERM, ctx canceled) takes
+// the same path for every instance; there, with no live instance left to move
+// to, a connection idle for 100ms is closed. --shutdown-timeout bounds the
+// whole stop: past it Run returns [ExitStopTimeout] naming what still runs
+// (lives draining, hooks, configure calls).
 //
-// Hijacked connections (WebSockets) belong to their handler: it should watch
-// r.Context(), which is canceled when the life ends.
+// Hijacked connections (WebSockets) belong to their handler, which net/http
+// does not track: goangel counts their handlers, tells them with the
+// [App.OnDrain] hooks, and waits for them up to the drain deadline; r.Context()
+// is canceled then.
 //
 // # Restart policy
 //
-// The first respawn after a stable period is immediate (as in
-// angel_production); consecutive crashes back off exponentially with jitter
-// ([RestartPolicy]). An instance respawned more than --max-restarts times
-// within --restart-window makes the runner give up: it shuts down cleanly and
-// Run returns an error with code [ExitGaveUp]. A configure that fails on the
-// first start of an instance is a start-up error ([ExitStartup]), not a loop.
-// With --no-respawn, Run returns once every instance has ended ([ExitCrashed]
-// if one crashed).
+// A life that started well (it answered a request, or ran
+// --restart-stable-after) and then crashed is respawned at once and is not
+// counted: a poison request must not take the service down. A failed start
+// (configure failed, or the life crashed before it served) backs off
+// exponentially with jitter and counts; more than --max-restarts failed
+// starts within --restart-window make the runner give up: it shuts down
+// cleanly and Run returns an error with code [ExitGaveUp] (see
+// [RestartPolicy] for the reasoning). Crashes at a high rate across the
+// instances are reported as a crash loop (a warning, [EventCrashLoop]) while
+// the runner keeps respawning. A configure that fails on the first start of
+// an instance is a start-up error ([ExitStartup]), not a loop. With
+// --no-respawn, Run returns once every instance has ended ([ExitCrashed] if
+// one crashed).
 //
 // # Containers and pub/sub
 //
