@@ -48,8 +48,10 @@ type App struct {
 
 // Context returns this life's context. It stays valid while the life's last
 // requests drain, and is canceled (with cause ErrLifeEnded, or the crash
-// reason) once they have ended, before the OnShutdown hooks run. Request
-// contexts derive from it.
+// reason) once they have ended or the drain deadline passed, before the
+// OnShutdown hooks run. While configure runs, it is canceled (cause
+// ErrStopping) if the runner stops: a configure that waits on something
+// should also wait on it. Request contexts derive from it.
 func (a *App) Context() context.Context { return a.life.ctx }
 
 // Concurrency returns how many instances the runner runs now: -j at start,

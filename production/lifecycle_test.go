@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -274,4 +277,26 @@ func TestSupervisionUsageErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, output lacks %q:\n%s", c.args, production.ExitCode(err), c.want, out)
 		}
 	}
+}
+
+// TestSIGHUPReopensLogFile: the current log file moved away by an external
+// logrotate is recreated under its name on SIGHUP, and the next lines go
+// there.
+func TestSIGHUPReopensLogFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log") // a symlink to the current file
+	h, sigs := sigRunner(t, hello, []string{"-j", "1", "--log-file", path})
+	current, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(current, current+".rotated"); err != nil {
+		t.Fatal(err)
+	}
+	sigs <- syscall.SIGHUP
+	waitFor(t, 20*time.Second, "the reload", func() bool { return strings.Contains(h.run.Log(), "Reloaded 1 instances.") })
+	waitFor(t, 20*time.Second, "the log file recreated with the reload's lines", func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && strings.Contains(string(b), "Reloaded 1 instances.")
+	})
 }
