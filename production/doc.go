@@ -86,7 +86,7 @@
 // keep-alive connections that look idle although the client's next request
 // may already be on its way.) The runner's stop (SIGTERM, ctx canceled) takes
 // the same path for every instance; there, with no live instance left to move
-// to, a connection idle for 100ms is closed. --shutdown-timeout bounds the
+// to, a connection idle across two sweeps 50ms apart is closed. --shutdown-timeout bounds the
 // whole stop: past it Run returns [ExitStopTimeout] naming what still runs
 // (lives draining, hooks, configure calls).
 //

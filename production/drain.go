@@ -32,7 +32,8 @@ import (
 //     took over (WebSockets) can say goodbye;
 //  4. it waits until no connection and no handler is left. When the whole
 //     runner stops no live instance is left to move to, so a connection idle
-//     for stopIdleGrace is closed (no request is in flight on it);
+//     across two sweeps stopIdleSweep apart is closed (no request is in
+//     flight on it);
 //  5. at the life's one deadline (--drain-timeout from the start of the
 //     drain) what is left is closed; handlers still running are abandoned
 //     (Go cannot stop a goroutine) and counted;
@@ -40,21 +41,29 @@ import (
 //     awaited, the OnShutdown hooks run, the pub/sub client and the
 //     container are closed, all within the same deadline.
 
-// stopIdleGrace: once the runner stops, a connection idle this long is
-// closed at once instead of waiting for its next request.
-const stopIdleGrace = 100 * time.Millisecond
+// stopIdleSweep: once the runner stops, a connection found idle by two
+// sweeps this far apart, with no request in between, is closed at once
+// instead of waiting for its next request.
+const stopIdleSweep = 50 * time.Millisecond
 
-// connInfo is one connection's state, written by its own goroutine.
-type connInfo struct {
-	idleSince atomic.Int64 // unix nanoseconds; 0 while a request is active
+// connInfo is one connection's state, written only by its own goroutine (in
+// ConnState) on each change: a change counter shifted left, and the low bit
+// set while no request is being read or answered (no clock read per
+// request). A new connection counts as idle until its first request.
+type connInfo struct{ state atomic.Uint64 }
+
+func newConnInfo() *connInfo {
+	c := &connInfo{}
+	c.state.Store(1)
+	return c
 }
 
 func (c *connInfo) set(idle bool) {
+	next := (c.state.Load()>>1 + 1) << 1
 	if idle {
-		c.idleSince.Store(time.Now().UnixNano())
-	} else {
-		c.idleSince.Store(0)
+		next |= 1
 	}
+	c.state.Store(next)
 }
 
 // drain takes the life out of service and releases it (see above).
@@ -71,17 +80,19 @@ func (l *life) drain() {
 	defer timer.Stop()
 	var sweep <-chan time.Time
 	stopping := rs.stopping
+	seen := map[net.Conn]uint64{}
 wait:
 	for l.busy() {
 		select {
 		case <-l.changed:
 		case <-stopping:
 			stopping = nil
-			t := time.NewTicker(stopIdleGrace / 2)
+			t := time.NewTicker(stopIdleSweep)
 			defer t.Stop()
 			sweep = t.C
+			l.closeIdle(seen)
 		case <-sweep:
-			l.closeIdle(stopIdleGrace)
+			l.closeIdle(seen)
 		case <-timer.C:
 			if n, h := l.conns.Load(), l.handlers.Load(); n > 0 || h > 0 {
 				l.log.Warnf("Instance #%d life %d: %d connection(s) and %d request(s) still open after --drain-timeout %v: closing them and ending the context", l.info.Number, l.info.Life, n, h, rs.cfg.DrainTimeout)
@@ -96,13 +107,15 @@ wait:
 	l.release(deadline)
 }
 
-// closeIdle closes the connections idle for at least grace.
-func (l *life) closeIdle(grace time.Duration) {
-	cut := time.Now().Add(-grace).UnixNano()
+// closeIdle closes the connections that were idle at the previous sweep and
+// have had no request since; it records what it saw in seen.
+func (l *life) closeIdle(seen map[net.Conn]uint64) {
 	l.connMap.Range(func(k, v any) bool {
-		if since := v.(*connInfo).idleSince.Load(); since != 0 && since <= cut {
-			k.(net.Conn).Close()
+		c, st := k.(net.Conn), v.(*connInfo).state.Load()
+		if st&1 == 1 && seen[c] == st {
+			c.Close()
 		}
+		seen[c] = st
 		return true
 	})
 }

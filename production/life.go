@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -210,7 +211,7 @@ func (l *life) connState(c net.Conn, s http.ConnState) {
 	switch s {
 	case http.StateNew:
 		l.conns.Add(1)
-		l.connMap.Store(c, &connInfo{})
+		l.connMap.Store(c, newConnInfo())
 	case http.StateActive, http.StateIdle:
 		if ci, ok := l.connMap.Load(c); ok {
 			ci.(*connInfo).set(s == http.StateIdle)
@@ -348,6 +349,8 @@ func (l *life) goSupervised(f func(ctx context.Context) error) {
 	go func() {
 		defer l.goWG.Done()
 		defer l.recoverCrash()
+		// Labelled, so that a hung life's report shows its goroutines.
+		pprof.SetGoroutineLabels(pprof.WithLabels(l.ctx, pprof.Labels(lifeLabel, l.info.ID)))
 		if err := f(l.ctx); err != nil {
 			if ctxDone(l.ctx) {
 				if !errors.Is(err, context.Canceled) {
