@@ -18,6 +18,7 @@ import (
 
 	"github.com/goangel/angel/container"
 	"github.com/goangel/angel/production"
+	"github.com/goangel/angel/production/productiontest"
 )
 
 // TestCancelDuringConfigure: canceling Run's context while configure runs
@@ -299,4 +300,24 @@ func TestSIGHUPReopensLogFile(t *testing.T) {
 		b, err := os.ReadFile(path)
 		return err == nil && strings.Contains(string(b), "Reloaded 1 instances.")
 	})
+}
+
+type brokenPipe struct{}
+
+func (brokenPipe) Write([]byte) (int, error) { return 0, syscall.EPIPE }
+
+// TestConsoleWriteFailures: console writes that fail are counted and
+// reported once, never per line, and the runner serves on.
+func TestConsoleWriteFailures(t *testing.T) {
+	stderr := &syncBuffer{}
+	r := productiontest.Start(t, "test", crashy, []string{"-j", "2"}, production.WithOutput(brokenPipe{}, stderr))
+	for range 3 {
+		if code, _, _, err := getWith(fresh(), r.URL+"/crash/crash"); err != nil || code != 200 {
+			t.Fatal(code, err)
+		}
+	}
+	waitFor(t, 10*time.Second, "failures counted", func() bool { return r.Stats().ConsoleWriteErrors >= 4 })
+	if n := strings.Count(stderr.String(), "writing the console log failed"); n != 1 {
+		t.Errorf("console failure reported %d times, want once:\n%s", n, stderr)
+	}
 }

@@ -193,6 +193,9 @@ type Stats struct {
 	Serving      int    // instances whose current life serves
 	Reloading    bool   // a rolling reload is under way
 	Abandoned    int64  // handlers left running by hung lives
+	// ConsoleWriteErrors counts console log writes that failed (a closed
+	// pipe); the first one is reported on stderr.
+	ConsoleWriteErrors uint64
 }
 
 // InstanceStats counts, for one instance, over all its lives.
@@ -225,6 +228,7 @@ func (r *Runner) Stats() Stats {
 		s.Wanted = int(rs.wanted.Load())
 		s.Reloading = rs.reloading.Load()
 		s.Abandoned = rs.abandoned.Load()
+		s.ConsoleWriteErrors = rs.console.count()
 	}
 	for _, in := range ins {
 		st := in.state.Load()
@@ -300,8 +304,9 @@ type runState struct {
 	active    sync.Map      // *life -> what it is doing (until released)
 	abandoned atomic.Int64  // handlers left running
 	leftMu    sync.Mutex
-	left      []string   // hooks and goroutines left running past a life's deadline
-	fatal     chan error // an end the runner must take (too many abandoned)
+	left      []string       // hooks and goroutines left running past a life's deadline
+	fatal     chan error     // an end the runner must take (too many abandoned)
+	console   *consoleWriter // nil when the console is a terminal
 }
 
 func startupError(format string, args ...any) error {
@@ -309,7 +314,8 @@ func startupError(format string, args ...any) error {
 }
 
 func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
-	logs, err := logging.Open(cfg.Flags, cfg.Quiet, r.stdout, r.stderr)
+	stdout, console := guardConsole(r.stdout, r.stderr)
+	logs, err := logging.Open(cfg.Flags, cfg.Quiet, stdout, r.stderr)
 	if err != nil {
 		return startupError("logging: %w", err)
 	}
@@ -326,6 +332,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		stopping:  make(chan struct{}),
 		recycling: make(chan struct{}, 1),
 		fatal:     make(chan error, 1),
+		console:   console,
 	}
 	rs.wanted.Store(int64(cfg.Concurrency))
 	r.rs.Store(rs)
