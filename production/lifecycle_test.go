@@ -239,7 +239,12 @@ func TestCrashLoopKeepsServing(t *testing.T) {
 		if code, _, _, err := getWith(fresh(), h.run.URL+"/crash/crash"); err != nil || code != 200 {
 			t.Fatalf("crash %d: %d %v", i+1, code, err)
 		}
-		waitFor(t, 10*time.Second, "the respawn", func() bool { return ev.count(production.EventStarted) == 2+i+1 })
+		// The crashed life leaves the round-robin once its replacement
+		// serves: wait for it to be gone, or the next crash request may
+		// land on it and not count.
+		waitFor(t, 10*time.Second, "the respawn", func() bool {
+			return ev.count(production.EventStarted) == 2+i+1 && ev.count(production.EventStopped) == i+1
+		})
 	}
 	if code, _, _, err := getWith(fresh(), h.run.URL+"/"); err != nil || code != 200 {
 		t.Fatalf("GET / after the crash loop = %d %v", code, err)
