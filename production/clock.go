@@ -30,22 +30,6 @@ func (systemClock) Now() time.Time { return time.Now() }
 
 func (systemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
-// sleep waits d on clock c, or until ctx is done (then it returns ctx's error).
-func sleep(ctx context.Context, c Clock, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	fired := make(chan struct{})
-	t := c.AfterFunc(d, func() { close(fired) })
-	select {
-	case <-fired:
-		return nil
-	case <-ctx.Done():
-		t.Stop()
-		return ctx.Err()
-	}
-}
-
 // ctxDone reports whether ctx is done, without blocking.
 func ctxDone(ctx context.Context) bool {
 	select {

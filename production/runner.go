@@ -429,7 +429,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		// Phase 2: serve until a signal, the end of every instance
 		// (--no-respawn), an instance over the restart intensity, or too
 		// many abandoned handlers; serve the verbs meanwhile.
-		failed, crashed = lp.serve(stopCtx)
+		crashed, failed = lp.serve(stopCtx)
 	}
 	close(r.finished)
 
@@ -484,16 +484,17 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	return nil
 }
 
-// serve is phase 2 of Run: the runner's loop. It returns the error that ends
-// the runner (gave up, too many abandoned) and the crashes of --no-respawn.
-func (lp *runLoop) serve(ctx context.Context) (failed error, crashed []error) {
+// serve is phase 2 of Run: the runner's loop. It returns the crashes of
+// --no-respawn and the error that ends the runner (gave up, too many
+// abandoned).
+func (lp *runLoop) serve(ctx context.Context) (crashed []error, failed error) {
 	rs := lp.rs
 	for lp.running > 0 {
 		select {
 		case <-ctx.Done():
-			return nil, crashed
+			return crashed, nil
 		case err := <-rs.fatal:
-			return err, crashed
+			return crashed, err
 		case v := <-rs.r.verbs:
 			lp.handle(v)
 		case err := <-lp.reloadDone:
@@ -503,7 +504,7 @@ func (lp *runLoop) serve(ctx context.Context) (failed error, crashed []error) {
 			lp.drop(res.in)
 			switch {
 			case errors.Is(res.err, ErrGaveUp):
-				return res.err, crashed
+				return crashed, res.err
 			case res.startFailed:
 				// An instance added by Scale that could not start: Scale
 				// reports it; the others serve on.
@@ -513,7 +514,7 @@ func (lp *runLoop) serve(ctx context.Context) (failed error, crashed []error) {
 			}
 		}
 	}
-	return nil, crashed
+	return crashed, nil
 }
 
 // serverTLS is the TLS configuration of --ssl (HTTP/1.1 over TLS) and
