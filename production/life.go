@@ -66,7 +66,6 @@ type life struct {
 	// inflight holds the start of each request in flight (--hang-timeout).
 	inflight sync.Map // uint64 -> int64 unix nanoseconds
 	reqSeq   atomic.Uint64
-	hung     atomic.Bool
 
 	endOnce   sync.Once
 	ended     chan struct{}

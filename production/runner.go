@@ -508,10 +508,10 @@ func (lp *runLoop) serve(ctx context.Context) (crashed []error, failed error) {
 			case res.startFailed:
 				// An instance added by Scale that could not start: Scale
 				// reports it; the others serve on.
-				rs.wanted.Store(int64(len(lp.insts)))
 			case res.err != nil:
 				crashed = append(crashed, res.err)
 			}
+			rs.wanted.Store(int64(len(lp.insts)))
 		}
 	}
 	return crashed, nil

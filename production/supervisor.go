@@ -159,9 +159,11 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) (res in
 			in.retire(l, "removed")
 			return res
 		case cmd := <-in.replaceCh:
+			// Life numbers are never reused, not even after a failed start.
 			nl, err := in.surge(ctx, l, n+1, cmd.why)
+			n++
 			if err == nil {
-				l, n = nl, n+1
+				l = nl
 				recyclePending = false
 			}
 			cmd.reply <- err
@@ -171,31 +173,31 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) (res in
 			served := l.requests.Load()
 			nl, err := in.surge(ctx, l, n+1, "recycle")
 			<-rs.recycling
+			recyclePending = false
+			n++
 			if err != nil {
-				// Keep serving on the old life; try again on its next request.
-				recyclePending = false
-				l.log.WithError(err).Warnf("Instance #%d: recycling failed, it keeps its life %d", in.num, n)
+				// Keep serving on the old life.
+				l.log.WithError(err).Warnf("Instance #%d: recycling failed, it keeps its life %d", in.num, l.info.Life)
 				continue
 			}
-			recyclePending = false
-			rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": n}).Infof("Instance #%d recycled after %s requests.", in.num, thousands(served))
-			rs.emit(Event{Kind: EventRecycled, Instance: in.num, Life: n, Count: int(served)})
-			l, n = nl, n+1
+			rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": l.info.Life}).Infof("Instance #%d recycled after %s requests.", in.num, thousands(served))
+			rs.emit(Event{Kind: EventRecycled, Instance: in.num, Life: l.info.Life, Count: int(served)})
+			l = nl
 		case <-hangTick:
 			age, ok := l.oldestRequest(time.Now())
 			if !ok || age < rs.cfg.HangTimeout {
 				continue
 			}
 			stack := l.goroutines()
-			l.hung.Store(true)
 			l.log.WithField("stack", stack).Errorf("Instance #%d is hung: a request has run for %v (--hang-timeout %v). Replacing it; Go cannot stop the hung goroutines.", in.num, age.Round(time.Millisecond), rs.cfg.HangTimeout)
-			rs.emit(Event{Kind: EventHung, Instance: in.num, Life: n, Delay: age, Stack: stack})
+			rs.emit(Event{Kind: EventHung, Instance: in.num, Life: l.info.Life, Delay: age, Stack: stack})
 			nl, err := in.surge(ctx, l, n+1, "hung")
+			n++
 			if err != nil {
 				l.log.WithError(err).Errorf("Instance #%d: replacing the hung life failed", in.num)
 				continue
 			}
-			l, n = nl, n+1
+			l = nl
 		case <-l.ended:
 			var gone bool
 			l, n, gone, res.err = in.crashed(ctx, tracker, l, n)
@@ -228,8 +230,9 @@ func (in *instance) surge(ctx context.Context, old *life, n int, why string) (*l
 // error): respawn at once (the life started well), after a backoff (it did
 // not), or give up. It returns the new serving life, or gone=true when the
 // instance ends (with err: --no-respawn crash, gave up).
-func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *life, n int) (_ *life, _ int, gone bool, err error) {
+func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *life, last int) (_ *life, _ int, gone bool, err error) {
 	rs := in.rs
+	n := l.info.Life
 	reason := l.endErr
 	in.state.Store(stateDraining)
 	if reason != nil {
@@ -272,6 +275,7 @@ func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *lif
 	}
 	rs.emit(Event{Kind: EventRespawning, Instance: in.num, Life: n, Err: reason, Delay: delay})
 	prev := l
+	n = last // the last life number used
 	for {
 		if delay > 0 {
 			in.retire(prev, "crashed")
@@ -483,13 +487,12 @@ func (lp *runLoop) drop(in *instance) {
 	lp.publish()
 }
 
-// publish makes the set visible to Stats and App.Concurrency.
+// publish makes the set visible to Stats.
 func (lp *runLoop) publish() {
 	r := lp.rs.r
 	r.mu.Lock()
 	r.instances = slices.Clone(lp.insts)
 	r.mu.Unlock()
-	lp.rs.wanted.Store(int64(len(lp.insts)))
 }
 
 func (lp *runLoop) find(num int) *instance {
@@ -543,6 +546,7 @@ func (lp *runLoop) handle(v verb) {
 			return
 		}
 		lp.drop(in)
+		rs.wanted.Store(int64(len(lp.insts)))
 		in.doRemove()
 		rs.entry.Infof("Draining instance #%d: %d instance(s) left.", v.n, len(lp.insts))
 		rs.emit(Event{Kind: EventScaled, Instance: -1, Count: len(lp.insts)})
@@ -570,6 +574,7 @@ func (lp *runLoop) scale(v verb) {
 		return
 	case v.n > have:
 		rs.entry.Infof("Scaling up from %d to %d instances...", have, v.n)
+		rs.wanted.Store(int64(v.n)) // before the new lives read it
 		var starts []chan error
 		for range v.n - have {
 			started := make(chan error, 1)
@@ -588,6 +593,7 @@ func (lp *runLoop) scale(v verb) {
 		})
 	default:
 		rs.entry.Infof("Scaling down from %d to %d instances...", have, v.n)
+		rs.wanted.Store(int64(v.n))
 		gone := slices.Clone(lp.insts[v.n:])
 		for _, in := range gone {
 			lp.drop(in)
