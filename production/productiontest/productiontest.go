@@ -14,6 +14,7 @@ package productiontest
 
 import (
 	"context"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,13 +34,14 @@ type Runner struct {
 	// URL is http://ADDR of the shared listener (https:// with --ssl or --http2).
 	URL string
 
-	tb     testing.TB
-	log    *testutil.Buffer
-	cancel context.CancelFunc
-	ended  chan struct{} // closed when Run has returned (err then holds its error)
-	err    error
-	once   sync.Once
-	seen   atomic.Bool // the test called Stop or Wait, and so saw err
+	tb      testing.TB
+	log     *testutil.Buffer
+	signals chan os.Signal
+	cancel  context.CancelFunc
+	ended   chan struct{} // closed when Run has returned (err then holds its error)
+	err     error
+	once    sync.Once
+	seen    atomic.Bool // the test called Stop or Wait, and so saw err
 }
 
 // Start runs configure in a Runner named name with the command-line args
@@ -52,10 +54,11 @@ type Runner struct {
 // writes its help, usage errors and log to a buffer that Log returns.
 func Start(tb testing.TB, name string, configure func(*production.App) error, args []string, opts ...production.Option) *Runner {
 	tb.Helper()
-	r := &Runner{tb: tb, log: &testutil.Buffer{}, ended: make(chan struct{})}
+	r := &Runner{tb: tb, log: &testutil.Buffer{}, ended: make(chan struct{}), signals: make(chan os.Signal, 4)}
 	opts = append([]production.Option{
 		production.WithOutput(r.log, r.log),
 		production.WithLookupEnv(func(string) (string, bool) { return "", false }),
+		production.WithSignals(r.signals),
 	}, opts...)
 	r.Runner = production.New(name, configure, opts...)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -129,6 +132,21 @@ func (r *Runner) Wait(timeout time.Duration) error {
 	case <-time.After(timeout):
 		r.tb.Fatalf("productiontest: the runner did not end by itself within %v\n%s", timeout, r.log)
 		return nil
+	}
+}
+
+// Signal delivers s to the runner as if the process had received it
+// (SIGHUP reloads, SIGTTIN/SIGTTOU scale, SIGTERM stops; see the README's
+// table), unless opts gave Start their own WithSignals. It does not wait for
+// the runner to act.
+func (r *Runner) Signal(s os.Signal) {
+	r.tb.Helper()
+	select {
+	case r.signals <- s:
+	case <-r.ended:
+		r.tb.Errorf("productiontest: Signal(%v) after the runner ended", s)
+	case <-time.After(StartTimeout):
+		r.tb.Fatalf("productiontest: the runner took no signal within %v", StartTimeout)
 	}
 }
 

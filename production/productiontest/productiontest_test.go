@@ -9,11 +9,13 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/production"
 	"github.com/goangel/angel/production/productiontest"
 )
@@ -142,5 +144,16 @@ func TestStartFails(t *testing.T) {
 	}
 	if len(tb.errors) != 0 {
 		t.Errorf("the cleanup reported again: %q", tb.errors)
+	}
+}
+
+// Signal reaches the runner: SIGTTIN adds an instance, SIGTERM stops it.
+func TestSignal(t *testing.T) {
+	r := productiontest.Start(t, "hello", hello, []string{"-j", "1"})
+	r.Signal(syscall.SIGTTIN)
+	testutil.WaitFor(t, 20*time.Second, "SIGTTIN to add an instance", func() bool { return r.Stats().Serving == 2 })
+	r.Signal(syscall.SIGTERM)
+	if err := r.Wait(20 * time.Second); err != nil {
+		t.Fatalf("Run after SIGTERM = %v", err)
 	}
 }
