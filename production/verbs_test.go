@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,6 +85,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	h := startRunner(t, configure, []string{"-j", "3", "--quiet"}, production.WithEventHook(ev.hook))
 	load := startLoad(t, h.run.Addr().String(), "/", 4, 2)
 	load.waitAnswered(t, 200)
+	minServing := watchServing(h.run.Runner)
 	for round := range 2 {
 		if err := h.run.Reload(bg(t)); err != nil {
 			t.Fatalf("Reload %d: %v", round+1, err)
@@ -97,6 +99,9 @@ func TestReloadUnderLoad(t *testing.T) {
 			t.Errorf("after reload: %+v", s)
 		}
 		load.waitAnswered(t, 200)
+	}
+	if m := minServing(); m < 3 {
+		t.Errorf("%d instances serving at one point of the reloads, want never below 3", m)
 	}
 	load.finish(t, 400)
 	if got := configures.Load(); got != 9 {
@@ -241,30 +246,12 @@ func TestRecycleUnderLoad(t *testing.T) {
 	h := startRunner(t, hello, []string{"-j", "3", "--quiet", "--max-requests", "150", "--max-requests-jitter", "20"}, production.WithEventHook(ev.hook))
 	load := startLoad(t, h.run.Addr().String(), "/", 4, 2)
 	// Never fewer than -j instances serving while lives are recycled.
-	var minServing atomic.Int64
-	minServing.Store(3)
-	done := make(chan struct{})
-	var sampler sync.WaitGroup
-	sampler.Go(func() {
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			if s := int64(h.run.Stats().Serving); s < minServing.Load() {
-				minServing.Store(s)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	})
+	minServing := watchServing(h.run.Runner)
 	waitFor(t, 30*time.Second, "6 recycles", func() bool { return ev.count(production.EventRecycled) >= 6 })
-	close(done)
-	sampler.Wait()
-	load.finish(t, 900)
-	if m := minServing.Load(); m < 3 {
+	if m := minServing(); m < 3 {
 		t.Errorf("%d instances serving at one point, want never below 3", m)
 	}
+	load.finish(t, 900)
 	e, _ := ev.find(production.EventRecycled)
 	if e.Count < 150 || e.Count > 200 {
 		t.Errorf("a life recycled after %d requests, want about 150..170", e.Count)
@@ -482,5 +469,29 @@ func readUntil(t *testing.T, br *bufio.Reader, want string) string {
 		if strings.TrimSpace(line) == want {
 			return line
 		}
+	}
+}
+
+// watchServing samples Stats().Serving until the returned function is
+// called, which returns the lowest count seen.
+func watchServing(r *production.Runner) func() int {
+	lowest := r.Stats().Serving
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			lowest = min(lowest, r.Stats().Serving)
+			runtime.Gosched()
+		}
+	})
+	return func() int {
+		close(done)
+		wg.Wait()
+		return lowest
 	}
 }
