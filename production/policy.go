@@ -25,7 +25,10 @@ import (
 //     it shuts every instance down cleanly and Run returns an error with code
 //     [ExitGaveUp], so that systemd or the operator takes over. MaxRestarts
 //     must be at least 1: an instance that can never start must end the
-//     process rather than retry for ever.
+//     process rather than retry for ever. With the defaults, an instance
+//     whose configure always fails gives up after its 11th failed start,
+//     having waited at most 0+10+20+…+2560ms ≈ 5.1s in backoff (each
+//     wait is jittered down to half).
 //
 // Every field is also a flag (--max-restarts, --restart-window,
 // --restart-backoff, --restart-max-backoff, --restart-stable-after);
