@@ -101,3 +101,32 @@ func ExampleExitCode() {
 	// 64 true
 	// production: usage error: -j/--concurrency must be at least 1, got 0
 }
+
+// Operating a running app: a rolling reload gives every instance a new life
+// (a fresh configure) before its old one drains; Scale sets the number of
+// instances. SIGHUP, SIGTTIN and SIGTTOU do the same from outside.
+func ExampleRunner_Reload() {
+	configure := func(app *production.App) error { return nil }
+	r := production.New("example", configure, production.WithOutput(io.Discard, io.Discard))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, []string{"-a", "127.0.0.1", "-p", "0", "-j", "2"}) }()
+	<-r.Ready()
+
+	fmt.Println("Reload:", r.Reload(ctx))
+	for _, s := range r.Stats().Instances {
+		fmt.Printf("instance #%d on life %d, %s\n", s.Number, s.Life, s.State)
+	}
+	fmt.Println("Scale:", r.Scale(ctx, 3), r.Stats().Wanted, "instances")
+	fmt.Println("Drain:", r.Drain(ctx, 0), r.Stats().Wanted, "instances")
+
+	cancel()
+	fmt.Println("Run:", <-done)
+	// Output:
+	// Reload: <nil>
+	// instance #0 on life 2, serving
+	// instance #1 on life 2, serving
+	// Scale: <nil> 3 instances
+	// Drain: <nil> 2 instances
+	// Run: <nil>
+}
