@@ -62,16 +62,16 @@ func (r *Runner) handleSignals(rs *runState, done <-chan struct{}, stop func(), 
 			return
 		case s = <-r.signals:
 		}
-		log := rs.entry.WithField("signal", s.String())
+		log := rs.entry.WithField("signal", signalName(s))
 		switch s {
 		case syscall.SIGTERM, syscall.SIGINT:
 			if stopping {
-				log.Warnf("Received %v again while stopping: exiting now (code %d).", s, ExitInterrupted)
+				log.Warnf("Received %s again while stopping: exiting now (code %d).", signalName(s), ExitInterrupted)
 				close(abort)
 				return
 			}
 			stopping = true
-			log.Infof("Received %v: stopping (send it again to exit at once).", s)
+			log.Infof("Received %s: stopping (send it again to exit at once).", signalName(s))
 			stop()
 		case syscall.SIGHUP:
 			log.Info("Received SIGHUP: reopening the log files and reloading.")
@@ -92,7 +92,7 @@ func (r *Runner) handleSignals(rs *runState, done <-chan struct{}, stop func(), 
 			log.Info("Received SIGUSR2: upgrading the binary.")
 			verbs.Go(func() { r.logVerb(rs, "Upgrade", r.Upgrade(ctx)) })
 		default:
-			log.Debugf("Received %v: ignored", s)
+			log.Debugf("Received %s: ignored", signalName(s))
 		}
 	}
 }
@@ -120,4 +120,18 @@ func (r *Runner) reopenLogs(rs *runState) {
 			rs.entry.WithError(err).Warn("Reopening a log file failed")
 		}
 	}
+}
+
+var signalNames = map[os.Signal]string{
+	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM",
+	syscall.SIGTTIN: "SIGTTIN", syscall.SIGTTOU: "SIGTTOU", syscall.SIGUSR1: "SIGUSR1",
+	syscall.SIGUSR2: "SIGUSR2", syscall.SIGPIPE: "SIGPIPE",
+}
+
+// signalName is the conventional name of s ("SIGTERM"), as operators type it.
+func signalName(s os.Signal) string {
+	if n, ok := signalNames[s]; ok {
+		return n
+	}
+	return s.String()
 }
