@@ -495,3 +495,26 @@ func watchServing(r *production.Runner) func() int {
 		return lowest
 	}
 }
+
+// TestScaleUpConfigureFails: an instance added by Scale whose configure
+// fails is reported by Scale and not kept; the others serve on.
+func TestScaleUpConfigureFails(t *testing.T) {
+	configure := func(app *production.App) error {
+		if app.Info().Number >= 2 {
+			return errors.New("no more database connections")
+		}
+		return hello(app)
+	}
+	h := startRunner(t, configure, []string{"-j", "2"})
+	err := h.run.Scale(bg(t), 3)
+	if err == nil || !strings.Contains(err.Error(), "no more database connections") || !strings.Contains(err.Error(), "instance #2") {
+		t.Fatalf("Scale(3) = %v, want instance #2's configure error", err)
+	}
+	waitFor(t, 10*time.Second, "the failed instance dropped", func() bool { s := h.run.Stats(); return s.Wanted == 2 && len(s.Instances) == 2 })
+	if code, _, _, err := h.get("/"); err != nil || code != 200 {
+		t.Fatalf("GET / = %d %v", code, err)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatalf("Run = %v: a failed scale-up must not fail the runner", err)
+	}
+}
