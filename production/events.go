@@ -41,8 +41,9 @@ const (
 	// EventRecycled: a life was replaced after --max-requests; Count is the
 	// number of requests it served.
 	EventRecycled
-	// EventHung: a life's oldest request has run longer than --hang-timeout;
-	// Stack holds the stacks of the life's goroutines. The life is replaced.
+	// EventHung: a life's oldest request has run longer than --hang-timeout
+	// (Delay is its age); Stack holds the stacks of the life's goroutines
+	// (its requests' and its app.Go functions'). The life is replaced.
 	EventHung
 	// EventAbandoned: a stopped life left Count handlers running past its
 	// drain deadline (Go cannot kill a goroutine).
