@@ -97,11 +97,12 @@ func WithOutput(stdout, stderr io.Writer) Option {
 // App.AfterFunc).
 func WithClock(c Clock) Option { return func(r *Runner) { r.clock = c } }
 
-// WithRestartPolicy replaces DefaultRestartPolicy. Its MaxRestarts and Window
-// become the defaults of --max-restarts and --restart-window (which still
-// override them); when not positive, the defaults' (10, 1m) are kept. The
-// backoff fields are taken as they are: InitialBackoff 0 respawns at once,
-// always.
+// WithRestartPolicy replaces DefaultRestartPolicy. Its fields become the
+// defaults of --max-restarts, --restart-window, --restart-backoff,
+// --restart-max-backoff and --restart-stable-after (which still override
+// them); when MaxRestarts or Window is not positive, the defaults' (10, 1m)
+// are kept. The other fields are taken as they are: InitialBackoff 0
+// respawns at once, always.
 func WithRestartPolicy(p RestartPolicy) Option {
 	return func(r *Runner) {
 		d := DefaultRestartPolicy()
