@@ -86,9 +86,10 @@
 // keep-alive connections that look idle although the client's next request
 // may already be on its way.) The runner's stop (SIGTERM, ctx canceled) takes
 // the same path for every instance; there, with no live instance left to move
-// to, a connection idle across two sweeps 50ms apart is closed. --shutdown-timeout bounds the
-// whole stop: past it Run returns [ExitStopTimeout] naming what still runs
-// (lives draining, hooks, configure calls).
+// to, a connection idle across two sweeps 250ms apart is closed.
+// --shutdown-timeout bounds the whole stop: past it Run returns
+// [ExitStopTimeout] naming what still runs (lives draining, hooks, configure
+// calls).
 //
 // Hijacked connections (WebSockets) belong to their handler, which net/http
 // does not track: goangel counts their handlers, tells them with the

@@ -44,7 +44,7 @@ import (
 // stopIdleSweep: once the runner stops, a connection found idle by two
 // sweeps this far apart, with no request in between, is closed at once
 // instead of waiting for its next request.
-const stopIdleSweep = 50 * time.Millisecond
+const stopIdleSweep = 250 * time.Millisecond
 
 // connInfo is one connection's state, written only by its own goroutine (in
 // ConnState) on each change: a change counter shifted left, and the low bit

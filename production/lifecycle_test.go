@@ -110,7 +110,7 @@ func TestOneTeardownDeadline(t *testing.T) {
 		})
 		return hello(app)
 	}
-	h := startRunner(t, configure, []string{"-j", "1", "--drain-timeout", "500ms"}, production.WithEventHook(func(ev production.Event) {
+	h := startRunner(t, configure, []string{"-j", "1", "--drain-timeout", "1s"}, production.WithEventHook(func(ev production.Event) {
 		if ev.Kind == production.EventEnded {
 			ended.Store(ev.Time.UnixNano())
 		}
@@ -120,9 +120,9 @@ func TestOneTeardownDeadline(t *testing.T) {
 		t.Errorf("Run = %v, want exit %d naming the goroutines left running", err, production.ExitStopTimeout)
 	}
 	end, deadline := time.Unix(0, ended.Load()), time.Unix(0, hookDeadline.Load())
-	// Two deadlines would put the hook's at end + 1s.
-	if deadline.After(end.Add(750 * time.Millisecond)) {
-		t.Errorf("hook deadline %v after the end: not the life's one drain deadline (500ms)", deadline.Sub(end))
+	// Two deadlines would put the hook's at end + 2s or later.
+	if deadline.After(end.Add(1500 * time.Millisecond)) {
+		t.Errorf("hook deadline %v after the end: not the life's one drain deadline (1s)", deadline.Sub(end))
 	}
 }
 
