@@ -31,9 +31,6 @@ var (
 	// ErrRotate: a rotation could not create the next file; writing goes
 	// on to the current one.
 	ErrRotate = errors.New("logrotate: rotation failed")
-	// ErrNoFile: the current file vanished and could not be recreated yet;
-	// the write was lost (and counted).
-	ErrNoFile = errors.New("logrotate: no log file open")
 )
 
 // Stats are counters of one log (shared by every Writer on it).
@@ -44,7 +41,8 @@ type Stats struct {
 	Recreated     uint64 // times the current file was found missing and recreated
 	Salvaged      int64  // bytes copied from a deleted current file into its recreation
 	WriteErrors   uint64 // writes that failed: those lines are lost
-	ErrorEpisodes uint64 // failure episodes reported on ErrorOutput
+	CheckErrors   uint64 // checks that found the file gone and could not re-create it (nothing lost: writing goes on to the old file)
+	ErrorEpisodes uint64 // failure episodes (of writes, of checks) reported on ErrorOutput
 	AfterClose    uint64 // writes made through a closed Writer (not lost: see Writer.Write)
 	Removed       uint64 // old files removed by clean-up
 }
@@ -66,8 +64,8 @@ type log struct {
 	match *regexp.Regexp // names this log produces (pattern + optional .N)
 	names *rotatelogs.RotateLogs
 
-	mu       sync.RWMutex // RLock: write to out; Lock: swap out
-	out      *os.File     // nil only when the current file vanished and could not be recreated
+	mu       sync.RWMutex // RLock: write to out, clean up; Lock: swap out
+	out      *os.File     // the current file; nil only after Close
 	name     string
 	deadline time.Time   // next rotation by time; zero: never
 	timer    *time.Timer // sets due at deadline (real clock only)
@@ -75,6 +73,13 @@ type log struct {
 	closed   bool
 	failing  bool // rotations are failing (reported once until one succeeds)
 	refs     int  // guarded by registry.mu
+	// salvaging is the deleted file a re-creation is copying out (nil:
+	// none); a rotation meanwhile leaves it open for that copy to finish.
+	salvaging *os.File
+
+	checkMu   sync.Mutex        // one Check at a time
+	checkFail atomic.Bool       // checks are failing (reported once until one succeeds)
+	onRemove  func(path string) // tests: called before clean-up removes path
 
 	size      atomic.Int64
 	due       atomic.Bool // the period has ended: the next write rotates
@@ -83,7 +88,7 @@ type log struct {
 	inEpisode atomic.Bool
 	reported  atomic.Bool // a write after Close has been reported
 
-	rotations, recreated, writeErrors, episodes, afterCloseN, removed atomic.Uint64
+	rotations, recreated, writeErrors, checkErrors, episodes, afterCloseN, removed atomic.Uint64
 
 	kick chan struct{} // wakes the clean-up goroutine
 	stop chan struct{}
@@ -216,11 +221,6 @@ func (l *log) write(p []byte) (int, error) {
 		}
 	}
 	out, gen, name := l.out, l.gen, l.name
-	if out == nil {
-		l.mu.RUnlock()
-		l.failed(name, ErrNoFile)
-		return 0, fmt.Errorf("%w: %s", ErrNoFile, name)
-	}
 	n, err := out.Write(p)
 	size := l.size.Add(int64(n))
 	l.mu.RUnlock()
@@ -345,6 +345,9 @@ func (l *log) rotateLocked(count bool) error {
 		}
 		return fmt.Errorf("%w: %s: %w", ErrRotate, l.s.pattern, err)
 	}
+	// file-rotatelogs keeps a descriptor on the file it created; ours is
+	// the one written, so drop its own (its next Rotate works without).
+	_ = l.names.Close()
 	if err := l.switchLocked(l.names.CurrentFileName()); err != nil {
 		return fmt.Errorf("%w: %w", ErrRotate, err)
 	}
@@ -376,19 +379,25 @@ func (l *log) openFile(name string) (*os.File, error) {
 }
 
 // installLocked makes fh the current file, closes the previous one, points
-// the symlink at it and wakes the clean-up.
+// the symlink at it and wakes the clean-up. A previous file deleted from
+// outside has its content copied into fh first (unless a re-creation is
+// already copying it out: it then gets the descriptor and closes it).
 func (l *log) installLocked(fh *os.File, name string) {
+	old := l.out
+	if old != nil && old != l.salvaging && unlinked(old) {
+		n, _ := io.Copy(fh, io.NewSectionReader(old, 0, 1<<62))
+		l.salvaged.Add(n)
+	}
 	var size int64
 	if fi, err := fh.Stat(); err == nil {
 		size = fi.Size()
 	}
-	old := l.out
 	l.out, l.name, l.gen = fh, name, l.gen+1
 	l.size.Store(size)
 	now := l.s.now()
 	l.deadline = l.nextDeadline(now)
 	l.armLocked(now)
-	if old != nil {
+	if old != nil && old != l.salvaging {
 		_ = old.Close() // no writer holds it: we have the write lock
 	}
 	if err := l.linkLocked(name); err != nil {
@@ -496,6 +505,8 @@ var ErrClosedLog = errors.New("logrotate: log closed")
 func (w *Writer) Check() error { return w.f.check() }
 
 func (l *log) check() error {
+	l.checkMu.Lock()
+	defer l.checkMu.Unlock()
 	l.mu.RLock()
 	closed := l.closed
 	due := !l.deadline.IsZero() && !l.s.now().Before(l.deadline)
@@ -510,55 +521,76 @@ func (l *log) check() error {
 	l.mu.RLock()
 	out, name := l.out, l.name
 	l.mu.RUnlock()
-	if out != nil {
-		if fi, err := os.Stat(name); err == nil {
-			if ofi, err := out.Stat(); err == nil && os.SameFile(fi, ofi) {
-				return nil
-			}
+	if out == nil { // closed meanwhile
+		return ErrClosedLog
+	}
+	if fi, err := os.Stat(name); err == nil {
+		if ofi, err := out.Stat(); err == nil && os.SameFile(fi, ofi) {
+			l.checkFail.Store(false)
+			return nil
 		}
 	}
-	return l.recreate(out, name)
+	if err := l.recreate(out, name); err != nil {
+		l.checkErrors.Add(1)
+		if l.checkFail.CompareAndSwap(false, true) {
+			l.episodes.Add(1)
+			l.report(fmt.Errorf("%w (writing goes on to the old file, nothing is lost; retrying at each check)", err))
+		}
+		return err
+	}
+	l.checkFail.Store(false)
+	return nil
 }
 
 // recreate reopens the current file name after the file vanished (or was
-// replaced). If the old file was deleted (no link left), its content is
+// replaced). If the old file was deleted (no name left), its content is
 // still readable through our descriptor: it is copied into the new file,
 // the bulk without the lock, the tail under it, so nothing written before
-// the deletion is lost.
+// or since the deletion is lost. If the name cannot be re-created, writing
+// goes on to the old descriptor and the next check tries again. Called
+// under checkMu.
 func (l *log) recreate(old *os.File, name string) error {
 	fh, err := l.openFile(name)
 	if err != nil {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if l.closed || l.out != old {
-			return nil
-		}
-		if l.out != nil {
-			_ = l.out.Close()
-			l.out = nil // writes now fail visibly instead of going to a deleted file
-		}
-		err = fmt.Errorf("%w: recreate %s: %w", ErrOpen, name, err)
-		l.failed(name, err)
-		return err
-	}
-	deleted := old != nil && unlinked(old)
-	var copied int64
-	if deleted {
-		copied, _ = io.Copy(fh, io.NewSectionReader(old, 0, 1<<62))
+		return fmt.Errorf("%w: re-create %s: %w", ErrOpen, name, err)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed || l.out != old {
-		_ = fh.Close() // rotated meanwhile; what was copied stays in the file
+		l.mu.Unlock()
+		_ = fh.Close() // rotated meanwhile: the rotation took care of old
 		return nil
 	}
-	if deleted {
+	deleted := unlinked(old)
+	if !deleted { // renamed away: its lines stay where it went
+		l.installLocked(fh, name)
+		l.recreated.Add(1)
+		l.mu.Unlock()
+		return nil
+	}
+	l.salvaging = old
+	l.mu.Unlock()
+
+	copied, _ := io.Copy(fh, io.NewSectionReader(old, 0, 1<<62))
+
+	l.mu.Lock()
+	if l.out == old && !l.closed {
 		n, _ := io.Copy(fh, io.NewSectionReader(old, copied, 1<<62))
 		l.salvaged.Add(copied + n)
+		l.installLocked(fh, name) // old is l.salvaging: not copied again
+		l.salvaging = nil
+		l.recreated.Add(1)
+		l.mu.Unlock()
+		return old.Close()
 	}
-	l.installLocked(fh, name)
+	// A rotation (or Close) switched away from old meanwhile and left it
+	// to us: nobody writes to it any more, so the rest is copied without
+	// the lock, and fh stays a file of this log with the old lines.
+	l.salvaging = nil
+	l.mu.Unlock()
+	n, _ := io.Copy(fh, io.NewSectionReader(old, copied, 1<<62))
+	l.salvaged.Add(copied + n)
 	l.recreated.Add(1)
-	return nil
+	return errors.Join(old.Close(), fh.Close())
 }
 
 // background runs the periodic Check and the clean-up of old files. It is
@@ -605,7 +637,15 @@ func (l *log) cleanup() {
 	if l.s.MaxAge <= 0 && l.s.MaxFiles <= 0 {
 		return
 	}
-	cur := l.current()
+	// The read lock keeps rotations out (not writes) from reading the
+	// current name to the last removal: a rotation in between would make
+	// the new current file look like an old one.
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return
+	}
+	cur := l.name
 	dir := l.s.dir
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -655,7 +695,13 @@ func (l *log) cleanup() {
 	for i, f := range files {
 		old := l.s.MaxAge > 0 && f.mod.Before(cutoff)
 		extra := l.s.MaxFiles > 0 && i+1 >= l.s.MaxFiles // +1: the current file counts
-		if (old || extra) && os.Remove(f.path) == nil {
+		if !old && !extra {
+			continue
+		}
+		if l.onRemove != nil {
+			l.onRemove(f.path)
+		}
+		if os.Remove(f.path) == nil {
 			l.removed.Add(1)
 		}
 	}
@@ -681,7 +727,7 @@ func (w *Writer) Stats() Stats {
 	return Stats{
 		File: l.current(), Size: l.size.Load(),
 		Rotations: l.rotations.Load(), Recreated: l.recreated.Load(),
-		WriteErrors: l.writeErrors.Load(), ErrorEpisodes: l.episodes.Load(),
+		WriteErrors: l.writeErrors.Load(), CheckErrors: l.checkErrors.Load(), ErrorEpisodes: l.episodes.Load(),
 		AfterClose: l.afterCloseN.Load(), Removed: l.removed.Load(),
 		Salvaged: l.salvaged.Load(),
 	}
@@ -706,6 +752,8 @@ func (w *Writer) Close() error {
 	}
 	close(l.stop)
 	l.wg.Wait()
+	l.checkMu.Lock() // no Check running: its re-creation finishes first
+	defer l.checkMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closed = true
@@ -713,6 +761,18 @@ func (w *Writer) Close() error {
 		l.timer.Stop()
 	}
 	var errs []error
+	if l.out != nil && unlinked(l.out) {
+		// Deleted from outside since the last check: its lines go to a
+		// re-created file rather than vanish with the descriptor.
+		if fh, err := l.openFile(l.name); err == nil {
+			n, _ := io.Copy(fh, io.NewSectionReader(l.out, 0, 1<<62))
+			l.salvaged.Add(n)
+			l.recreated.Add(1)
+			errs = append(errs, fh.Close())
+		} else {
+			errs = append(errs, fmt.Errorf("%w: re-create %s at Close: %w (its lines are lost)", ErrOpen, l.name, err))
+		}
+	}
 	if l.out != nil {
 		errs = append(errs, l.out.Sync(), l.out.Close())
 		l.out = nil
