@@ -169,3 +169,24 @@ func TestDeletedFileSalvagedAfterFailedRecreation(t *testing.T) {
 		t.Errorf("%d reports, want 1 for the failing checks:\n%s", n, errOut.String())
 	}
 }
+
+// Close of the last Writer after an outside deletion that no check saw
+// yet re-creates the file with the deleted file's lines.
+func TestDeletedCurrentFileSalvagedAtClose(t *testing.T) {
+	dir := t.TempDir()
+	w, err := logrotate.Open(logrotate.Config{Path: filepath.Join(dir, "app.log"), CheckEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(w, "before")
+	if err := os.Remove(w.CurrentFileName()); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(w, "since")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := lines(t, dir); got["before"] != 1 || got["since"] != 1 {
+		t.Errorf("lines on disk after Close: %v", got)
+	}
+}

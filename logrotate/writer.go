@@ -76,6 +76,7 @@ type log struct {
 	// salvaging is the deleted file a re-creation is copying out (nil:
 	// none); a rotation meanwhile leaves it open for that copy to finish.
 	salvaging *os.File
+	salvageTo string // the file it is being copied into (clean-up leaves it alone)
 
 	checkMu   sync.Mutex        // one Check at a time
 	checkFail atomic.Bool       // checks are failing (reported once until one succeeds)
@@ -567,7 +568,7 @@ func (l *log) recreate(old *os.File, name string) error {
 		l.mu.Unlock()
 		return nil
 	}
-	l.salvaging = old
+	l.salvaging, l.salvageTo = old, name
 	l.mu.Unlock()
 
 	copied, _ := io.Copy(fh, io.NewSectionReader(old, 0, 1<<62))
@@ -577,19 +578,19 @@ func (l *log) recreate(old *os.File, name string) error {
 		n, _ := io.Copy(fh, io.NewSectionReader(old, copied, 1<<62))
 		l.salvaged.Add(copied + n)
 		l.installLocked(fh, name) // old is l.salvaging: not copied again
-		l.salvaging = nil
+		l.salvaging, l.salvageTo = nil, ""
 		l.recreated.Add(1)
 		l.mu.Unlock()
 		return old.Close()
 	}
-	// A rotation (or Close) switched away from old meanwhile and left it
-	// to us: nobody writes to it any more, so the rest is copied without
-	// the lock, and fh stays a file of this log with the old lines.
-	l.salvaging = nil
-	l.mu.Unlock()
+	// A rotation switched away from old meanwhile and left it to us (Close
+	// waits for a running Check): the rest is copied, and fh stays a file
+	// of this log holding the old lines.
 	n, _ := io.Copy(fh, io.NewSectionReader(old, copied, 1<<62))
 	l.salvaged.Add(copied + n)
 	l.recreated.Add(1)
+	l.salvaging, l.salvageTo = nil, ""
+	l.mu.Unlock()
 	return errors.Join(old.Close(), fh.Close())
 }
 
@@ -667,7 +668,7 @@ func (l *log) cleanup() {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
-		if p == cur {
+		if p == cur || p == l.salvageTo {
 			continue
 		}
 		fi, err := e.Info()
