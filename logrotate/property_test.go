@@ -138,7 +138,9 @@ func TestPropertyEveryAcceptedLineFoundOnce(t *testing.T) {
 	}
 	t.Logf("stats %+v; %d deletions, %d renames, %d forced rotations; %d lines in files removed by policy",
 		st, deletions, renames, rotations, len(removed))
-	if st.Removed == 0 || st.Recreated == 0 || st.Salvaged == 0 || st.Rotations == 0 {
-		t.Errorf("the run did not exercise clean-up, re-creation, salvage and rotation: %+v", st)
+	// (Re-creation by the check is not required: rotations often come
+	// first and salvage the deleted file themselves.)
+	if st.Removed == 0 || st.Salvaged == 0 || st.Rotations == 0 || deletions == 0 || renames == 0 {
+		t.Errorf("the run did not exercise clean-up, deletion, salvage, renames and rotation: %+v", st)
 	}
 }
