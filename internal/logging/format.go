@@ -9,7 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	pkgerrors "github.com/pkg/errors"
 	"github.com/sirupsen/logrus"
 )
 
@@ -46,14 +45,30 @@ var levelName = [...]string{
 //	2026-11-25T14:53:49.123Z INFO  Instance #0 listening at http://127.0.0.1:3000 app=example instance=0 life=1
 //
 // fields sorted by key, values quoted only when needed, an error's stack
-// (field "stack", or a github.com/pkg/errors error's trace) as an indented
+// (field "stack", or the trace an error prints with %+v beyond its message,
+// as github.com/pkg/errors' errors do) as an indented
 // block after the line. With Colour, the line and its block are coloured
 // by level. It is safe for concurrent use and allocates little.
 type TextFormatter struct {
 	Colour bool
 }
 
-type stackTracer interface{ StackTrace() pkgerrors.StackTrace }
+// errorDetail returns what err prints with %+v beyond its message: the
+// stack trace of errors that carry one (github.com/pkg/errors and its
+// kind implement fmt.Formatter that way), "" for the others. It needs no
+// import of those modules.
+func errorDetail(err error) string {
+	if _, ok := err.(fmt.Formatter); !ok {
+		return ""
+	}
+	msg := err.Error()
+	full := fmt.Sprintf("%+v", err)
+	rest, ok := strings.CutPrefix(full, msg)
+	if !ok {
+		return ""
+	}
+	return strings.Trim(rest, "\n")
+}
 
 // Format implements logrus.Formatter.
 func (f *TextFormatter) Format(e *logrus.Entry) ([]byte, error) {
@@ -95,9 +110,7 @@ func (f *TextFormatter) Format(e *logrus.Entry) ([]byte, error) {
 			}
 		}
 		if err, ok := v.(error); ok && stack == "" {
-			if st, ok := err.(stackTracer); ok {
-				stack = strings.TrimLeft(fmt.Sprintf("%+v", st.StackTrace()), "\n")
-			}
+			stack = errorDetail(err)
 		}
 		b.WriteByte(' ')
 		b.WriteString(k)
