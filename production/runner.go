@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -288,11 +287,9 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	}
 
 	// Bind the shared listener once, before any instance starts.
-	address := net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port))
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", address)
+	ln, err := r.listen(ctx, cfg) // listen.go
 	if err != nil {
-		return startupError("cannot listen on %s: %w", address, err)
+		return startupError("%w", err)
 	}
 	r.addr.Store(ln.Addr())
 	rs.addr = ln.Addr().String()
