@@ -156,7 +156,7 @@ func (r *Runner) Main() {
 	err := r.Run(ctx, os.Args[1:])
 	stop()
 	code := ExitCode(err)
-	if err != nil && code != ExitUsage && code != ExitOK {
+	if err != nil && code != ExitUsage && code != ExitOK && !wasLogged(err) {
 		fmt.Fprintf(r.stderr, "%s: error: %v\n", r.name, err)
 	}
 	os.Exit(code)
@@ -278,6 +278,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	defer func() {
 		if err != nil {
 			rs.entry.WithField("stack", stackOf(err)).Error(err.Error())
+			markLogged(err, !cfg.Quiet) // errors.go: Main does not print it again
 		}
 	}()
 	rs.entry.Infof("Starting `%s` application...", r.name)
@@ -522,7 +523,7 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) error {
 			in.retire(l)
 			return fmt.Errorf("%w: instance #%d was respawned %d times within %v, then %s", ErrGaveUp, in.num, rs.policy.MaxRestarts, rs.policy.Window, what)
 		}
-		log.Warnf("Instance #%d %s. Respawning in %v...", in.num, what, delay)
+		log.Warnf("Instance #%d %s. Respawning in %v...", in.num, what, logging.Round(delay))
 		rs.emit(Event{Kind: EventRespawning, Instance: in.num, Life: n, Err: reason, Delay: delay})
 		if delay > 0 {
 			in.retire(l)
