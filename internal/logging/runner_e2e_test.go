@@ -151,8 +151,11 @@ func TestRunnerUnwritableLogFile(t *testing.T) {
 	if err == nil || production.ExitCode(err) == 0 {
 		t.Fatalf("Run = %v (exit %d), want a start-up error", err, production.ExitCode(err))
 	}
-	if !strings.Contains(err.Error(), path) {
-		t.Errorf("error %q does not name %s", err, path)
+	if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "--log-file") {
+		t.Errorf("error %q does not name --log-file %s", err, path)
+	}
+	if strings.Count(err.Error(), "logging:") != 1 {
+		t.Errorf("error %q: want the prefix \"logging:\" once", err)
 	}
 	if configured {
 		t.Error("an instance was configured")
