@@ -62,9 +62,16 @@ func (l *sharedLog) recreate(old *os.File, name string) error {
 	}
 	l.mu.Lock()
 	if l.closed || l.out != old {
+		// Rotated meanwhile: the rotation took care of old. Leave no
+		// empty file behind under the old name (unless it is the
+		// current one again).
+		if fi, err := fh.Stat(); err == nil && fi.Size() == 0 && name != l.name {
+			if cur, err := os.Stat(name); err == nil && os.SameFile(fi, cur) {
+				_ = os.Remove(name)
+			}
+		}
 		l.mu.Unlock()
-		_ = fh.Close() // rotated meanwhile: the rotation took care of old
-		return nil
+		return fh.Close()
 	}
 	deleted := unlinked(old)
 	if !deleted { // renamed away: its lines stay where it went

@@ -34,7 +34,7 @@ type Stats struct {
 	Size          int64  // bytes in it (as counted by this process)
 	Rotations     uint64 // files opened after the first (time, size, Rotate)
 	Recreated     uint64 // times the current file was found missing and recreated
-	Salvaged      int64  // bytes copied from a deleted current file into its recreation
+	Salvaged      int64  // bytes copied from a current file deleted from outside into the file replacing it
 	WriteErrors   uint64 // writes that failed: those lines are lost
 	CheckErrors   uint64 // checks that found the file gone and could not re-create it (nothing lost: writing goes on to the old file)
 	ErrorEpisodes uint64 // failure episodes (of writes, of checks) reported on ErrorOutput
