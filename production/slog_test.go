@@ -1,10 +1,14 @@
 package production_test
 
 import (
+	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/production"
 )
 
@@ -32,5 +36,42 @@ func TestAppSlog(t *testing.T) {
 		if !strings.Contains(h.run.Log(), want) {
 			t.Errorf("log lacks %q:\n%s", want, h.run.Log())
 		}
+	}
+}
+
+// A respawn delay in a log line is rounded (Respawning in 7.38ms, not
+// 7.382913ms).
+func TestRespawnDelayRounded(t *testing.T) {
+	configure := func(app *production.App) error {
+		app.Router.Get("/crash", func(w http.ResponseWriter, r *http.Request) { app.Crash(errors.New("on purpose")) })
+		return nil
+	}
+	h := startRunner(t, configure, []string{"-j", "1"},
+		production.WithRestartPolicy(production.RestartPolicy{InitialBackoff: 10 * time.Millisecond, MaxBackoff: time.Second, StableAfter: time.Hour}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(h.run.Log())
+		}
+	})
+	// Crash twice: the first respawn is at once, the second after a
+	// jittered backoff. Each request on a new connection, so that it
+	// reaches the current life.
+	testutil.WaitFor(t, 10*time.Second, "two respawns", func() bool {
+		h.tr.CloseIdleConnections()
+		h.get("/crash") // the answer does not matter, the crash does
+		return strings.Count(h.run.Log(), "Respawning in") >= 2
+	})
+	delays := regexp.MustCompile(`Respawning in (\S+)\.\.\.`).FindAllStringSubmatch(h.run.Log(), -1)
+	d, err := time.ParseDuration(delays[1][1])
+	if err != nil || d <= 0 {
+		t.Fatalf("second delay %q: %v", delays[1][1], err)
+	}
+	if digits := strings.TrimLeft(strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, delays[1][1]), "0"); len(digits) > 3 {
+		t.Errorf("delay %q has %d significant digits, want at most 3", delays[1][1], len(digits))
 	}
 }
