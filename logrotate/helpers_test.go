@@ -2,7 +2,6 @@ package logrotate_test
 
 import (
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/goangel/angel/internal/testutil"
@@ -31,21 +30,6 @@ func (c *fakeClock) Now() time.Time {
 func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 var start = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) bool {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(2 * time.Millisecond) // polling interval, not a wait for an event
-	}
-}
 
 // logFiles and lines are shared with the other packages' tests.
 var (

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/logrotate"
 )
 
@@ -91,15 +92,13 @@ func TestRealClockRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	ok := waitFor(t, 5*time.Second, func() bool {
+	defer w.Close()
+	testutil.WaitFor(t, 5*time.Second, "a rotation with a 1s period", func() bool {
 		fmt.Fprintf(w, "line %d\n", n)
 		n++
 		return w.Stats().Rotations >= 1
 	})
 	w.Close()
-	if !ok {
-		t.Fatal("no rotation within 5s with a 1s period")
-	}
 	got := lines(t, dir)
 	for i := range n {
 		if got[fmt.Sprintf("line %d", i)] != 1 {
@@ -172,9 +171,7 @@ func TestMaxAgeRemovesOnlyOwnOldFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if !waitFor(t, 5*time.Second, func() bool { return w.Stats().Removed == 2 }) {
-		t.Fatalf("removed %d files, want 2", w.Stats().Removed)
-	}
+	testutil.WaitFor(t, 5*time.Second, "clean-up to remove 2 files", func() bool { return w.Stats().Removed == 2 })
 	for _, name := range []string{"app.notes.log", "other.20261120.log"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("foreign file %s: %v", name, err)
@@ -365,9 +362,7 @@ func TestBackgroundCheckRecreatesDeletedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Fprintln(w, "two")
-	if !waitFor(t, 5*time.Second, func() bool { return w.Stats().Recreated == 1 }) {
-		t.Fatal("file not recreated")
-	}
+	testutil.WaitFor(t, 5*time.Second, "the deleted file's re-creation", func() bool { return w.Stats().Recreated == 1 })
 	fmt.Fprintln(w, "three")
 	got := lines(t, dir)
 	for _, l := range []string{"one", "two", "three"} {
@@ -539,9 +534,7 @@ func TestCleanupRecognisesOwnNamesOnly(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer w.Close()
-			if !waitFor(t, 5*time.Second, func() bool { return w.Stats().Removed == uint64(len(c.own)) }) {
-				t.Fatalf("removed %d, want %d", w.Stats().Removed, len(c.own))
-			}
+			testutil.WaitFor(t, 5*time.Second, "clean-up to remove the old own files", func() bool { return w.Stats().Removed == uint64(len(c.own)) })
 			for _, name := range c.own {
 				if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 					t.Errorf("own old file %s kept", name)
@@ -604,15 +597,11 @@ func TestBackgroundPanicRecovered(t *testing.T) {
 	if err := os.Mkdir(cur, 0o755); err != nil { // cannot be reopened as a file
 		t.Fatal(err)
 	}
-	if !waitFor(t, 5*time.Second, func() bool { return strings.Contains(errOut.String(), "panicked: error output broken") }) {
-		t.Fatalf("panic not reported: %q", errOut.String())
-	}
+	testutil.WaitFor(t, 5*time.Second, "the panic's report", func() bool { return strings.Contains(errOut.String(), "panicked: error output broken") })
 	if err := os.Remove(cur); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(t, 5*time.Second, func() bool { return w.Stats().Recreated == 1 }) {
-		t.Fatal("background check stopped after the panic")
-	}
+	testutil.WaitFor(t, 5*time.Second, "a re-creation by the background check after its panic", func() bool { return w.Stats().Recreated == 1 })
 	fmt.Fprintln(w, "after")
 	if got := lines(t, dir); got["after"] != 1 {
 		t.Errorf("lines %v", got)
@@ -642,9 +631,7 @@ func TestMaxFilesOrdersGenerationsByNumber(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if !waitFor(t, 5*time.Second, func() bool { return w.Stats().Removed == uint64(len(names)-3) }) {
-		t.Fatalf("removed %d, want %d", w.Stats().Removed, len(names)-3)
-	}
+	testutil.WaitFor(t, 5*time.Second, "clean-up to remove the old own files", func() bool { return w.Stats().Removed == uint64(len(names)-3) })
 	var kept []string
 	for _, f := range logFiles(t, dir) {
 		kept = append(kept, filepath.Base(f))

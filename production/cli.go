@@ -26,7 +26,7 @@ import (
 // EXAMPLE_RESPAWN=false, EXAMPLE_PUBSUB_URL=nats://…. The command line wins
 // over the environment, the environment over the defaults.
 type Config struct {
-	Respawn             bool          `negatable:"" default:"true" help:"Respawn an instance that crashed."`
+	Respawn             bool          `negatable:"" default:"true" help:"Respawn crashed instances (on by default)."`
 	UseZone             bool          `name:"use-zone" help:"Give each request its own child container (reachable from its context) and recover boundary."`
 	Quiet               bool          `help:"Mute the runner's console log lines."`
 	SSL                 bool          `name:"ssl" help:"Serve HTTPS (needs --certificate-file and --key-file)."`
@@ -255,6 +255,8 @@ func (r *Runner) parse(args []string) (cfg *Config, done bool, err error) {
 		usageOnly = true
 		if uctx, err := kong.Trace(parser, nil); err == nil {
 			_ = uctx.PrintUsage(false)
+			// Again below the options, where it does not scroll away.
+			fmt.Fprintf(r.stderr, "\n%s: error: %s\n", r.name, perr)
 		}
 		return nil, false, exitError(ExitUsage, fmt.Errorf("%w: %w", ErrUsage, perr))
 	}

@@ -70,6 +70,22 @@ var (
 type ExitError struct {
 	Code int
 	Err  error
+
+	logged bool // already printed on the console as a log line
+}
+
+// markLogged records that err was printed as a log line on the console
+// (not muted by --quiet), so that Main does not print it a second time.
+func markLogged(err error, onConsole bool) {
+	var e *ExitError
+	if onConsole && errors.As(err, &e) {
+		e.logged = true
+	}
+}
+
+func wasLogged(err error) bool {
+	var e *ExitError
+	return errors.As(err, &e) && e.logged
 }
 
 func (e *ExitError) Error() string {

@@ -256,7 +256,7 @@ func TestCrashLoopKeepsServing(t *testing.T) {
 		t.Errorf("%d crash-loop events, want 1", n)
 	}
 	out := h.run.Log()
-	for _, want := range []string{"Crash loop: ", "Respawning at once: life 1 served 1 requests."} {
+	for _, want := range []string{"Crash loop: ", "Respawning at once: life 1 served 1 request."} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q", want)
 		}

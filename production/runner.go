@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -168,7 +167,7 @@ func (r *Runner) Main() {
 	}
 	err := r.Run(context.Background(), os.Args[1:])
 	code := ExitCode(err)
-	if err != nil && code != ExitUsage && code != ExitOK {
+	if err != nil && code != ExitUsage && code != ExitOK && !wasLogged(err) {
 		fmt.Fprintf(r.stderr, "%s: error: %v\n", r.name, err)
 	}
 	os.Exit(code)
@@ -340,6 +339,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	defer func() {
 		if err != nil {
 			rs.entry.WithField("stack", stackOf(err)).Error(err.Error())
+			markLogged(err, !cfg.Quiet) // errors.go: Main does not print it again
 		}
 	}()
 	rs.entry.Infof("Starting `%s` application...", r.name)
@@ -362,11 +362,9 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	}
 
 	// Bind the shared listener once, before any instance starts.
-	address := net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port))
-	var lc net.ListenConfig
-	ln, err := lc.Listen(stopCtx, "tcp", address)
+	ln, err := r.listen(stopCtx, cfg) // listen.go
 	if err != nil {
-		return startupError("cannot listen on %s: %w", address, err)
+		return startupError("%w", err)
 	}
 	r.addr.Store(ln.Addr())
 	rs.addr = ln.Addr().String()

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/goangel/angel/internal/logging"
 	"github.com/sirupsen/logrus"
 )
 
@@ -265,7 +266,7 @@ func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *lif
 	var delay time.Duration
 	if served > 0 || rs.clock.Now().Sub(l.started) >= rs.policy.StableAfter {
 		tracker.startedWell()
-		log.Warnf("Instance #%d %s. Respawning at once: life %d served %s requests.", in.num, what, n, thousands(served))
+		log.Warnf("Instance #%d %s. Respawning at once: life %d served %s.", in.num, what, n, requestsServed(served))
 	} else {
 		var ok bool
 		if delay, ok = tracker.failed(rs.clock.Now()); !ok {
@@ -365,7 +366,15 @@ func inDelay(d time.Duration) string {
 	if d <= 0 {
 		return "at once"
 	}
-	return "in " + d.String()
+	return "in " + logging.Round(d).String()
+}
+
+// requestsServed says "1 request" or "10,012 requests".
+func requestsServed(n uint64) string {
+	if n == 1 {
+		return "1 request"
+	}
+	return thousands(n) + " requests"
 }
 
 // thousands prints n with commas: 10,012.

@@ -11,16 +11,19 @@ import (
 // Access-log field names.
 const (
 	MethodKey    = "method"
-	PathKey      = "path"
+	URIKey       = "uri" // path and query, as sent (--access-log-without-query: path only)
 	StatusKey    = "status"
 	BytesKey     = "bytes"
-	DurationKey  = "duration"
+	DurationKey  = "duration_ms" // a number of milliseconds (microsecond precision)
 	RemoteKey    = "remote"
 	RequestIDKey = "request_id"
 )
 
 // AccessLog returns a middleware logging one entry per request to l, at
-// info level: method, path, status, bytes, duration, remote address,
+// info level: method, request URI (path and query as the client sent
+// them, like nginx's and Apache's default formats; the runner's
+// --access-log-without-query leaves the query out), status, bytes,
+// duration in milliseconds, remote address,
 // request id (chi's middleware.RequestID must run before it) and the base
 // fields (the runner passes app and instance). A nil l returns a
 // middleware that does nothing.
@@ -57,10 +60,10 @@ func logRequest(e *logrus.Entry, r *http.Request, ww middleware.WrapResponseWrit
 	}
 	e.WithFields(logrus.Fields{
 		MethodKey:    r.Method,
-		PathKey:      r.URL.Path,
+		URIKey:       r.URL.RequestURI(),
 		StatusKey:    status,
 		BytesKey:     ww.BytesWritten(),
-		DurationKey:  time.Since(start),
+		DurationKey:  float64(time.Since(start).Microseconds()) / 1000,
 		RemoteKey:    r.RemoteAddr,
 		RequestIDKey: middleware.GetReqID(r.Context()),
 	}).Info("request")

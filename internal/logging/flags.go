@@ -14,8 +14,9 @@ import (
 var ErrFlags = errors.New("logging: bad flag")
 
 // Flags are the runner's logging options. The runner embeds them in its
-// kong CLI (`embed:""`); the tags define the flags. Environment variable
-// names come from the runner (kong.DefaultEnvars), none are set here.
+// kong CLI (`embed:""`); the tags define the flags. None names an
+// environment variable: the runner's resolver derives them (EXAMPLE_LOG_LEVEL
+// for --log-level).
 type Flags struct {
 	LogLevel       string        `name:"log-level" default:"info" enum:"trace,debug,info,warn,warning,error,fatal,panic" help:"Lowest level logged: trace, debug, info, warn, error, fatal, panic." group:"Logging"`
 	LogFormat      string        `name:"log-format" default:"text" enum:"text,json" help:"Log line format: text or json." group:"Logging"`
@@ -27,6 +28,9 @@ type Flags struct {
 	LogMaxFiles    int           `name:"log-max-files" default:"0" help:"Keep at most this many log files (0: no limit)." group:"Logging"`
 	AccessLog      bool          `name:"access-log" help:"Log every HTTP request (to the main log, or to --access-log-file)." group:"Logging"`
 	AccessLogFile  string        `name:"access-log-file" placeholder:"PATH" help:"Write the access log to its own rotating files (implies --access-log)." group:"Logging"`
+	// AccessLogNoQuery leaves the query string out of the access log's
+	// uri field (queries may carry tokens or personal data).
+	AccessLogNoQuery bool `name:"access-log-without-query" help:"Log request paths without their query string in the access log." group:"Logging"`
 }
 
 // Validate checks the values kong cannot check by itself. kong calls it

@@ -9,7 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	pkgerrors "github.com/pkg/errors"
 	"github.com/sirupsen/logrus"
 )
 
@@ -46,14 +45,35 @@ var levelName = [...]string{
 //	2026-11-25T14:53:49.123Z INFO  Instance #0 listening at http://127.0.0.1:3000 app=example instance=0 life=1
 //
 // fields sorted by key, values quoted only when needed, an error's stack
-// (field "stack", or a github.com/pkg/errors error's trace) as an indented
+// (field "stack", or the trace an error prints with %+v beyond its message,
+// as github.com/pkg/errors' errors do) as an indented
 // block after the line. With Colour, the line and its block are coloured
-// by level. It is safe for concurrent use and allocates little.
+// by level. With Journal (the console under systemd's journal), there is
+// no timestamp and every line, the block's included, starts with the
+// level as an sd-daemon "<N>" prefix. Durations are rounded to three
+// significant digits (9.03ms, not 9.029316ms). It is safe for concurrent
+// use and allocates little.
 type TextFormatter struct {
-	Colour bool
+	Colour  bool
+	Journal bool
 }
 
-type stackTracer interface{ StackTrace() pkgerrors.StackTrace }
+// errorDetail returns what err prints with %+v beyond its message: the
+// stack trace of errors that carry one (github.com/pkg/errors and its
+// kind implement fmt.Formatter that way), "" for the others. It needs no
+// import of those modules.
+func errorDetail(err error) string {
+	if _, ok := err.(fmt.Formatter); !ok {
+		return ""
+	}
+	msg := err.Error()
+	full := fmt.Sprintf("%+v", err)
+	rest, ok := strings.CutPrefix(full, msg)
+	if !ok {
+		return ""
+	}
+	return strings.Trim(rest, "\n")
+}
 
 // Format implements logrus.Formatter.
 func (f *TextFormatter) Format(e *logrus.Entry) ([]byte, error) {
@@ -65,12 +85,17 @@ func (f *TextFormatter) Format(e *logrus.Entry) ([]byte, error) {
 	if lvl > logrus.TraceLevel {
 		lvl = logrus.TraceLevel
 	}
-	if f.Colour {
+	colour := f.Colour && !f.Journal
+	if colour {
 		b.WriteString(levelColour[lvl])
 	}
-	var scratch [40]byte
-	b.Write(appendTime(scratch[:0], e.Time))
-	b.WriteByte(' ')
+	if f.Journal {
+		b.WriteString(journalPriority[lvl])
+	} else {
+		var scratch [40]byte
+		b.Write(appendTime(scratch[:0], e.Time))
+		b.WriteByte(' ')
+	}
 	b.WriteString(levelName[lvl])
 	b.WriteByte(' ')
 	b.WriteString(strings.TrimRight(e.Message, "\n"))
@@ -95,9 +120,7 @@ func (f *TextFormatter) Format(e *logrus.Entry) ([]byte, error) {
 			}
 		}
 		if err, ok := v.(error); ok && stack == "" {
-			if st, ok := err.(stackTracer); ok {
-				stack = strings.TrimLeft(fmt.Sprintf("%+v", st.StackTrace()), "\n")
-			}
+			stack = errorDetail(err)
 		}
 		b.WriteByte(' ')
 		b.WriteString(k)
@@ -106,11 +129,15 @@ func (f *TextFormatter) Format(e *logrus.Entry) ([]byte, error) {
 	}
 	if stack != "" {
 		for line := range strings.SplitSeq(strings.TrimRight(stack, "\n"), "\n") {
-			b.WriteString("\n    ")
+			b.WriteByte('\n')
+			if f.Journal {
+				b.WriteString(journalPriority[lvl])
+			}
+			b.WriteString("    ")
 			b.WriteString(line)
 		}
 	}
-	if f.Colour {
+	if colour {
 		b.WriteString(colourReset)
 	}
 	b.WriteByte('\n')
@@ -120,6 +147,21 @@ func (f *TextFormatter) Format(e *logrus.Entry) ([]byte, error) {
 type field struct {
 	k string
 	v any
+}
+
+// Round rounds d to three significant digits, for log lines: 9.03ms (not
+// 9.029316ms), 1.23s, 250µs. Log messages that print a duration use it
+// too.
+func Round(d time.Duration) time.Duration {
+	a := d
+	if a < 0 {
+		a = -a
+	}
+	unit := time.Duration(1)
+	for a >= 1000*unit {
+		unit *= 10
+	}
+	return d.Round(unit)
 }
 
 // appendTime appends t as 2006-01-02T15:04:05.000Z07:00 (what
@@ -185,7 +227,7 @@ func appendValue(b *bytes.Buffer, v any) {
 	case bool:
 		b.Write(strconv.AppendBool(scratch[:0], x))
 	case time.Duration:
-		b.WriteString(x.String())
+		b.WriteString(Round(x).String())
 	case error:
 		appendString(b, x.Error())
 	case fmt.Stringer:

@@ -1,11 +1,13 @@
 package logging_test
 
 import (
+	"fmt"
+	"io"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
 
-	pkgerrors "github.com/pkg/errors"
 	"github.com/sirupsen/logrus"
 
 	"github.com/goangel/angel/internal/logging"
@@ -32,7 +34,7 @@ func TestTextFormatter(t *testing.T) {
 }
 
 func TestTextFormatterErrorStack(t *testing.T) {
-	e := &logrus.Entry{Level: logrus.ErrorLevel, Message: "failed", Data: logrus.Fields{"error": pkgerrors.New("disk on fire")}}
+	e := &logrus.Entry{Level: logrus.ErrorLevel, Message: "failed", Data: logrus.Fields{"error": newStackError("disk on fire")}}
 	b, err := (&logging.TextFormatter{Colour: true}).Format(e)
 	if err != nil {
 		t.Fatal(err)
@@ -58,5 +60,23 @@ func TestTimestampMatchesTimeFormat(t *testing.T) {
 		if want := tm.Format("2006-01-02T15:04:05.000Z07:00") + " INFO  m\n"; string(b) != want {
 			t.Errorf("got %q, want %q", b, want)
 		}
+	}
+}
+
+// stackError prints its stack after its message with %+v, as
+// github.com/pkg/errors' errors do.
+type stackError struct {
+	msg   string
+	stack []byte
+}
+
+func newStackError(msg string) error { return &stackError{msg, debug.Stack()} }
+
+func (e *stackError) Error() string { return e.msg }
+
+func (e *stackError) Format(s fmt.State, verb rune) {
+	io.WriteString(s, e.msg)
+	if verb == 'v' && s.Flag('+') {
+		fmt.Fprintf(s, "\n%s", e.stack)
 	}
 }

@@ -2,20 +2,27 @@ package logging
 
 import (
 	"errors"
-	"fmt"
 	"io"
-	"os"
 	"sync"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/term"
 
 	"github.com/goangel/angel/logrotate"
 )
 
 // ErrLogFile: a log file (--log-file, --access-log-file) cannot be opened.
-// The message names the path.
+// Errors wrapping it name the flag, the path and logrotate's reason, and
+// add no prefix of their own (the caller says "logging").
 var ErrLogFile = errors.New("logging: cannot open log file")
+
+// fileError is an ErrLogFile naming the flag and the path.
+type fileError struct {
+	flag, path string
+	err        error
+}
+
+func (e *fileError) Error() string   { return e.flag + " " + e.path + ": " + e.err.Error() }
+func (e *fileError) Unwrap() []error { return []error{ErrLogFile, e.err} }
 
 // Logging is the runner's logger set-up.
 type Logging struct {
@@ -29,13 +36,19 @@ type Logging struct {
 	// Stats count rotations and write failures.
 	File, AccessFile *logrotate.Writer
 
+	console *console // nil when muted
+
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Open builds the logger described by f. The console is stdout (coloured
-// by level when stdout is a terminal); quiet mutes the console only, never
-// the file. stderr receives the rotating files' failure reports. A log
+// Open builds the logger described by f. The console is stdout for trace
+// to info lines and stderr for warnings and errors (stdout for all when
+// stderr is nil), each coloured by level when it is a terminal and
+// NO_COLOR is not set; under systemd's journal (JOURNAL_STREAM names
+// stdout) every line goes to stdout without colour or timestamp, its
+// level as an sd-daemon "<N>" prefix. quiet mutes the console only, never
+// the file. stderr also receives the rotating files' failure reports. A log
 // file that cannot be created or written is an error wrapping ErrLogFile
 // and naming the path: the runner fails before starting any instance.
 func Open(f Flags, quiet bool, stdout, stderr io.Writer) (*Logging, error) {
@@ -43,14 +56,12 @@ func Open(f Flags, quiet bool, stdout, stderr io.Writer) (*Logging, error) {
 		return nil, err
 	}
 	l := &Logging{}
-	if _, ok := stderr.(*os.File); !ok && stderr != nil {
-		stderr = &lockedWriter{w: stderr} // failure reports may come from several goroutines
-	}
+	stdout, stderr = lockOutputs(stdout, stderr)
 	var file io.Writer
 	if f.LogFile != "" {
 		w, err := logrotate.Open(f.rotateConfig(f.LogFile, f.LogFilePattern, stderr))
 		if err != nil {
-			return nil, fmt.Errorf("%w: --log-file %s: %w", ErrLogFile, f.LogFile, err)
+			return nil, &fileError{"--log-file", f.LogFile, err}
 		}
 		l.File, file = w, w
 	}
@@ -58,11 +69,11 @@ func Open(f Flags, quiet bool, stdout, stderr io.Writer) (*Logging, error) {
 		w, err := logrotate.Open(f.rotateConfig(f.AccessLogFile, "", stderr))
 		if err != nil {
 			_ = l.Close()
-			return nil, fmt.Errorf("%w: --access-log-file %s: %w", ErrLogFile, f.AccessLogFile, err)
+			return nil, &fileError{"--access-log-file", f.AccessLogFile, err}
 		}
 		l.AccessFile = w
 	}
-	l.build(f, quiet, stdout, file)
+	l.build(f, quiet, stdout, stderr, file)
 	return l, nil
 }
 
@@ -75,7 +86,7 @@ func OpenWriter(f Flags, quiet bool, stdout, file io.Writer) (*Logging, error) {
 	}
 	f.AccessLogFile = ""
 	l := &Logging{}
-	l.build(f, quiet, stdout, file)
+	l.build(f, quiet, stdout, nil, file)
 	return l, nil
 }
 
@@ -95,7 +106,7 @@ func (f Flags) rotateConfig(path, pattern string, stderr io.Writer) logrotate.Co
 	}
 }
 
-func (l *Logging) build(f Flags, quiet bool, stdout, file io.Writer) {
+func (l *Logging) build(f Flags, quiet bool, stdout, stderr, file io.Writer) {
 	level, _ := logrus.ParseLevel(f.LogLevel) // checked by Validate
 	json := f.LogFormat == "json"
 	plain := func() logrus.Formatter {
@@ -104,21 +115,13 @@ func (l *Logging) build(f Flags, quiet bool, stdout, file io.Writer) {
 		}
 		return &TextFormatter{}
 	}
-
-	var console io.Writer
-	colour := false
-	if !quiet && stdout != nil {
-		console = stdout
-		if fh, ok := stdout.(*os.File); ok {
-			colour = !json && term.IsTerminal(int(fh.Fd()))
-		} else {
-			// *os.File writes are safe from many goroutines; anything
-			// else (a buffer in tests) gets a lock.
-			console = &lockedWriter{w: stdout}
-		}
-	}
 	if file != nil {
 		file = errorless{file}
+	}
+	var con *console
+	if !quiet && stdout != nil {
+		con = newConsole(stdout, stderr, !json)
+		l.console = con
 	}
 
 	lg := logrus.New()
@@ -129,20 +132,24 @@ func (l *Logging) build(f Flags, quiet bool, stdout, file io.Writer) {
 	lg.SetNoLock()
 	lg.Formatter = plain()
 	switch {
-	case file == nil && console == nil:
+	case file == nil && con == nil:
 		lg.Out = io.Discard
-	case file == nil:
-		lg.Out = console
-	case console == nil:
+	case con == nil:
 		lg.Out = file
-	case !colour:
-		lg.Out = teeWriter{console, file} // same bytes for both: format once
+	case con.journal:
+		// The journal stamps and levels each line itself: its own form
+		// on the console, the plain one in the file.
+		lg.Formatter = levelTagged{journalFormatter(json)}
+		lg.Out = con
+		if file != nil {
+			lg.AddHook(logrotate.NewHook(file, plain()))
+		}
 	default:
-		lg.Out = console
-		lg.AddHook(logrotate.NewHook(file, plain())) // the file gets no colours
-	}
-	if colour {
-		lg.Formatter = &TextFormatter{Colour: true}
+		// One format for both: the console routes the line by its level
+		// (and colours it per stream), the file gets the same bytes.
+		lg.Formatter = levelTagged{plain()}
+		lg.Out = con
+		con.file = file
 	}
 	l.Logger = lg
 
@@ -156,6 +163,19 @@ func (l *Logging) build(f Flags, quiet bool, stdout, file io.Writer) {
 	case f.AccessLog:
 		l.Access = lg
 	}
+	if l.Access != nil && f.AccessLogNoQuery {
+		l.Access.AddHook(dropQuery{})
+	}
+}
+
+// ConsoleWriteErrors is the number of console lines lost because stdout
+// or stderr could not be written (a closed pipe, a full disk behind a
+// redirection). Each failure episode is reported once on the other stream.
+func (l *Logging) ConsoleWriteErrors() uint64 {
+	if l.console == nil {
+		return 0
+	}
+	return l.console.errors.Load()
 }
 
 // Close flushes and closes the log files; the loggers then write to the
@@ -172,27 +192,6 @@ func (l *Logging) Close() error {
 		l.closeErr = errors.Join(errs...)
 	})
 	return l.closeErr
-}
-
-// lockedWriter serialises writes to a writer not known to be safe.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
-}
-
-// teeWriter writes each line to the console and the file; a console
-// failure never keeps a line from the file.
-type teeWriter struct{ console, file io.Writer }
-
-func (t teeWriter) Write(p []byte) (int, error) {
-	_, _ = t.console.Write(p)
-	return t.file.Write(p)
 }
 
 // errorless hides file write errors from logrus, which would print each

@@ -2,10 +2,12 @@ package logging_test
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -72,4 +74,95 @@ func TestColoursOnATerminal(t *testing.T) {
 	if strings.Contains(string(b), "\x1b[") || strings.Count(string(b), "\n") != 6 {
 		t.Errorf("file holds %q", b)
 	}
+}
+
+// NO_COLOR (https://no-color.org) turns colours off, even on a terminal.
+func TestNoColor(t *testing.T) {
+	t.Setenv("NO_COLOR", "1")
+	master, slave := openPTY(t)
+	l, err := logging.Open(defaults(), false, slave, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.Logger.Error("plain")
+	line, err := bufio.NewReader(master).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(line, "\x1b[") || !strings.Contains(line, "ERROR plain") {
+		t.Errorf("line %q: want no colour", line)
+	}
+}
+
+// Under systemd's journal (JOURNAL_STREAM names stdout's device and
+// inode), lines carry no colour and no timestamp, and start with their
+// level as an sd-daemon "<N>" prefix, a stack block's lines included;
+// everything goes to stdout. Elsewhere (another file) nothing changes.
+func TestJournalStream(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			out, err := os.Create(filepath.Join(t.TempDir(), "journal"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
+			fi, err := out.Stat()
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			t.Setenv("JOURNAL_STREAM", fmt.Sprintf("%d:%d", st.Dev, st.Ino))
+			var stderr bytes.Buffer
+			f := defaults()
+			f.LogFormat = format
+			f.LogFile = filepath.Join(t.TempDir(), "app.log")
+			l, err := logging.Open(f, false, out, &stderr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Logger.Info("hello")
+			l.Logger.WithField("stack", "goroutine 1 [running]:\nmain.main()").Error("crashed")
+			l.Logger.Warn("careful")
+			l.Close()
+			b, _ := os.ReadFile(out.Name())
+			got := string(b)
+			var want []string
+			if format == "text" {
+				want = []string{"<6>INFO  hello\n", "<3>ERROR crashed\n<3>    goroutine 1 [running]:\n<3>    main.main()\n", "<4>WARN  careful\n"}
+			} else {
+				want = []string{`<6>{"level":"info","msg":"hello"}`, `<3>{"level":"error","msg":"crashed"`, `<4>{"level":"warning","msg":"careful"}`}
+			}
+			for _, w := range want {
+				if !strings.Contains(got, w) {
+					t.Errorf("journal output %q lacks %q", got, w)
+				}
+			}
+			if strings.Contains(got, "\x1b[") || strings.Contains(got, "2026-") || strings.Contains(got, `"time"`) || stderr.Len() != 0 {
+				t.Errorf("journal output %q (stderr %q): want no colour, no timestamp, nothing on stderr", got, stderr.String())
+			}
+			file, _ := os.ReadFile(f.LogFile)
+			if strings.Contains(string(file), "<6>") || strings.Count(string(file), "\n") < 3 {
+				t.Errorf("the file holds %q: want the plain lines", file)
+			}
+		})
+	}
+	t.Run("another stream", func(t *testing.T) {
+		t.Setenv("JOURNAL_STREAM", "1:2")
+		out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		l, err := logging.Open(defaults(), false, out, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Logger.Info("hello")
+		l.Close()
+		b, _ := os.ReadFile(out.Name())
+		if strings.HasPrefix(string(b), "<") || !strings.Contains(string(b), "INFO  hello") {
+			t.Errorf("output %q", b)
+		}
+	})
 }

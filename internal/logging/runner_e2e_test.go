@@ -94,7 +94,7 @@ func TestRunnerUnderLoadThroughRotations(t *testing.T) {
 	}
 
 	handled := regexp.MustCompile(`^\S+ INFO  handled g=(\d) i=(\d+) app=e2e instance=\d life=\d+$`)
-	access := regexp.MustCompile(`^\S+ INFO  request app=e2e bytes=2 duration=\S+ instance=\d life=\d+ method=GET path=(/n/\d/\d+) remote=127\.0\.0\.1:\d+ request_id=\S+ status=200$`)
+	access := regexp.MustCompile(`^\S+ INFO  request app=e2e bytes=2 duration_ms=[0-9.]+ instance=\d life=\d+ method=GET remote=127\.0\.0\.1:\d+ request_id=\S+ status=200 uri=(/n/\d/\d+)$`)
 	other := regexp.MustCompile(`^\S+ (INFO |WARN ) \S.* app=e2e`)
 	seenH, seenA := map[string]int{}, map[string]int{}
 	for l, n := range testutil.LogLines(t, dir) {
@@ -151,8 +151,11 @@ func TestRunnerUnwritableLogFile(t *testing.T) {
 	if err == nil || production.ExitCode(err) == 0 {
 		t.Fatalf("Run = %v (exit %d), want a start-up error", err, production.ExitCode(err))
 	}
-	if !strings.Contains(err.Error(), path) {
-		t.Errorf("error %q does not name %s", err, path)
+	if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "--log-file") {
+		t.Errorf("error %q does not name --log-file %s", err, path)
+	}
+	if strings.Count(err.Error(), "logging:") != 1 {
+		t.Errorf("error %q: want the prefix \"logging:\" once", err)
 	}
 	if configured {
 		t.Error("an instance was configured")
