@@ -14,7 +14,7 @@
 //	/crash/go-error     an App.Go function returns an error
 //	/crash/timer-panic  a panic in an App.AfterFunc timer
 //	/block              blocks until its request context ends
-//	/hang               blocks until Release (ignores its context)
+//	/hang               logs "faultapp: /hang in flight", blocks until Release (ignores its context)
 //	/sleep?d=100ms      sleeps d, then 200
 //	/stream?n=10        n lines, flushed one by one
 //	/hijack             takes the connection over, answers by hand, closes it
@@ -109,6 +109,7 @@ func (a *App) Configure(app *production.App) error {
 		<-req.Context().Done()
 	})
 	r.Get("/hang", func(w http.ResponseWriter, _ *http.Request) {
+		app.Logger.Info("faultapp: /hang in flight")
 		<-a.release
 		io.WriteString(w, "released")
 	})
