@@ -266,7 +266,8 @@ const writeChunk = 64 << 10
 // gives its slot back, once) and --write-timeout (each write of up to
 // writeChunk bytes must be taken by the client within stall). A deadline
 // set explicitly (http.ResponseController.SetWriteDeadline on HTTP/1, the TLS
-// handshake) wins until it is cleared with the zero time.
+// handshake) wins until it is cleared with the zero time, which net/http does
+// after each answer: a handler's deadline holds for its own answer only.
 type limitedConn struct {
 	net.Conn
 	slots chan struct{}

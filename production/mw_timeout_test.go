@@ -80,6 +80,18 @@ func (a *timeouts) configure(app *production.App) error {
 		}
 		a.writeErr <- err
 	})
+	app.Router.Get("/patient", func(w http.ResponseWriter, r *http.Request) {
+		// A handler whose client pauses longer than --write-timeout.
+		if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+			panic(err)
+		}
+		chunk := make([]byte, 1<<20)
+		var err error
+		for i := 0; i < 16 && err == nil; i++ {
+			_, err = w.Write(chunk)
+		}
+		a.writeErr <- err
+	})
 	app.Router.Get("/stream", func(w http.ResponseWriter, r *http.Request) {
 		// A stream slower than --write-timeout, to a client that reads.
 		for i := range 6 {
@@ -261,6 +273,36 @@ func TestWriteTimeout(t *testing.T) {
 	n, err := io.Copy(io.Discard, c)
 	if err != nil || n >= 200<<20 {
 		t.Errorf("client read %d bytes, %v: want less than the 200 MB and EOF", n, err)
+	}
+
+	// A handler that extends its deadline is not cut while its client
+	// pauses; the next request on the connection has the bound again.
+	c2, err := net.Dial("tcp", h.run.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	fmt.Fprintf(c2, "GET /patient HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c2)
+	if _, err := br.Peek(1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the client pauses past the bound (a fault, not a measurement)
+	c2.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err = io.Copy(io.Discard, resp.Body)
+	if err != nil || n != 16<<20 {
+		t.Errorf("extended answer: %d bytes, %v; want all 16 MiB", n, err)
+	}
+	if err := recvErr(t, a.writeErr, "write result"); err != nil {
+		t.Errorf("an extended write failed: %v", err)
+	}
+	fmt.Fprintf(c2, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+	if err := recvErr(t, a.writeErr, "write result"); err == nil || !isTimeout(err) {
+		t.Errorf("the next request on the connection, unread: %v, want a timeout again", err)
 	}
 
 	// A stream slower than the bound, to a client that reads, is whole.
