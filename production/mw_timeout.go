@@ -25,7 +25,9 @@ var ErrRequestTimeout = errors.New("production: request timeout (--request-timeo
 // "Connection: close", even if it ignores its context and keeps running;
 // its later writes fail with http.ErrHandlerTimeout. A handler whose answer
 // started is only canceled: what it sent is its answer. Unlike
-// http.TimeoutHandler nothing is buffered, so streaming works.
+// http.TimeoutHandler nothing is buffered, so streaming works. (Over HTTP/2
+// the 503's stream ends only when the handler returns; a client that reads
+// the announced Content-Length has the whole answer at the deadline.)
 //
 // The handler sees a writer whose Header map is its own until the answer
 // starts, so that the 503 written from the timer never races with the

@@ -368,3 +368,37 @@ func TestMaxConnections(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestRequestTimeoutHTTP2: the 503 of --request-timeout goes out on an
+// HTTP/2 stream too, while the handler still runs (the stream's end waits
+// for the handler), and the connection's other streams live on.
+func TestRequestTimeoutHTTP2(t *testing.T) {
+	a := newTimeouts()
+	h := startTLS(t, "--http2", a.configure, "-j", "1", "--request-timeout", "200ms")
+	resp, err := h.client.Get(h.run.URL + "/hang")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stream itself ends when the handler returns (HTTP/2 has no other
+	// way): read what Content-Length announces.
+	body := make([]byte, resp.ContentLength)
+	if _, err := io.ReadFull(resp.Body, body); err != nil {
+		t.Fatalf("reading the 503's %d bytes: %v", resp.ContentLength, err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 503 || !strings.Contains(string(body), "request timeout") {
+		t.Errorf("GET /hang = %s %d %q, want an HTTP/2 503", resp.Proto, resp.StatusCode, body)
+	}
+	select {
+	case <-a.hung:
+		t.Fatal("the hanging handler returned before its release")
+	default:
+	}
+	close(a.release)
+	if code, proto := getProto(t, h, "/deadline"); code != 200 || proto != "HTTP/2.0" {
+		t.Errorf("GET /deadline = %d %s", code, proto)
+	}
+	if !<-a.deadline {
+		t.Error("no deadline on a request context under --request-timeout")
+	}
+}
