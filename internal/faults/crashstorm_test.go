@@ -98,14 +98,25 @@ func TestCrashStorm(t *testing.T) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	// The load: plain requests on keep-alive and on new connections, and
+	// the routes whose teardown is hardest: streams, slow answers and
+	// hijacked connections.
+	loads := []struct {
+		name string
+		cfg  loadclient.Config
+		res  *loadclient.Result
+	}{
+		{name: "keep-alive", cfg: loadclient.Config{Path: "/count", Workers: 3, KeepAlive: true}},
+		{name: "new-connection", cfg: loadclient.Config{Path: "/count", Workers: 2}},
+		{name: "stream", cfg: loadclient.Config{Path: "/stream?n=50", Workers: 1, KeepAlive: true}},
+		{name: "sleep", cfg: loadclient.Config{Path: "/sleep?d=2ms", Workers: 1, KeepAlive: true}},
+		{name: "hijack", cfg: loadclient.Config{Path: "/hijack", Workers: 1, KeepAlive: true}},
+	}
 	var wg sync.WaitGroup
-	var keepAlive, fresh *loadclient.Result
-	wg.Go(func() {
-		keepAlive = loadclient.Run(ctx, loadclient.Config{Addr: addr, Path: "/count", Workers: 4, KeepAlive: true})
-	})
-	wg.Go(func() {
-		fresh = loadclient.Run(ctx, loadclient.Config{Addr: addr, Path: "/count", Workers: 2})
-	})
+	for i := range loads {
+		loads[i].cfg.Addr = addr
+		wg.Go(func() { loads[i].res = loadclient.Run(ctx, loads[i].cfg) })
+	}
 
 	var rssWarm, heapWarm int
 	var stale, panics500, aborted int
@@ -138,11 +149,12 @@ func TestCrashStorm(t *testing.T) {
 	}
 	stop()
 	wg.Wait()
-	t.Logf("crash storm: %d lives ended (%d crash requests reached a life already ending), %d panics answered 500, %d aborted mid-body; keep-alive load: %v; new-connection load: %v",
-		crashStormLives, stale, panics500, aborted, keepAlive, fresh)
-	for name, res := range map[string]*loadclient.Result{"keep-alive": keepAlive, "new-connection": fresh} {
-		if res.Failed() != 0 || res.Requests == 0 {
-			t.Errorf("%s load: %v: want every request answered 200", name, res)
+	t.Logf("crash storm: %d lives ended (%d crash requests reached a life already ending), %d panics answered 500, %d aborted mid-body",
+		crashStormLives, stale, panics500, aborted)
+	for _, l := range loads {
+		t.Logf("%s load: %v", l.name, l.res)
+		if l.res.Failed() != 0 || l.res.Requests == 0 {
+			t.Errorf("%s load: %v: want every request answered 200", l.name, l.res)
 		}
 	}
 	if got := restarts(r); got < crashStormLives {
