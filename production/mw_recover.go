@@ -2,6 +2,7 @@ package production
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -73,6 +74,13 @@ func (t *trackingWriter) WriteHeader(code int) {
 func (t *trackingWriter) Write(p []byte) (int, error) {
 	t.started.Store(true)
 	return t.ResponseWriter.Write(p)
+}
+
+// ReadFrom keeps io.Copy into the answer on net/http's own ReadFrom
+// (sendfile for files).
+func (t *trackingWriter) ReadFrom(r io.Reader) (int64, error) {
+	t.started.Store(true)
+	return io.Copy(t.ResponseWriter, r)
 }
 
 func (t *trackingWriter) Flush() {

@@ -37,7 +37,7 @@ func requestTimeout(d time.Duration) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeoutCause(r.Context(), d, ErrRequestTimeout)
 			defer cancel()
-			tw := &timeoutWriter{w: w, h: make(http.Header), d: d}
+			tw := &timeoutWriter{ctx: ctx, w: w, h: make(http.Header), d: d}
 			stop := context.AfterFunc(ctx, tw.expire)
 			defer func() {
 				stop()
@@ -51,6 +51,7 @@ func requestTimeout(d time.Duration) func(http.Handler) http.Handler {
 // timeoutWriter serialises the handler's writes and the timer's 503.
 type timeoutWriter struct {
 	mu       sync.Mutex
+	ctx      context.Context // the request's, with the deadline
 	w        http.ResponseWriter
 	h        http.Header // the handler's headers until the answer starts
 	d        time.Duration
@@ -58,14 +59,24 @@ type timeoutWriter struct {
 	timedOut bool // the 503 was sent: the handler's writes fail
 }
 
-// expire runs when the request's context ends: on the deadline it answers
-// 503 unless the handler's answer started.
+// expire runs when the request's context ends: past the deadline it
+// answers 503 unless the handler's answer started. (A client that went away
+// ends the context too: then nothing is written.)
 func (t *timeoutWriter) expire() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.started || t.timedOut {
-		return
+	if !t.started && !t.timedOut && t.late() {
+		t.send503()
 	}
+}
+
+// late reports whether the deadline has passed.
+func (t *timeoutWriter) late() bool {
+	return errors.Is(context.Cause(t.ctx), ErrRequestTimeout)
+}
+
+// send503 answers 503 and flushes it; the caller holds mu.
+func (t *timeoutWriter) send503() {
 	t.timedOut = true
 	msg := fmt.Sprintf("%s: no answer within the request timeout (%v)\n", http.StatusText(http.StatusServiceUnavailable), t.d)
 	h := t.w.Header()
@@ -84,8 +95,11 @@ func (t *timeoutWriter) expire() {
 func (t *timeoutWriter) finish() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.started && !t.timedOut {
+	switch {
+	case t.started && !t.timedOut:
 		copyTrailers(t.w.Header(), t.h)
+	case !t.started && !t.timedOut && t.late():
+		t.send503() // it returned silent past its deadline
 	}
 	t.timedOut = true // nothing after the handler's end writes
 }
@@ -107,9 +121,14 @@ func copyTrailers(dst, src http.Header) {
 }
 
 // start copies the handler's headers to the real writer, once; the caller
-// holds mu. It reports false once the 503 was sent.
+// holds mu. It reports false once the 503 was sent: past the deadline, the
+// first of the timer and the handler to get here sends it.
 func (t *timeoutWriter) start() bool {
 	if t.timedOut {
+		return false
+	}
+	if !t.started && t.late() {
+		t.send503()
 		return false
 	}
 	if !t.started {
