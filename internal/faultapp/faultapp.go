@@ -13,7 +13,7 @@
 //	/crash/go-panic     a panic on an App.Go goroutine
 //	/crash/go-error     an App.Go function returns an error
 //	/crash/timer-panic  a panic in an App.AfterFunc timer
-//	/block              blocks until its request context ends
+//	/block              logs "faultapp: /block in flight", blocks until its request context ends
 //	/hang               logs "faultapp: /hang in flight", blocks until Release (ignores its context)
 //	/sleep?d=100ms      sleeps d, then 200
 //	/stream?n=10        n lines, flushed one by one
@@ -106,6 +106,7 @@ func (a *App) Configure(app *production.App) error {
 		crash()
 	})
 	r.Get("/block", func(w http.ResponseWriter, req *http.Request) {
+		app.Logger.Info("faultapp: /block in flight")
 		<-req.Context().Done()
 	})
 	r.Get("/hang", func(w http.ResponseWriter, _ *http.Request) {
