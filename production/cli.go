@@ -51,6 +51,10 @@ type Config struct {
 	MaxAbandoned        int           `name:"max-abandoned" default:"10" help:"Exit with code 75 once more than this many hung handlers were left running."`
 	ReadHeaderTimeout   time.Duration `name:"read-header-timeout" default:"10s" help:"http.Server ReadHeaderTimeout of each instance."`
 	IdleTimeout         time.Duration `name:"idle-timeout" default:"2m" help:"http.Server IdleTimeout of each instance."`
+	ReadTimeout         time.Duration `name:"read-timeout" default:"60s" help:"How long a request body may take to arrive, counted from the handler's start (0: no limit; a handler extends it with http.ResponseController.SetReadDeadline)."`
+	WriteTimeout        time.Duration `name:"write-timeout" default:"60s" help:"How long one write to a client may stall: no 64 KiB accepted by the client within it closes the connection (0: no limit; streaming answers to a reading client are never cut)."`
+	RequestTimeout      time.Duration `name:"request-timeout" default:"0s" help:"Cancel each request's context after this; a handler that has not started its answer by then gets 503 (0: off)."`
+	MaxConnections      int           `name:"max-connections" default:"0" help:"Open connections the runner serves at once; past it new connections wait in the kernel's backlog (0: no limit)."`
 	PubSubURL           string        `name:"pubsub-url" placeholder:"nats://HOST:PORT" help:"Pass messages between instances (and processes) through this NATS server instead of in memory."`
 	PubSubToken         string        `name:"pubsub-token" help:"NATS token."`
 	PubSubUser          string        `name:"pubsub-user" help:"NATS user."`
@@ -92,12 +96,16 @@ func (c *Config) Validate() error {
 		d    time.Duration
 	}{{"--drain-timeout", c.DrainTimeout}, {"--read-header-timeout", c.ReadHeaderTimeout}, {"--idle-timeout", c.IdleTimeout},
 		{"--restart-backoff", c.RestartBackoff}, {"--restart-max-backoff", c.RestartMaxBackoff}, {"--restart-stable-after", c.RestartStableAfter},
-		{"--shutdown-timeout", c.ShutdownTimeout}, {"--hang-timeout", c.HangTimeout}} {
+		{"--shutdown-timeout", c.ShutdownTimeout}, {"--hang-timeout", c.HangTimeout},
+		{"--read-timeout", c.ReadTimeout}, {"--write-timeout", c.WriteTimeout}, {"--request-timeout", c.RequestTimeout}} {
 		if f.d < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", f.name, f.d))
 		}
 	}
 	errs = append(errs, c.validateSupervision()...)
+	if c.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("--max-connections must not be negative (0: no limit), got %d", c.MaxConnections))
+	}
 	if c.PubSubURL != "" && !strings.HasPrefix(c.PubSubURL, "nats://") && !strings.HasPrefix(c.PubSubURL, "tls://") {
 		errs = append(errs, fmt.Errorf("--pubsub-url must be a nats:// or tls:// URL, got %q", c.PubSubURL))
 	}

@@ -53,9 +53,26 @@
 // --max-abandoned the runner exits with [ExitAbandoned] for systemd to start
 // a clean process. Every verb emits events (see [EventKind]).
 //
-// Handler panics do not end the life: goangel's outermost middleware answers
-// 500, logs the panic with its stack through logrus and counts it
-// ([InstanceStats].Panics); http.ErrAbortHandler still aborts silently.
+// Handler panics do not end the life: goangel's outermost middleware logs
+// the panic with its stack through logrus, counts it ([InstanceStats].Panics)
+// and answers 500 if nothing of the answer was written yet. Once anything
+// was (a status, a byte, a flush), a 500 would be appended to a half-sent
+// answer that then looks complete: the response is aborted instead (HTTP/1.x:
+// the connection is closed without finishing the body; HTTP/2: the stream is
+// reset), so the client sees an error. http.ErrAbortHandler aborts silently.
+//
+// # Timeouts and limits
+//
+// Besides --read-header-timeout and --idle-timeout, each request body must
+// arrive within --read-timeout (from the handler's start), each write to a
+// client must make progress within --write-timeout (per 64 KiB, so streams to
+// a reading client are never cut), and --request-timeout (off by default)
+// cancels a request's context with cause [ErrRequestTimeout] and answers 503
+// if the handler has not started its answer. A handler that needs more sets
+// its own read or write deadline with http.ResponseController; it holds for
+// its own request. --max-connections bounds the connections served at once:
+// past it the acceptor stops accepting and new connections wait in the
+// kernel's backlog, never running the process out of descriptors.
 //
 // # The shared listener
 //

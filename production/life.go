@@ -8,7 +8,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -243,8 +242,9 @@ func (l *life) done() {
 	}
 }
 
-// handler wraps the router: per-request counting, "Connection: close" while
-// draining, the recover boundary, and the optional zone and access log.
+// handler wraps the router: per-request counting and "Connection: close"
+// while draining, around the middlewares (one per mw_*.go file): the recover
+// boundary, the body and request timeouts, the zone, the access log.
 func (l *life) handler(router http.Handler) http.Handler {
 	h := router
 	if l.rs.logs.Access != nil {
@@ -252,9 +252,16 @@ func (l *life) handler(router http.Handler) http.Handler {
 		h = middleware.RequestID(logging.AccessLog(l.rs.logs.Access, base)(h))
 	}
 	if l.rs.cfg.UseZone {
-		h = l.zone(h)
+		h = zone(l.container, l.log)(h)
+	}
+	if d := l.rs.cfg.RequestTimeout; d > 0 {
+		h = requestTimeout(d)(h)
+	}
+	if d := l.rs.cfg.ReadTimeout; d > 0 {
+		h = bodyTimeout(d)(h)
 	}
 	in := l.in
+	h = recoverer(l.log, func() { in.panics.Add(1) })(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in.requests.Add(1)
 		if n := l.requests.Add(1); n == l.recycleAt {
@@ -268,47 +275,8 @@ func (l *life) handler(router http.Handler) http.Handler {
 		if l.draining.Load() {
 			w.Header().Set("Connection", "close")
 		}
-		defer l.recoverRequest(w, r)
 		h.ServeHTTP(w, r)
 	})
-}
-
-// zone gives each request a child container of the life's container,
-// reachable with container.FromContext(r.Context()) and closed when the
-// request ends (--use-zone). Its recover boundary is handler's, which wraps
-// every request.
-func (l *life) zone(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := l.container.ChildNamed("request")
-		defer func() {
-			if err := c.Close(); err != nil {
-				l.log.WithError(err).Warn("Closing a request container failed")
-			}
-		}()
-		next.ServeHTTP(w, r.WithContext(container.WithContext(r.Context(), c)))
-	})
-}
-
-// recoverRequest is deferred around every request: it turns a handler panic
-// into a 500 answer, logs it with its stack and counts it. http.ErrAbortHandler
-// goes through to net/http, which aborts the response silently.
-func (l *life) recoverRequest(w http.ResponseWriter, r *http.Request) {
-	p := recover()
-	if p == nil {
-		return
-	}
-	if p == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
-		panic(p)
-	}
-	l.in.panics.Add(1)
-	l.log.WithFields(logrus.Fields{
-		"method": r.Method,
-		"path":   r.URL.Path,
-		"stack":  string(debug.Stack()),
-	}).Errorf("Recovered from a panic in a handler: %v", p)
-	if r.Header.Get("Connection") != "Upgrade" {
-		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
-	}
 }
 
 // recoverCrash is deferred by supervised goroutines: a panic ends the life.

@@ -27,6 +27,12 @@ type acceptor struct {
 	emit   func(Event)   // may be nil
 	errors atomic.Uint64 // accept errors survived
 
+	// slots holds one token per open connection under --max-connections
+	// (nil: no limit); writeStall is --write-timeout (0: none). Both are
+	// set by limit before run.
+	slots      chan struct{}
+	writeStall time.Duration
+
 	mu    sync.Mutex                      // serialises changes to views
 	views atomic.Pointer[[]*listenerView] // the open views, copy-on-write
 	next  int                             // round-robin position; owned by the accept loop
@@ -74,11 +80,33 @@ func (a *acceptor) safeLoop() (err error) {
 	return nil
 }
 
+// limit sets --max-connections (0: no limit) and --write-timeout (0: none)
+// for every connection accepted from now on. Call it before run.
+func (a *acceptor) limit(maxConns int, writeStall time.Duration) {
+	if maxConns > 0 {
+		a.slots = make(chan struct{}, maxConns)
+	}
+	a.writeStall = writeStall
+}
+
 func (a *acceptor) loop() {
 	var delay time.Duration
 	for {
+		if a.slots != nil {
+			// At --max-connections the acceptor stops accepting: new
+			// connections wait in the kernel's backlog until one closes,
+			// instead of taking descriptors up to EMFILE.
+			select {
+			case a.slots <- struct{}{}:
+			case <-a.stop:
+				return
+			}
+		}
 		c, err := a.ln.Accept()
 		if err != nil {
+			if a.slots != nil {
+				<-a.slots
+			}
 			select {
 			case <-a.stop:
 				return
@@ -111,6 +139,9 @@ func (a *acceptor) loop() {
 			continue
 		}
 		delay = 0
+		if a.slots != nil || a.writeStall > 0 {
+			c = &limitedConn{Conn: c, slots: a.slots, stall: a.writeStall}
+		}
 		if !a.hand(c) {
 			return
 		}
@@ -225,3 +256,79 @@ func (v *listenerView) Close() error {
 }
 
 func (v *listenerView) Addr() net.Addr { return v.addr }
+
+// writeChunk is the most one stall-bounded write sends: a write of more waits
+// for the client chunk by chunk, each within --write-timeout, so that a slow
+// client that keeps reading is never cut while one that stops is.
+const writeChunk = 64 << 10
+
+// limitedConn is an accepted connection under --max-connections (its Close
+// gives its slot back, once) and --write-timeout (each write of up to
+// writeChunk bytes must be taken by the client within stall). A deadline
+// set explicitly (http.ResponseController.SetWriteDeadline on HTTP/1, the TLS
+// handshake) wins until it is cleared with the zero time, which net/http does
+// after each answer: a handler's deadline holds for its own answer only.
+type limitedConn struct {
+	net.Conn
+	slots chan struct{}
+	stall time.Duration
+
+	once   sync.Once
+	mu     sync.Mutex
+	pinned bool // an explicit write deadline is set
+}
+
+func (c *limitedConn) Write(p []byte) (int, error) {
+	if c.stall <= 0 {
+		return c.Conn.Write(p)
+	}
+	written := 0
+	for len(p) > 0 {
+		chunk := p[:min(len(p), writeChunk)]
+		c.mu.Lock()
+		if !c.pinned {
+			_ = c.Conn.SetWriteDeadline(time.Now().Add(c.stall))
+		}
+		c.mu.Unlock()
+		n, err := c.Conn.Write(chunk)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+func (c *limitedConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pinned = !t.IsZero()
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *limitedConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pinned = !t.IsZero()
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		if c.slots != nil {
+			<-c.slots
+		}
+	})
+	return err
+}
+
+// CloseWrite keeps net/http's half-close after an error answer (it lets the
+// client read the answer before the connection goes).
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
+}

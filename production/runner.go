@@ -370,6 +370,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	rs.addr = ln.Addr().String()
 	rs.acc = newAcceptor(ln, rs.entry)
 	rs.acc.emit = rs.emit
+	rs.acc.limit(cfg.MaxConnections, cfg.WriteTimeout)
 	go rs.acc.run()
 	defer rs.acc.close()
 

@@ -1,0 +1,26 @@
+package faults
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/goangel/angel/internal/faultapp"
+	"github.com/goangel/angel/production"
+)
+
+// TestMain runs the suite, or, when FAULTS_RUN_APP=1, this test binary as
+// the fault app itself (as cmd/faultapp does), for the process tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("FAULTS_RUN_APP") == "1" {
+		os.Args = append(os.Args[:1], strings.Fields(os.Getenv("FAULTS_APP_ARGS"))...)
+		a := faultapp.New()
+		a.HangConfigure = os.Getenv("FAULTAPP_HANG_CONFIGURE") == "1"
+		a.HangHook = os.Getenv("FAULTAPP_HANG_HOOK") == "1"
+		production.New("faultapp", a.Configure).Main()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}

@@ -1,0 +1,231 @@
+// Package loadclient is a strict HTTP/1.1 load client for goangel's fault
+// suite. Unlike net/http's Transport it never retries (the Transport silently
+// resends an idempotent request whose reused connection failed before any
+// answer, which hides exactly the failures the suite looks for), and it sorts
+// every failure into one of a few kinds: refused, reset, EOF, timeout, bad
+// status, other.
+//
+// Each worker owns one connection at a time: with KeepAlive it sends request
+// after request on it (reconnecting only when the server said
+// "Connection: close", which is no failure), without it a new connection per
+// request.
+package loadclient
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Kind is what happened to one request.
+type Kind int
+
+const (
+	OK        Kind = iota // the expected status, whole body
+	Refused               // the connection was refused (ECONNREFUSED)
+	Reset                 // the connection was reset (ECONNRESET, EPIPE)
+	EOF                   // the connection ended before a whole answer
+	Timeout               // no whole answer within Config.Timeout
+	BadStatus             // an answer with a status not in Config.Expect
+	Other                 // anything else
+)
+
+var kindNames = [...]string{"ok", "refused", "reset", "eof", "timeout", "bad status", "other"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Classify sorts an error of a request into a Kind.
+func Classify(err error) Kind {
+	var ne net.Error
+	switch {
+	case err == nil:
+		return OK
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return Refused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return Reset
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return EOF
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return Timeout
+	}
+	return Other
+}
+
+// Config is one load run.
+type Config struct {
+	Addr      string        // host:port
+	Path      string        // request path, e.g. "/ok"
+	Workers   int           // concurrent workers (default 1)
+	KeepAlive bool          // reuse each worker's connection
+	Timeout   time.Duration // per request (default 10s)
+	Expect    []int         // statuses that count as OK (default 200)
+}
+
+// Result counts what happened.
+type Result struct {
+	mu       sync.Mutex
+	Requests int
+	Kinds    map[Kind]int
+	Statuses map[int]int
+	Examples map[Kind]string // the first error of each failing kind
+}
+
+// Failed is the number of requests that were not OK.
+func (r *Result) Failed() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.Requests - r.Kinds[OK]
+}
+
+// Count returns the number of requests of kind k.
+func (r *Result) Count(k Kind) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.Kinds[k]
+}
+
+func (r *Result) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var parts []string
+	for k := OK; k <= Other; k++ {
+		if n := r.Kinds[k]; n > 0 {
+			s := fmt.Sprintf("%s=%d", k, n)
+			if ex := r.Examples[k]; ex != "" {
+				s += fmt.Sprintf(" (first: %s)", ex)
+			}
+			parts = append(parts, s)
+		}
+	}
+	var codes []int
+	for c := range r.Statuses {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	for _, c := range codes {
+		parts = append(parts, fmt.Sprintf("status %d=%d", c, r.Statuses[c]))
+	}
+	return fmt.Sprintf("%d requests: %s", r.Requests, strings.Join(parts, ", "))
+}
+
+func (r *Result) add(k Kind, status int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Requests++
+	r.Kinds[k]++
+	if status != 0 {
+		r.Statuses[status]++
+	}
+	if k != OK && r.Examples[k] == "" {
+		if err != nil {
+			r.Examples[k] = err.Error()
+		} else {
+			r.Examples[k] = fmt.Sprintf("status %d", status)
+		}
+	}
+}
+
+// Run sends requests until ctx is done, and returns the counts. A request in
+// flight when ctx ends is finished (bounded by Timeout) and counted.
+func Run(ctx context.Context, cfg Config) *Result {
+	if cfg.Workers < 1 {
+		cfg.Workers = 1
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if len(cfg.Expect) == 0 {
+		cfg.Expect = []int{http.StatusOK}
+	}
+	res := &Result{Kinds: map[Kind]int{}, Statuses: map[int]int{}, Examples: map[Kind]string{}}
+	var wg sync.WaitGroup
+	for range cfg.Workers {
+		wg.Go(func() {
+			w := &worker{cfg: cfg}
+			defer w.close()
+			for ctx.Err() == nil {
+				status, err := w.do()
+				k := Classify(err)
+				if err == nil && !expected(cfg.Expect, status) {
+					k = BadStatus
+				}
+				res.add(k, status, err)
+			}
+		})
+	}
+	wg.Wait()
+	return res
+}
+
+func expected(codes []int, status int) bool {
+	for _, c := range codes {
+		if c == status {
+			return true
+		}
+	}
+	return false
+}
+
+type worker struct {
+	cfg Config
+	c   net.Conn
+	br  *bufio.Reader
+}
+
+func (w *worker) close() {
+	if w.c != nil {
+		w.c.Close()
+		w.c = nil
+	}
+}
+
+// do sends one request and reads its whole answer; it returns the status.
+func (w *worker) do() (int, error) {
+	if w.c == nil {
+		c, err := net.DialTimeout("tcp", w.cfg.Addr, w.cfg.Timeout)
+		if err != nil {
+			return 0, err
+		}
+		w.c, w.br = c, bufio.NewReader(c)
+	}
+	w.c.SetDeadline(time.Now().Add(w.cfg.Timeout))
+	conn := "keep-alive"
+	if !w.cfg.KeepAlive {
+		conn = "close"
+	}
+	if _, err := fmt.Fprintf(w.c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: %s\r\n\r\n", w.cfg.Path, w.cfg.Addr, conn); err != nil {
+		w.close()
+		return 0, err
+	}
+	resp, err := http.ReadResponse(w.br, nil)
+	if err != nil {
+		w.close()
+		return 0, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		w.close()
+		return resp.StatusCode, err
+	}
+	if resp.Close || !w.cfg.KeepAlive {
+		w.close()
+	}
+	return resp.StatusCode, nil
+}
