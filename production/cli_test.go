@@ -175,13 +175,13 @@ func TestStartupErrors(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(filepath.Dir(filepath.Dir(bad))), []byte("a file, not a dir"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		err, _ := runToEnd(t, hello, []string{"--log-file", bad})
+		_, err := runToEnd(t, hello, []string{"--log-file", bad})
 		if production.ExitCode(err) != production.ExitStartup || !errors.Is(err, production.ErrStartup) || !strings.Contains(err.Error(), bad) {
 			t.Fatalf("Run = %v, want a start-up error naming %s", err, bad)
 		}
 	})
 	t.Run("nats unreachable", func(t *testing.T) {
-		err, _ := runToEnd(t, hello, []string{"--pubsub-url", "nats://127.0.0.1:1"})
+		_, err := runToEnd(t, hello, []string{"--pubsub-url", "nats://127.0.0.1:1"})
 		if production.ExitCode(err) != production.ExitStartup || !strings.Contains(err.Error(), "pub/sub") {
 			t.Fatalf("Run = %v, want a start-up error about pub/sub", err)
 		}
