@@ -285,14 +285,14 @@ type lazyEntry[T any] struct {
 func (e *lazyEntry[T]) entryInfo() *entryInfo { return &e.info }
 
 // key identifies a type T: the address of the runtime type descriptor of
-// *T, as reflect.Value.Pointer gives it. Type descriptors are never freed
-// (those of the binary are static, those reflect makes are cached for good)
-// and Go's collector moves nothing, so the address is a stable identity; it
-// is never turned back into a pointer. A uintptr key takes the map's 64-bit
-// fast path: measured in one interleaved run on this 2-core machine,
-// singleton resolve 7-9 ns with it, 14-21 ns with a reflect.Type key
-// (reflect.TypeFor[T]() as the key: an interface hash per lookup), against
-// 5-6 ns for the former unsafe read of the interface's type word.
+// *T, as reflect.Value.Pointer gives it. T is always a compile-time type, so
+// its descriptor is static data of the binary, never freed or moved: the
+// address is a stable identity, and it is never turned back into a pointer.
+// A uintptr key takes the map's 64-bit fast path. Measured in interleaved
+// runs on a busy 2-core machine (BenchmarkContainerDirect/case=singleton,
+// fastest of 3): 6.9 ns with this key, 13.7 ns with a reflect.Type key
+// (reflect.TypeFor[T]() itself: an interface hash per lookup), 5.1 ns with
+// the former unsafe read of an interface's type word.
 type key uintptr
 
 func typeKey[T any]() key { return key(reflect.ValueOf(reflect.TypeOf((*T)(nil))).Pointer()) }
