@@ -3,6 +3,7 @@ package bench
 import (
 	"testing"
 
+	"github.com/goangel/angel/bench/internal/workload"
 	"github.com/goangel/angel/container"
 )
 
@@ -12,18 +13,18 @@ import (
 // case=request (a whole request scope, reporting B-retained/scope). The same
 // workloads run through samber/do v2, dig and a plain map in bench/peers.
 func BenchmarkContainer(b *testing.B) {
-	RunContainer(b, GoangelContainer())
+	workload.RunContainer(b, workload.GoangelContainer())
 }
 
 // BenchmarkContainerDirect calls Make without going through the workload's
 // function values, to show what that indirection costs.
 func BenchmarkContainerDirect(b *testing.B) {
-	r := GoangelContainer().New()
+	r := workload.GoangelContainer().New()
 	b.Run("case=singleton", func(b *testing.B) {
 		b.ReportAllocs()
-		var s *ContainerService
+		var s *workload.ContainerService
 		for b.Loop() {
-			s, _ = container.Make[*ContainerService](r)
+			s, _ = container.Make[*workload.ContainerService](r)
 		}
 		_ = s
 	})
@@ -37,9 +38,9 @@ func BenchmarkContainerDirect(b *testing.B) {
 	})
 	b.Run("case=child", func(b *testing.B) {
 		b.ReportAllocs()
-		var s *ContainerService
+		var s *workload.ContainerService
 		for b.Loop() {
-			s, _ = container.Make[*ContainerService](r.Child())
+			s, _ = container.Make[*workload.ContainerService](r.Child())
 		}
 		_ = s
 	})

@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"testing"
+
+	"github.com/goangel/angel/bench/internal/workload"
 )
 
 // BenchmarkHTTP serves the benchmark routes through goangel's Runner with 1, 4
@@ -15,14 +17,14 @@ func BenchmarkHTTP(b *testing.B) {
 		keepAlive bool
 	}{{"keepalive", true}, {"new", false}} {
 		b.Run("conn="+conn.name+"/server=plain", func(b *testing.B) {
-			url, stop := PlainServer(b)
+			url, stop := workload.PlainServer(b)
 			defer stop()
-			DriveHTTP(b, url+"/", conn.keepAlive)
+			workload.DriveHTTP(b, url+"/", conn.keepAlive)
 		})
 		for _, n := range []int{1, 4, 16} {
 			b.Run(fmt.Sprintf("conn=%s/server=goangel-j%d", conn.name, n), func(b *testing.B) {
-				r := StartRunner(b, n, HelloApp)
-				DriveHTTP(b, r.URL+"/", conn.keepAlive)
+				r := workload.StartRunner(b, n, workload.HelloApp)
+				workload.DriveHTTP(b, r.URL+"/", conn.keepAlive)
 			})
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/goangel/angel/bench/internal/workload"
 	"github.com/goangel/angel/internal/logging"
 )
 
@@ -13,24 +14,24 @@ import (
 // 1.3x). LogWriters goroutines write at once.
 func BenchmarkLogging(b *testing.B) {
 	b.Run("line/plain-file", func(b *testing.B) {
-		l, err := logging.OpenWriter(LoggingFlags(b.TempDir()), true, nil, PlainFile(b))
+		l, err := logging.OpenWriter(workload.LoggingFlags(b.TempDir()), true, nil, workload.PlainFile(b))
 		if err != nil {
 			b.Fatal(err)
 		}
-		ParallelLogLines(b, l.Logger)
+		workload.ParallelLogLines(b, l.Logger)
 	})
 	b.Run("line/logrotate", func(b *testing.B) {
-		l, err := logging.Open(LoggingFlags(b.TempDir()), true, nil, os.Stderr)
+		l, err := logging.Open(workload.LoggingFlags(b.TempDir()), true, nil, os.Stderr)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer l.Close()
-		ParallelLogLines(b, l.Logger)
+		workload.ParallelLogLines(b, l.Logger)
 	})
 	b.Run("write/plain-file", func(b *testing.B) {
-		ParallelWrites(b, PlainFile(b))
+		workload.ParallelWrites(b, workload.PlainFile(b))
 	})
 	b.Run("write/logrotate", func(b *testing.B) {
-		ParallelWrites(b, RotatingFile(b))
+		workload.ParallelWrites(b, workload.RotatingFile(b))
 	})
 }

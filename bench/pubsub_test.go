@@ -3,18 +3,20 @@ package bench
 import (
 	"fmt"
 	"testing"
+
+	"github.com/goangel/angel/bench/internal/workload"
 )
 
 // BenchmarkPubSub runs goangel's brokers beside the plain-channel floor, in
 // one run; bench/peers adds watermill, cskr/pubsub and bare nats.go.
 func BenchmarkPubSub(b *testing.B) {
-	targets := []PubSubTarget{ChannelFloor(), GoangelMemory(), GoangelNATS(StartNATS)}
+	targets := []workload.PubSubTarget{workload.ChannelFloor(), workload.GoangelMemory(), workload.GoangelNATS(StartNATS)}
 	for _, k := range []int{4, 16} {
 		for _, t := range targets {
-			b.Run(fmt.Sprintf("fanout/K=%d/%s", k, t.Name), func(b *testing.B) { RunFanout(b, t, k) })
+			b.Run(fmt.Sprintf("fanout/K=%d/%s", k, t.Name), func(b *testing.B) { workload.RunFanout(b, t, k) })
 		}
 	}
 	for _, t := range targets {
-		b.Run("latency/"+t.Name, func(b *testing.B) { RunLatency(b, t) })
+		b.Run("latency/"+t.Name, func(b *testing.B) { workload.RunLatency(b, t) })
 	}
 }

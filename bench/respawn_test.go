@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goangel/angel/bench/internal/workload"
 	"github.com/goangel/angel/production"
 )
 
@@ -27,7 +28,7 @@ func newCrashApp(instances int) *crashApp {
 }
 
 func (a *crashApp) configure(app *production.App) error {
-	RegisterRoutes(app.Router)
+	workload.RegisterRoutes(app.Router)
 	trigger := a.triggers[app.Info().Number]
 	app.Go(func(ctx context.Context) error {
 		select {
@@ -47,21 +48,21 @@ func BenchmarkRespawn(b *testing.B) {
 	for _, n := range []int{1, 4} {
 		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
 			app := newCrashApp(n)
-			r := StartRunner(b, n, app.configure)
+			r := workload.StartRunner(b, n, app.configure)
 			lats := make([]time.Duration, 0, b.N)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
 				start := time.Now()
 				app.triggers[0] <- struct{}{}
-				if err := WaitLife(r.Runner, 0, i+2, start.Add(10*time.Second)); err != nil {
+				if err := workload.WaitLife(r.Runner, 0, i+2, start.Add(10*time.Second)); err != nil {
 					b.Fatal(err)
 				}
 				lats = append(lats, time.Since(start))
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(Percentile(lats, 50).Microseconds()), "p50-µs")
-			b.ReportMetric(float64(Percentile(lats, 99).Microseconds()), "p99-µs")
+			b.ReportMetric(float64(workload.Percentile(lats, 50).Microseconds()), "p50-µs")
+			b.ReportMetric(float64(workload.Percentile(lats, 99).Microseconds()), "p99-µs")
 		})
 	}
 }
@@ -80,7 +81,7 @@ func BenchmarkCrashStorm(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			const instances = 4
 			app := newCrashApp(instances)
-			r := StartRunner(b, instances, app.configure)
+			r := workload.StartRunner(b, instances, app.configure)
 
 			stopStorm := make(chan struct{})
 			var crashes atomic.Int64
@@ -97,7 +98,7 @@ func BenchmarkCrashStorm(b *testing.B) {
 							return
 						}
 						crashes.Add(1)
-						if err := WaitLife(r.Runner, 0, life, time.Now().Add(10*time.Second)); err != nil {
+						if err := workload.WaitLife(r.Runner, 0, life, time.Now().Add(10*time.Second)); err != nil {
 							stormErr = err
 							return
 						}
@@ -105,7 +106,7 @@ func BenchmarkCrashStorm(b *testing.B) {
 				}()
 			}
 
-			c := Client(true)
+			c := workload.Client(true)
 			defer c.CloseIdleConnections()
 			var mu sync.Mutex
 			lats := make([]time.Duration, 0, b.N)
@@ -113,14 +114,14 @@ func BenchmarkCrashStorm(b *testing.B) {
 			var firstErr error
 			var errOnce sync.Once
 			b.ReportAllocs()
-			setClients(b)
+			workload.SetClients(b)
 			b.ResetTimer()
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
 				local := make([]time.Duration, 0, 1024)
 				for pb.Next() {
 					t := time.Now()
-					if err := Get(c, r.URL+"/"); err != nil {
+					if err := workload.Get(c, r.URL+"/"); err != nil {
 						failed.Add(1)
 						errOnce.Do(func() { firstErr = err })
 						continue
@@ -141,8 +142,8 @@ func BenchmarkCrashStorm(b *testing.B) {
 			if n := failed.Load(); n > 0 {
 				b.Fatalf("%d of %d requests failed during the crash storm; first: %v", n, b.N, firstErr)
 			}
-			b.ReportMetric(float64(Percentile(lats, 50).Microseconds()), "p50-µs")
-			b.ReportMetric(float64(Percentile(lats, 99).Microseconds()), "p99-µs")
+			b.ReportMetric(float64(workload.Percentile(lats, 50).Microseconds()), "p50-µs")
+			b.ReportMetric(float64(workload.Percentile(lats, 99).Microseconds()), "p99-µs")
 			b.ReportMetric(float64(crashes.Load())/elapsed.Seconds(), "crashes/s")
 		})
 	}
@@ -166,7 +167,7 @@ func BenchmarkInstances(b *testing.B) {
 				g0 := runtime.NumGoroutine()
 				b.StartTimer()
 				t := time.Now()
-				r := StartRunner(b, n, HelloApp)
+				r := workload.StartRunner(b, n, workload.HelloApp)
 				startTotal += time.Since(t)
 				b.StopTimer()
 				if i == 0 {

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/goangel/angel/bench/internal/workload"
 )
 
 // BenchmarkVerbs measures what operating a running app costs its clients: 8
@@ -36,10 +38,10 @@ func benchVerb(b *testing.B, keepAlive bool, verb string) {
 	if verb == "recycle" {
 		args = []string{"--max-requests", "500"}
 	}
-	r := StartRunner(b, instances, app.configure, args...)
-	c := Client(keepAlive)
+	r := workload.StartRunner(b, instances, app.configure, args...)
+	c := workload.Client(keepAlive)
 	defer c.CloseIdleConnections()
-	if err := Get(c, r.URL+"/"); err != nil {
+	if err := workload.Get(c, r.URL+"/"); err != nil {
 		b.Fatal(err)
 	}
 
@@ -66,7 +68,7 @@ func benchVerb(b *testing.B, keepAlive bool, verb string) {
 				case <-ctx.Done():
 					return
 				}
-				err = WaitLife(r.Runner, 0, life, time.Now().Add(10*time.Second))
+				err = workload.WaitLife(r.Runner, 0, life, time.Now().Add(10*time.Second))
 				life++
 			}
 			if err != nil && ctx.Err() == nil {
@@ -81,12 +83,12 @@ func benchVerb(b *testing.B, keepAlive bool, verb string) {
 	var firstErr error
 	var errOnce sync.Once
 	b.ReportAllocs()
-	setClients(b)
+	workload.SetClients(b)
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := Get(c, r.URL+"/"); err != nil {
+			if err := workload.Get(c, r.URL+"/"); err != nil {
 				failed.Add(1)
 				errOnce.Do(func() { firstErr = err })
 			}

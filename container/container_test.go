@@ -507,7 +507,7 @@ func TestContext(t *testing.T) {
 	}
 	req := container.New().ChildNamed("request")
 	ctx = container.WithContext(ctx, req)
-	c, ok := container.FromContext(context.WithValue(ctx, struct{}{}, 1))
+	c, ok := container.FromContext(context.WithValue(ctx, otherKey{}, 1))
 	if !ok || c != req {
 		t.Fatalf("got %v, %v", c, ok)
 	}
@@ -536,3 +536,6 @@ func TestHas(t *testing.T) {
 		t.Fatal("Has true on nil")
 	}
 }
+
+// otherKey is a context key of another package's.
+type otherKey struct{}

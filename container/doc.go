@@ -10,8 +10,8 @@
 //	runner := container.NewNamed("runner")
 //	instance := runner.ChildNamed("instance")
 //	err := container.Provide[pubsub.Client](instance, client) // registered as the interface
-//	...
-//	client := container.MustMake[pubsub.Client](instance) // resolve, or panic with the error
+//	// ... and where the instance's code needs it:
+//	c := container.MustMake[pubsub.Client](instance) // resolve, or panic with the error
 //
 // # Registrations
 //

@@ -10,6 +10,7 @@ import (
 	"weak"
 
 	"github.com/goangel/angel/container"
+	"github.com/goangel/angel/internal/testutil"
 )
 
 type (
@@ -183,8 +184,7 @@ func TestChildIsCollected(t *testing.T) {
 		}
 		refs = append(refs, weak.Make(c))
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.WaitFor(t, 10*time.Second, "every finished child scope collected", func() bool {
 		runtime.GC()
 		alive := 0
 		for _, p := range refs {
@@ -192,13 +192,8 @@ func TestChildIsCollected(t *testing.T) {
 				alive++
 			}
 		}
-		if alive == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d finished child scopes still reachable", alive, len(refs))
-		}
-	}
+		return alive == 0
+	})
 	runtime.KeepAlive(r)
 }
 

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unsafe"
 )
 
 // Provide registers v as the singleton for type T in c. T may be an
@@ -68,8 +67,8 @@ func ProvideLazy[T any](c *Container, f func(*Container) (T, error)) error {
 func Make[T any](c *Container) (T, error) {
 	if c != nil {
 		s, t := c, c.load()
-		if t == viewTable { // resolve in the scope the view stands for
-			s = c.asFrame().real
+		if t.view { // resolve in the scope the view stands for
+			s = t.fr.real
 			t = s.load()
 		}
 		closed := t.closed
@@ -192,7 +191,8 @@ func resolve[T any](c, s, sc *Container, e entry) (T, error) {
 // resolves in real and continues the resolution path from prev.
 func newFrame(real *Container, prev *frame, info *entryInfo) *frame {
 	f := &frame{real: real, prev: prev, info: info}
-	f.view.tab = unsafe.Pointer(viewTable)
+	f.vt = table{name: "view", view: true, fr: f}
+	f.view.tab.Store(&f.vt)
 	return f
 }
 
@@ -275,12 +275,15 @@ func track(s *Container, x any, info *entryInfo) error {
 	return closedError("resolving", info.typ, s.load().name)
 }
 
-// waitMu guards every lazyCore.owner and the waits table. It is taken only
-// while a lazy singleton is being built, never on the resolve fast path.
-var (
-	waitMu sync.Mutex
-	waits  = map[*frame]*lazyCore{} // frame → the lazy registration it waits for
-)
+// waitTable is what a tree of scopes (a root and its descendants) knows
+// about lazy singletons being built, to find a deadlock among goroutines
+// building them before it happens. Its mu guards every lazyCore.owner of the
+// tree's registrations and the waits map. It is taken only while a lazy
+// singleton is being built, never on the resolve fast path.
+type waitTable struct {
+	mu    sync.Mutex
+	waits map[*frame]*lazyCore // frame → the lazy registration it waits for
+}
 
 // buildLazy builds e, declared in sc, for a resolve made from c.
 func buildLazy[T any](c, sc *Container, e *lazyEntry[T]) (T, error) {
@@ -291,26 +294,30 @@ func buildLazy[T any](c, sc *Container, e *lazyEntry[T]) (T, error) {
 	}
 	v := newFrame(sc, p, &e.info)
 	defer v.done.Store(true)
+	wt := sc.waits()
 	if !e.mu.TryLock() {
-		waitMu.Lock()
-		if deadlocks(v, &e.lazyCore) {
-			waitMu.Unlock()
+		wt.mu.Lock()
+		if wt.deadlocks(v, &e.lazyCore) {
+			wt.mu.Unlock()
 			return zero, cycleError(p, &e.info)
 		}
-		waits[v] = &e.lazyCore
-		waitMu.Unlock()
+		if wt.waits == nil {
+			wt.waits = map[*frame]*lazyCore{}
+		}
+		wt.waits[v] = &e.lazyCore
+		wt.mu.Unlock()
 		e.mu.Lock()
-		waitMu.Lock()
-		delete(waits, v)
-		waitMu.Unlock()
+		wt.mu.Lock()
+		delete(wt.waits, v)
+		wt.mu.Unlock()
 	}
 	// We hold e.mu: release it however f ends, even by runtime.Goexit.
 	defer e.mu.Unlock()
 	if e.ready.Load() {
 		return e.v, nil // built while we waited
 	}
-	setOwner(&e.lazyCore, v)
-	defer setOwner(&e.lazyCore, nil) // runs before the unlock
+	wt.setOwner(&e.lazyCore, v)
+	defer wt.setOwner(&e.lazyCore, nil) // runs before the unlock
 
 	val, err := call(e.f, v)
 	if err == nil {
@@ -324,17 +331,17 @@ func buildLazy[T any](c, sc *Container, e *lazyEntry[T]) (T, error) {
 	return val, nil
 }
 
-func setOwner(l *lazyCore, f *frame) {
-	waitMu.Lock()
+func (wt *waitTable) setOwner(l *lazyCore, f *frame) {
+	wt.mu.Lock()
 	l.owner = f
-	waitMu.Unlock()
+	wt.mu.Unlock()
 }
 
 // deadlocks reports whether frame w waiting for l would close a cycle of
 // waits: l's builder waits (in its own frame or one it started) for a lazy
 // whose builder waits ... for one that w's own path is building. Called with
-// waitMu held.
-func deadlocks(w *frame, l *lazyCore) bool {
+// wt.mu held.
+func (wt *waitTable) deadlocks(w *frame, l *lazyCore) bool {
 	seen := map[*lazyCore]bool{}
 	var visit func(l *lazyCore) bool
 	visit = func(l *lazyCore) bool {
@@ -349,7 +356,7 @@ func deadlocks(w *frame, l *lazyCore) bool {
 		if isOnPath(b, w) {
 			return true
 		}
-		for wf, next := range waits {
+		for wf, next := range wt.waits {
 			if isOnPath(b, wf) && visit(next) {
 				return true
 			}

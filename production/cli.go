@@ -176,6 +176,7 @@ func readPEM(flag, path, password, passwordFlag string) ([]byte, error) {
 			if password == "" {
 				return nil, fmt.Errorf("%s %s is encrypted: give %s", flag, path, passwordFlag)
 			}
+			//lint:ignore SA1019 legacy encrypted PEM is what --*-password means
 			der, err := x509.DecryptPEMBlock(block, []byte(password)) //nolint:staticcheck
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %s: %w", flag, path, passwordFlag, err)

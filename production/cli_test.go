@@ -2,54 +2,20 @@ package production_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/production"
 )
 
-// writePair writes a self-signed certificate and its key as PEM files.
-func writePair(t *testing.T, dir, name string) (cert, key string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		DNSNames:     []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, key = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
-	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
+// writePair writes a self-signed certificate for localhost and its key as
+// PEM files and returns their paths.
+var writePair = testutil.WriteSelfSigned
 
 func envOf(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) {
@@ -175,13 +141,13 @@ func TestStartupErrors(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(filepath.Dir(filepath.Dir(bad))), []byte("a file, not a dir"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		err, _ := runToEnd(t, hello, []string{"--log-file", bad})
+		_, err := runToEnd(t, hello, []string{"--log-file", bad})
 		if production.ExitCode(err) != production.ExitStartup || !errors.Is(err, production.ErrStartup) || !strings.Contains(err.Error(), bad) {
 			t.Fatalf("Run = %v, want a start-up error naming %s", err, bad)
 		}
 	})
 	t.Run("nats unreachable", func(t *testing.T) {
-		err, _ := runToEnd(t, hello, []string{"--pubsub-url", "nats://127.0.0.1:1"})
+		_, err := runToEnd(t, hello, []string{"--pubsub-url", "nats://127.0.0.1:1"})
 		if production.ExitCode(err) != production.ExitStartup || !strings.Contains(err.Error(), "pub/sub") {
 			t.Fatalf("Run = %v, want a start-up error about pub/sub", err)
 		}

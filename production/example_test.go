@@ -24,7 +24,13 @@ func Example() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, []string{"-a", "127.0.0.1", "-p", "0", "-j", "4"}) }()
-	<-r.Ready()
+	select {
+	case <-r.Ready(): // every instance serves
+	case err := <-done: // Run failed first (the port in use, say): Ready never comes
+		fmt.Println("Run:", err)
+		cancel()
+		return
+	}
 
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
@@ -60,8 +66,16 @@ func ExampleApp_Go() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, []string{"-p", "0", "-j", "1"}) }()
-	fmt.Println("life", <-lives)
-	fmt.Println("life", <-lives)
+	for range 2 {
+		select {
+		case life := <-lives:
+			fmt.Println("life", life)
+		case err := <-done: // Run failed before the second life
+			fmt.Println("Run:", err)
+			cancel()
+			return
+		}
+	}
 	cancel()
 	<-done
 	fmt.Println("crashes:", r.Stats().Instances[0].Crashes)

@@ -278,7 +278,7 @@ func TestSupervisionUsageErrors(t *testing.T) {
 		{[]string{"--restart-backoff", "1s", "--restart-max-backoff", "10ms"}, "--restart-max-backoff"},
 		{[]string{"--hang-timeout=-1s"}, "--hang-timeout must not be negative"},
 	} {
-		err, out := runToEnd(t, hello, c.args)
+		out, err := runToEnd(t, hello, c.args)
 		if production.ExitCode(err) != production.ExitUsage || !strings.Contains(out, c.want) {
 			t.Errorf("%v: exit %d, output lacks %q:\n%s", c.args, production.ExitCode(err), c.want, out)
 		}

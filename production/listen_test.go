@@ -52,7 +52,7 @@ func TestAddressInUseSaysHowToPickAnotherPort(t *testing.T) {
 	}
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	err, _ = runToEnd(t, hello, []string{"-p", port})
+	_, err = runToEnd(t, hello, []string{"-p", port})
 	if production.ExitCode(err) != production.ExitStartup {
 		t.Fatalf("Run = %v, want a start-up error", err)
 	}

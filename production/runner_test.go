@@ -52,8 +52,8 @@ type fakeTimer struct{ state atomic.Int32 }
 
 func (t *fakeTimer) Stop() bool { return t.state.CompareAndSwap(0, 2) }
 
-// runToEnd runs a Runner to its end and returns its error and output.
-func runToEnd(t *testing.T, configure func(*production.App) error, args []string, opts ...production.Option) (error, string) {
+// runToEnd runs a Runner to its end and returns its output and error.
+func runToEnd(t *testing.T, configure func(*production.App) error, args []string, opts ...production.Option) (string, error) {
 	t.Helper()
 	out := &syncBuffer{}
 	opts = append([]production.Option{production.WithOutput(out, out), production.WithLookupEnv(noEnv)}, opts...)
@@ -64,7 +64,7 @@ func runToEnd(t *testing.T, configure func(*production.App) error, args []string
 	if ctx.Err() != nil {
 		t.Fatalf("Run did not return within 30s; output:\n%s", out)
 	}
-	return err, out.String()
+	return out.String(), err
 }
 
 func TestSpread(t *testing.T) {
@@ -321,7 +321,7 @@ func TestNoRespawn(t *testing.T) {
 	t.Run("clean", func(t *testing.T) {
 		trigger := make(chan struct{})
 		close(trigger)
-		err, out := runToEnd(t, triggered(trigger, func(app *production.App) error { app.Crash(nil); return nil }), []string{"-j", "2", "--no-respawn"})
+		out, err := runToEnd(t, triggered(trigger, func(app *production.App) error { app.Crash(nil); return nil }), []string{"-j", "2", "--no-respawn"})
 		if err != nil {
 			t.Fatalf("Run = %v, want nil when every instance ended cleanly\n%s", err, out)
 		}
@@ -343,7 +343,7 @@ func TestRestartIntensity(t *testing.T) {
 			return nil
 		}
 		clock := &autoClock{now: time.Unix(1e9, 0)}
-		err, out := runToEnd(t, configure, []string{"-j", "2", "--max-restarts", "5", "--restart-window", "1m"}, production.WithClock(clock))
+		out, err := runToEnd(t, configure, []string{"-j", "2", "--max-restarts", "5", "--restart-window", "1m"}, production.WithClock(clock))
 		if got := production.ExitCode(err); got != production.ExitGaveUp || !errors.Is(err, production.ErrGaveUp) {
 			t.Fatalf("Run = %v (exit %d), want ErrGaveUp, exit %d\n%s", err, got, production.ExitGaveUp, out)
 		}
@@ -365,7 +365,7 @@ func TestRestartIntensity(t *testing.T) {
 			calls.Add(1)
 			return errors.New("missing DATABASE_URL")
 		}
-		err, out := runToEnd(t, configure, []string{"-j", "3"})
+		out, err := runToEnd(t, configure, []string{"-j", "3"})
 		if got := production.ExitCode(err); got != production.ExitStartup || !errors.Is(err, production.ErrStartup) {
 			t.Fatalf("Run = %v (exit %d), want ErrStartup, exit %d", err, got, production.ExitStartup)
 		}
@@ -380,7 +380,7 @@ func TestRestartIntensity(t *testing.T) {
 		}
 	})
 	t.Run("panics", func(t *testing.T) {
-		err, _ := runToEnd(t, func(app *production.App) error { panic("nil map") }, []string{"-j", "1"})
+		_, err := runToEnd(t, func(app *production.App) error { panic("nil map") }, []string{"-j", "1"})
 		if production.ExitCode(err) != production.ExitStartup || !strings.Contains(err.Error(), "panic: nil map") {
 			t.Fatalf("Run = %v, want a start-up error naming the panic", err)
 		}
@@ -394,7 +394,7 @@ func TestAddressInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	err, _ = runToEnd(t, hello, []string{"-p", port}) // bounded, should it start after all
+	_, err = runToEnd(t, hello, []string{"-p", port}) // bounded, should it start after all
 	if production.ExitCode(err) != production.ExitStartup || !strings.Contains(err.Error(), ln.Addr().String()) {
 		t.Fatalf("Run = %v, want a start-up error naming %s", err, ln.Addr())
 	}

@@ -85,17 +85,6 @@ func recvString(t *testing.T, s pubsub.Subscription) string {
 	return v
 }
 
-// empty asserts that s has nothing queued right now (valid after a
-// synchronous in-memory Publish returned).
-func empty(t *testing.T, s pubsub.Subscription) {
-	t.Helper()
-	select {
-	case m, ok := <-s.C():
-		t.Fatalf("subscription %q: unexpected %+v (open %v)", s.Pattern(), m, ok)
-	default:
-	}
-}
-
 // closed waits (bounded) for s's channel to be closed, draining it.
 func closed(t *testing.T, s pubsub.Subscription) {
 	t.Helper()

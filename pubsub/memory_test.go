@@ -294,9 +294,8 @@ func TestPublishAllocs(t *testing.T) {
 	for _, k := range []int{1, 16} {
 		b := pubsub.NewMemory()
 		p := register(t, b, "p")
-		var subs []pubsub.Subscription
 		for i := range k {
-			subs = append(subs, subscribe(t, register(t, b, fmt.Sprint("r", i)), "t", pubsub.WithQueueSize(1)))
+			subscribe(t, register(t, b, fmt.Sprint("r", i)), "t", pubsub.WithQueueSize(1))
 		}
 		ctx := context.Background()
 		payload := "some payload"

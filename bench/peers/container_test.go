@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/goangel/angel/bench"
+	bench "github.com/goangel/angel/bench/internal/workload"
 	"github.com/samber/do/v2"
 	"go.uber.org/dig"
 )

@@ -3,7 +3,7 @@ package peers
 import (
 	"testing"
 
-	"github.com/goangel/angel/bench"
+	bench "github.com/goangel/angel/bench/internal/workload"
 )
 
 // BenchmarkHTTPPeers runs the HTTP workload of bench.BenchmarkHTTP through the

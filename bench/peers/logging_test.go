@@ -11,7 +11,7 @@ import (
 	rotatelogs "github.com/lestrrat-go/file-rotatelogs"
 	"gopkg.in/natefinch/lumberjack.v2"
 
-	"github.com/goangel/angel/bench"
+	bench "github.com/goangel/angel/bench/internal/workload"
 	"github.com/goangel/angel/internal/logging"
 )
 

@@ -14,7 +14,7 @@ import (
 	cskr "github.com/cskr/pubsub"
 	"github.com/nats-io/nats.go"
 
-	"github.com/goangel/angel/bench"
+	bench "github.com/goangel/angel/bench/internal/workload"
 )
 
 // BenchmarkPubSubPeers runs the pub/sub workloads of package bench through
@@ -31,7 +31,7 @@ func BenchmarkPubSubPeers(b *testing.B) {
 		mu.Lock()
 		defer mu.Unlock()
 		if url == "" {
-			url = bench.StartNATS(b)
+			url = startNATS(b)
 		}
 		return url
 	}

@@ -82,7 +82,7 @@ cat <<EOF
 
 \`bash bench/scripts/container.sh\` — $COUNT interleaved runs of $BENCHTIME per benchmark; medians by benchstat.
 goangel, samber/do v2 (v2.0.0), go.uber.org/dig (v1.19.0) and a hand-written lock-free map
-(\`bench/peers/container_test.go\`) run the same workloads (\`bench/container_workload.go\`)
+(\`bench/peers/container_test.go\`) run the same workloads (\`bench/internal/workload/container.go\`)
 in one \`go test\` run, so the ratios are the figures to read. $(nproc) cores shared with other
 busy jobs: absolute times move by ±15 % or more from run to run, ratios much less.
 Load average (1, 5, 15 min) when the runs started: $load_start; when they ended: $load_end.

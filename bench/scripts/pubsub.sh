@@ -50,7 +50,7 @@ cat <<EOF
 ## Pub/sub
 
 \`bash bench/scripts/pubsub.sh\` — $COUNT runs of $BENCHTIME per benchmark, medians. Every system runs
-the same workloads (\`bench/pubsub_workload.go\`) in one \`go test\` run of bench/peers
+the same workloads (\`bench/internal/workload/pubsub.go\`) in one \`go test\` run of bench/peers
 (\`bench/peers/pubsub_test.go\`); NATS is a nats-server v2.15 embedded in the test process on
 127.0.0.1, one server for every NATS system of the run. $(nproc) cores shared with other busy jobs:
 absolute figures move by ±15 % or more from run to run (and by more between runs), so read

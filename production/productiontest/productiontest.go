@@ -4,12 +4,20 @@
 // every instance drained) when the test ends.
 //
 //	func TestHello(t *testing.T) {
-//		r := productiontest.Start(t, "hello", configure, "-j", "4")
+//		r := productiontest.Start(t, "hello", configure, []string{"-j", "4"})
 //		resp, err := http.Get(r.URL + "/")
-//		...
+//		if err != nil {
+//			t.Fatal(err)
+//		}
+//		defer resp.Body.Close()
+//		if resp.StatusCode != http.StatusOK {
+//			t.Errorf("GET / = %s, want 200 OK", resp.Status)
+//		}
 //	}
 //
-// Start returns once every instance serves, so requests can be sent at once.
+// Start returns once every instance serves, so requests can be sent at once;
+// Stop stops the runner earlier than the test's end and returns what Run
+// returned, and Wait waits for a runner that ends by itself.
 package productiontest
 
 import (

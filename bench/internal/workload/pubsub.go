@@ -1,4 +1,4 @@
-package bench
+package workload
 
 import (
 	"context"
@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/goangel/angel/pubsub"
 )
@@ -291,23 +289,4 @@ func GoangelNATS(url func(tb testing.TB) string) PubSubTarget {
 		}
 		return b
 	}, pubsub.WithQueueSize(2*PubSubWindow))
-}
-
-// StartNATS runs a NATS server inside the process on 127.0.0.1 (random
-// port) until tb's cleanup, and returns its URL.
-func StartNATS(tb testing.TB) string {
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		tb.Fatal("nats server not ready")
-	}
-	tb.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s.ClientURL()
 }

@@ -1,4 +1,4 @@
-package bench
+package workload
 
 import (
 	"context"
@@ -104,9 +104,9 @@ func Get(c *http.Client, url string) error {
 // Clients is how many concurrent clients the HTTP load loops run.
 const Clients = 8
 
-// setClients makes b.RunParallel run Clients goroutines (Clients/GOMAXPROCS
+// SetClients makes b.RunParallel run Clients goroutines (Clients/GOMAXPROCS
 // per CPU, at least 1).
-func setClients(b *testing.B) { b.SetParallelism(max(1, Clients/runtime.GOMAXPROCS(0))) }
+func SetClients(b *testing.B) { b.SetParallelism(max(1, Clients/runtime.GOMAXPROCS(0))) }
 
 // DriveHTTP sends b.N GETs to url from Clients concurrent goroutines and
 // reports requests per second. A failed request fails the benchmark.
@@ -123,7 +123,7 @@ func DriveHTTP(b *testing.B, url string, keepAlive bool) {
 		firstErr error
 	)
 	b.ReportAllocs()
-	setClients(b)
+	SetClients(b)
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
