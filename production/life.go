@@ -119,6 +119,7 @@ func (in *instance) start(n int) (*life, error) {
 			return container.WithContext(l.ctx, l.container)
 		},
 	}
+	l.srv.ConnState = l.countConns(l.srv.ConnState) // mw_metrics.go
 	l.view = rs.acc.view()
 	l.ln = l.view
 	if rs.tls != nil {
@@ -202,6 +203,7 @@ func (l *life) handler(router http.Handler) http.Handler {
 	if l.rs.cfg.UseZone {
 		h = l.zone(h)
 	}
+	h = l.metrics(h) // mw_metrics.go
 	in := l.in
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in.requests.Add(1)

@@ -46,6 +46,8 @@ type Runner struct {
 	mu        sync.Mutex
 	instances []*instance
 	acc       *acceptor
+
+	admin atomic.Pointer[adminState] // admin.go
 }
 
 type appFlag struct {
@@ -323,6 +325,10 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	if err := provideRoot(rs); err != nil {
 		return startupError("runner container: %w", err)
 	}
+	if err := rs.startAdmin(); err != nil {
+		return startupError("admin listener: %w", err)
+	}
+	defer rs.stopAdmin()
 
 	instances := make([]*instance, cfg.Concurrency)
 	for i := range instances {
