@@ -259,8 +259,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 	answered := make(chan struct{})
 	go func() {
-		defer func() { <-s.probing }()
 		s.cfg.Control.Snapshot()
+		<-s.probing // free before answering: the next probe may start at once
 		close(answered)
 	}()
 	t := time.NewTimer(s.cfg.HealthTimeout)
