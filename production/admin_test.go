@@ -587,3 +587,58 @@ func TestAdminPprof(t *testing.T) {
 		t.Errorf("/debug/pprof/ without --pprof: %d, want 404", code)
 	}
 }
+
+// TestAdminMetricsKeepWriterInterfaces: with the metrics middleware in the
+// chain, handlers still flush, hijack and reach the connection through
+// http.ResponseController; the status classes follow.
+func TestAdminMetricsKeepWriterInterfaces(t *testing.T) {
+	configure := func(app *production.App) error {
+		if err := hello(app); err != nil {
+			return err
+		}
+		app.Router.Get("/flush", func(w http.ResponseWriter, r *http.Request) {
+			if _, ok := w.(http.Flusher); !ok {
+				http.Error(w, "no Flusher", 500)
+				return
+			}
+			io.WriteString(w, "a")
+			if err := http.NewResponseController(w).Flush(); err != nil {
+				t.Errorf("Flush: %v", err)
+			}
+			if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+				t.Errorf("SetWriteDeadline through Unwrap: %v", err)
+			}
+		})
+		app.Router.Get("/hijack", func(w http.ResponseWriter, r *http.Request) {
+			c, rw, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				t.Errorf("Hijack: %v", err)
+				return
+			}
+			defer c.Close()
+			rw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
+			rw.Flush()
+		})
+		app.Router.Get("/teapot", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+		return nil
+	}
+	h := startAdmin(t, configure, []string{"-j", "1"})
+	for path, want := range map[string]string{"/flush": "a", "/hijack": "hi"} {
+		code, body, _, err := getWith(fresh(), h.run.URL+path)
+		if err != nil || code != 200 || body != want {
+			t.Errorf("GET %s = %d %q %v, want 200 %q", path, code, body, err, want)
+		}
+	}
+	if code, _, _, err := h.get("/teapot"); err != nil || code != http.StatusTeapot {
+		t.Errorf("GET /teapot = %d %v", code, err)
+	}
+	if code, _, _, err := h.get("/nope"); err != nil || code != 404 {
+		t.Errorf("GET /nope = %d %v", code, err)
+	}
+	expect(t, h.scrape(t), map[string]float64{
+		"goangel_http_requests_total code 2xx": 1, // /flush
+		"goangel_http_requests_total code 1xx": 1, // /hijack: the handler owns the connection
+		"goangel_http_requests_total code 4xx": 2,
+		"goangel_http_requests_total":          4,
+	})
+}

@@ -93,8 +93,8 @@ func (l *life) countConns(next func(net.Conn, http.ConnState)) func(net.Conn, ht
 var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
 
 // statusWriter records the status of the answer. It keeps http.Flusher,
-// http.Hijacker and io.ReaderFrom (sendfile) of the writer it wraps, and
-// Unwrap for http.ResponseController.
+// http.Hijacker, io.StringWriter and io.ReaderFrom (sendfile) of the writer
+// it wraps, and Unwrap for http.ResponseController.
 type statusWriter struct {
 	http.ResponseWriter
 	code int // 0 until the final status is written
@@ -112,6 +112,13 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 		w.code = http.StatusOK
 	}
 	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) WriteString(s string) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return io.WriteString(w.ResponseWriter, s)
 }
 
 func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
