@@ -120,7 +120,7 @@ func (rs *runState) startAdmin() error {
 	}
 	a.ln = ln
 	rs.r.onEvent(a.onEvent)
-	rs.logs.Logger.AddHook(logLineCounter{a.m.logLines})
+	rs.logs.Logger.AddHook(logLineCounter{a.m.logLines, a.m.slowConsumers})
 	errLog := log.New(logWriter{rs.entry.WithField("listener", "admin")}, "", 0)
 	a.srv = admin.New(admin.Config{
 		App:      rs.r.name,
@@ -335,7 +335,7 @@ func (c adminControl) Snapshot() admin.Snapshot {
 // runMetrics are the runner's own metrics (names: docs/ADMIN.md).
 type runMetrics struct {
 	lives, respawns, giveUps, drained, recycles, hung, abandoned, crashLoops *prometheus.CounterVec
-	crashes, reloads, requests, connsAccepted, logLines                      *prometheus.CounterVec
+	crashes, reloads, requests, connsAccepted, logLines, slowConsumers       *prometheus.CounterVec
 	backoff                                                                  *prometheus.GaugeVec
 	duration                                                                 *prometheus.HistogramVec
 	acceptErrors, scales                                                     prometheus.Counter
@@ -360,6 +360,7 @@ func newRunMetrics() *runMetrics {
 		requests:      counter("http_requests_total", "HTTP requests answered, by status class (1xx … 5xx).", "instance", "code"),
 		connsAccepted: counter("http_connections_accepted_total", "Connections handed to the instance by the shared listener.", "instance"),
 		logLines:      counter("log_lines_total", "Log lines written by the runner's logger, by level.", "level"),
+		slowConsumers: counter("pubsub_slow_consumer_episodes_total", "Times a pub/sub subscription's queue became full (once per episode)."),
 		backoff: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "goangel_restart_backoff", Help: "1 while the instance waits for its restart backoff.",
 		}, []string{"instance"}),
@@ -379,7 +380,7 @@ func (a *adminState) register() error {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.lives, m.crashes, m.respawns, m.giveUps, m.drained, m.recycles, m.hung, m.abandoned, m.crashLoops,
-		m.reloads, m.requests, m.connsAccepted, m.logLines, m.backoff, m.duration, m.acceptErrors, m.scales, m.reloading,
+		m.reloads, m.requests, m.connsAccepted, m.logLines, m.slowConsumers, m.backoff, m.duration, m.acceptErrors, m.scales, m.reloading,
 		runnerCollector{a},
 	}
 	if b, ok := a.rs.broker.(interface{ Stats() pubsub.Stats }); ok {
@@ -437,12 +438,18 @@ func (c runnerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// logLineCounter counts the lines of the runner's logger by level.
-type logLineCounter struct{ lines *prometheus.CounterVec }
+// logLineCounter counts the lines of the runner's logger by level, and the
+// pub/sub slow-consumer episodes: the broker reports each one once, as a log
+// line with the field event=slow-consumer (the runner's broker has the
+// runner's logger; it has no event hook the runner could add to).
+type logLineCounter struct{ lines, slow *prometheus.CounterVec }
 
 func (logLineCounter) Levels() []logrus.Level { return logrus.AllLevels }
 
 func (h logLineCounter) Fire(e *logrus.Entry) error {
 	h.lines.WithLabelValues(e.Level.String()).Inc()
+	if ev, ok := e.Data["event"]; ok && ev == pubsub.EventSlowConsumer.String() {
+		h.slow.WithLabelValues().Inc()
+	}
 	return nil
 }

@@ -251,6 +251,8 @@ func TestAdminMetricsAfterKnownEvents(t *testing.T) {
 		"goangel_pubsub_published_total": 3,
 		"goangel_pubsub_delivered_total": 1,
 		"goangel_pubsub_dropped_total":   2,
+		// One slow episode: the queue filled once and was never read.
+		"goangel_pubsub_slow_consumer_episodes_total": 1,
 	})
 
 	t.Run("reload", func(t *testing.T) {
