@@ -251,13 +251,21 @@ func crashCause(err error) string {
 // own verbs, and a snapshot merged from Stats and the tracker.
 type adminControl struct{ a *adminState }
 
-func (c adminControl) Reload(ctx context.Context) error       { return c.a.rs.r.Reload(ctx) }
-func (c adminControl) Scale(ctx context.Context, n int) error { return c.a.rs.r.Scale(ctx, n) }
+func (c adminControl) Reload(ctx context.Context) error {
+	c.logf("a reload")
+	return c.a.rs.r.Reload(ctx)
+}
+
+func (c adminControl) Scale(ctx context.Context, n int) error {
+	c.logf("scaling to %d instances", n)
+	return c.a.rs.r.Scale(ctx, n)
+}
 
 func (c adminControl) Restart(ctx context.Context, n int) error {
 	if err := c.check(n); err != nil {
 		return err
 	}
+	c.logf("a restart of instance #%d", n)
 	return c.a.rs.r.Restart(ctx, n)
 }
 
@@ -265,7 +273,13 @@ func (c adminControl) Drain(ctx context.Context, n int) error {
 	if err := c.check(n); err != nil {
 		return err
 	}
+	c.logf("a drain of instance #%d", n)
 	return c.a.rs.r.Drain(ctx, n)
+}
+
+// logf logs what the admin listener was asked to do.
+func (c adminControl) logf(format string, args ...any) {
+	c.a.rs.entry.WithField("listener", "admin").Infof("Admin listener: "+format+" was requested", args...)
 }
 
 // check returns an error wrapping admin.ErrNoInstance unless instance n runs.

@@ -448,6 +448,13 @@ func TestAdminToken(t *testing.T) {
 	if code, _ := h.call(t, "GET", "/reload"); code != 405 {
 		t.Errorf("GET /reload: %d, want 405 (state changes are POST)", code)
 	}
+	if strings.Contains(h.run.Log(), "was requested") {
+		t.Errorf("a verb refused for its token was logged as requested:\n%s", h.run.Log())
+	}
+	h.call(t, "POST", "/scale?n=1") // the answer depends on the sup branch; the log line does not
+	if !strings.Contains(h.run.Log(), "Admin listener: scaling to 1 instances was requested") {
+		t.Errorf("the log lacks the admin request:\n%s", h.run.Log())
+	}
 	if strings.Contains(h.run.Log(), "tok3n") {
 		t.Errorf("the log shows the admin token:\n%s", h.run.Log())
 	}
