@@ -651,3 +651,72 @@ func TestAdminMetricsKeepWriterInterfaces(t *testing.T) {
 		"goangel_http_requests_total":          4,
 	})
 }
+
+func TestAdminReadyzDuringDrain(t *testing.T) {
+	parked, release := make(chan string, 1), make(chan struct{})
+	configure := func(app *production.App) error {
+		if err := hello(app); err != nil {
+			return err
+		}
+		num := strconv.Itoa(app.Info().Number)
+		app.Router.Get("/park", func(w http.ResponseWriter, r *http.Request) { parkedInHandler(parked, release, num) })
+		return nil
+	}
+	h := startAdmin(t, configure, []string{"-j", "2"})
+	parkedDone := make(chan error, 1)
+	go func() {
+		_, _, _, err := getWith(fresh(), h.run.URL+"/park")
+		parkedDone <- err
+	}()
+	var inst string
+	select {
+	case inst = <-parked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the /park request did not reach its handler")
+	}
+	// The parked request keeps the drain of its instance going.
+	result := make(chan string, 1)
+	go func() {
+		code, body := h.call(t, "POST", "/instances/"+inst+"/drain")
+		result <- strconv.Itoa(code) + " " + body
+	}()
+	var body string
+	waitFor(t, 10*time.Second, "readyz to answer 503 during the drain (or the drain to answer)", func() bool {
+		select {
+		case r := <-result:
+			result <- r
+			return true
+		default:
+		}
+		var code int
+		code, body = h.call(t, "GET", "/readyz")
+		return code == 503
+	})
+	select {
+	case r := <-result:
+		close(release)
+		<-parkedDone
+		skipWithoutSup(t, r)
+		t.Fatalf("POST /instances/%s/drain answered while a request of it was still in flight: %s", inst, r)
+	default:
+	}
+	if !strings.Contains(body, "draining") {
+		t.Errorf("readyz during a drain: %s, want it to name the draining instance", body)
+	}
+	close(release)
+	if err := <-parkedDone; err != nil {
+		t.Errorf("the request in flight during the drain failed: %v", err)
+	}
+	select {
+	case r := <-result:
+		if !strings.HasPrefix(r, "200 ") {
+			t.Fatalf("POST /instances/%s/drain: %s", inst, r)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("POST /instances/N/drain did not answer")
+	}
+	if code, body := h.call(t, "GET", "/readyz"); code != 200 {
+		t.Errorf("readyz after the drain: %d %s", code, body)
+	}
+	expect(t, h.scrape(t), map[string]float64{"goangel_instances_wanted": 1, "goangel_instances_serving": 1})
+}
