@@ -125,7 +125,7 @@ func (h *history) chart() chart {
 	var b strings.Builder
 	for i, p := range pts {
 		x := chartPad + float64(i)*step
-		y := chartH - chartPad - (chartH-2*chartPad)*p.rate/maxRate
+		y := chartH - chartPad - (chartH-2*chartPad)*p.rate/(maxRate*1.15) // headroom above the peak
 		fmt.Fprintf(&b, "%.1f,%.1f ", x, y)
 		if p.crashes > 0 {
 			hgt := (chartH / 3) * float64(p.crashes) / float64(maxCrash)
