@@ -81,6 +81,15 @@ func TestAdminStatusPageInBrowser(t *testing.T) {
 	if n := strings.Count(dom, "<tr data-instance="); n != 3 {
 		t.Errorf("the DOM has %d instance rows, want 3", n)
 	}
+	if !strings.Contains(dom, `data-by="page"`) {
+		t.Errorf("the first render is not the page's own:\n%s", dom)
+	}
+	// Refreshed in place: with virtual time the page's timer fires, and
+	// its live part is replaced by the fragment the server rendered.
+	dom = string(browse(t, bin, "--virtual-time-budget=10000", "--dump-dom", h.admin+"/"))
+	if !strings.Contains(dom, `data-by="refresh"`) || !strings.Contains(dom, `<table id="instances">`) || strings.Count(dom, "<tr data-instance=") != 3 {
+		t.Errorf("the page did not refresh its live part in place:\n%s", dom)
+	}
 
 	png := filepath.Join(t.TempDir(), "status.png")
 	browse(t, bin, "--screenshot="+png, "--window-size=1100,560", h.admin+"/")

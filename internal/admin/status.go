@@ -144,7 +144,8 @@ type pageData struct {
 	Ready    string // "" when ready
 	Chart    chart
 	Now      string
-	Interval int // refresh interval in milliseconds
+	Interval int  // refresh interval in milliseconds
+	Fragment bool // rendering the live part for the page's refresh
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
@@ -168,7 +169,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	name := "page"
 	if r.URL.Query().Get("fragment") == "1" {
-		name = "live"
+		name, d.Fragment = "live", true
 	}
 	if err := pageTemplate.ExecuteTemplate(w, name, d); err != nil && s.cfg.ErrorLog != nil {
 		s.cfg.ErrorLog.Printf("admin: status page: %v", err)
@@ -258,7 +259,7 @@ details pre { white-space: pre-wrap; font-size: 12px; max-width: 60em; }
 <h1>{{.App}}</h1>
 <div class="sub">{{.Snap.Serving}} of {{.Snap.Wanted}} instances serving ·
 {{if .Ready}}<span class="bad" id="ready">not ready: {{.Ready}}</span>{{else}}<span class="ok" id="ready">ready</span>{{end}}
-{{if .Snap.Reloading}} · reloading{{end}} · {{.Now}}</div>
+{{if .Snap.Reloading}} · reloading{{end}} · <span id="rendered" data-by="{{if .Fragment}}refresh{{else}}page{{end}}">{{.Now}}</span></div>
 <div class="legend"><span class="req">&#9644; requests/s (max {{.Chart.MaxRate}})</span><span class="crash">&#9646; crashes</span>{{if .Chart.Span}}<span>last {{.Chart.Span}}</span>{{end}}</div>
 <svg id="chart" width="{{.Chart.Width}}" height="{{.Chart.Height}}" viewBox="0 0 {{.Chart.Width}} {{.Chart.Height}}" role="img" aria-label="requests and crashes over the last minutes">
 {{if .Chart.Empty}}<text x="12" y="24" fill="#5a6473">collecting samples…</text>{{end}}
