@@ -69,7 +69,9 @@ func TestAdminStatusPageInBrowser(t *testing.T) {
 		return h.scrape(t).sum("goangel_lives_started_total") == 4
 	})
 	if update {
-		loadFor(t, h, 40*time.Second, crash)
+		stop := startLoad(h, crash)
+		defer stop()
+		<-time.After(45 * time.Second) // the history the screenshot shows
 	}
 
 	dom := string(browse(t, bin, "--dump-dom", h.admin+"/"))
@@ -107,31 +109,43 @@ func TestAdminStatusPageInBrowser(t *testing.T) {
 	}
 }
 
-// loadFor sends paced requests (a few hundred per second) from 3 clients for
-// d, with a crash every 10s, so that the status page's history has
-// something to show (screenshot mode only).
-func loadFor(t *testing.T, h *adminHarness, d time.Duration, crash chan<- struct{}) {
-	t.Helper()
-	end := time.Now().Add(d)
+// startLoad sends paced requests (a few hundred per second) from 3 clients,
+// with a crash every 10s, until the returned stop is called, so that the
+// status page's history has something to show (screenshot mode only).
+func startLoad(h *adminHarness, crash chan<- struct{}) (stop func()) {
+	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range 3 {
 		wg.Go(func() {
 			c := fresh()
 			tick := time.NewTicker(time.Duration(3+2*i) * time.Millisecond)
 			defer tick.Stop()
-			for time.Now().Before(end) {
-				<-tick.C
-				getWith(c, h.run.URL+"/")
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+					getWith(c, h.run.URL+"/")
+				}
 			}
 		})
 	}
-	crashes := time.NewTicker(10 * time.Second)
-	defer crashes.Stop()
-	for time.Now().Before(end) {
-		<-crashes.C
-		crash <- struct{}{}
+	wg.Go(func() {
+		crashes := time.NewTicker(10 * time.Second)
+		defer crashes.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-crashes.C:
+				crash <- struct{}{}
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
 	}
-	wg.Wait()
 }
 
 // crashOnSignal is hello, and a supervised goroutine that crashes the life
