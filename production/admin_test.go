@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -482,6 +483,18 @@ func TestAdminUsageErrors(t *testing.T) {
 		if !strings.Contains(out.String(), c.want) {
 			t.Errorf("%v: output lacks %q:\n%s", c.args, c.want, out)
 		}
+	}
+	// An admin address that cannot be bound is a start-up failure, named.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	out := &syncBuffer{}
+	r := production.New("test", hello, production.WithOutput(out, out), production.WithLookupEnv(noEnv))
+	err = r.Run(context.Background(), []string{"-a", "127.0.0.1", "-p", "0", "-j", "1", "--admin-address", busy.Addr().String()})
+	if code := production.ExitCode(err); code != production.ExitStartup || !strings.Contains(err.Error(), "cannot listen on --admin-address "+busy.Addr().String()) {
+		t.Errorf("admin address in use: exit code %d (%v), want %d naming the address", code, err, production.ExitStartup)
 	}
 	// With a token, a non-loopback address is allowed (here: every
 	// interface, port 0).
