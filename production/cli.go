@@ -63,6 +63,9 @@ type Config struct {
 	PubSubCAFile        string        `name:"pubsub-ca-file" placeholder:"PATH" help:"CA certificate for the NATS server."`
 	PubSubCertFile      string        `name:"pubsub-cert-file" placeholder:"PATH" help:"Client certificate for NATS."`
 	PubSubKeyFile       string        `name:"pubsub-key-file" placeholder:"PATH" help:"Client key for NATS."`
+	AdminAddress        string        `name:"admin-address" placeholder:"HOST:PORT" help:"Serve /metrics, /healthz, /readyz, /instances and the status page here (off by default; a non-loopback address needs --admin-token)."`
+	AdminToken          string        `name:"admin-token" placeholder:"TOKEN" help:"Bearer token of the admin listener (required for everything but /healthz and /readyz when set)."`
+	Pprof               bool          `name:"pprof" help:"Serve /debug/pprof/ on the admin listener."`
 
 	logging.Flags `embed:""`
 
@@ -108,6 +111,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PubSubURL != "" && !strings.HasPrefix(c.PubSubURL, "nats://") && !strings.HasPrefix(c.PubSubURL, "tls://") {
 		errs = append(errs, fmt.Errorf("--pubsub-url must be a nats:// or tls:// URL, got %q", c.PubSubURL))
+	}
+	if err := c.validateAdmin(); err != nil { // admin.go
+		errs = append(errs, err)
 	}
 	if c.SSL || c.HTTP2 {
 		if err := c.validateTLS(); err != nil {

@@ -154,6 +154,7 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 			return container.WithContext(l.ctx, l.container)
 		},
 	}
+	l.srv.ConnState = l.countConns(l.srv.ConnState) // mw_metrics.go
 	l.view = rs.acc.view()
 	l.ln = l.view
 	if rs.tls != nil {
@@ -260,6 +261,7 @@ func (l *life) handler(router http.Handler) http.Handler {
 	if d := l.rs.cfg.ReadTimeout; d > 0 {
 		h = bodyTimeout(d)(h)
 	}
+	h = l.metrics(h) // mw_metrics.go
 	in := l.in
 	h = recoverer(l.log, func() { in.panics.Add(1) })(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -49,6 +49,8 @@ type Runner struct {
 	mu        sync.Mutex
 	instances []*instance
 	acc       *acceptor
+
+	admin atomic.Pointer[adminState] // admin.go
 }
 
 type appFlag struct {
@@ -396,6 +398,11 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	if err := provideRoot(rs); err != nil {
 		return startupError("runner container: %w", err)
 	}
+	if err := rs.startAdmin(); err != nil {
+		return startupError("admin listener: %w", err)
+	}
+	defer rs.stopAdmin()
+
 	r.mu.Lock()
 	r.acc = rs.acc
 	r.mu.Unlock()

@@ -1,0 +1,469 @@
+package production
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/sirupsen/logrus"
+
+	"github.com/goangel/angel/container"
+	"github.com/goangel/angel/internal/admin"
+	"github.com/goangel/angel/pubsub"
+)
+
+// adminState is the admin listener of one Run and what feeds it: the
+// Prometheus registry (always there, so that apps can register their
+// collectors), and, with --admin-address, the runner's metrics, the
+// per-instance tracker and the HTTP server.
+type adminState struct {
+	rs  *runState
+	reg *prometheus.Registry
+	m   *runMetrics // nil without --admin-address: no per-request cost
+
+	mu        sync.Mutex
+	track     map[int]*instanceTrack
+	reloading bool
+
+	srv    *admin.Server
+	ln     net.Listener
+	served chan struct{}
+}
+
+// instanceTrack is what the admin listener knows about one instance beyond
+// Runner.Stats: kept from the event stream and the per-life middleware.
+type instanceTrack struct {
+	// inFlight and conns are the requests in flight and the open
+	// connections, over every life of the instance still draining.
+	inFlight, conns atomic.Int64
+
+	// Under adminState.mu:
+	state          string
+	started        time.Time
+	lastCrash      string
+	lastCrashStack string
+}
+
+// AdminAddr returns the address the admin listener is bound to, or nil when
+// there is none (no --admin-address, or before Run has bound it).
+func (r *Runner) AdminAddr() net.Addr {
+	if a := r.admin.Load(); a != nil && a.ln != nil {
+		return a.ln.Addr()
+	}
+	return nil
+}
+
+// validateAdmin checks --admin-address and --admin-token (from Validate).
+func (c *Config) validateAdmin() error {
+	if c.AdminAddress == "" {
+		if c.AdminToken != "" || c.Pprof {
+			return errors.New("--admin-token and --pprof need --admin-address HOST:PORT")
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(c.AdminAddress)
+	if err != nil {
+		return fmt.Errorf("--admin-address %q: want HOST:PORT, e.g. 127.0.0.1:9090: %w", c.AdminAddress, err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("--admin-address %q: the port must be a number in 0..65535", c.AdminAddress)
+	}
+	if !isLoopback(host) && c.AdminToken == "" {
+		return fmt.Errorf("--admin-address %q is not a loopback address: give --admin-token too (clients then send \"Authorization: Bearer TOKEN\"), or listen on 127.0.0.1", c.AdminAddress)
+	}
+	return nil
+}
+
+// isLoopback: host is "localhost" or a loopback IP ("" means every interface).
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// startAdmin provides the prometheus.Registerer in the runner's container
+// and, with --admin-address, registers the metrics, hooks the event stream
+// and the logger, binds the admin listener and serves it.
+func (rs *runState) startAdmin() error {
+	a := &adminState{rs: rs, reg: prometheus.NewRegistry(), track: map[int]*instanceTrack{}}
+	if err := errors.Join(
+		container.Provide[prometheus.Registerer](rs.root, a.reg),
+		container.Provide[prometheus.Gatherer](rs.root, a.reg),
+	); err != nil {
+		return err
+	}
+	cfg := rs.cfg
+	if cfg.AdminAddress == "" {
+		rs.r.admin.Store(a)
+		return nil
+	}
+	a.m = newRunMetrics()
+	if err := a.register(); err != nil {
+		return fmt.Errorf("registering the metrics: %w", err)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(rs.baseCtx, "tcp", cfg.AdminAddress)
+	if err != nil {
+		return fmt.Errorf("cannot listen on --admin-address %s: %w", cfg.AdminAddress, err)
+	}
+	a.ln = ln
+	rs.r.onEvent(a.onEvent)
+	rs.logs.Logger.AddHook(logLineCounter{a.m.logLines, a.m.slowConsumers})
+	errLog := log.New(logWriter{rs.entry.WithField("listener", "admin")}, "", 0)
+	a.srv = admin.New(admin.Config{
+		App:      rs.r.name,
+		Control:  adminControl{a},
+		Gatherer: a.reg,
+		Token:    cfg.AdminToken,
+		Pprof:    cfg.Pprof,
+		ErrorLog: errLog,
+	})
+	a.served = make(chan struct{})
+	rs.r.admin.Store(a)
+	go func() {
+		defer close(a.served)
+		if err := a.srv.Serve(ln); err != nil {
+			rs.entry.WithError(err).Error("The admin listener failed")
+		}
+	}()
+	rs.entry.Infof("Admin listener at http://%s (metrics at /metrics)", ln.Addr())
+	return nil
+}
+
+// stopAdmin stops the admin listener (deferred by run, so it answers until
+// every instance has stopped).
+func (rs *runState) stopAdmin() {
+	a := rs.r.admin.Load()
+	if a == nil || a.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rs.cfg.DrainTimeout)
+	defer cancel()
+	if err := a.srv.Shutdown(ctx); err != nil {
+		rs.entry.WithError(err).Warn("Stopping the admin listener")
+	}
+	<-a.served
+}
+
+// instance returns the tracker of instance n, creating it.
+func (a *adminState) instance(n int) *instanceTrack {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t := a.track[n]
+	if t == nil {
+		t = &instanceTrack{state: "starting"}
+		a.track[n] = t
+	}
+	return t
+}
+
+// onEvent moves the metrics and the tracker (see docs/ADMIN.md for the
+// table of events and metrics).
+func (a *adminState) onEvent(ev Event) {
+	m, inst := a.m, strconv.Itoa(ev.Instance)
+	var t *instanceTrack
+	if ev.Instance >= 0 {
+		t = a.instance(ev.Instance)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch ev.Kind {
+	case EventStarted:
+		m.lives.WithLabelValues(inst).Inc()
+		m.backoff.WithLabelValues(inst).Set(0)
+		t.state, t.started = "serving", ev.Time
+	case EventEnded:
+		if ev.Err != nil {
+			m.crashes.WithLabelValues(inst, crashCause(ev.Err)).Inc()
+			t.lastCrash, t.lastCrashStack = ev.Err.Error(), stackOf(ev.Err)
+		}
+		t.state = "stopped"
+	case EventRespawning:
+		m.respawns.WithLabelValues(inst).Inc()
+		t.state = "starting"
+		if ev.Delay > 0 {
+			m.backoff.WithLabelValues(inst).Set(1)
+			t.state = "backoff"
+		}
+	case EventGaveUp:
+		m.giveUps.WithLabelValues(inst).Inc()
+		m.backoff.WithLabelValues(inst).Set(0)
+		t.state = "stopped"
+	case EventStopped:
+		m.drained.WithLabelValues(inst).Inc()
+	case EventAcceptError:
+		m.acceptErrors.Inc()
+	case EventReloadStarted:
+		a.reloading = true
+		m.reloading.Set(1)
+	case EventReloadFinished, EventReloadAborted:
+		a.reloading = false
+		m.reloading.Set(0)
+		outcome := "finished"
+		if ev.Kind == EventReloadAborted {
+			outcome = "aborted"
+		}
+		m.reloads.WithLabelValues(outcome).Inc()
+	case EventScaled:
+		m.scales.Inc()
+	case EventRecycled:
+		m.recycles.WithLabelValues(inst).Inc()
+	case EventHung:
+		m.hung.WithLabelValues(inst).Inc()
+	case EventAbandoned:
+		m.abandoned.WithLabelValues(inst).Add(float64(max(eventCount(ev), 1)))
+	case EventCrashLoop:
+		m.crashLoops.WithLabelValues(inst).Inc()
+	}
+}
+
+// crashCause sorts a crash reason into the cause label of
+// goangel_crashes_total: configure (configure failed or panicked), panic
+// (in a supervised goroutine), error (an app.Go function or the server
+// returned an error) or crash (App.Crash).
+func crashCause(err error) string {
+	var p *PanicError
+	msg := err.Error()
+	switch {
+	case strings.HasPrefix(msg, "configure:"):
+		return "configure"
+	case errors.As(err, &p):
+		return "panic"
+	case strings.HasPrefix(msg, "app.Go:"), strings.HasPrefix(msg, "serve:"):
+		return "error"
+	}
+	return "crash"
+}
+
+// adminControl is the Runner as the admin listener's Control: the runner's
+// own verbs, and a snapshot merged from Stats and the tracker.
+type adminControl struct{ a *adminState }
+
+func (c adminControl) Reload(ctx context.Context) error {
+	c.logf("a reload")
+	return c.a.rs.r.Reload(ctx)
+}
+
+func (c adminControl) Scale(ctx context.Context, n int) error {
+	c.logf("scaling to %d instances", n)
+	return c.a.rs.r.Scale(ctx, n)
+}
+
+func (c adminControl) Restart(ctx context.Context, n int) error {
+	if err := c.check(n); err != nil {
+		return err
+	}
+	c.logf("a restart of instance #%d", n)
+	return c.a.rs.r.Restart(ctx, n)
+}
+
+func (c adminControl) Drain(ctx context.Context, n int) error {
+	if err := c.check(n); err != nil {
+		return err
+	}
+	c.logf("a drain of instance #%d", n)
+	return c.a.rs.r.Drain(ctx, n)
+}
+
+// logf logs what the admin listener was asked to do.
+func (c adminControl) logf(format string, args ...any) {
+	c.a.rs.entry.WithField("listener", "admin").Infof("Admin listener: "+format+" was requested", args...)
+}
+
+// check returns an error wrapping admin.ErrNoInstance unless instance n runs.
+func (c adminControl) check(n int) error {
+	var nums []string
+	for _, is := range c.a.rs.r.Stats().Instances {
+		if is.Number == n {
+			return nil
+		}
+		nums = append(nums, strconv.Itoa(is.Number))
+	}
+	return fmt.Errorf("%w: #%d (running: %s)", admin.ErrNoInstance, n, strings.Join(nums, ", "))
+}
+
+func (c adminControl) Snapshot() admin.Snapshot {
+	a, r := c.a, c.a.rs.r
+	s := r.Stats()
+	snap := admin.Snapshot{Wanted: statsWanted(s), Reloading: statsReloading(s)}
+	select {
+	case <-r.ready:
+		snap.Started = true
+	default:
+	}
+	tracks := make([]*instanceTrack, len(s.Instances))
+	for i, is := range s.Instances {
+		tracks[i] = a.instance(is.Number)
+	}
+	a.mu.Lock()
+	snap.Reloading = snap.Reloading || a.reloading
+	for i, is := range s.Instances {
+		t := tracks[i]
+		in := admin.Instance{
+			Number:         is.Number,
+			Life:           is.Life,
+			State:          instanceState(is),
+			Started:        t.started,
+			Requests:       is.Requests,
+			InFlight:       t.inFlight.Load(),
+			Connections:    t.conns.Load(),
+			Restarts:       is.Restarts,
+			Crashes:        is.Crashes,
+			Panics:         is.Panics,
+			LastCrash:      t.lastCrash,
+			LastCrashStack: t.lastCrashStack,
+		}
+		if f, c := instanceLoad(is); f != 0 || c != 0 {
+			in.InFlight, in.Connections = f, c
+		}
+		if in.State == "" {
+			in.State = t.state
+			if is.Up {
+				in.State = "serving"
+			} else if in.State == "serving" {
+				in.State = "starting" // ended; the event is on its way
+			}
+		}
+		if in.State == "serving" {
+			snap.Serving++
+		}
+		snap.Instances = append(snap.Instances, in)
+	}
+	a.mu.Unlock()
+	sort.Slice(snap.Instances, func(i, j int) bool { return snap.Instances[i].Number < snap.Instances[j].Number })
+	return snap
+}
+
+// runMetrics are the runner's own metrics (names: docs/ADMIN.md).
+type runMetrics struct {
+	lives, respawns, giveUps, drained, recycles, hung, abandoned, crashLoops *prometheus.CounterVec
+	crashes, reloads, requests, connsAccepted, logLines, slowConsumers       *prometheus.CounterVec
+	backoff                                                                  *prometheus.GaugeVec
+	duration                                                                 *prometheus.HistogramVec
+	acceptErrors, scales                                                     prometheus.Counter
+	reloading                                                                prometheus.Gauge
+}
+
+func newRunMetrics() *runMetrics {
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "goangel_" + name, Help: help}, labels)
+	}
+	return &runMetrics{
+		lives:         counter("lives_started_total", "Lives of an instance that configured and served.", "instance"),
+		crashes:       counter("crashes_total", "Lives ended by a crash, by cause (panic, crash, error, configure).", "instance", "cause"),
+		respawns:      counter("respawns_total", "Respawns of a crashed instance.", "instance"),
+		giveUps:       counter("give_ups_total", "Instances that exceeded the restart intensity.", "instance"),
+		drained:       counter("lives_drained_total", "Ended lives that drained and released everything.", "instance"),
+		recycles:      counter("recycles_total", "Lives replaced after serving their share of requests.", "instance"),
+		hung:          counter("hung_instances_total", "Lives found hung and replaced.", "instance"),
+		abandoned:     counter("abandoned_goroutines_total", "Goroutines left behind by replaced lives.", "instance"),
+		crashLoops:    counter("crash_loops_total", "Crash loops detected.", "instance"),
+		reloads:       counter("reloads_total", "Rolling reloads, by outcome (finished, aborted).", "outcome"),
+		requests:      counter("http_requests_total", "HTTP requests answered, by status class (1xx … 5xx).", "instance", "code"),
+		connsAccepted: counter("http_connections_accepted_total", "Connections handed to the instance by the shared listener.", "instance"),
+		logLines:      counter("log_lines_total", "Log lines written by the runner's logger, by level.", "level"),
+		slowConsumers: counter("pubsub_slow_consumer_episodes_total", "Times a pub/sub subscription's queue became full (once per episode)."),
+		backoff: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "goangel_restart_backoff", Help: "1 while the instance waits for its restart backoff.",
+		}, []string{"instance"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "goangel_http_request_duration_seconds", Help: "Time from the start of a request to the end of its handler.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"instance"}),
+		acceptErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "goangel_accept_errors_total", Help: "Accept errors on the shared socket that the acceptor survived."}),
+		scales:       prometheus.NewCounter(prometheus.CounterOpts{Name: "goangel_scales_total", Help: "Changes of the number of instances."}),
+		reloading:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "goangel_reload_in_progress", Help: "1 while a rolling reload runs."}),
+	}
+}
+
+func (a *adminState) register() error {
+	m := a.m
+	cs := []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.lives, m.crashes, m.respawns, m.giveUps, m.drained, m.recycles, m.hung, m.abandoned, m.crashLoops,
+		m.reloads, m.requests, m.connsAccepted, m.logLines, m.slowConsumers, m.backoff, m.duration, m.acceptErrors, m.scales, m.reloading,
+		runnerCollector{a},
+	}
+	if b, ok := a.rs.broker.(interface{ Stats() pubsub.Stats }); ok {
+		stat := func(name, help string, f func(pubsub.Stats) uint64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "goangel_pubsub_" + name, Help: help},
+				func() float64 { return float64(f(b.Stats())) })
+		}
+		cs = append(cs,
+			stat("published_total", "Messages published.", func(s pubsub.Stats) uint64 { return s.Published }),
+			stat("delivered_total", "Messages handed to subscription queues.", func(s pubsub.Stats) uint64 { return s.Delivered }),
+			stat("dropped_total", "Messages dropped by subscription overflow policies.", func(s pubsub.Stats) uint64 { return s.Dropped }),
+		)
+	}
+	var errs []error
+	for _, c := range cs {
+		errs = append(errs, a.reg.Register(c))
+	}
+	return errors.Join(errs...)
+}
+
+// runnerCollector reads Runner.Stats at scrape time.
+type runnerCollector struct{ a *adminState }
+
+var (
+	descWanted   = prometheus.NewDesc("goangel_instances_wanted", "Instances the runner keeps.", nil, nil)
+	descServing  = prometheus.NewDesc("goangel_instances_serving", "Instances whose life serves.", nil, nil)
+	descPanics   = prometheus.NewDesc("goangel_handler_panics_total", "Handler panics recovered (answered 500).", []string{"instance"}, nil)
+	descInFlight = prometheus.NewDesc("goangel_http_requests_in_flight", "Requests being handled.", []string{"instance"}, nil)
+	descConns    = prometheus.NewDesc("goangel_http_connections_open", "Open connections.", []string{"instance"}, nil)
+	descWErrors  = prometheus.NewDesc("goangel_log_write_errors_total", "Writes to the log files that failed (those lines are lost).", []string{"log"}, nil)
+)
+
+func (runnerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descWanted, descServing, descPanics, descInFlight, descConns, descWErrors} {
+		ch <- d
+	}
+}
+
+func (c runnerCollector) Collect(ch chan<- prometheus.Metric) {
+	snap := adminControl(c).Snapshot()
+	ch <- prometheus.MustNewConstMetric(descWanted, prometheus.GaugeValue, float64(snap.Wanted))
+	ch <- prometheus.MustNewConstMetric(descServing, prometheus.GaugeValue, float64(snap.Serving))
+	for _, in := range snap.Instances {
+		n := strconv.Itoa(in.Number)
+		ch <- prometheus.MustNewConstMetric(descPanics, prometheus.CounterValue, float64(in.Panics), n)
+		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(in.InFlight), n)
+		ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, float64(in.Connections), n)
+	}
+	logs := c.a.rs.logs
+	if logs.File != nil {
+		ch <- prometheus.MustNewConstMetric(descWErrors, prometheus.CounterValue, float64(logs.File.Stats().WriteErrors), "main")
+	}
+	if logs.AccessFile != nil {
+		ch <- prometheus.MustNewConstMetric(descWErrors, prometheus.CounterValue, float64(logs.AccessFile.Stats().WriteErrors), "access")
+	}
+}
+
+// logLineCounter counts the lines of the runner's logger by level, and the
+// pub/sub slow-consumer episodes: the broker reports each one once, as a log
+// line with the field event=slow-consumer (the runner's broker has the
+// runner's logger; it has no event hook the runner could add to).
+type logLineCounter struct{ lines, slow *prometheus.CounterVec }
+
+func (logLineCounter) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (h logLineCounter) Fire(e *logrus.Entry) error {
+	h.lines.WithLabelValues(e.Level.String()).Inc()
+	if ev, ok := e.Data["event"]; ok && ev == pubsub.EventSlowConsumer.String() {
+		h.slow.WithLabelValues().Inc()
+	}
+	return nil
+}
