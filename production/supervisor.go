@@ -156,8 +156,14 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) (res in
 			in.retire(l, "the runner stops")
 			return res
 		case <-in.remove:
+			// Drained here, not in the background: the instance stays in
+			// Stats as "draining", and Drain and Scale return, once its
+			// last request has been answered.
 			l.log.Infof("Instance #%d removed: draining it.", in.num)
-			in.retire(l, "removed")
+			in.state.Store(stateDraining)
+			l.end(nil)
+			l.emitEnded()
+			l.drain()
 			return res
 		case cmd := <-in.replaceCh:
 			// Life numbers are never reused, not even after a failed start.
@@ -415,8 +421,8 @@ func (r *Runner) Reload(ctx context.Context) error { return r.do(ctx, verb{kind:
 
 // Scale sets the number of instances to n (at least 1). New instances serve
 // before Scale returns; removed ones (the highest numbers) leave the
-// round-robin at once and drain in the background. SIGTTIN and SIGTTOU scale
-// by one.
+// round-robin at once and drain (shown in Stats as "draining"); Scale returns
+// once they have drained, or when ctx ends. SIGTTIN and SIGTTOU scale by one.
 func (r *Runner) Scale(ctx context.Context, n int) error {
 	if n < 1 {
 		return fmt.Errorf("%w: Scale(%d)", ErrLastInstance, n)
@@ -431,8 +437,9 @@ func (r *Runner) Restart(ctx context.Context, instance int) error {
 }
 
 // Drain takes instance number instance out of the round-robin, drains it and
-// removes it: a scale-down that picks the instance. The last instance cannot
-// be drained.
+// removes it: a scale-down that picks the instance. It returns once the
+// instance has drained (or when ctx ends). The last instance cannot be
+// drained.
 func (r *Runner) Drain(ctx context.Context, instance int) error {
 	return r.do(ctx, verb{kind: verbDrain, n: instance})
 }
@@ -469,6 +476,7 @@ type runLoop struct {
 	results chan instResult
 	running int // supervisors that have not returned
 	insts   []*instance
+	leaving []*instance // removed (Drain, Scale down), still draining
 	lives   map[int]int // the last life number used per instance number
 
 	reloading   bool
@@ -489,18 +497,33 @@ func (lp *runLoop) add(num int, started chan error) *instance {
 	return in
 }
 
-// drop forgets in (removed or ended); its results still arrive.
+// drop forgets in (ended, or its supervisor returned); its results still
+// arrive.
 func (lp *runLoop) drop(in *instance) {
-	lp.insts = slices.DeleteFunc(lp.insts, func(x *instance) bool { return x == in })
+	is := func(x *instance) bool { return x == in }
+	lp.insts = slices.DeleteFunc(lp.insts, is)
+	lp.leaving = slices.DeleteFunc(lp.leaving, is)
 	lp.lives[in.num] = max(lp.lives[in.num], int(in.life.Load()))
 	lp.publish()
 }
 
-// publish makes the set visible to Stats.
+// remove takes in out of the wanted set and asks it to drain; it stays
+// visible to Stats (as draining) until its supervisor returns.
+func (lp *runLoop) remove(in *instance) {
+	lp.drop(in)
+	lp.leaving = append(lp.leaving, in)
+	lp.publish()
+	in.doRemove()
+}
+
+// publish makes the set visible to Stats: the wanted instances and those
+// still draining after their removal, by number.
 func (lp *runLoop) publish() {
+	all := append(slices.Clone(lp.insts), lp.leaving...)
+	slices.SortStableFunc(all, func(a, b *instance) int { return a.num - b.num })
 	r := lp.rs.r
 	r.mu.Lock()
-	r.instances = slices.Clone(lp.insts)
+	r.instances = all
 	r.mu.Unlock()
 }
 
@@ -513,10 +536,10 @@ func (lp *runLoop) find(num int) *instance {
 	return nil
 }
 
-// freeNumber is the lowest instance number not in use.
+// freeNumber is the lowest instance number not in use (nor draining).
 func (lp *runLoop) freeNumber() int {
 	for n := 0; ; n++ {
-		if lp.find(n) == nil {
+		if lp.find(n) == nil && !slices.ContainsFunc(lp.leaving, func(in *instance) bool { return in.num == n }) {
 			return n
 		}
 	}
@@ -554,9 +577,8 @@ func (lp *runLoop) handle(v verb) {
 			v.reply <- fmt.Errorf("%w: cannot drain instance #%d, the only one", ErrLastInstance, v.n)
 			return
 		}
-		lp.drop(in)
+		lp.remove(in)
 		rs.wanted.Store(int64(len(lp.insts)))
-		in.doRemove()
 		rs.entry.Infof("Draining instance #%d: %d instance(s) left.", v.n, len(lp.insts))
 		rs.emit(Event{Kind: EventScaled, Instance: -1, Count: len(lp.insts)})
 		lp.side.Go(func() { <-in.done; v.reply <- nil })
@@ -605,8 +627,7 @@ func (lp *runLoop) scale(v verb) {
 		rs.wanted.Store(int64(v.n))
 		gone := slices.Clone(lp.insts[v.n:])
 		for _, in := range gone {
-			lp.drop(in)
-			in.doRemove()
+			lp.remove(in)
 		}
 		rs.emit(Event{Kind: EventScaled, Instance: -1, Count: v.n})
 		lp.side.Go(func() {
@@ -649,11 +670,12 @@ func (lp *runLoop) reloaded(err error) {
 		rs.entry.Infof("Reloaded %d instances.", len(lp.insts))
 		rs.emit(Event{Kind: EventReloadFinished, Instance: -1, Count: len(lp.insts)})
 	}
+	// Stats says the reload is over before any caller of Reload hears it.
+	rs.reloading.Store(false)
 	for _, w := range lp.reloadWaits {
 		w <- err
 	}
 	lp.reloading, lp.reloadWaits = false, nil
-	rs.reloading.Store(false)
 	if next := lp.reloadNext; len(next) > 0 && !ctxDone(lp.ctx) {
 		lp.reloadNext = nil
 		lp.startReload(next)
