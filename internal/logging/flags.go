@@ -14,8 +14,9 @@ import (
 var ErrFlags = errors.New("logging: bad flag")
 
 // Flags are the runner's logging options. The runner embeds them in its
-// kong CLI (`embed:""`); the tags define the flags. Environment variable
-// names come from the runner (kong.DefaultEnvars), none are set here.
+// kong CLI (`embed:""`); the tags define the flags. None has an env tag:
+// the runner's resolver reads every flag from APP_FLAG_NAME itself
+// (production/cli.go, envResolver).
 type Flags struct {
 	LogLevel       string        `name:"log-level" default:"info" enum:"trace,debug,info,warn,warning,error,fatal,panic" help:"Lowest level logged: trace, debug, info, warn, error, fatal, panic." group:"Logging"`
 	LogFormat      string        `name:"log-format" default:"text" enum:"text,json" help:"Log line format: text or json." group:"Logging"`
