@@ -125,7 +125,13 @@ func ExampleRunner_Reload() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, []string{"-a", "127.0.0.1", "-p", "0", "-j", "2"}) }()
-	<-r.Ready()
+	select {
+	case <-r.Ready():
+	case err := <-done: // Run failed before serving
+		fmt.Println("Run:", err)
+		cancel()
+		return
+	}
 
 	fmt.Println("Reload:", r.Reload(ctx))
 	for _, s := range r.Stats().Instances {
