@@ -324,6 +324,12 @@ func (rs *runState) abandon(l *life, n int) {
 	total := rs.abandoned.Add(int64(n))
 	l.log.Errorf("Instance #%d life %d: %d handler(s) still running at the drain deadline were abandoned (%d in all; Go cannot stop a goroutine)", l.info.Number, l.info.Life, n, total)
 	rs.emit(Event{Kind: EventAbandoned, Instance: l.info.Number, Life: l.info.Life, Count: n})
+	select {
+	case <-rs.stopping:
+		// Left running by the stop itself: Run's error names them (124).
+		rs.leave(fmt.Sprintf("instance #%d life %d: %d handler(s)", l.info.Number, l.info.Life, n))
+	default:
+	}
 	if total > int64(rs.cfg.MaxAbandoned) {
 		select {
 		case rs.fatal <- exitError(ExitAbandoned, fmt.Errorf("%w: %d handlers left running, more than --max-abandoned %d", ErrAbandoned, total, rs.cfg.MaxAbandoned)):

@@ -322,7 +322,7 @@ func TestConsoleWriteFailures(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, "failures counted", func() bool { return r.Stats().ConsoleWriteErrors >= 4 })
-	if n := strings.Count(stderr.String(), "writing the console log failed"); n != 1 {
+	if n := strings.Count(stderr.String(), "writing the console (stdout) failed"); n != 1 {
 		t.Errorf("console failure reported %d times, want once:\n%s", n, stderr)
 	}
 }

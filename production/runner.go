@@ -230,9 +230,14 @@ func (r *Runner) Stats() Stats {
 		s.Wanted = int(rs.wanted.Load())
 		s.Reloading = rs.reloading.Load()
 		s.Abandoned = rs.abandoned.Load()
-		s.ConsoleWriteErrors = rs.console.count()
+		s.ConsoleWriteErrors = rs.logs.ConsoleWriteErrors()
 	}
 	for _, in := range ins {
+		select {
+		case <-in.done: // removed and drained; the runner's loop forgets it next
+			continue
+		default:
+		}
 		st := in.state.Load()
 		is := InstanceStats{
 			Number:   in.num,
@@ -306,9 +311,8 @@ type runState struct {
 	active    sync.Map      // *life -> what it is doing (until released)
 	abandoned atomic.Int64  // handlers left running
 	leftMu    sync.Mutex
-	left      []string       // hooks and goroutines left running past a life's deadline
-	fatal     chan error     // an end the runner must take (too many abandoned)
-	console   *consoleWriter // nil when the console is a terminal
+	left      []string   // hooks and goroutines left running past a life's deadline
+	fatal     chan error // an end the runner must take (too many abandoned)
 }
 
 func startupError(format string, args ...any) error {
@@ -316,8 +320,7 @@ func startupError(format string, args ...any) error {
 }
 
 func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
-	stdout, console := guardConsole(r.stdout, r.stderr)
-	logs, err := logging.Open(cfg.Flags, cfg.Quiet, stdout, r.stderr)
+	logs, err := logging.Open(cfg.Flags, cfg.Quiet, r.stdout, r.stderr)
 	if err != nil {
 		return startupError("logging: %w", err)
 	}
@@ -334,7 +337,6 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		stopping:  make(chan struct{}),
 		recycling: make(chan struct{}, 1),
 		fatal:     make(chan error, 1),
-		console:   console,
 	}
 	rs.wanted.Store(int64(cfg.Concurrency))
 	r.rs.Store(rs)

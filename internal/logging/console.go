@@ -28,9 +28,11 @@ type console struct {
 	journal              bool
 	file                 io.Writer
 
-	errors  atomic.Uint64
-	failing atomic.Bool
-	pool    sync.Pool
+	errors atomic.Uint64
+	// failingOut, failingErr: an episode of failed writes on that stream is
+	// under way (reported once; it ends with a write that succeeds there).
+	failingOut, failingErr atomic.Bool
+	pool                   sync.Pool
 }
 
 func newConsole(stdout, stderr io.Writer, text bool) *console {
@@ -78,10 +80,14 @@ func (c *console) Write(p []byte) (int, error) {
 	} else {
 		_, err = w.Write(line)
 	}
+	failing := &c.failingOut
+	if w == c.err && c.err != c.out {
+		failing = &c.failingErr
+	}
 	if err != nil {
-		c.failed(w, err)
-	} else if c.failing.Load() {
-		c.failing.Store(false)
+		c.failed(w, failing, err)
+	} else if failing.Load() {
+		failing.Store(false)
 	}
 	if c.file != nil {
 		_, _ = c.file.Write(line)
@@ -89,9 +95,9 @@ func (c *console) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (c *console) failed(w io.Writer, err error) {
+func (c *console) failed(w io.Writer, failing *atomic.Bool, err error) {
 	c.errors.Add(1)
-	if !c.failing.CompareAndSwap(false, true) {
+	if !failing.CompareAndSwap(false, true) {
 		return
 	}
 	other, name := c.err, "stdout"
