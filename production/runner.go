@@ -405,16 +405,6 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	return nil
 }
 
-// serverTLS is the TLS configuration of --ssl (HTTP/1.1 over TLS) and
-// --http2 (HTTP/2 over TLS, HTTP/1.1 for clients without it).
-func serverTLS(pair tls.Certificate, http2 bool) *tls.Config {
-	protos := []string{"http/1.1"}
-	if http2 {
-		protos = []string{"h2", "http/1.1"}
-	}
-	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12, NextProtos: protos}
-}
-
 func provideRoot(rs *runState) error {
 	errs := []error{
 		container.Provide(rs.root, rs.cfg),
