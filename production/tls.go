@@ -91,4 +91,3 @@ func serverTLS(pair tls.Certificate, http2 bool) *tls.Config {
 	}
 	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12, NextProtos: protos}
 }
-
