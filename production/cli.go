@@ -40,6 +40,7 @@ type Config struct {
 	DrainTimeout        time.Duration `name:"drain-timeout" default:"5s" help:"How long a stopping instance lets in-flight requests and keep-alive clients finish."`
 	ReadHeaderTimeout   time.Duration `name:"read-header-timeout" default:"10s" help:"http.Server ReadHeaderTimeout of each instance."`
 	IdleTimeout         time.Duration `name:"idle-timeout" default:"2m" help:"http.Server IdleTimeout of each instance."`
+	UpgradeTimeout      time.Duration `name:"upgrade-timeout" default:"1m" help:"How long a binary upgrade (SIGUSR2) waits for the new process to serve before it kills it and keeps the old one."`
 	PubSubURL           string        `name:"pubsub-url" placeholder:"nats://HOST:PORT" help:"Pass messages between instances (and processes) through this NATS server instead of in memory."`
 	PubSubToken         string        `name:"pubsub-token" help:"NATS token."`
 	PubSubUser          string        `name:"pubsub-user" help:"NATS user."`

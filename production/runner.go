@@ -46,6 +46,8 @@ type Runner struct {
 	mu        sync.Mutex
 	instances []*instance
 	acc       *acceptor
+
+	sys atomic.Pointer[deploy] // systemd notifier and binary upgrades (systemd.go) of the running Run
 }
 
 type appFlag struct {
@@ -153,7 +155,8 @@ func envPrefixOf(name string) string {
 // (a second signal kills the process), and exits with ExitCode of the result.
 func (r *Runner) Main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop) // restore the default handlers: a second signal kills
+	context.AfterFunc(ctx, stop)   // restore the default handlers: a second signal kills
+	defer r.placeholderSignals()() // zz_placeholder_systemd.go; sup's signals.go replaces it
 	err := r.Run(ctx, os.Args[1:])
 	stop()
 	code := ExitCode(err)
@@ -252,6 +255,9 @@ type runState struct {
 	// stopping is closed when the runner stops: lives still draining in
 	// the background then close their idle connections at once.
 	stopping chan struct{}
+	// beat carries the watchdog's heartbeats: the supervisor loop answers
+	// each with answerBeat (systemd.go).
+	beat chan chan struct{}
 }
 
 func startupError(format string, args ...any) error {
@@ -287,12 +293,13 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		rs.tls, rs.scheme = serverTLS(*cfg.keyPair, cfg.HTTP2), "https"
 	}
 
+	ctx, stopDeploy := rs.startDeploy(ctx) // sd_notify, watchdog, binary upgrades
+	defer stopDeploy()
+
 	// Bind the shared listener once, before any instance starts.
-	address := net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port))
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", address)
+	ln, err := rs.listen(ctx, net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port)))
 	if err != nil {
-		return startupError("cannot listen on %s: %w", address, err)
+		return err
 	}
 	r.addr.Store(ln.Addr())
 	rs.addr = ln.Addr().String()
@@ -344,14 +351,17 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	var failed error
 	var crashed []error
 	interrupted := false
-	for range instances {
+	for n := 0; n < len(instances); {
 		select {
 		case err := <-started:
+			n++
 			if err != nil && failed == nil {
 				failed = err
 			}
 		case <-ctx.Done():
 			interrupted = true
+		case reply := <-rs.beat:
+			answerBeat(reply)
 		}
 		if failed != nil || interrupted {
 			break
@@ -366,6 +376,8 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 			select {
 			case <-ctx.Done():
 				break serve
+			case reply := <-rs.beat:
+				answerBeat(reply)
 			case err := <-results:
 				remaining--
 				if errors.Is(err, ErrGaveUp) {
