@@ -318,11 +318,15 @@ func (l *life) stop() {
 	grace := l.rs.cfg.DrainTimeout
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
+	stopping := l.rs.stopping
+	if l.rs.handedOver() {
+		stopping = nil // a new process serves (binary upgrade): clients move there
+	}
 wait:
 	for l.busy() {
 		select {
 		case <-l.changed:
-		case <-l.rs.stopping:
+		case <-stopping:
 			// The runner stops: no live instance is left to move to.
 			l.shutdown()
 			return
@@ -341,6 +345,10 @@ wait:
 // away, so idle keep-alive connections are closed at once
 // (http.Server.Shutdown) and in-flight requests get up to --drain-timeout.
 func (l *life) shutdown() {
+	if l.rs.handedOver() {
+		l.stop() // drain: the new process of a binary upgrade takes the clients
+		return
+	}
 	l.end(nil) // from now on every response says "Connection: close"
 	ctx, cancel := context.WithTimeout(context.Background(), l.rs.cfg.DrainTimeout)
 	defer cancel()

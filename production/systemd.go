@@ -294,3 +294,11 @@ func (d *deploy) healthy(ctx context.Context, timeout time.Duration) bool {
 
 // answerBeat is what the supervisor loop does with a heartbeat.
 func answerBeat(reply chan struct{}) { close(reply) }
+
+// handedOver reports whether a binary upgrade handed the service over to a
+// new process: stopping lives then drain fully (clients move to the new
+// process) instead of closing idle connections at once.
+func (rs *runState) handedOver() bool {
+	d := rs.r.sys.Load()
+	return d != nil && d.upgraded.Load()
+}

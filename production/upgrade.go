@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/cloudflare/tableflip"
 )
@@ -99,7 +100,14 @@ func (d *deploy) upgrade() error {
 		d.passed++
 	}
 	d.log.Infof("Binary upgrade: starting %s (pid %d hands over %d listening socket(s); --upgrade-timeout %v)", os.Args[0], os.Getpid(), len(d.listeners), d.rs.cfg.UpgradeTimeout)
-	if err := d.upg.Upgrade(); err != nil {
+	err := d.upg.Upgrade()
+	for i := 0; err != nil && err.Error() == "process is not ready yet" && i < 1000; i++ {
+		// tableflip's loop has not yet seen the Ready of an Upgrader made
+		// just above (its select may take the upgrade request first).
+		time.Sleep(time.Millisecond)
+		err = d.upg.Upgrade()
+	}
+	if err != nil {
 		d.log.WithError(err).Errorf("Binary upgrade failed: the new process did not become ready (%v); it was killed if it still ran, and this process (pid %d) keeps serving", err, os.Getpid())
 		return fmt.Errorf("%w: %w", ErrUpgrade, err)
 	}
@@ -140,7 +148,7 @@ func (d *deploy) inherit() ([]net.Listener, error) {
 		if err != nil {
 			return nil, startupError("binary upgrade: inherited socket #%d: %w", i, err)
 		}
-		d.log.Infof("Binary upgrade: serving on the socket inherited from the old process (%s %s)", ln.Addr().Network(), ln.Addr())
+		d.log.Infof("Binary upgrade: pid %d serves on the socket inherited from the old process (%s %s)", os.Getpid(), ln.Addr().Network(), ln.Addr())
 		lns = append(lns, ln)
 	}
 	if len(lns) == 0 {

@@ -1,0 +1,436 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The tests in this file run the example as real processes (this test binary
+// running main, see TestMain): under socket activation and through binary
+// upgrades.
+
+// logFile is a file both an example process and the process an upgrade
+// starts write their log to (a pipe would keep cmd.Wait waiting for the new
+// process).
+type logFile struct{ path string }
+
+func newLogFile(t *testing.T) (*logFile, *os.File) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "log")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return &logFile{path}, f
+}
+
+func (l *logFile) String() string {
+	b, _ := os.ReadFile(l.path)
+	return string(b)
+}
+
+// waitLog waits until the log matches re and returns the submatches.
+func (l *logFile) waitLog(t *testing.T, re string) []string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := rx.FindStringSubmatch(l.String()); m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 30s waiting for a log line matching %s; the log:\n%s", re, l)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// exampleCmd returns the example as a command: path (this test binary, or a
+// copy) with the example's arguments.
+func exampleCmd(path, args string, out *os.File, env ...string) *exec.Cmd {
+	cmd := exec.Command(path)
+	cmd.Env = append(os.Environ(), append([]string{"EXAMPLE_TEST_RUN_MAIN=1", "EXAMPLE_TEST_ARGS=" + args}, env...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	return cmd
+}
+
+// startCmd starts cmd and kills it when the test ends, if it still runs.
+func startCmd(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestSocketActivationFD3 passes a listening socket as fd 3 with LISTEN_FDS,
+// LISTEN_PID and LISTEN_FDNAMES, as systemd does: the example serves on it
+// (and binds nothing: -p 1 would fail) and names it in the log.
+func TestSocketActivationFD3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a subprocess")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // the child's copy (fd 3) keeps the socket open
+	defer f.Close()
+	logs, out := newLogFile(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// LISTEN_PID must be the pid of the process that reads it: the shell
+	// sets it to its own pid, then becomes the example with exec.
+	cmd := exampleCmd("/bin/sh", "-a 127.0.0.1 -p 1 -j 2", out, "LISTEN_FDS=1", "LISTEN_FDNAMES=web")
+	cmd.Args = []string{"/bin/sh", "-c", `LISTEN_PID=$$ exec "$0"`, self}
+	cmd.ExtraFiles = []*os.File{f}
+	startCmd(t, cmd)
+	logs.waitLog(t, `Socket activation: serving on the socket systemd passed as "web" \(fd 3, tcp 127\.0\.0\.1:\d+\)`)
+	logs.waitLog(t, `Instance #1 listening at`)
+	if a := get(t, "http://"+ln.Addr().String()+"/"); a.code != 200 || a.body != "Hello, production world!" {
+		t.Errorf("GET / = %d %q", a.code, a.body)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, cmd); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0\n%s", code, logs)
+	}
+}
+
+// TestSystemdSocketActivate runs the example under the real
+// systemd-socket-activate (Debian package systemd), the way the issue found
+// it failing with "address already in use": it must serve on the passed
+// socket although -p names the same port.
+func TestSystemdSocketActivate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a subprocess")
+	}
+	tool, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Fatal("systemd-socket-activate is not installed: apt-get install systemd (.ci/run does)")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	logs, out := newLogFile(t)
+	cmd := exec.Command(tool, "-l", addr, "--fdname=web",
+		"-E", "EXAMPLE_TEST_RUN_MAIN=1", "-E", "EXAMPLE_TEST_ARGS=-a 127.0.0.1 -p "+strconv.Itoa(port)+" -j 2", self)
+	cmd.Stdout, cmd.Stderr = out, out
+	startCmd(t, cmd)
+	// systemd-socket-activate starts the example on the first connection;
+	// until then the connection waits in the socket's backlog.
+	waitFor(t, 30*time.Second, "systemd-socket-activate to listen", func() bool {
+		return strings.Contains(logs.String(), "Listening on")
+	})
+	if a := get(t, "http://"+addr+"/"); a.code != 200 || a.body != "Hello, production world!" {
+		t.Errorf("GET / = %d %q\n%s", a.code, a.body, logs)
+	}
+	logs.waitLog(t, `Socket activation: serving on the socket systemd passed as "web" \(fd 3, tcp `+regexp.QuoteMeta(addr)+`\)`)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, cmd); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0\n%s", code, logs)
+	}
+}
+
+// load runs bounded concurrent load that never retries: keep-alive clients
+// (one connection each, replaced only after a response that said
+// "Connection: close") and new-connection clients (one request per
+// connection). Any error is a failed request.
+type load struct {
+	addr   string
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	ok     atomic.Int64
+	failed atomic.Int64
+	mu     sync.Mutex
+	errs   []string
+}
+
+func startLoad(addr string, keepAlive, newConn int) *load {
+	l := &load{addr: addr, stop: make(chan struct{})}
+	for range keepAlive {
+		l.wg.Go(func() { l.run(true) })
+	}
+	for range newConn {
+		l.wg.Go(func() { l.run(false) })
+	}
+	return l
+}
+
+func (l *load) fail(err error) {
+	l.failed.Add(1)
+	l.mu.Lock()
+	if len(l.errs) < 10 {
+		l.errs = append(l.errs, err.Error())
+	}
+	l.mu.Unlock()
+}
+
+func (l *load) run(keepAlive bool) {
+	var c net.Conn
+	var br *bufio.Reader
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+	for {
+		select {
+		case <-l.stop:
+			return
+		default:
+		}
+		if c == nil {
+			var err error
+			if c, err = net.DialTimeout("tcp", l.addr, 10*time.Second); err != nil {
+				l.fail(err)
+				return
+			}
+			br = bufio.NewReader(c)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		req := "GET / HTTP/1.1\r\nHost: example\r\n\r\n"
+		if !keepAlive {
+			req = "GET / HTTP/1.1\r\nHost: example\r\nConnection: close\r\n\r\n"
+		}
+		if _, err := io.WriteString(c, req); err != nil {
+			l.fail(fmt.Errorf("write: %w", err))
+			return
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			l.fail(fmt.Errorf("read: %w", err))
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || string(body) != "Hello, production world!" {
+			l.fail(fmt.Errorf("GET / = %d %q, %v", resp.StatusCode, body, err))
+			return
+		}
+		l.ok.Add(1)
+		if !keepAlive || resp.Close {
+			c.Close()
+			c = nil
+		}
+	}
+}
+
+func (l *load) finish() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+// copyFile copies this test binary to dst (a new inode: "the new binary").
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := dst + ".new"
+	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// notifyListener is a datagram socket standing in for systemd's
+// NOTIFY_SOCKET.
+func notifyListener(t *testing.T) (string, func() []string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var msgs []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			msgs = append(msgs, string(buf[:n]))
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { conn.Close(); <-done })
+	return path, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), msgs...)
+	}
+}
+
+// TestBinaryUpgrade upgrades the running example (SIGUSR2) to a new binary
+// under bounded concurrent load: no request fails, the old process exits 0
+// after draining, the new one serves and tells systemd MAINPID= and READY=1
+// (the old one never says STOPPING=1). Then a new binary that fails to start
+// leaves the new process serving.
+func TestBinaryUpgrade(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs subprocesses")
+	}
+	// Orphans (the upgraded process, once the old one exits) become this
+	// process's children, so that the test can wait for them.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatalf("PR_SET_CHILD_SUBREAPER: %v", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "example")
+	copyFile(t, self, bin)
+	sock, notes := notifyListener(t)
+	logs, out := newLogFile(t)
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	old := exampleCmd(bin, "-a 127.0.0.1 -p "+strconv.Itoa(port)+" -j 2 --upgrade-timeout 20s", out, "NOTIFY_SOCKET="+sock)
+	startCmd(t, old)
+	logs.waitLog(t, `Instance #1 listening at`)
+
+	l := startLoad(addr, 4, 2)
+	waitFor(t, 30*time.Second, "200 requests before the upgrade", func() bool { return l.ok.Load() >= 200 || l.failed.Load() > 0 })
+	copyFile(t, self, bin) // install the new binary
+	if err := old.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	m := logs.waitLog(t, `Binary upgrade: pid (\d+) serves on the socket inherited from the old process`)
+	newPid, _ := strconv.Atoi(m[1])
+	if code := exitCode(t, old); code != 0 {
+		t.Errorf("old process: exit code %d, want 0\n%s", code, logs)
+	}
+	served := l.ok.Load()
+	waitFor(t, 30*time.Second, "200 requests after the upgrade", func() bool { return l.ok.Load() >= served+200 || l.failed.Load() > 0 })
+	l.finish()
+	if n := l.failed.Load(); n > 0 {
+		t.Errorf("%d of %d requests failed during the upgrade: %q", n, n+l.ok.Load(), l.errs)
+	}
+	t.Logf("%d requests during the upgrade, %d failed", l.ok.Load()+l.failed.Load(), l.failed.Load())
+	if !strings.Contains(logs.String(), "Binary upgrade: the new process is ready and serves") {
+		t.Errorf("log lacks the old process's hand-over:\n%s", logs)
+	}
+	mainPid := false
+	for _, n := range notes() {
+		if strings.Contains(n, "STOPPING=1") {
+			t.Errorf("a process said STOPPING=1 during the upgrade: %q", notes())
+		}
+		if strings.HasPrefix(n, "MAINPID="+strconv.Itoa(newPid)+"\nREADY=1\n") {
+			mainPid = true
+		}
+	}
+	if !mainPid {
+		t.Errorf("the new process did not say MAINPID=%d and READY=1: %q", newPid, notes())
+	}
+
+	// A new binary that cannot start: the upgrade fails, the process keeps
+	// serving, and says why.
+	if err := os.WriteFile(bin+".new", []byte("#!/bin/sh\necho broken binary >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(bin+".new", bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(newPid, syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	logs.waitLog(t, `Binary upgrade failed: the new process did not become ready .*exited.*; it was killed if it still ran, and this process \(pid `+strconv.Itoa(newPid)+`\) keeps serving`)
+	if a := get(t, "http://"+addr+"/"); a.code != 200 {
+		t.Errorf("GET / after the failed upgrade = %d %q", a.code, a.body)
+	}
+	if err := syscall.Kill(newPid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitPid(t, newPid); code != 0 {
+		t.Errorf("upgraded process: exit code %d after SIGTERM, want 0\n%s", code, logs)
+	}
+}
+
+// waitPid waits for an adopted orphan (see PR_SET_CHILD_SUBREAPER) to exit
+// and returns its exit code.
+func waitPid(t *testing.T, pid int) int {
+	t.Helper()
+	done := make(chan int, 1)
+	go func() {
+		var ws syscall.WaitStatus
+		for {
+			_, err := syscall.Wait4(pid, &ws, 0, nil)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				done <- -1
+				return
+			}
+			done <- ws.ExitStatus()
+			return
+		}
+	}()
+	select {
+	case code := <-done:
+		return code
+	case <-time.After(30 * time.Second):
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("pid %d did not exit within 30s", pid)
+		return -1
+	}
+}
