@@ -434,3 +434,47 @@ func waitPid(t *testing.T, pid int) int {
 		return -1
 	}
 }
+
+// TestBinaryUpgradeNotReady: a new binary that starts but never becomes
+// ready is killed when --upgrade-timeout passes, and the old process keeps
+// serving and says why.
+func TestBinaryUpgradeNotReady(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs subprocesses")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "example")
+	copyFile(t, self, bin)
+	logs, out := newLogFile(t)
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	old := exampleCmd(bin, "-a 127.0.0.1 -p "+strconv.Itoa(port)+" -j 1 --upgrade-timeout 500ms", out)
+	startCmd(t, old)
+	logs.waitLog(t, `Instance #0 listening at`)
+	if err := os.WriteFile(bin+".new", []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(bin+".new", bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	m := logs.waitLog(t, `Binary upgrade failed: the new process did not become ready \(new child pid=(\d+) timed out\); it was killed`)
+	pid, _ := strconv.Atoi(m[1])
+	waitFor(t, 30*time.Second, "the new process to be killed", func() bool {
+		return syscall.Kill(pid, 0) == syscall.ESRCH
+	})
+	if a := get(t, "http://"+addr+"/"); a.code != 200 {
+		t.Errorf("GET / after the failed upgrade = %d %q", a.code, a.body)
+	}
+	if err := old.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, old); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0\n%s", code, logs)
+	}
+}
