@@ -2,6 +2,7 @@ package production
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"reflect"
@@ -27,14 +28,16 @@ type Config struct {
 	UseZone             bool          `name:"use-zone" help:"Give each request its own child container (reachable from its context) and recover boundary."`
 	Quiet               bool          `help:"Mute the runner's console log lines."`
 	SSL                 bool          `name:"ssl" help:"Serve HTTPS (needs --certificate-file and --key-file)."`
-	HTTP2               bool          `name:"http2" help:"Serve HTTP/2 over TLS (needs --certificate-file and --key-file)."`
+	HTTP2               bool          `name:"http2" help:"Serve HTTP/2 beside HTTP/1.1: over TLS with --ssl, else cleartext with prior knowledge (h2c)."`
 	Address             string        `short:"a" default:"127.0.0.1" help:"The address to listen on."`
 	Concurrency         int           `short:"j" default:"${ncpu}" help:"The number of instances to run."`
 	Port                int           `short:"p" default:"3000" help:"The port to listen on (0 takes a free port)."`
 	CertificateFile     string        `name:"certificate-file" placeholder:"PATH" help:"The PEM certificate (chain) for --ssl/--http2."`
 	CertificatePassword string        `name:"certificate-password" placeholder:"PASSWORD" help:"The password of an encrypted PEM certificate."`
 	KeyFile             string        `name:"key-file" placeholder:"PATH" help:"The PEM private key for --ssl/--http2."`
-	KeyPassword         string        `name:"key-password" placeholder:"PASSWORD" help:"The password of an encrypted PEM private key."`
+	KeyPassword         string        `name:"key-password" placeholder:"PASSWORD" help:"The password of an encrypted private key (PKCS#8 \"ENCRYPTED PRIVATE KEY\" or legacy PEM encryption)."`
+	ClientCAFile        string        `name:"client-ca-file" placeholder:"PATH" help:"PEM CA certificates that client certificates must chain to (--ssl)."`
+	ClientAuth          string        `name:"client-auth" placeholder:"MODE" help:"Client certificates: none, request, require, verify-if-given, require-and-verify (default: require-and-verify with --client-ca-file, else none)."`
 	MaxRestarts         int           `name:"max-restarts" default:"${max_restarts}" help:"Give up when one instance needs more respawns than this within --restart-window."`
 	RestartWindow       time.Duration `name:"restart-window" default:"${restart_window}" help:"The window of --max-restarts."`
 	DrainTimeout        time.Duration `name:"drain-timeout" default:"5s" help:"How long a stopping instance lets in-flight requests and keep-alive clients finish."`
@@ -56,6 +59,8 @@ type Config struct {
 	// by Validate. Unexported, so kong does not see it; a pointer, so
 	// printing a Config with %+v does not print the private key.
 	keyPair *tls.Certificate
+	// clientCAs is --client-ca-file, loaded by Validate.
+	clientCAs *x509.CertPool
 }
 
 // Validate checks what kong cannot: it is called by kong after parsing, and an
@@ -88,10 +93,8 @@ func (c *Config) Validate() error {
 	if c.PubSubURL != "" && !strings.HasPrefix(c.PubSubURL, "nats://") && !strings.HasPrefix(c.PubSubURL, "tls://") {
 		errs = append(errs, fmt.Errorf("--pubsub-url must be a nats:// or tls:// URL, got %q", c.PubSubURL))
 	}
-	if c.SSL || c.HTTP2 {
-		if err := c.validateTLS(); err != nil {
-			errs = append(errs, err)
-		}
+	if err := c.validateTLS(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

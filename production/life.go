@@ -113,6 +113,7 @@ func (in *instance) start(n int) (*life, error) {
 		Handler:           l.handler(router),
 		ReadHeaderTimeout: rs.cfg.ReadHeaderTimeout,
 		IdleTimeout:       rs.cfg.IdleTimeout,
+		Protocols:         rs.protocols(), // tls.go: h2 over TLS, or h2c
 		ErrorLog:          log.New(logWriter{l.log}, "", 0),
 		ConnState:         l.connState,
 		BaseContext: func(net.Listener) context.Context {

@@ -288,10 +288,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		}
 	}()
 	rs.entry.Infof("Starting `%s` application...", r.name)
-	if cfg.SSL || cfg.HTTP2 {
-		// Validate has read and checked the pair.
-		rs.tls, rs.scheme = serverTLS(*cfg.keyPair, cfg.HTTP2), "https"
-	}
+	rs.setupTLS() // tls.go; Validate has read and checked the pair
 
 	ctx, stopDeploy := rs.startDeploy(ctx) // sd_notify, watchdog, binary upgrades
 	defer stopDeploy()
