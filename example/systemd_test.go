@@ -478,3 +478,76 @@ func TestBinaryUpgradeNotReady(t *testing.T) {
 		t.Errorf("exit code after SIGTERM = %d, want 0\n%s", code, logs)
 	}
 }
+
+// TestUnitFiles checks the unit files in example/systemd: the settings the
+// README promises, and `systemd-analyze verify` (with the systemd < 253
+// drop-in; such a systemd may only complain that it does not know
+// Type=notify-reload and ReloadSignal=).
+func TestUnitFiles(t *testing.T) {
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("systemd", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	service, socket, dropIn := read("goangel-example.service"), read("goangel-example.socket"), read("systemd-252.conf")
+	for _, c := range []struct{ file, text, want string }{
+		{"service", service, "\nType=notify-reload\n"},
+		{"service", service, "\nNotifyAccess=all\n"},
+		{"service", service, "\nWatchdogSec=30s\n"},
+		{"service", service, "\nRestart=on-failure\n"},
+		{"service", service, "\nRestartPreventExitStatus=64 78\n"},
+		{"service", service, "\nExecStart=/usr/local/bin/goangel-example "},
+		{"socket", socket, "\nListenStream=127.0.0.1:3000\n"},
+		{"socket", socket, "\nFileDescriptorName=http\n"},
+		{"drop-in", dropIn, "\nExecReload=/bin/kill -HUP $MAINPID\n"},
+	} {
+		if !strings.Contains(c.text, c.want) {
+			t.Errorf("the %s unit lacks %q", c.file, strings.TrimSpace(c.want))
+		}
+	}
+	tool, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Fatal("systemd-analyze is not installed: apt-get install systemd (.ci/run does)")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// verify checks that ExecStart's program exists: point it at this test
+	// binary.
+	write("goangel-example.service", strings.ReplaceAll(service, "/usr/local/bin/goangel-example", self))
+	write("goangel-example.socket", socket)
+	version, _ := exec.Command(tool, "--version").Output()
+	old := false
+	if f := strings.Fields(string(version)); len(f) >= 2 {
+		n, _ := strconv.Atoi(f[1])
+		old = n < 253
+	}
+	if old {
+		write("goangel-example.service.d/systemd-252.conf", dropIn)
+	}
+	cmd := exec.Command(tool, "verify", "--man=no", "goangel-example.service", "goangel-example.socket")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	for l := range strings.Lines(string(out)) {
+		if old && (strings.Contains(l, "notify-reload") || strings.Contains(l, "'ReloadSignal'")) {
+			continue
+		}
+		t.Errorf("systemd-analyze verify: %s", strings.TrimSpace(l))
+	}
+}
