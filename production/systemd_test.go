@@ -2,6 +2,7 @@ package production_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/goangel/angel/production"
 )
 
 // notifySocket is a datagram socket standing in for systemd's NOTIFY_SOCKET:
@@ -192,4 +195,40 @@ func TestWatchdogPings(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestNotifyStatus: STATUS= follows the instances: one waiting in its
+// restart backoff shows as restarting.
+func TestNotifyStatus(t *testing.T) {
+	sock := listenNotify(t)
+	h := startRunner(t, crashy, []string{"-j", "2", "--quiet"},
+		production.WithRestartPolicy(production.RestartPolicy{InitialBackoff: time.Hour, MaxBackoff: time.Hour, StableAfter: time.Hour}))
+	down := func() int {
+		n := 0
+		for _, s := range h.run.Stats().Instances {
+			if !s.Up {
+				n++
+			}
+		}
+		return n
+	}
+	// The first crash of an instance respawns it at once, the next waits
+	// an hour: crash until one instance waits.
+	waitFor(t, 20*time.Second, "an instance in its restart backoff", func() bool {
+		if down() > 0 {
+			return true
+		}
+		getWith(fresh(), h.run.URL+"/crash/crash")
+		return false
+	})
+	var last string
+	waitFor(t, 10*time.Second, "a STATUS= naming the instance that waits", func() bool {
+		d := down()
+		want := fmt.Sprintf("STATUS=%d/2 instances serving, %d restarting", 2-d, d)
+		msgs := sock.all()
+		if len(msgs) > 0 {
+			last = msgs[len(msgs)-1]
+		}
+		return d > 0 && last == want
+	})
 }
