@@ -96,23 +96,30 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// TestSocketActivationFD3 passes a listening socket as fd 3 with LISTEN_FDS,
-// LISTEN_PID and LISTEN_FDNAMES, as systemd does: the example serves on it
-// (and binds nothing: -p 1 would fail) and names it in the log.
+// TestSocketActivationFD3 passes listening sockets as fds 3 and 4 with
+// LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES, as systemd does: the example
+// serves on both (and binds nothing: -p 1 would fail) and names them in the
+// log.
 func TestSocketActivationFD3(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a subprocess")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var addrs []string
+	var files []*os.File
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := ln.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		ln.Close() // the child's copy keeps the socket open
+		defer f.Close()
+		files = append(files, f)
 	}
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.Close() // the child's copy (fd 3) keeps the socket open
-	defer f.Close()
 	logs, out := newLogFile(t)
 	self, err := os.Executable()
 	if err != nil {
@@ -120,14 +127,19 @@ func TestSocketActivationFD3(t *testing.T) {
 	}
 	// LISTEN_PID must be the pid of the process that reads it: the shell
 	// sets it to its own pid, then becomes the example with exec.
-	cmd := exampleCmd("/bin/sh", "-a 127.0.0.1 -p 1 -j 2", out, "LISTEN_FDS=1", "LISTEN_FDNAMES=web")
+	cmd := exampleCmd("/bin/sh", "-a 127.0.0.1 -p 1 -j 2", out, "LISTEN_FDS=2", "LISTEN_FDNAMES=web:alt")
 	cmd.Args = []string{"/bin/sh", "-c", `LISTEN_PID=$$ exec "$0"`, self}
-	cmd.ExtraFiles = []*os.File{f}
+	cmd.ExtraFiles = files
 	startCmd(t, cmd)
-	logs.waitLog(t, `Socket activation: serving on the socket systemd passed as "web" \(fd 3, tcp 127\.0\.0\.1:\d+\)`)
+	logs.waitLog(t, `Socket activation: serving on the socket systemd passed as "web" \(fd 3, tcp `+regexp.QuoteMeta(addrs[0])+`\)`)
+	logs.waitLog(t, `Socket activation: serving on the socket systemd passed as "alt" \(fd 4, tcp `+regexp.QuoteMeta(addrs[1])+`\)`)
 	logs.waitLog(t, `Instance #1 listening at`)
-	if a := get(t, "http://"+ln.Addr().String()+"/"); a.code != 200 || a.body != "Hello, production world!" {
-		t.Errorf("GET / = %d %q", a.code, a.body)
+	for _, addr := range addrs {
+		for range 4 {
+			if a := get(t, "http://"+addr+"/"); a.code != 200 || a.body != "Hello, production world!" {
+				t.Errorf("GET http://%s/ = %d %q", addr, a.code, a.body)
+			}
+		}
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -157,8 +157,11 @@ func (d *deploy) loop(ctx context.Context) {
 	defer close(d.done)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Read now: in a process started by an upgrade, the parent (the
+	// watched process) may be gone soon after this one is ready.
+	every := d.watchdogInterval()
 	watchdog := func() {
-		if every := d.watchdogInterval(); every > 0 {
+		if every > 0 {
 			wg.Go(func() { d.watchdog(ctx, every/2, d.healthy) })
 		}
 	}
@@ -199,7 +202,7 @@ func (d *deploy) loop(ctx context.Context) {
 			return
 		case <-d.poke:
 			d.mu.Lock()
-			if s := statusLine(d.rs.r.Stats()); s != d.status && !d.stopping {
+			if s := statusLine(d.rs.r.Stats()); s != d.status && !d.stopping && !d.upgraded.Load() {
 				d.status = s
 				d.send("STATUS=" + s)
 			}
