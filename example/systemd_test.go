@@ -294,9 +294,16 @@ func copyFile(t *testing.T, src, dst string) {
 	}
 }
 
+// note is one notification and the pid of its sender (SO_PASSCRED, as
+// systemd reads it).
+type note struct {
+	pid int
+	msg string
+}
+
 // notifyListener is a datagram socket standing in for systemd's
-// NOTIFY_SOCKET.
-func notifyListener(t *testing.T) (string, func() []string) {
+// NOTIFY_SOCKET; it records each notification with its sender's pid.
+func notifyListener(t *testing.T) (string, func() []note) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "sd")
 	if err != nil {
@@ -308,35 +315,50 @@ func notifyListener(t *testing.T) (string, func() []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1) }); err != nil || serr != nil {
+		t.Fatalf("SO_PASSCRED: %v %v", err, serr)
+	}
 	var mu sync.Mutex
-	var msgs []string
+	var notes []note
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		buf := make([]byte, 4096)
+		buf, oob := make([]byte, 4096), make([]byte, unix.CmsgSpace(unix.SizeofUcred))
 		for {
-			n, err := conn.Read(buf)
+			n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
 			if err != nil {
 				return
 			}
+			pid := -1
+			if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(cmsgs) > 0 {
+				if cred, err := unix.ParseUnixCredentials(&cmsgs[0]); err == nil {
+					pid = int(cred.Pid)
+				}
+			}
 			mu.Lock()
-			msgs = append(msgs, string(buf[:n]))
+			notes = append(notes, note{pid, string(buf[:n])})
 			mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() { conn.Close(); <-done })
-	return path, func() []string {
+	return path, func() []note {
 		mu.Lock()
 		defer mu.Unlock()
-		return append([]string(nil), msgs...)
+		return append([]note(nil), notes...)
 	}
 }
 
 // TestBinaryUpgrade upgrades the running example (SIGUSR2) to a new binary
 // under bounded concurrent load: no request fails, the old process exits 0
 // after draining, the new one serves and tells systemd MAINPID= and READY=1
-// (the old one never says STOPPING=1). Then a new binary that fails to start
-// leaves the new process serving.
+// (the old one never says STOPPING=1); the watchdog is pinged by the old
+// process (WATCHDOG_PID), then by the new one once it is the main process.
+// Then a new binary that fails to start leaves the new process serving.
 func TestBinaryUpgrade(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs subprocesses")
@@ -356,8 +378,22 @@ func TestBinaryUpgrade(t *testing.T) {
 	logs, out := newLogFile(t)
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	old := exampleCmd(bin, "-a 127.0.0.1 -p "+strconv.Itoa(port)+" -j 2 --upgrade-timeout 20s", out, "NOTIFY_SOCKET="+sock)
+	old := exampleCmd("/bin/sh", "-a 127.0.0.1 -p "+strconv.Itoa(port)+" -j 2 --upgrade-timeout 20s", out, "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=100000")
+	// WATCHDOG_PID is the watched process: the shell sets its own pid, then
+	// becomes the example with exec.
+	old.Args = []string{"/bin/sh", "-c", `WATCHDOG_PID=$$ exec "$0"`, bin}
 	startCmd(t, old)
+	oldPid := old.Process.Pid
+	pings := func(pid int) int {
+		n := 0
+		for _, m := range notes() {
+			if m.pid == pid && m.msg == "WATCHDOG=1" {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 30*time.Second, "watchdog pings from the old process", func() bool { return pings(oldPid) >= 2 })
 	logs.waitLog(t, `Instance #1 listening at`)
 
 	l := startLoad(addr, 4, 2)
@@ -371,6 +407,7 @@ func TestBinaryUpgrade(t *testing.T) {
 	if code := exitCode(t, old); code != 0 {
 		t.Errorf("old process: exit code %d, want 0\n%s", code, logs)
 	}
+	waitFor(t, 30*time.Second, "watchdog pings from the new process", func() bool { return pings(newPid) >= 2 })
 	served := l.ok.Load()
 	waitFor(t, 30*time.Second, "200 requests after the upgrade", func() bool { return l.ok.Load() >= served+200 || l.failed.Load() > 0 })
 	l.finish()
@@ -383,15 +420,21 @@ func TestBinaryUpgrade(t *testing.T) {
 	}
 	mainPid := false
 	for _, n := range notes() {
-		if strings.Contains(n, "STOPPING=1") {
-			t.Errorf("a process said STOPPING=1 during the upgrade: %q", notes())
+		if strings.Contains(n.msg, "STOPPING=1") {
+			t.Errorf("pid %d said STOPPING=1 during the upgrade: %+v", n.pid, notes())
 		}
-		if strings.HasPrefix(n, "MAINPID="+strconv.Itoa(newPid)+"\nREADY=1\n") {
+		if n.pid == newPid && strings.HasPrefix(n.msg, "MAINPID="+strconv.Itoa(newPid)+"\nREADY=1\n") {
 			mainPid = true
+		}
+		if n.pid == newPid && n.msg == "WATCHDOG=1" && !mainPid {
+			t.Errorf("the new process pinged the watchdog before it said MAINPID=: %+v", notes())
+		}
+		if n.pid != oldPid && n.pid != newPid {
+			t.Errorf("a notification from pid %d, neither the old (%d) nor the new process (%d): %q", n.pid, oldPid, newPid, n.msg)
 		}
 	}
 	if !mainPid {
-		t.Errorf("the new process did not say MAINPID=%d and READY=1: %q", newPid, notes())
+		t.Errorf("the new process did not say MAINPID=%d and READY=1: %+v", newPid, notes())
 	}
 
 	// A new binary that cannot start: the upgrade fails, the process keeps
