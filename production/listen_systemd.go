@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"sync"
 
@@ -29,16 +30,10 @@ func (rs *runState) listen(ctx context.Context, address string) (net.Listener, e
 			return nil, err
 		}
 	default:
-		// Files(false): go-systemd's Files(true) unsets LISTEN_* with
-		// os.Unsetenv, which races with every other reader of the
-		// environment (go-systemd issue #384). Left set, they are harmless:
-		// LISTEN_PID names this process only, so a process started by a
-		// binary upgrade ignores them.
-		files := activation.Files(false)
+		files := activationFiles()
 		for i, f := range files {
-			ln, err := net.FileListener(f)
+			ln, err := net.FileListener(f) // a dup: f stays open for a later Run
 			name := f.Name()
-			f.Close()
 			if err != nil {
 				for _, l := range lns {
 					l.Close()
@@ -71,6 +66,25 @@ func (rs *runState) listen(ctx context.Context, address string) (net.Listener, e
 		return lns[0], nil
 	}
 	return newMultiListener(lns), nil
+}
+
+// activated holds the sockets systemd passed: a resource of the process,
+// not of one Run, hence package state. go-systemd's activation.Files(true)
+// takes them once per process (it unsets LISTEN_*, so a second call returns
+// nothing: go-systemd issue #384); calling Files(false) again instead would
+// wrap fd numbers that an earlier Run may have closed and the process reused
+// (go-systemd PR #276). So they are taken once, kept open, and every Run
+// serves on its own dup of them. Unsetting LISTEN_* also keeps them from
+// a process started by a binary upgrade, which gets its sockets from the
+// old process instead.
+var activated struct {
+	once  sync.Once
+	files []*os.File
+}
+
+func activationFiles() []*os.File {
+	activated.once.Do(func() { activated.files = activation.Files(true) })
+	return activated.files
 }
 
 // multiListener serves several listening sockets as one: a goroutine per
