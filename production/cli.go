@@ -32,9 +32,9 @@ type Config struct {
 	Address             string        `short:"a" default:"127.0.0.1" help:"The address to listen on."`
 	Concurrency         int           `short:"j" default:"${ncpu}" help:"The number of instances to run."`
 	Port                int           `short:"p" default:"3000" help:"The port to listen on (0 takes a free port)."`
-	CertificateFile     string        `name:"certificate-file" placeholder:"PATH" help:"The PEM certificate (chain) for --ssl/--http2."`
+	CertificateFile     string        `name:"certificate-file" placeholder:"PATH" help:"The PEM certificate (chain) for --ssl."`
 	CertificatePassword string        `name:"certificate-password" placeholder:"PASSWORD" help:"The password of an encrypted PEM certificate."`
-	KeyFile             string        `name:"key-file" placeholder:"PATH" help:"The PEM private key for --ssl/--http2."`
+	KeyFile             string        `name:"key-file" placeholder:"PATH" help:"The PEM private key for --ssl."`
 	KeyPassword         string        `name:"key-password" placeholder:"PASSWORD" help:"The password of an encrypted private key (PKCS#8 \"ENCRYPTED PRIVATE KEY\" or legacy PEM encryption)."`
 	ClientCAFile        string        `name:"client-ca-file" placeholder:"PATH" help:"PEM CA certificates that client certificates must chain to (--ssl)."`
 	ClientAuth          string        `name:"client-auth" placeholder:"MODE" help:"Client certificates: none, request, require, verify-if-given, require-and-verify (default: require-and-verify with --client-ca-file, else none)."`
@@ -55,7 +55,7 @@ type Config struct {
 
 	logging.Flags `embed:""`
 
-	// keyPair is the certificate and key of --ssl/--http2, loaded (once)
+	// keyPair is the certificate and key of --ssl, loaded (once)
 	// by Validate. Unexported, so kong does not see it; a pointer, so
 	// printing a Config with %+v does not print the private key.
 	keyPair *tls.Certificate
