@@ -232,3 +232,63 @@ func TestNotifyStatus(t *testing.T) {
 		return d > 0 && last == want
 	})
 }
+
+// TestNotifyReadyWaitsForEveryInstance: READY=1 is not sent while one
+// instance is still configuring, although another already serves.
+func TestNotifyReadyWaitsForEveryInstance(t *testing.T) {
+	sock := listenNotify(t)
+	release := make(chan struct{})
+	started := make(chan int, 4)
+	configure := func(app *production.App) error {
+		if app.Info().Number == 1 && app.Info().Life == 1 {
+			<-release
+		}
+		return hello(app)
+	}
+	out := &syncBuffer{}
+	r := production.New("test", configure, production.WithOutput(out, out), production.WithLookupEnv(noEnv),
+		production.WithEventHook(func(ev production.Event) {
+			if ev.Kind == production.EventStarted {
+				started <- ev.Instance
+			}
+		}))
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan error, 1)
+	go func() { ended <- r.Run(ctx, []string{"-a", "127.0.0.1", "-p", "0", "-j", "2"}) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-ended:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("Run did not return\n%s", out)
+		}
+	}()
+	select {
+	case n := <-started:
+		if n != 0 {
+			t.Fatalf("instance #%d started first, want #0", n)
+		}
+	case <-time.After(30 * time.Second):
+		close(release)
+		t.Fatalf("instance #0 did not start\n%s", out)
+	}
+	sock.sync(t)
+	for _, m := range sock.all() {
+		if v, _ := field(m, "READY"); v == "1" {
+			t.Errorf("READY=1 while instance #1 was still configuring: %q", sock.all())
+		}
+	}
+	close(release)
+	waitFor(t, 30*time.Second, "READY=1 once both instances serve", func() bool {
+		for _, m := range sock.all() {
+			if v, _ := field(m, "READY"); v == "1" {
+				st, _ := field(m, "STATUS")
+				return st == "2/2 instances serving, 0 restarting"
+			}
+		}
+		return false
+	})
+}
