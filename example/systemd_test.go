@@ -215,6 +215,7 @@ func startLoad(addr string, keepAlive, newConn int) *load {
 }
 
 func (l *load) fail(err error) {
+	err = fmt.Errorf("%s %w", time.Now().UTC().Format("15:04:05.000000"), err)
 	l.failed.Add(1)
 	l.mu.Lock()
 	if len(l.errs) < 10 {
@@ -226,6 +227,10 @@ func (l *load) fail(err error) {
 func (l *load) run(keepAlive bool) {
 	var c net.Conn
 	var br *bufio.Reader
+	kind, onConn := "new-connection client", 0
+	if keepAlive {
+		kind = "keep-alive client"
+	}
 	defer func() {
 		if c != nil {
 			c.Close()
@@ -244,19 +249,21 @@ func (l *load) run(keepAlive bool) {
 				return
 			}
 			br = bufio.NewReader(c)
+			onConn = 0
 		}
+		onConn++
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		req := "GET / HTTP/1.1\r\nHost: example\r\n\r\n"
 		if !keepAlive {
 			req = "GET / HTTP/1.1\r\nHost: example\r\nConnection: close\r\n\r\n"
 		}
 		if _, err := io.WriteString(c, req); err != nil {
-			l.fail(fmt.Errorf("write: %w", err))
+			l.fail(fmt.Errorf("%s, request #%d on its connection: write: %w", kind, onConn, err))
 			return
 		}
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
-			l.fail(fmt.Errorf("read: %w", err))
+			l.fail(fmt.Errorf("%s, request #%d on its connection: read: %w", kind, onConn, err))
 			return
 		}
 		body, err := io.ReadAll(resp.Body)
@@ -412,7 +419,7 @@ func TestBinaryUpgrade(t *testing.T) {
 	waitFor(t, 30*time.Second, "200 requests after the upgrade", func() bool { return l.ok.Load() >= served+200 || l.failed.Load() > 0 })
 	l.finish()
 	if n := l.failed.Load(); n > 0 {
-		t.Errorf("%d of %d requests failed during the upgrade: %q", n, n+l.ok.Load(), l.errs)
+		t.Errorf("%d of %d requests failed during the upgrade: %q\n%s", n, n+l.ok.Load(), l.errs, logs)
 	}
 	t.Logf("%d requests during the upgrade, %d failed", l.ok.Load()+l.failed.Load(), l.failed.Load())
 	if !strings.Contains(logs.String(), "Binary upgrade: the new process is ready and serves") {

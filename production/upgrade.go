@@ -113,6 +113,11 @@ func (d *deploy) upgrade() error {
 	}
 	d.upgraded.Store(true)
 	d.log.Infof("Binary upgrade: the new process is ready and serves; this process (pid %d) drains and exits", os.Getpid())
+	// Stop accepting while every life still serves, so that the last
+	// connection accepted still finds a live view to serve it: the stop
+	// that follows closes the views while the acceptor stops, and a
+	// connection the acceptor holds when no view is left is closed (reset).
+	d.rs.acc.close()
 	d.cancel()
 	return nil
 }
