@@ -63,10 +63,10 @@ type deploy struct {
 	poke     chan struct{} // the status may have changed
 	upgraded atomic.Bool   // a new process took over: say nothing more
 
-	upMu      sync.Mutex // one upgrade at a time
-	upg       *tableflip.Upgrader
-	listeners []fileListener // the listening sockets a new process inherits
-	passed    int            // how many of them the upgrader has (a failed upgrade keeps them)
+	upMu      sync.Mutex                         // one upgrade at a time; guards what follows
+	upg       atomic.Pointer[tableflip.Upgrader] // set once; Stop needs it without upMu
+	listeners []fileListener                     // the listening sockets a new process inherits
+	passed    int                                // how many of them the upgrader has (a failed upgrade keeps them)
 }
 
 // fileListener is a listening socket that can be passed to a new process.
@@ -96,11 +96,9 @@ func (rs *runState) startDeploy(ctx context.Context) (context.Context, func()) {
 	return ctx, func() {
 		d.cancel()
 		<-d.done
-		d.upMu.Lock()
-		if d.upg != nil {
-			d.upg.Stop()
+		if upg := d.upg.Load(); upg != nil {
+			upg.Stop() // also ends an upgrade under way: its new process is killed
 		}
-		d.upMu.Unlock()
 		rs.r.sys.CompareAndSwap(d, nil)
 	}
 }
@@ -179,7 +177,7 @@ func (d *deploy) loop(ctx context.Context) {
 	if d.child {
 		// Tell the parent (which then drains and exits) before telling
 		// systemd which process is the service now.
-		if err := d.upgrader().Ready(); err != nil {
+		if err := d.upg.Load().Ready(); err != nil {
 			d.log.WithError(err).Error("Binary upgrade: telling the old process that this one is ready failed; it will kill this one when its upgrade timeout passes")
 		}
 	}

@@ -74,8 +74,10 @@ func (d *deploy) upgrade() error {
 	if d.upgraded.Load() {
 		return fmt.Errorf("%w: already upgraded; this process is draining", ErrUpgrade)
 	}
-	if d.upg == nil {
-		upg, err := tableflip.New(tableflip.Options{UpgradeTimeout: d.rs.cfg.UpgradeTimeout})
+	upg := d.upg.Load()
+	if upg == nil {
+		var err error
+		upg, err = tableflip.New(tableflip.Options{UpgradeTimeout: d.rs.cfg.UpgradeTimeout})
 		if err != nil {
 			d.log.WithError(err).Error("Binary upgrade failed: cannot set it up; still serving")
 			return fmt.Errorf("%w: %w", ErrUpgrade, err)
@@ -84,7 +86,7 @@ func (d *deploy) upgrade() error {
 			upg.Stop()
 			return fmt.Errorf("%w: %w", ErrUpgrade, err)
 		}
-		d.upg = upg
+		d.upg.Store(upg)
 	}
 	for i, ln := range d.listeners[d.passed:] {
 		i += d.passed
@@ -92,7 +94,7 @@ func (d *deploy) upgrade() error {
 		if err != nil {
 			return fmt.Errorf("%w: listening socket #%d: %w", ErrUpgrade, i, err)
 		}
-		err = d.upg.Fds.AddFile(listenerName(i), f)
+		err = upg.Fds.AddFile(listenerName(i), f)
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("%w: listening socket #%d: %w", ErrUpgrade, i, err)
@@ -100,12 +102,12 @@ func (d *deploy) upgrade() error {
 		d.passed++
 	}
 	d.log.Infof("Binary upgrade: starting %s (pid %d hands over %d listening socket(s); --upgrade-timeout %v)", os.Args[0], os.Getpid(), len(d.listeners), d.rs.cfg.UpgradeTimeout)
-	err := d.upg.Upgrade()
+	err := upg.Upgrade()
 	for i := 0; err != nil && err.Error() == "process is not ready yet" && i < 1000; i++ {
 		// tableflip's loop has not yet seen the Ready of an Upgrader made
 		// just above (its select may take the upgrade request first).
 		time.Sleep(time.Millisecond)
-		err = d.upg.Upgrade()
+		err = upg.Upgrade()
 	}
 	if err != nil {
 		d.log.WithError(err).Errorf("Binary upgrade failed: the new process did not become ready (%v); it was killed if it still ran, and this process (pid %d) keeps serving", err, os.Getpid())
@@ -122,23 +124,13 @@ func (d *deploy) upgrade() error {
 	return nil
 }
 
-// upgrader returns the Upgrader of a process started by an upgrade (made by
-// inherit).
-func (d *deploy) upgrader() *tableflip.Upgrader {
-	d.upMu.Lock()
-	defer d.upMu.Unlock()
-	return d.upg
-}
-
 // inherit takes the listening sockets the old process passed.
 func (d *deploy) inherit() ([]net.Listener, error) {
 	upg, err := tableflip.New(tableflip.Options{UpgradeTimeout: d.rs.cfg.UpgradeTimeout})
 	if err != nil {
 		return nil, startupError("binary upgrade: cannot take over from the old process: %w", err)
 	}
-	d.upMu.Lock()
-	d.upg = upg
-	d.upMu.Unlock()
+	d.upg.Store(upg)
 	var lns []net.Listener
 	for i := 0; ; i++ {
 		f, err := upg.Fds.File(listenerName(i))
