@@ -2,8 +2,16 @@ package main
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -611,5 +619,91 @@ func TestUnitFiles(t *testing.T) {
 			continue
 		}
 		t.Errorf("systemd-analyze verify: %s", strings.TrimSpace(l))
+	}
+}
+
+// selfSigned writes a self-signed certificate for localhost named cn and its
+// key to cert and key.
+func selfSigned(t *testing.T, cn, cert, key string) *x509.Certificate {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c
+}
+
+// TestCertificateReloadOnSIGHUP: the example under --ssl --http2 reads its
+// certificate and key again on SIGHUP and serves the new pair to new
+// handshakes (over HTTP/2).
+func TestCertificateReloadOnSIGHUP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a subprocess")
+	}
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	pool := x509.NewCertPool()
+	pool.AddCert(selfSigned(t, "first", cert, key))
+	logs, out := newLogFile(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cmd := exampleCmd(self, fmt.Sprintf("-a 127.0.0.1 -p %d -j 2 --ssl --http2 --certificate-file %s --key-file %s", port, cert, key), out)
+	startCmd(t, cmd)
+	logs.waitLog(t, `Instance #1 listening at https://`)
+	served := func() (string, string) {
+		t.Helper()
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}, ForceAttemptHTTP2: true}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(fmt.Sprintf("https://127.0.0.1:%d/", port))
+		if err != nil {
+			t.Fatalf("GET /: %v\n%s", err, logs)
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		return resp.TLS.PeerCertificates[0].Subject.CommonName, resp.Proto
+	}
+	if cn, proto := served(); cn != "first" || proto != "HTTP/2.0" {
+		t.Fatalf("served %q over %s, want first over HTTP/2.0", cn, proto)
+	}
+	pool.AddCert(selfSigned(t, "second", cert, key))
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	logs.waitLog(t, `Certificate reloaded from `+regexp.QuoteMeta(cert)+` \(subject "CN=second"`)
+	for range 2 {
+		if cn, _ := served(); cn != "second" {
+			t.Errorf("after SIGHUP served %q, want second", cn)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, cmd); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0\n%s", code, logs)
 	}
 }
