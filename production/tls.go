@@ -185,6 +185,7 @@ func readPEM(flag, path, password, passwordFlag string) ([]byte, error) {
 			if password == "" {
 				return nil, fmt.Errorf("%s %s is encrypted (legacy PEM encryption, %s): give its password with %s", flag, path, block.Headers["DEK-Info"], passwordFlag)
 			}
+			//lint:ignore SA1019 legacy encrypted PEM is what --*-password has always meant
 			der, err := x509.DecryptPEMBlock(block, []byte(password)) //nolint:staticcheck
 			if err != nil {
 				return nil, fmt.Errorf("%s %s is encrypted (legacy PEM encryption, %s) and cannot be decrypted with %s: %w; check the password", flag, path, block.Headers["DEK-Info"], passwordFlag, err)
