@@ -1,8 +1,8 @@
 package production
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -11,16 +11,16 @@ import (
 	"github.com/coreos/go-systemd/v22/activation"
 )
 
-// listen returns the shared listener of a Run, from the first of:
+// listenSystemd returns the shared listener of a Run, from the first of:
 //   - the sockets inherited from the old process, in a process started by a
 //     binary upgrade (see upgrade.go);
 //   - the sockets systemd passes (socket activation: LISTEN_FDS, LISTEN_PID,
 //     LISTEN_FDNAMES), in which case -a/-p are not used;
-//   - a socket bound to address.
+//   - bind (the -a/-p socket).
 //
 // Several sockets are served as one listener. The sockets are kept so that a
 // binary upgrade can pass them on.
-func (rs *runState) listen(ctx context.Context, address string) (net.Listener, error) {
+func (rs *runState) listenSystemd(bind func() (net.Listener, error)) (net.Listener, error) {
 	d := rs.r.sys.Load()
 	var lns []net.Listener
 	switch {
@@ -38,17 +38,16 @@ func (rs *runState) listen(ctx context.Context, address string) (net.Listener, e
 				for _, l := range lns {
 					l.Close()
 				}
-				return nil, startupError("socket activation: LISTEN_FDS socket #%d (fd %d, name %q) is not a listening stream socket: %w; give the .socket unit ListenStream= only", i, listenFdsStart+i, name, err)
+				return nil, fmt.Errorf("socket activation: LISTEN_FDS socket #%d (fd %d, name %q) is not a listening stream socket: %w; give the .socket unit ListenStream= only", i, listenFdsStart+i, name, err)
 			}
 			rs.entry.Infof("Socket activation: serving on the socket systemd passed as %q (fd %d, %s %s); -a/-p are not used", name, listenFdsStart+i, ln.Addr().Network(), ln.Addr())
 			lns = append(lns, ln)
 		}
 	}
 	if len(lns) == 0 {
-		var lc net.ListenConfig
-		ln, err := lc.Listen(ctx, "tcp", address)
+		ln, err := bind()
 		if err != nil {
-			return nil, startupError("cannot listen on %s: %w", address, err)
+			return nil, err
 		}
 		lns = []net.Listener{ln}
 	}

@@ -293,10 +293,19 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	ctx, stopDeploy := rs.startDeploy(ctx) // sd_notify, watchdog, binary upgrades
 	defer stopDeploy()
 
-	// Bind the shared listener once, before any instance starts.
-	ln, err := rs.listen(ctx, net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port)))
+	// Bind the shared listener once, before any instance starts (or take
+	// the sockets of socket activation or of a binary upgrade).
+	ln, err := rs.listenSystemd(func() (net.Listener, error) { // listen_systemd.go
+		address := net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port))
+		var lc net.ListenConfig
+		ln, err := lc.Listen(ctx, "tcp", address)
+		if err != nil {
+			return nil, fmt.Errorf("cannot listen on %s: %w", address, err)
+		}
+		return ln, nil
+	})
 	if err != nil {
-		return err
+		return startupError("%w", err)
 	}
 	r.addr.Store(ln.Addr())
 	rs.addr = ln.Addr().String()

@@ -128,14 +128,14 @@ func (d *deploy) upgrade() error {
 func (d *deploy) inherit() ([]net.Listener, error) {
 	upg, err := tableflip.New(tableflip.Options{UpgradeTimeout: d.rs.cfg.UpgradeTimeout})
 	if err != nil {
-		return nil, startupError("binary upgrade: cannot take over from the old process: %w", err)
+		return nil, fmt.Errorf("binary upgrade: cannot take over from the old process: %w", err)
 	}
 	d.upg.Store(upg)
 	var lns []net.Listener
 	for i := 0; ; i++ {
 		f, err := upg.Fds.File(listenerName(i))
 		if err != nil {
-			return nil, startupError("binary upgrade: inherited socket #%d: %w", i, err)
+			return nil, fmt.Errorf("binary upgrade: inherited socket #%d: %w", i, err)
 		}
 		if f == nil {
 			break
@@ -143,13 +143,13 @@ func (d *deploy) inherit() ([]net.Listener, error) {
 		ln, err := net.FileListener(f)
 		f.Close()
 		if err != nil {
-			return nil, startupError("binary upgrade: inherited socket #%d: %w", i, err)
+			return nil, fmt.Errorf("binary upgrade: inherited socket #%d: %w", i, err)
 		}
 		d.log.Infof("Binary upgrade: pid %d serves on the socket inherited from the old process (%s %s)", os.Getpid(), ln.Addr().Network(), ln.Addr())
 		lns = append(lns, ln)
 	}
 	if len(lns) == 0 {
-		return nil, startupError("binary upgrade: the old process passed no listening socket")
+		return nil, fmt.Errorf("binary upgrade: the old process passed no listening socket")
 	}
 	return lns, nil
 }
