@@ -521,9 +521,18 @@ func TestBinaryUpgradeNotReady(t *testing.T) {
 	logs, out := newLogFile(t)
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	old := exampleCmd(bin, "-a 127.0.0.1 -p "+strconv.Itoa(port)+" -j 1 --upgrade-timeout 500ms", out)
+	sock, notes := notifyListener(t)
+	old := exampleCmd(bin, "-a 127.0.0.1 -p "+strconv.Itoa(port)+" -j 1 --upgrade-timeout 500ms", out, "NOTIFY_SOCKET="+sock)
 	startCmd(t, old)
-	logs.waitLog(t, `Instance #0 listening at`)
+	// An upgrade starts once the runner is ready (Upgrade refuses before).
+	waitFor(t, 30*time.Second, "READY=1", func() bool {
+		for _, n := range notes() {
+			if strings.HasPrefix(n.msg, "READY=1\n") {
+				return true
+			}
+		}
+		return false
+	})
 	if err := os.WriteFile(bin+".new", []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
