@@ -26,12 +26,17 @@ import (
 	"github.com/goangel/angel/production"
 )
 
-// startTLS runs configure with --ssl (or --http2) and a fresh self-signed
-// certificate; the harness's client trusts it.
+// startTLS runs configure with --ssl (flag "--ssl"), or --ssl --http2 (flag
+// "--http2"), and a fresh self-signed certificate; the harness's client
+// trusts it.
 func startTLS(t *testing.T, flag string, configure func(*production.App) error, args ...string) *harness {
 	t.Helper()
 	cert, key := writePair(t, t.TempDir(), "server")
-	h := startRunner(t, configure, append([]string{flag, "--certificate-file", cert, "--key-file", key}, args...),
+	flags := []string{"--ssl"}
+	if flag == "--http2" {
+		flags = append(flags, "--http2")
+	}
+	h := startRunner(t, configure, append(append(flags, "--certificate-file", cert, "--key-file", key), args...),
 		production.WithRestartPolicy(production.RestartPolicy{StableAfter: 10 * time.Second}))
 	pemBytes, err := os.ReadFile(cert)
 	if err != nil {
@@ -72,7 +77,7 @@ func TestSSL(t *testing.T) {
 }
 
 func TestHTTP2(t *testing.T) {
-	h := startTLS(t, "--ssl", hello, "--http2", "-j", "2")
+	h := startTLS(t, "--http2", hello, "-j", "2")
 	if code, proto := getProto(t, h, "/"); code != 200 || proto != "HTTP/2.0" {
 		t.Fatalf("GET / = %d over %s, want 200 over HTTP/2.0", code, proto)
 	}
@@ -82,7 +87,7 @@ func TestHTTP2(t *testing.T) {
 // answers with "Connection: close", which net/http's HTTP/2 server turns into
 // a graceful GOAWAY, and the client moves to a live instance.
 func TestHTTP2CrashNoFailedRequest(t *testing.T) {
-	h := startTLS(t, "--ssl", crashy, "--http2", "-j", "4", "--max-restarts", "100000", "--quiet")
+	h := startTLS(t, "--http2", crashy, "-j", "4", "--max-restarts", "100000", "--quiet")
 	if _, proto := getProto(t, h, "/"); proto != "HTTP/2.0" {
 		t.Fatalf("served over %s, want HTTP/2.0", proto)
 	}
