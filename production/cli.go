@@ -3,10 +3,8 @@ package production
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"runtime"
 	"strconv"
@@ -30,14 +28,16 @@ type Config struct {
 	UseZone             bool          `name:"use-zone" help:"Give each request its own child container (reachable from its context) and recover boundary."`
 	Quiet               bool          `help:"Mute the runner's console log lines."`
 	SSL                 bool          `name:"ssl" help:"Serve HTTPS (needs --certificate-file and --key-file)."`
-	HTTP2               bool          `name:"http2" help:"Serve HTTP/2 over TLS (needs --certificate-file and --key-file)."`
+	HTTP2               bool          `name:"http2" help:"Serve HTTP/2 beside HTTP/1.1: over TLS with --ssl, else cleartext with prior knowledge (h2c)."`
 	Address             string        `short:"a" default:"127.0.0.1" help:"The address to listen on."`
 	Concurrency         int           `short:"j" default:"${ncpu}" help:"The number of instances to run."`
 	Port                int           `short:"p" default:"3000" help:"The port to listen on (0 takes a free port)."`
-	CertificateFile     string        `name:"certificate-file" placeholder:"PATH" help:"The PEM certificate (chain) for --ssl/--http2."`
+	CertificateFile     string        `name:"certificate-file" placeholder:"PATH" help:"The PEM certificate (chain) for --ssl."`
 	CertificatePassword string        `name:"certificate-password" placeholder:"PASSWORD" help:"The password of an encrypted PEM certificate."`
-	KeyFile             string        `name:"key-file" placeholder:"PATH" help:"The PEM private key for --ssl/--http2."`
-	KeyPassword         string        `name:"key-password" placeholder:"PASSWORD" help:"The password of an encrypted PEM private key."`
+	KeyFile             string        `name:"key-file" placeholder:"PATH" help:"The PEM private key for --ssl."`
+	KeyPassword         string        `name:"key-password" placeholder:"PASSWORD" help:"The password of an encrypted private key (PKCS#8 \"ENCRYPTED PRIVATE KEY\" or legacy PEM encryption)."`
+	ClientCAFile        string        `name:"client-ca-file" placeholder:"PATH" help:"PEM CA certificates that client certificates must chain to (--ssl)."`
+	ClientAuth          string        `name:"client-auth" placeholder:"MODE" help:"Client certificates: none, request, require, verify-if-given, require-and-verify (default: require-and-verify with --client-ca-file, else none)."`
 	MaxRestarts         int           `name:"max-restarts" default:"${max_restarts}" help:"Give up when one instance fails to start more often than this within --restart-window (at least 1)."`
 	RestartWindow       time.Duration `name:"restart-window" default:"${restart_window}" help:"The window of --max-restarts."`
 	RestartBackoff      time.Duration `name:"restart-backoff" default:"${restart_backoff}" help:"The first wait before respawning an instance that failed to start (doubled each time; 0: never wait)."`
@@ -55,6 +55,7 @@ type Config struct {
 	WriteTimeout        time.Duration `name:"write-timeout" default:"60s" help:"How long one write to a client may stall: no 64 KiB accepted by the client within it closes the connection (0: no limit; streaming answers to a reading client are never cut)."`
 	RequestTimeout      time.Duration `name:"request-timeout" default:"0s" help:"Cancel each request's context after this; a handler that has not started its answer by then gets 503 (0: off)."`
 	MaxConnections      int           `name:"max-connections" default:"0" help:"Open connections the runner serves at once; past it new connections wait in the kernel's backlog (0: no limit)."`
+	UpgradeTimeout      time.Duration `name:"upgrade-timeout" default:"1m" help:"How long a binary upgrade (SIGUSR2) waits for the new process to serve before it kills it and keeps the old one."`
 	PubSubURL           string        `name:"pubsub-url" placeholder:"nats://HOST:PORT" help:"Pass messages between instances (and processes) through this NATS server instead of in memory."`
 	PubSubToken         string        `name:"pubsub-token" help:"NATS token."`
 	PubSubUser          string        `name:"pubsub-user" help:"NATS user."`
@@ -69,10 +70,12 @@ type Config struct {
 
 	logging.Flags `embed:""`
 
-	// keyPair is the certificate and key of --ssl/--http2, loaded (once)
+	// keyPair is the certificate and key of --ssl, loaded (once)
 	// by Validate. Unexported, so kong does not see it; a pointer, so
 	// printing a Config with %+v does not print the private key.
 	keyPair *tls.Certificate
+	// clientCAs is --client-ca-file, loaded by Validate.
+	clientCAs *x509.CertPool
 }
 
 // Validate checks what kong cannot: it is called by kong after parsing, and an
@@ -115,86 +118,10 @@ func (c *Config) Validate() error {
 	if err := c.validateAdmin(); err != nil { // admin.go
 		errs = append(errs, err)
 	}
-	if c.SSL || c.HTTP2 {
-		if err := c.validateTLS(); err != nil {
-			errs = append(errs, err)
-		}
+	if err := c.validateTLS(); err != nil { // tls.go
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// validateTLS checks the certificate and key of --ssl/--http2 as far as can be
-// seen before start: both given, readable, PEM, decryptable, a matching pair;
-// and keeps the pair for the runner.
-func (c *Config) validateTLS() error {
-	which := "--ssl"
-	if !c.SSL {
-		which = "--http2"
-	}
-	if c.CertificateFile == "" || c.KeyFile == "" {
-		var missing []string
-		if c.CertificateFile == "" {
-			missing = append(missing, "--certificate-file")
-		}
-		if c.KeyFile == "" {
-			missing = append(missing, "--key-file")
-		}
-		return fmt.Errorf("%s needs %s", which, strings.Join(missing, " and "))
-	}
-	pair, err := c.loadKeyPair()
-	c.keyPair = &pair
-	return err
-}
-
-// loadKeyPair reads and checks the certificate and key files.
-func (c *Config) loadKeyPair() (tls.Certificate, error) {
-	certPEM, err := readPEM("--certificate-file", c.CertificateFile, c.CertificatePassword, "--certificate-password")
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	keyPEM, err := readPEM("--key-file", c.KeyFile, c.KeyPassword, "--key-password")
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("--certificate-file %s and --key-file %s: %w", c.CertificateFile, c.KeyFile, err)
-	}
-	return pair, nil
-}
-
-// readPEM reads a PEM file and decrypts its encrypted blocks with password.
-func readPEM(flag, path, password, passwordFlag string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", flag, err)
-	}
-	var out []byte
-	rest := data
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		//lint:ignore SA1019 legacy encrypted PEM is what --*-password means
-		if x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck
-			if password == "" {
-				return nil, fmt.Errorf("%s %s is encrypted: give %s", flag, path, passwordFlag)
-			}
-			//lint:ignore SA1019 legacy encrypted PEM is what --*-password means
-			der, err := x509.DecryptPEMBlock(block, []byte(password)) //nolint:staticcheck
-			if err != nil {
-				return nil, fmt.Errorf("%s %s: %s: %w", flag, path, passwordFlag, err)
-			}
-			block = &pem.Block{Type: block.Type, Bytes: der}
-		}
-		out = append(out, pem.EncodeToMemory(block)...)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s %s: no PEM data found", flag, path)
-	}
-	return out, nil
 }
 
 // shortDuration prints d without zero trailing units: 1m, not 1m0s.

@@ -139,6 +139,21 @@
 // container.FromContext(r.Context()) and closed when the request ends.
 // Without --pubsub-url messages pass in memory; with it, through NATS.
 //
+// # Deploying on Linux
+//
+// Under systemd (NOTIFY_SOCKET set; a no-op otherwise) the runner says
+// READY=1 once every instance serves, keeps STATUS= current, brackets a
+// reload with RELOADING=1/READY=1 (Type=notify-reload), says STOPPING=1 at
+// shutdown, and pings the watchdog (WATCHDOG_USEC) only while its supervisor
+// loop answers a heartbeat. Sockets passed by socket activation (LISTEN_FDS)
+// are served instead of binding -a/-p. [Runner.Upgrade] (SIGUSR2) replaces
+// the executable without dropping a request: the new process inherits the
+// listening sockets and, once it serves, the old one drains and exits. TLS
+// takes encrypted PKCS#8 and legacy-encrypted keys, client certificates
+// ([ClientCertificate]) and a certificate reload on SIGHUP; --http2 without
+// --ssl serves h2c. Unit files: example/systemd; the README's "Deploy with
+// systemd" walks through them.
+//
 // # Library use
 //
 // [Runner.Run] never calls os.Exit: its errors are [*ExitError] values

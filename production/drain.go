@@ -80,6 +80,11 @@ func (l *life) drain() {
 	defer timer.Stop()
 	var sweep <-chan time.Time
 	stopping := rs.stopping
+	if rs.handedOver() {
+		// A binary upgrade's new process serves: clients move there, so
+		// idle connections are drained like a crash's, not closed.
+		stopping = nil
+	}
 	seen := map[net.Conn]uint64{}
 wait:
 	for l.busy() {

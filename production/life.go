@@ -148,6 +148,7 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 		Handler:           l.handler(served),
 		ReadHeaderTimeout: rs.cfg.ReadHeaderTimeout,
 		IdleTimeout:       rs.cfg.IdleTimeout,
+		Protocols:         rs.protocols(), // tls.go: h2 over TLS, or h2c
 		ErrorLog:          log.New(logWriter{l.log}, "", 0),
 		ConnState:         l.connState,
 		BaseContext: func(net.Listener) context.Context {

@@ -51,6 +51,7 @@ type Runner struct {
 	acc       *acceptor
 
 	admin atomic.Pointer[adminState] // admin.go
+	sys   atomic.Pointer[deploy]     // systemd notifier and binary upgrades (systemd.go) of the running Run
 }
 
 type appFlag struct {
@@ -313,6 +314,9 @@ type runState struct {
 	leftMu    sync.Mutex
 	left      []string   // hooks and goroutines left running past a life's deadline
 	fatal     chan error // an end the runner must take (too many abandoned)
+	// beat carries the watchdog's heartbeats: the supervisor loop answers
+	// each with answerBeat (systemd.go).
+	beat chan chan struct{}
 }
 
 func startupError(format string, args ...any) error {
@@ -347,10 +351,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		}
 	}()
 	rs.entry.Infof("Starting `%s` application...", r.name)
-	if cfg.SSL || cfg.HTTP2 {
-		// Validate has read and checked the pair.
-		rs.tls, rs.scheme = serverTLS(*cfg.keyPair, cfg.HTTP2), "https"
-	}
+	rs.setupTLS() // tls.go; Validate has read and checked the pair
 
 	// Signals stop the runner through stopCtx; a second stop signal
 	// closes abort.
@@ -365,8 +366,14 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		defer close(done)
 	}
 
-	// Bind the shared listener once, before any instance starts.
-	ln, err := r.listen(stopCtx, cfg) // listen.go
+	// sd_notify, the watchdog and binary upgrades (systemd.go); a handed-over
+	// upgrade stops the runner through stopCtx too.
+	stopCtx, stopDeploy := rs.startDeploy(stopCtx)
+	defer stopDeploy()
+
+	// Bind the shared listener once, before any instance starts (or take
+	// the sockets of socket activation or of a binary upgrade).
+	ln, err := rs.listenSystemd(func() (net.Listener, error) { return r.listen(stopCtx, cfg) }) // listen_systemd.go, listen.go
 	if err != nil {
 		return startupError("%w", err)
 	}
@@ -420,14 +427,17 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	var failed error
 	var crashed []error
 	interrupted := false
-	for range cfg.Concurrency {
+	for n := 0; n < cfg.Concurrency; {
 		select {
 		case err := <-started:
+			n++
 			if err != nil && failed == nil {
 				failed = err
 			}
 		case <-stopCtx.Done():
 			interrupted = true
+		case reply := <-rs.beat:
+			answerBeat(reply)
 		}
 		if failed != nil || interrupted {
 			break
@@ -504,6 +514,8 @@ func (lp *runLoop) serve(ctx context.Context) (crashed []error, failed error) {
 			return crashed, nil
 		case err := <-rs.fatal:
 			return crashed, err
+		case reply := <-rs.beat: // the watchdog's heartbeat (systemd.go)
+			answerBeat(reply)
 		case v := <-rs.r.verbs:
 			lp.handle(v)
 		case err := <-lp.reloadDone:
@@ -524,16 +536,6 @@ func (lp *runLoop) serve(ctx context.Context) (crashed []error, failed error) {
 		}
 	}
 	return crashed, nil
-}
-
-// serverTLS is the TLS configuration of --ssl (HTTP/1.1 over TLS) and
-// --http2 (HTTP/2 over TLS, HTTP/1.1 for clients without it).
-func serverTLS(pair tls.Certificate, http2 bool) *tls.Config {
-	protos := []string{"http/1.1"}
-	if http2 {
-		protos = []string{"h2", "http/1.1"}
-	}
-	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12, NextProtos: protos}
 }
 
 func provideRoot(rs *runState) error {

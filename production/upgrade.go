@@ -3,13 +3,153 @@ package production
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/cloudflare/tableflip"
 )
 
-// ErrUpgradeUnavailable: Upgrade is not available in this build.
-var ErrUpgradeUnavailable = errors.New("production: binary upgrade not available")
+// Binary upgrades go through cloudflare/tableflip: it starts the new
+// executable (os.Args[0] with the same arguments and environment) with the
+// listening sockets inherited, waits until it reports ready (or exits, or
+// --upgrade-timeout passes, when it is killed), and only then lets the old
+// process go. The old process then stops like on SIGTERM: every instance
+// drains, and Run returns nil.
+//
+// tableflip allows one Upgrader per process; the runner makes it on the first
+// Upgrade (or at start, in a process started by an upgrade), so only one
+// Runner per process can upgrade: the one a program runs through Main.
 
-// Upgrade replaces the running binary (SIGUSR2). Placeholder: the systemd
-// branch replaces this file with the real binary upgrade.
+// upgradeChildEnv is the variable tableflip sets in the new process.
+const upgradeChildEnv = "TABLEFLIP_HAS_PARENT_7DIU3"
+
+// ErrUpgrade: a binary upgrade failed; the old process keeps serving.
+var ErrUpgrade = errors.New("production: binary upgrade failed")
+
+func listenerName(i int) string { return "goangel-listener-" + strconv.Itoa(i) }
+
+// Upgrade replaces the running executable without dropping a request: it
+// starts the executable at os.Args[0] again (the new binary, once it has
+// been installed over the old one) with the same arguments and environment
+// and the listening socket(s) inherited, waits until the new process reports
+// ready (every instance of it serves), then makes Run return nil after every
+// instance drained, as a stop does. A new process that fails to start, exits,
+// or is not ready within --upgrade-timeout is killed, and this one keeps
+// serving; the error wraps ErrUpgrade. Under systemd the new process becomes
+// the service's main process (MAINPID=; the unit needs NotifyAccess=all).
+//
+// One upgrade runs at a time; ctx bounds only the wait (the upgrade itself
+// is bounded by --upgrade-timeout and goes on if ctx ends first).
 func (r *Runner) Upgrade(ctx context.Context) error {
-	return ErrUpgradeUnavailable
+	d := r.sys.Load()
+	if d == nil {
+		return fmt.Errorf("%w: the runner is not running", ErrUpgrade)
+	}
+	select {
+	case <-r.ready:
+	default:
+		return fmt.Errorf("%w: the runner is not ready yet (an upgrade starts once every instance serves)", ErrUpgrade)
+	}
+	if !d.upMu.TryLock() {
+		return fmt.Errorf("%w: an upgrade is already running", ErrUpgrade)
+	}
+	result := make(chan error, 1)
+	go func() {
+		defer d.upMu.Unlock()
+		result <- d.upgrade()
+	}()
+	select {
+	case err := <-result:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w (the upgrade goes on)", ErrUpgrade, context.Cause(ctx))
+	}
+}
+
+// upgrade runs one upgrade; d.upMu is held.
+func (d *deploy) upgrade() error {
+	if d.upgraded.Load() {
+		return fmt.Errorf("%w: already upgraded; this process is draining", ErrUpgrade)
+	}
+	upg := d.upg.Load()
+	if upg == nil {
+		var err error
+		upg, err = tableflip.New(tableflip.Options{UpgradeTimeout: d.rs.cfg.UpgradeTimeout})
+		if err != nil {
+			d.log.WithError(err).Error("Binary upgrade failed: cannot set it up; still serving")
+			return fmt.Errorf("%w: %w", ErrUpgrade, err)
+		}
+		if err := upg.Ready(); err != nil { // this process serves: no parent to tell
+			upg.Stop()
+			return fmt.Errorf("%w: %w", ErrUpgrade, err)
+		}
+		d.upg.Store(upg)
+	}
+	for i, ln := range d.listeners[d.passed:] {
+		i += d.passed
+		f, err := ln.File()
+		if err != nil {
+			return fmt.Errorf("%w: listening socket #%d: %w", ErrUpgrade, i, err)
+		}
+		err = upg.Fds.AddFile(listenerName(i), f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%w: listening socket #%d: %w", ErrUpgrade, i, err)
+		}
+		d.passed++
+	}
+	d.log.Infof("Binary upgrade: starting %s (pid %d hands over %d listening socket(s); --upgrade-timeout %v)", os.Args[0], os.Getpid(), len(d.listeners), d.rs.cfg.UpgradeTimeout)
+	err := upg.Upgrade()
+	for i := 0; err != nil && err.Error() == "process is not ready yet" && i < 1000; i++ {
+		// tableflip's loop has not yet seen the Ready of an Upgrader made
+		// just above (its select may take the upgrade request first).
+		time.Sleep(time.Millisecond)
+		err = upg.Upgrade()
+	}
+	if err != nil {
+		d.log.WithError(err).Errorf("Binary upgrade failed: the new process did not become ready (%v); it was killed if it still ran, and this process (pid %d) keeps serving", err, os.Getpid())
+		return fmt.Errorf("%w: %w", ErrUpgrade, err)
+	}
+	d.upgraded.Store(true)
+	d.log.Infof("Binary upgrade: the new process is ready and serves; this process (pid %d) drains and exits", os.Getpid())
+	// Stop accepting while every life still serves, so that the last
+	// connection accepted still finds a live view to serve it: the stop
+	// that follows closes the views while the acceptor stops, and a
+	// connection the acceptor holds when no view is left is closed (reset).
+	d.rs.acc.close()
+	d.cancel()
+	return nil
+}
+
+// inherit takes the listening sockets the old process passed.
+func (d *deploy) inherit() ([]net.Listener, error) {
+	upg, err := tableflip.New(tableflip.Options{UpgradeTimeout: d.rs.cfg.UpgradeTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("binary upgrade: cannot take over from the old process: %w", err)
+	}
+	d.upg.Store(upg)
+	var lns []net.Listener
+	for i := 0; ; i++ {
+		f, err := upg.Fds.File(listenerName(i))
+		if err != nil {
+			return nil, fmt.Errorf("binary upgrade: inherited socket #%d: %w", i, err)
+		}
+		if f == nil {
+			break
+		}
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("binary upgrade: inherited socket #%d: %w", i, err)
+		}
+		d.log.Infof("Binary upgrade: pid %d serves on the socket inherited from the old process (%s %s)", os.Getpid(), ln.Addr().Network(), ln.Addr())
+		lns = append(lns, ln)
+	}
+	if len(lns) == 0 {
+		return nil, fmt.Errorf("binary upgrade: the old process passed no listening socket")
+	}
+	return lns, nil
 }

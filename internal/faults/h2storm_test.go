@@ -71,7 +71,7 @@ func TestHTTP2CrashStorm(t *testing.T) {
 	cert, key, pool := selfSigned(t)
 	a := faultapp.New()
 	r := productiontest.Start(t, "faultapp", a.Configure,
-		[]string{"-j", "4", "--quiet", "--http2", "--certificate-file", cert, "--key-file", key, "--max-restarts", "1000000"}, stormPolicy)
+		[]string{"-j", "4", "--quiet", "--ssl", "--http2", "--certificate-file", cert, "--key-file", key, "--max-restarts", "1000000"}, stormPolicy)
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}

@@ -39,7 +39,7 @@ const StartTimeout = 30 * time.Second
 // Runner is a production.Runner started by Start.
 type Runner struct {
 	*production.Runner
-	// URL is http://ADDR of the shared listener (https:// with --ssl or --http2).
+	// URL is http://ADDR of the shared listener (https:// with --ssl).
 	URL string
 
 	tb      testing.TB
@@ -95,7 +95,7 @@ func Start(tb testing.TB, name string, configure func(*production.App) error, ar
 	}
 	scheme := "http://"
 	for _, a := range args {
-		if a == "--ssl" || a == "--http2" {
+		if a == "--ssl" {
 			scheme = "https://"
 		}
 	}

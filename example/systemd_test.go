@@ -1,0 +1,718 @@
+package main
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The tests in this file run the example as real processes (this test binary
+// running main, see TestMain): under socket activation and through binary
+// upgrades.
+
+// logFile is a file both an example process and the process an upgrade
+// starts write their log to (a pipe would keep cmd.Wait waiting for the new
+// process).
+type logFile struct{ path string }
+
+func newLogFile(t *testing.T) (*logFile, *os.File) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "log")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return &logFile{path}, f
+}
+
+func (l *logFile) String() string {
+	b, _ := os.ReadFile(l.path)
+	return string(b)
+}
+
+// waitLog waits until the log matches re and returns the submatches.
+func (l *logFile) waitLog(t *testing.T, re string) []string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := rx.FindStringSubmatch(l.String()); m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 30s waiting for a log line matching %s; the log:\n%s", re, l)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// exampleCmd returns the example as a command: path (this test binary, or a
+// copy) with the example's arguments.
+func exampleCmd(path, args string, out *os.File, env ...string) *exec.Cmd {
+	cmd := exec.Command(path)
+	cmd.Env = append(os.Environ(), append([]string{"EXAMPLE_TEST_RUN_MAIN=1", "EXAMPLE_TEST_ARGS=" + args}, env...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	return cmd
+}
+
+// startCmd starts cmd and kills it when the test ends, if it still runs.
+func startCmd(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestSocketActivationFD3 passes listening sockets as fds 3 and 4 with
+// LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES, as systemd does: the example
+// serves on both (and binds nothing: -p 1 would fail) and names them in the
+// log.
+func TestSocketActivationFD3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a subprocess")
+	}
+	var addrs []string
+	var files []*os.File
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := ln.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		ln.Close() // the child's copy keeps the socket open
+		defer f.Close()
+		files = append(files, f)
+	}
+	logs, out := newLogFile(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// LISTEN_PID must be the pid of the process that reads it: the shell
+	// sets it to its own pid, then becomes the example with exec.
+	cmd := exampleCmd("/bin/sh", "-a 127.0.0.1 -p 1 -j 2", out, "LISTEN_FDS=2", "LISTEN_FDNAMES=web:alt")
+	cmd.Args = []string{"/bin/sh", "-c", `LISTEN_PID=$$ exec "$0"`, self}
+	cmd.ExtraFiles = files
+	startCmd(t, cmd)
+	logs.waitLog(t, `Socket activation: serving on the socket systemd passed as "web" \(fd 3, tcp `+regexp.QuoteMeta(addrs[0])+`\)`)
+	logs.waitLog(t, `Socket activation: serving on the socket systemd passed as "alt" \(fd 4, tcp `+regexp.QuoteMeta(addrs[1])+`\)`)
+	logs.waitLog(t, `Instance #1 listening at`)
+	for _, addr := range addrs {
+		for range 4 {
+			if a := get(t, "http://"+addr+"/"); a.code != 200 || a.body != "Hello, production world!" {
+				t.Errorf("GET http://%s/ = %d %q", addr, a.code, a.body)
+			}
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, cmd); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0\n%s", code, logs)
+	}
+}
+
+// TestSystemdSocketActivate runs the example under the real
+// systemd-socket-activate (Debian package systemd), the way the issue found
+// it failing with "address already in use": it must serve on the passed
+// socket although -p names the same port.
+func TestSystemdSocketActivate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a subprocess")
+	}
+	tool, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Fatal("systemd-socket-activate is not installed: apt-get install systemd (.ci/run does)")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	logs, out := newLogFile(t)
+	cmd := exec.Command(tool, "-l", addr, "--fdname=web",
+		"-E", "EXAMPLE_TEST_RUN_MAIN=1", "-E", "EXAMPLE_TEST_ARGS=-a 127.0.0.1 -p "+strconv.Itoa(port)+" -j 2", self)
+	cmd.Stdout, cmd.Stderr = out, out
+	startCmd(t, cmd)
+	// systemd-socket-activate starts the example on the first connection;
+	// until then the connection waits in the socket's backlog.
+	waitFor(t, 30*time.Second, "systemd-socket-activate to listen", func() bool {
+		return strings.Contains(logs.String(), "Listening on")
+	})
+	if a := get(t, "http://"+addr+"/"); a.code != 200 || a.body != "Hello, production world!" {
+		t.Errorf("GET / = %d %q\n%s", a.code, a.body, logs)
+	}
+	logs.waitLog(t, `Socket activation: serving on the socket systemd passed as "web" \(fd 3, tcp `+regexp.QuoteMeta(addr)+`\)`)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, cmd); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0\n%s", code, logs)
+	}
+}
+
+// load runs bounded concurrent load that never retries: keep-alive clients
+// (one connection each, replaced only after a response that said
+// "Connection: close") and new-connection clients (one request per
+// connection). Any error is a failed request.
+type load struct {
+	addr   string
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	ok     atomic.Int64
+	failed atomic.Int64
+	mu     sync.Mutex
+	errs   []string
+}
+
+func startLoad(addr string, keepAlive, newConn int) *load {
+	l := &load{addr: addr, stop: make(chan struct{})}
+	for range keepAlive {
+		l.wg.Go(func() { l.run(true) })
+	}
+	for range newConn {
+		l.wg.Go(func() { l.run(false) })
+	}
+	return l
+}
+
+func (l *load) fail(err error) {
+	err = fmt.Errorf("%s %w", time.Now().UTC().Format("15:04:05.000000"), err)
+	l.failed.Add(1)
+	l.mu.Lock()
+	if len(l.errs) < 10 {
+		l.errs = append(l.errs, err.Error())
+	}
+	l.mu.Unlock()
+}
+
+func (l *load) run(keepAlive bool) {
+	var c net.Conn
+	var br *bufio.Reader
+	kind, onConn := "new-connection client", 0
+	if keepAlive {
+		kind = "keep-alive client"
+	}
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+	for {
+		select {
+		case <-l.stop:
+			return
+		default:
+		}
+		if c == nil {
+			var err error
+			if c, err = net.DialTimeout("tcp", l.addr, 10*time.Second); err != nil {
+				l.fail(err)
+				return
+			}
+			br = bufio.NewReader(c)
+			onConn = 0
+		}
+		onConn++
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		req := "GET / HTTP/1.1\r\nHost: example\r\n\r\n"
+		if !keepAlive {
+			req = "GET / HTTP/1.1\r\nHost: example\r\nConnection: close\r\n\r\n"
+		}
+		if _, err := io.WriteString(c, req); err != nil {
+			l.fail(fmt.Errorf("%s, request #%d on its connection: write: %w", kind, onConn, err))
+			return
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			l.fail(fmt.Errorf("%s, request #%d on its connection: read: %w", kind, onConn, err))
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || string(body) != "Hello, production world!" {
+			l.fail(fmt.Errorf("GET / = %d %q, %v", resp.StatusCode, body, err))
+			return
+		}
+		l.ok.Add(1)
+		if !keepAlive || resp.Close {
+			c.Close()
+			c = nil
+		}
+	}
+}
+
+func (l *load) finish() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+// copyFile copies this test binary to dst (a new inode: "the new binary").
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := dst + ".new"
+	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// note is one notification and the pid of its sender (SO_PASSCRED, as
+// systemd reads it).
+type note struct {
+	pid int
+	msg string
+}
+
+// notifyListener is a datagram socket standing in for systemd's
+// NOTIFY_SOCKET; it records each notification with its sender's pid.
+func notifyListener(t *testing.T) (string, func() []note) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1) }); err != nil || serr != nil {
+		t.Fatalf("SO_PASSCRED: %v %v", err, serr)
+	}
+	var mu sync.Mutex
+	var notes []note
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf, oob := make([]byte, 4096), make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+		for {
+			n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+			if err != nil {
+				return
+			}
+			pid := -1
+			if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(cmsgs) > 0 {
+				if cred, err := unix.ParseUnixCredentials(&cmsgs[0]); err == nil {
+					pid = int(cred.Pid)
+				}
+			}
+			mu.Lock()
+			notes = append(notes, note{pid, string(buf[:n])})
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { conn.Close(); <-done })
+	return path, func() []note {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]note(nil), notes...)
+	}
+}
+
+// TestBinaryUpgrade upgrades the running example (SIGUSR2) to a new binary
+// under bounded concurrent load: no request fails, the old process exits 0
+// after draining, the new one serves and tells systemd MAINPID= and READY=1
+// (the old one never says STOPPING=1); the watchdog is pinged by the old
+// process (WATCHDOG_PID), then by the new one once it is the main process.
+// Then a new binary that fails to start leaves the new process serving.
+func TestBinaryUpgrade(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs subprocesses")
+	}
+	// Orphans (the upgraded process, once the old one exits) become this
+	// process's children, so that the test can wait for them.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatalf("PR_SET_CHILD_SUBREAPER: %v", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "example")
+	copyFile(t, self, bin)
+	sock, notes := notifyListener(t)
+	logs, out := newLogFile(t)
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	old := exampleCmd("/bin/sh", "-a 127.0.0.1 -p "+strconv.Itoa(port)+" -j 2 --upgrade-timeout 20s", out, "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=100000")
+	// WATCHDOG_PID is the watched process: the shell sets its own pid, then
+	// becomes the example with exec.
+	old.Args = []string{"/bin/sh", "-c", `WATCHDOG_PID=$$ exec "$0"`, bin}
+	startCmd(t, old)
+	oldPid := old.Process.Pid
+	pings := func(pid int) int {
+		n := 0
+		for _, m := range notes() {
+			if m.pid == pid && m.msg == "WATCHDOG=1" {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 30*time.Second, "watchdog pings from the old process", func() bool { return pings(oldPid) >= 2 })
+	logs.waitLog(t, `Instance #1 listening at`)
+
+	l := startLoad(addr, 4, 2)
+	waitFor(t, 30*time.Second, "200 requests before the upgrade", func() bool { return l.ok.Load() >= 200 || l.failed.Load() > 0 })
+	copyFile(t, self, bin) // install the new binary
+	if err := old.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	m := logs.waitLog(t, `Binary upgrade: pid (\d+) serves on the socket inherited from the old process`)
+	newPid, _ := strconv.Atoi(m[1])
+	if code := exitCode(t, old); code != 0 {
+		t.Errorf("old process: exit code %d, want 0\n%s", code, logs)
+	}
+	waitFor(t, 30*time.Second, "watchdog pings from the new process", func() bool { return pings(newPid) >= 2 })
+	served := l.ok.Load()
+	waitFor(t, 30*time.Second, "200 requests after the upgrade", func() bool { return l.ok.Load() >= served+200 || l.failed.Load() > 0 })
+	l.finish()
+	if n := l.failed.Load(); n > 0 {
+		t.Errorf("%d of %d requests failed during the upgrade: %q\n%s", n, n+l.ok.Load(), l.errs, logs)
+	}
+	t.Logf("%d requests during the upgrade, %d failed", l.ok.Load()+l.failed.Load(), l.failed.Load())
+	if !strings.Contains(logs.String(), "Binary upgrade: the new process is ready and serves") {
+		t.Errorf("log lacks the old process's hand-over:\n%s", logs)
+	}
+	mainPid := false
+	for _, n := range notes() {
+		if strings.Contains(n.msg, "STOPPING=1") {
+			t.Errorf("pid %d said STOPPING=1 during the upgrade: %+v", n.pid, notes())
+		}
+		if n.pid == newPid && strings.HasPrefix(n.msg, "MAINPID="+strconv.Itoa(newPid)+"\nREADY=1\n") {
+			mainPid = true
+		}
+		if n.pid == newPid && n.msg == "WATCHDOG=1" && !mainPid {
+			t.Errorf("the new process pinged the watchdog before it said MAINPID=: %+v", notes())
+		}
+		if n.pid != oldPid && n.pid != newPid {
+			t.Errorf("a notification from pid %d, neither the old (%d) nor the new process (%d): %q", n.pid, oldPid, newPid, n.msg)
+		}
+	}
+	if !mainPid {
+		t.Errorf("the new process did not say MAINPID=%d and READY=1: %+v", newPid, notes())
+	}
+
+	// A new binary that cannot start: the upgrade fails, the process keeps
+	// serving, and says why.
+	if err := os.WriteFile(bin+".new", []byte("#!/bin/sh\necho broken binary >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(bin+".new", bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(newPid, syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	logs.waitLog(t, `Binary upgrade failed: the new process did not become ready .*exited.*; it was killed if it still ran, and this process \(pid `+strconv.Itoa(newPid)+`\) keeps serving`)
+	if a := get(t, "http://"+addr+"/"); a.code != 200 {
+		t.Errorf("GET / after the failed upgrade = %d %q", a.code, a.body)
+	}
+	if err := syscall.Kill(newPid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitPid(t, newPid); code != 0 {
+		t.Errorf("upgraded process: exit code %d after SIGTERM, want 0\n%s", code, logs)
+	}
+}
+
+// waitPid waits for an adopted orphan (see PR_SET_CHILD_SUBREAPER) to exit
+// and returns its exit code.
+func waitPid(t *testing.T, pid int) int {
+	t.Helper()
+	done := make(chan int, 1)
+	go func() {
+		var ws syscall.WaitStatus
+		for {
+			_, err := syscall.Wait4(pid, &ws, 0, nil)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				done <- -1
+				return
+			}
+			done <- ws.ExitStatus()
+			return
+		}
+	}()
+	select {
+	case code := <-done:
+		return code
+	case <-time.After(30 * time.Second):
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("pid %d did not exit within 30s", pid)
+		return -1
+	}
+}
+
+// TestBinaryUpgradeNotReady: a new binary that starts but never becomes
+// ready is killed when --upgrade-timeout passes, and the old process keeps
+// serving and says why.
+func TestBinaryUpgradeNotReady(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs subprocesses")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "example")
+	copyFile(t, self, bin)
+	logs, out := newLogFile(t)
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	sock, notes := notifyListener(t)
+	old := exampleCmd(bin, "-a 127.0.0.1 -p "+strconv.Itoa(port)+" -j 1 --upgrade-timeout 500ms", out, "NOTIFY_SOCKET="+sock)
+	startCmd(t, old)
+	// An upgrade starts once the runner is ready (Upgrade refuses before).
+	waitFor(t, 30*time.Second, "READY=1", func() bool {
+		for _, n := range notes() {
+			if strings.HasPrefix(n.msg, "READY=1\n") {
+				return true
+			}
+		}
+		return false
+	})
+	if err := os.WriteFile(bin+".new", []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(bin+".new", bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	m := logs.waitLog(t, `Binary upgrade failed: the new process did not become ready \(new child pid=(\d+) timed out\); it was killed`)
+	pid, _ := strconv.Atoi(m[1])
+	waitFor(t, 30*time.Second, "the new process to be killed", func() bool {
+		return syscall.Kill(pid, 0) == syscall.ESRCH
+	})
+	if a := get(t, "http://"+addr+"/"); a.code != 200 {
+		t.Errorf("GET / after the failed upgrade = %d %q", a.code, a.body)
+	}
+	if err := old.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, old); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0\n%s", code, logs)
+	}
+}
+
+// TestUnitFiles checks the unit files in example/systemd: the settings the
+// README promises, and `systemd-analyze verify` (with the systemd < 253
+// drop-in; such a systemd may only complain that it does not know
+// Type=notify-reload and ReloadSignal=).
+func TestUnitFiles(t *testing.T) {
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("systemd", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	service, socket, dropIn := read("goangel-example.service"), read("goangel-example.socket"), read("systemd-252.conf")
+	for _, c := range []struct{ file, text, want string }{
+		{"service", service, "\nType=notify-reload\n"},
+		{"service", service, "\nNotifyAccess=all\n"},
+		{"service", service, "\nWatchdogSec=30s\n"},
+		{"service", service, "\nRestart=on-failure\n"},
+		{"service", service, "\nRestartPreventExitStatus=64 78\n"},
+		{"service", service, "\nExecStart=/usr/local/bin/goangel-example "},
+		{"socket", socket, "\nListenStream=127.0.0.1:3000\n"},
+		{"socket", socket, "\nFileDescriptorName=http\n"},
+		{"drop-in", dropIn, "\nExecReload=/bin/kill -HUP $MAINPID\n"},
+	} {
+		if !strings.Contains(c.text, c.want) {
+			t.Errorf("the %s unit lacks %q", c.file, strings.TrimSpace(c.want))
+		}
+	}
+	tool, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Fatal("systemd-analyze is not installed: apt-get install systemd (.ci/run does)")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// verify checks that ExecStart's program exists: point it at this test
+	// binary.
+	write("goangel-example.service", strings.ReplaceAll(service, "/usr/local/bin/goangel-example", self))
+	write("goangel-example.socket", socket)
+	version, _ := exec.Command(tool, "--version").Output()
+	old := false
+	if f := strings.Fields(string(version)); len(f) >= 2 {
+		n, _ := strconv.Atoi(f[1])
+		old = n < 253
+	}
+	if old {
+		write("goangel-example.service.d/systemd-252.conf", dropIn)
+	}
+	cmd := exec.Command(tool, "verify", "--man=no", "goangel-example.service", "goangel-example.socket")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	for l := range strings.Lines(string(out)) {
+		if old && (strings.Contains(l, "notify-reload") || strings.Contains(l, "'ReloadSignal'")) {
+			continue
+		}
+		t.Errorf("systemd-analyze verify: %s", strings.TrimSpace(l))
+	}
+}
+
+// selfSigned writes a self-signed certificate for localhost named cn and its
+// key to cert and key.
+func selfSigned(t *testing.T, cn, cert, key string) *x509.Certificate {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c
+}
+
+// TestCertificateReloadOnSIGHUP: the example under --ssl --http2 reads its
+// certificate and key again on SIGHUP and serves the new pair to new
+// handshakes (over HTTP/2).
+func TestCertificateReloadOnSIGHUP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a subprocess")
+	}
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	pool := x509.NewCertPool()
+	pool.AddCert(selfSigned(t, "first", cert, key))
+	logs, out := newLogFile(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cmd := exampleCmd(self, fmt.Sprintf("-a 127.0.0.1 -p %d -j 2 --ssl --http2 --certificate-file %s --key-file %s", port, cert, key), out)
+	startCmd(t, cmd)
+	logs.waitLog(t, `Instance #1 listening at https://`)
+	served := func() (string, string) {
+		t.Helper()
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}, ForceAttemptHTTP2: true}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(fmt.Sprintf("https://127.0.0.1:%d/", port))
+		if err != nil {
+			t.Fatalf("GET /: %v\n%s", err, logs)
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		return resp.TLS.PeerCertificates[0].Subject.CommonName, resp.Proto
+	}
+	if cn, proto := served(); cn != "first" || proto != "HTTP/2.0" {
+		t.Fatalf("served %q over %s, want first over HTTP/2.0", cn, proto)
+	}
+	pool.AddCert(selfSigned(t, "second", cert, key))
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	logs.waitLog(t, `Certificate reloaded from `+regexp.QuoteMeta(cert)+` \(subject "CN=second"`)
+	for range 2 {
+		if cn, _ := served(); cn != "second" {
+			t.Errorf("after SIGHUP served %q, want second", cn)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, cmd); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0\n%s", code, logs)
+	}
+}
