@@ -234,10 +234,8 @@ func (r *Runner) Stats() Stats {
 		s.ConsoleWriteErrors = rs.logs.ConsoleWriteErrors()
 	}
 	for _, in := range ins {
-		select {
-		case <-in.done: // removed and drained; the runner's loop forgets it next
+		if in.removedAndDrained() { // the runner's loop forgets it next
 			continue
-		default:
 		}
 		st := in.state.Load()
 		is := InstanceStats{

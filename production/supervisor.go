@@ -90,6 +90,22 @@ func newInstance(rs *runState, num, firstLife int) *instance {
 	return in
 }
 
+// removedAndDrained reports whether the instance was removed (Drain, Scale
+// down) and its supervisor has returned.
+func (in *instance) removedAndDrained() bool {
+	select {
+	case <-in.remove:
+	default:
+		return false
+	}
+	select {
+	case <-in.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // doRemove asks the instance to drain its life and end. Idempotent.
 func (in *instance) doRemove() { in.removeMu.Do(func() { close(in.remove) }) }
 
