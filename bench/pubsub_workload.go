@@ -264,7 +264,7 @@ func GoangelTarget(name string, newBroker func(tb testing.TB) pubsub.Broker, opt
 			return err
 		}
 		return publish, func() {
-			_ = broker.Close()
+			_ = broker.Close(ctx)
 			wg.Wait()
 		}
 	}}
@@ -285,7 +285,7 @@ func GoangelNATS(url func(tb testing.TB) string) PubSubTarget {
 	return GoangelTarget("goangel-nats", func(tb testing.TB) pubsub.Broker {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		b, err := pubsub.NewNATS(ctx, url(tb), pubsub.NATSOptions{})
+		b, err := pubsub.NewNATS(ctx, url(tb))
 		if err != nil {
 			tb.Fatal(err)
 		}

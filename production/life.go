@@ -91,7 +91,7 @@ func (in *instance) start(n int) (*life, error) {
 		l.release()
 		return nil, fmt.Errorf("instance container: %w", err)
 	}
-	client, err := rs.broker.Register(l.ctx, pubsub.ClientInfo{ID: l.info.ID, CanPublish: pubsub.AllowAll, CanSubscribe: pubsub.AllowAll})
+	client, err := rs.broker.Register(l.ctx, pubsub.ClientInfo{ID: l.info.ID, CanPublish: pubsub.AllowAll(), CanSubscribe: pubsub.AllowAll()})
 	if err != nil {
 		l.release()
 		return nil, fmt.Errorf("pub/sub client %s: %w", l.info.ID, err)

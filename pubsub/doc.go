@@ -38,11 +38,12 @@
 // # Registration and permissions
 //
 // A Broker registers each Client with a ClientInfo: a unique id and
-// allow-lists of topic patterns for publishing and subscribing (nil: all,
-// as in Dart's pub_sub; DenyAll: none). An empty or duplicate id fails
-// (ErrInvalidID, ErrDuplicateID); with WithKnownClients (or
-// NATSOptions.KnownClients) an id not on the list fails with
-// ErrUnknownClient. A denied Publish or Subscribe fails with ErrPermission.
+// allow-lists of topic patterns for publishing and subscribing: immutable
+// AllowList values made with AllowAll, DenyAll or Allow (the zero value
+// allows all, as in Dart's pub_sub). A subscription pattern is allowed when
+// the list's patterns together cover every topic it can match. An empty or
+// duplicate id fails (ErrInvalidID, ErrDuplicateID); with WithKnownClients
+// an id not on the list fails with ErrUnknownClient. A denied Publish or Subscribe fails with ErrPermission.
 // goangel's runner registers one client per instance life; a respawned
 // instance gets a fresh client and the old one's subscriptions are gone.
 //
@@ -89,8 +90,7 @@
 // slow drop-policy subscriber holds up nobody). A Block subscription gets a
 // nats.go subscription of its own: waiting for it holds up only its own
 // delivery, never a remote publisher (NATS never pushes back on
-// publishers); behind it, nats.go's pending limits (NATSOptions.PendingMsgs,
-// PendingBytes) bound what waits, and nats.go's drops are counted in
+// publishers); behind it, nats.go's pending limits (WithPendingLimits) bound what waits, and nats.go's drops are counted in
 // Dropped and reported as EventSlowConsumer too.
 //
 // Delivery is at-most-once, as core NATS is: a message is delivered zero or

@@ -12,7 +12,7 @@ import (
 func ExampleNewMemory() {
 	ctx := context.Background()
 	broker := pubsub.NewMemory()
-	defer broker.Close()
+	defer broker.Close(context.Background())
 
 	// The runner registers one client per instance life.
 	a, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "example/0#1"})
@@ -38,7 +38,7 @@ func ExampleSubscribeAs() {
 	type Greeting struct{ Text string }
 	ctx := context.Background()
 	broker := pubsub.NewMemory()
-	defer broker.Close()
+	defer broker.Close(context.Background())
 	pub, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "pub"})
 	sub, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "sub"})
 
@@ -55,11 +55,11 @@ func ExampleSubscribeAs() {
 func ExampleClientInfo() {
 	ctx := context.Background()
 	broker := pubsub.NewMemory()
-	defer broker.Close()
+	defer broker.Close(context.Background())
 	c, _ := broker.Register(ctx, pubsub.ClientInfo{
 		ID:           "reader",
-		CanPublish:   pubsub.DenyAll,
-		CanSubscribe: []string{"news.>"},
+		CanPublish:   pubsub.DenyAll(),
+		CanSubscribe: pubsub.Allow("news.>"),
 	})
 	_, err := c.Publish(ctx, "news.sport", "goal")
 	fmt.Println(errors.Is(err, pubsub.ErrPermission))
@@ -77,7 +77,7 @@ func ExampleClientInfo() {
 func ExampleWithPolicy() {
 	ctx := context.Background()
 	broker := pubsub.NewMemory()
-	defer broker.Close()
+	defer broker.Close(context.Background())
 	pub, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "pub"})
 	sub, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "sub"})
 	latest, _ := sub.Subscribe(ctx, "price", pubsub.WithQueueSize(2), pubsub.WithPolicy(pubsub.DropOldest))

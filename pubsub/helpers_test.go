@@ -21,12 +21,12 @@ func memoryBackends() []backend {
 	return []backend{
 		{"memory", func(t *testing.T) pubsub.Broker {
 			b := pubsub.NewMemory()
-			t.Cleanup(func() { _ = b.Close() })
+			t.Cleanup(func() { _ = b.Close(context.Background()) })
 			return b
 		}},
 		{"memory+json", func(t *testing.T) pubsub.Broker {
 			b := pubsub.NewMemory(pubsub.WithCodec(pubsub.JSON{}))
-			t.Cleanup(func() { _ = b.Close() })
+			t.Cleanup(func() { _ = b.Close(context.Background()) })
 			return b
 		}},
 	}
@@ -109,17 +109,5 @@ func closed(t *testing.T, s pubsub.Subscription) {
 		case <-deadline:
 			t.Fatalf("subscription %q not closed within %v", s.Pattern(), wait)
 		}
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling interval of a bounded wait, not a timing assumption
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,7 +66,7 @@ func TestOverflowPolicies(t *testing.T) {
 		t.Run(tc.policy.String(), func(t *testing.T) {
 			var ev events
 			b := pubsub.NewMemory(pubsub.WithEventHook(ev.hook))
-			defer b.Close()
+			defer b.Close(context.Background())
 			p, slow, fast := register(t, b, "p"), register(t, b, "slow"), register(t, b, "fast")
 			s := subscribe(t, slow, "t", pubsub.WithQueueSize(2), pubsub.WithPolicy(tc.policy))
 			f := subscribe(t, fast, "t", pubsub.WithQueueSize(10))
@@ -121,7 +122,7 @@ func TestOverflowPolicies(t *testing.T) {
 func TestBlockPolicy(t *testing.T) {
 	t.Run("waits for the reader", func(t *testing.T) {
 		b := pubsub.NewMemory()
-		defer b.Close()
+		defer b.Close(context.Background())
 		p, r := register(t, b, "p"), register(t, b, "r")
 		s := subscribe(t, r, "t", pubsub.WithQueueSize(1), pubsub.WithPolicy(pubsub.Block))
 		done := make(chan error, 1)
@@ -155,7 +156,7 @@ func TestBlockPolicy(t *testing.T) {
 	t.Run("publisher ctx ends the wait", func(t *testing.T) {
 		var ev events
 		b := pubsub.NewMemory(pubsub.WithEventHook(ev.hook))
-		defer b.Close()
+		defer b.Close(context.Background())
 		p, r, other := register(t, b, "p"), register(t, b, "r"), register(t, b, "o")
 		s := subscribe(t, r, "t", pubsub.WithQueueSize(1), pubsub.WithPolicy(pubsub.Block))
 		o := subscribe(t, other, "t")
@@ -183,7 +184,7 @@ func TestBlockPolicy(t *testing.T) {
 				blocked <- struct{}{}
 			}
 		}))
-		defer b.Close()
+		defer b.Close(context.Background())
 		p, r := register(t, b, "p"), register(t, b, "r")
 		s := subscribe(t, r, "t", pubsub.WithQueueSize(1), pubsub.WithPolicy(pubsub.Block))
 		publish(t, p, "t", 1)
@@ -218,10 +219,10 @@ func TestBlockPolicy(t *testing.T) {
 // the broker's allow-lists apply on top of the client's.
 func TestKnownClients(t *testing.T) {
 	b := pubsub.NewMemory(pubsub.WithKnownClients(
-		pubsub.ClientInfo{ID: "a", CanPublish: []string{"greeting"}},
+		pubsub.ClientInfo{ID: "a", CanPublish: pubsub.Allow("greeting")},
 		pubsub.ClientInfo{ID: "b"},
 	))
-	defer b.Close()
+	defer b.Close(context.Background())
 	ctx := context.Background()
 	if _, err := b.Register(ctx, pubsub.ClientInfo{ID: "z"}); !errors.Is(err, pubsub.ErrUnknownClient) {
 		t.Errorf("unknown id: %v, want ErrUnknownClient", err)
@@ -234,7 +235,7 @@ func TestKnownClients(t *testing.T) {
 		t.Errorf("publish inside: %v", err)
 	}
 	// Register may narrow, never widen.
-	bb, err := b.Register(ctx, pubsub.ClientInfo{ID: "b", CanPublish: []string{"x"}})
+	bb, err := b.Register(ctx, pubsub.ClientInfo{ID: "b", CanPublish: pubsub.Allow("x")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +249,7 @@ func TestKnownClients(t *testing.T) {
 func TestLogger(t *testing.T) {
 	logger, hook := logtest.NewNullLogger()
 	b := pubsub.NewMemory(pubsub.WithLogger(logger))
-	defer b.Close()
+	defer b.Close(context.Background())
 	p, r := register(t, b, "p"), register(t, b, "app/1#1")
 	s := subscribe(t, r, "t", pubsub.WithQueueSize(1))
 	for i := range 10 {
@@ -272,7 +273,7 @@ func TestLogger(t *testing.T) {
 // TestCanceledContext: a ctx that already ended fails every call.
 func TestCanceledContext(t *testing.T) {
 	b := pubsub.NewMemory()
-	defer b.Close()
+	defer b.Close(context.Background())
 	c := register(t, b, "c")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -308,7 +309,7 @@ func TestPublishAllocs(t *testing.T) {
 		if allocs > 1 {
 			t.Errorf("K=%d: %.1f allocs per publish, want <= 1", k, allocs)
 		}
-		_ = b.Close()
+		_ = b.Close(context.Background())
 	}
 }
 
@@ -323,7 +324,7 @@ func TestHookMayUnsubscribe(t *testing.T) {
 					_ = s.Unsubscribe()
 				}
 			}))
-			defer b.Close()
+			defer b.Close(context.Background())
 			pub, r := register(t, b, "p"), register(t, b, "r")
 			s = subscribe(t, r, "t", pubsub.WithQueueSize(1), pubsub.WithPolicy(p))
 			for i := range 3 {
@@ -334,4 +335,39 @@ func TestHookMayUnsubscribe(t *testing.T) {
 			closed(t, s)
 		})
 	}
+}
+
+// TestAllowListImmutable: an AllowList keeps its own copy of the patterns.
+func TestAllowListImmutable(t *testing.T) {
+	patterns := []string{"news.>"}
+	l := pubsub.Allow(patterns...)
+	patterns[0] = ">"
+	l.Patterns()[0] = ">"
+	if got := l.Patterns(); len(got) != 1 || got[0] != "news.>" || l.All() {
+		t.Fatalf("Allow changed from outside: %v (all %v)", got, l.All())
+	}
+	b := pubsub.NewMemory()
+	defer b.Close(context.Background())
+	c, err := b.Register(context.Background(), pubsub.ClientInfo{ID: "c", CanPublish: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Publish(context.Background(), "weather", 1); !errors.Is(err, pubsub.ErrPermission) {
+		t.Errorf("publish outside the list: %v, want ErrPermission", err)
+	}
+	if !pubsub.AllowAll().All() || pubsub.DenyAll().All() || (pubsub.AllowList{}).Patterns() != nil {
+		t.Error("AllowAll/DenyAll/zero value")
+	}
+}
+
+// TestNATSOnlyOptionInMemory: a NATS-only option given to NewMemory is a
+// programming error, named at once.
+func TestNATSOnlyOptionInMemory(t *testing.T) {
+	defer func() {
+		r := recover()
+		if r == nil || !strings.Contains(fmt.Sprint(r), "WithToken") {
+			t.Errorf("panic %v, want one naming WithToken", r)
+		}
+	}()
+	pubsub.NewMemory(pubsub.WithToken("x"))
 }

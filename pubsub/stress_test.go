@@ -93,7 +93,7 @@ func TestStress(t *testing.T) {
 	}
 	wg.Wait()
 	closers.Wait()
-	_ = b.Close()
+	_ = b.Close(context.Background())
 	for _, s := range unread {
 		closed(t, s)
 	}
@@ -111,8 +111,8 @@ func TestStress(t *testing.T) {
 // share NATS subscriptions per pattern.
 func TestStressNATS(t *testing.T) {
 	url := runServer(t, nil).ClientURL()
-	b := newNATS(t, url, pubsub.NATSOptions{QueueSize: 4})
-	other := newNATS(t, url, pubsub.NATSOptions{})
+	b := newNATS(t, url, pubsub.WithDefaultQueueSize(4))
+	other := newNATS(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*wait)
 	defer cancel()
 	patterns := []string{"a", "a.*", ">", "a.b"}
