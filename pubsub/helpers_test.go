@@ -2,6 +2,7 @@ package pubsub_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -110,4 +111,30 @@ func closed(t *testing.T, s pubsub.Subscription) {
 			t.Fatalf("subscription %q not closed within %v", s.Pattern(), wait)
 		}
 	}
+}
+
+// limitBackends are the backends with a retain limit of 2 topics.
+func limitBackends() []backend {
+	bs := []backend{{"memory", func(t *testing.T) pubsub.Broker {
+		b := pubsub.NewMemory(pubsub.WithRetainLimit(2))
+		t.Cleanup(func() { _ = b.Close(context.Background()) })
+		return b
+	}}}
+	for _, f := range extraLimitBackends {
+		bs = append(bs, f())
+	}
+	return bs
+}
+
+// extraLimitBackends is extended by nats_test.go.
+var extraLimitBackends []func() backend
+
+func stats(b pubsub.Broker) pubsub.Stats {
+	switch b := b.(type) {
+	case *pubsub.Memory:
+		return b.Stats()
+	case *pubsub.NATS:
+		return b.Stats()
+	}
+	panic(fmt.Sprintf("stats of %T", b))
 }

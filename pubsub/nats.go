@@ -25,8 +25,10 @@ import (
 // message received, and each key costs allocations on every delivery.
 const HeaderSender = "Goangel-Sender"
 
-// headerRetained marks a retained message with its unique id, so that a
-// subscription that gets it both live and from the stream keeps one.
+// headerRetained marks the live copy of a retained message with its
+// sequence number in the stream, so that a subscription that gets it both
+// live and from the stream keeps one, and keeps the retained messages of
+// a topic in order.
 const headerRetained = "Goangel-Retained"
 
 // headerRedirect marks a queue-group message handed back to the server
@@ -328,18 +330,17 @@ func (c *natsClient) Publish(ctx context.Context, topic string, payload any, opt
 		// finds it in the stream if it missed it live (and keeps one copy
 		// if it gets both).
 		if rerr = b.retainErr; rerr == nil {
-			m.Header = nats.Header{HeaderSender: c.hdr[HeaderSender], headerRetained: []string{nuid.Next()}}
-			sm := nats.Msg{Subject: b.retainedSubject(topic), Header: m.Header, Data: data}
-			if _, err := b.js.PublishMsg(ctx, &sm); err != nil {
-				if errors.Is(err, nats.ErrConnectionClosed) {
-					return 0, fmt.Errorf("pubsub: publish %q: %w", topic, natsErr(err))
-				}
-				var apiErr *jetstream.APIError
-				if errors.As(err, &apiErr) && strings.Contains(strings.ToLower(apiErr.Description), "maximum messages exceeded") {
-					rerr = fmt.Errorf("%w: the stream %s is full (%d topics, WithRetainLimit): %w", ErrRetainLimit, b.stream, b.cfg.retainLimit, err)
-				} else {
-					rerr = fmt.Errorf("pubsub: retain: %w", err)
-				}
+			sm := nats.Msg{Subject: b.retainedSubject(topic), Header: c.hdr, Data: data}
+			ack, err := b.js.PublishMsg(ctx, &sm)
+			switch {
+			case err == nil:
+				m.Header = nats.Header{HeaderSender: c.hdr[HeaderSender], headerRetained: []string{strconv.FormatUint(ack.Sequence, 10)}}
+			case errors.Is(err, nats.ErrConnectionClosed):
+				return 0, fmt.Errorf("pubsub: publish %q: %w", topic, natsErr(err))
+			case strings.Contains(strings.ToLower(err.Error()), "maximum messages exceeded"):
+				rerr = fmt.Errorf("%w: the stream %s is full (%d topics, WithRetainLimit): %w", ErrRetainLimit, b.stream, b.cfg.retainLimit, err)
+			default:
+				rerr = fmt.Errorf("pubsub: retain: %w", err)
 			}
 		}
 		if rerr != nil {
@@ -495,7 +496,7 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 
 // loadRetained reads the retained messages of the topics s's pattern
 // matches, oldest first, leaving out its own client's (unless IncludeSelf).
-func (b *NATS) loadRetained(ctx context.Context, s *natsSub) ([]*nats.Msg, error) {
+func (b *NATS) loadRetained(ctx context.Context, s *natsSub) ([]storedMsg, error) {
 	st, err := b.js.Stream(ctx, b.stream)
 	if err != nil {
 		return nil, err
@@ -504,11 +505,7 @@ func (b *NATS) loadRetained(ctx context.Context, s *natsSub) ([]*nats.Msg, error
 	if err != nil {
 		return nil, err
 	}
-	type stored struct {
-		seq uint64
-		m   *nats.Msg
-	}
-	var all []stored
+	var all []storedMsg
 	for subj := range info.State.Subjects {
 		raw, err := st.GetLastMsgForSubject(ctx, subj)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -521,14 +518,16 @@ func (b *NATS) loadRetained(ctx context.Context, s *natsSub) ([]*nats.Msg, error
 		if uid, _, _ := strings.Cut(m.Header.Get(HeaderSender), " "); uid == s.client.uid && !s.self {
 			continue
 		}
-		all = append(all, stored{raw.Sequence, m})
+		all = append(all, storedMsg{raw.Sequence, m})
 	}
-	slices.SortFunc(all, func(a, b stored) int { return cmp.Compare(a.seq, b.seq) })
-	ms := make([]*nats.Msg, len(all))
-	for i, x := range all {
-		ms[i] = x.m
-	}
-	return ms, nil
+	slices.SortFunc(all, func(a, b storedMsg) int { return cmp.Compare(a.seq, b.seq) })
+	return all, nil
+}
+
+// storedMsg is a retained message read from the stream.
+type storedMsg struct {
+	seq uint64
+	m   *nats.Msg
 }
 
 func (c *natsClient) Close() error {
@@ -719,8 +718,10 @@ type natsSub struct {
 
 	// While the retained messages load, live ones wait in pending.
 	loading atomic.Bool
+	hasSeen atomic.Bool
 	mu      sync.Mutex
 	pending []pendingMsg
+	seen    map[string]uint64 // topic -> sequence of the stored message handed over at load
 }
 
 type pendingMsg struct {
@@ -729,9 +730,10 @@ type pendingMsg struct {
 }
 
 // deliver puts one live message in s's queue, or in pending while the
-// retained messages load.
+// retained messages load. rid is the stream sequence of a retained
+// message sent live, or "".
 func (s *natsSub) deliver(msg Message, rid string) bool {
-	if s.loading.Load() {
+	if s.loading.Load() || (rid != "" && s.hasSeen.Load()) {
 		s.mu.Lock()
 		if s.loading.Load() {
 			if len(s.pending) < cap(s.q.ch) {
@@ -742,37 +744,59 @@ func (s *natsSub) deliver(msg Message, rid string) bool {
 			s.mu.Unlock()
 			return true
 		}
+		if last, ok := s.seen[msg.Topic]; ok {
+			seq, _ := strconv.ParseUint(rid, 10, 64)
+			if seq <= last {
+				// Handed over from the stream already, or older.
+				s.mu.Unlock()
+				return false
+			}
+			delete(s.seen, msg.Topic) // what follows is newer
+		}
 		s.mu.Unlock()
 	}
 	return s.q.lockedPut(context.Background(), msg)
 }
 
 // loaded queues the retained messages, then the live ones that waited,
-// and lets live messages through.
-func (s *natsSub) loaded(retained []*nats.Msg) {
+// and lets live messages through. The live copy of a retained message
+// carries its stream sequence: a stored message is left out when its
+// live copy (or a newer one) waited, and live copies as old as a stored
+// message handed over are dropped, now or when they come.
+func (s *natsSub) loaded(retained []storedMsg) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.loading.Load() {
 		return
 	}
-	live := map[string]bool{}
+	newest := map[string]uint64{} // topic -> newest live retained copy that waited
 	for _, p := range s.pending {
-		if p.rid != "" {
-			live[p.rid] = true
+		if seq, err := strconv.ParseUint(p.rid, 10, 64); err == nil && seq > newest[p.m.Topic] {
+			newest[p.m.Topic] = seq
 		}
 	}
 	b := s.client.b
-	for _, m := range retained {
-		if live[m.Header.Get(headerRetained)] {
-			continue // it arrived live too: keep that one
+	for _, r := range retained {
+		msg := Message{Topic: r.m.Subject[len(b.prefix):], Payload: Raw{Data: r.m.Data, Codec: b.cfg.codec}, meta: retainedMeta}
+		if newest[msg.Topic] >= r.seq {
+			continue
 		}
-		_, id, _ := strings.Cut(m.Header.Get(HeaderSender), " ")
-		msg := Message{Topic: m.Subject[len(b.prefix):], Sender: id, Payload: Raw{Data: m.Data, Codec: b.cfg.codec}, meta: retainedMeta}
+		_, msg.Sender, _ = strings.Cut(r.m.Header.Get(HeaderSender), " ")
 		if s.q.lockedPut(context.Background(), msg) {
 			b.delivered.Add(1)
 		}
+		if s.seen == nil {
+			s.seen = map[string]uint64{}
+		}
+		s.seen[msg.Topic] = r.seq
+		s.hasSeen.Store(true)
 	}
 	for _, p := range s.pending {
+		if last, ok := s.seen[p.m.Topic]; ok && p.rid != "" {
+			if seq, _ := strconv.ParseUint(p.rid, 10, 64); seq <= last {
+				continue
+			}
+		}
 		s.q.lockedPut(context.Background(), p.m)
 	}
 	s.pending = nil

@@ -31,6 +31,11 @@ func init() {
 			return newNATS(t, runServer(t, nil).ClientURL())
 		}}
 	})
+	extraLimitBackends = append(extraLimitBackends, func() backend {
+		return backend{"nats", func(t *testing.T) pubsub.Broker {
+			return newNATS(t, runServer(t, nil).ClientURL(), pubsub.WithRetainLimit(2))
+		}}
+	})
 }
 
 // runServer starts a NATS server in the test process on 127.0.0.1, on a
@@ -467,4 +472,104 @@ func writeCert(t *testing.T, dir, name string, ca *x509.Certificate, caKey *ecds
 		t.Fatal(err)
 	}
 	writePEM(t, filepath.Join(dir, name+"-key.pem"), "EC PRIVATE KEY", kder)
+}
+
+// TestNATSRetainedOutlivesProcesses: the retained message lives in the
+// NATS server (JetStream), not in any process: a broker that starts after
+// the publisher's has closed still gets it.
+func TestNATSRetainedOutlivesProcesses(t *testing.T) {
+	url := runServer(t, nil).ClientURL()
+	first := newNATS(t, url, pubsub.WithNamespace("example"))
+	publishRetained(t, register(t, first, "example/0#1"), "greeting", "Howdy")
+	if err := first.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	second := newNATS(t, url, pubsub.WithNamespace("example"))
+	m := recv(t, subscribe(t, register(t, second, "example/0#1"), "greeting"))
+	if v := recvDecoded(t, m); v != "Howdy" || !m.Retained() || m.Sender != "example/0#1" {
+		t.Errorf("got %q retained=%v from %q, want Howdy retained from example/0#1", v, m.Retained(), m.Sender)
+	}
+	// Another namespace has its own retained messages.
+	other := newNATS(t, url, pubsub.WithNamespace("shop"))
+	s := subscribe(t, register(t, other, "shop/0#1"), "greeting")
+	publish(t, register(t, other, "shop/1#1"), "greeting", "live")
+	if v := recvString(t, s); v != "live" {
+		t.Errorf("namespace shop got %q first, want no retained message of example's", v)
+	}
+}
+
+// TestNATSWithoutJetStream: a server without JetStream is reported at
+// start-up; retained publishes are delivered and fail with
+// ErrRetainUnavailable; everything else works.
+func TestNATSWithoutJetStream(t *testing.T) {
+	var ev events
+	b := newNATS(t, runServer(t, &server.Options{StoreDir: "-"}).ClientURL(), pubsub.WithEventHook(ev.hook))
+	if k := ev.kinds(); len(k) != 1 || k[0] != pubsub.EventError || !strings.Contains(ev.evs[0].Err.Error(), "no JetStream") {
+		t.Errorf("events %v, want one error saying the server has no JetStream", ev.evs)
+	}
+	p, r := register(t, b, "p"), register(t, b, "r")
+	s := subscribe(t, r, "t")
+	n, err := p.Publish(context.Background(), "t", "x", pubsub.Retain())
+	if n != 1 || !errors.Is(err, pubsub.ErrRetainUnavailable) {
+		t.Errorf("retained publish: %d %v, want 1 and ErrRetainUnavailable", n, err)
+	}
+	if v := recvString(t, s); v != "x" {
+		t.Errorf("got %q", v)
+	}
+	if st := b.Stats(); st.RetainRejected != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestNATSNamespaces: two apps on one server do not see each other's
+// messages unless they share a namespace; Message.Topic has no prefix.
+func TestNATSNamespaces(t *testing.T) {
+	url := runServer(t, nil).ClientURL()
+	shop, blog, blog2 := newNATS(t, url, pubsub.WithNamespace("shop")), newNATS(t, url, pubsub.WithNamespace("blog")), newNATS(t, url, pubsub.WithNamespace("blog"))
+	sShop := subscribe(t, register(t, shop, "shop/0#1"), ">")
+	sBlog := subscribe(t, register(t, blog2, "blog/0#1"), ">")
+	publish(t, register(t, blog, "blog/1#1"), "greeting", "from blog")
+	publish(t, register(t, shop, "shop/1#1"), "greeting", "from shop")
+	if m := recv(t, sShop); recvDecoded(t, m) != "from shop" || m.Topic != "greeting" {
+		t.Errorf("shop got %+v first, want its own app's message on topic greeting", m)
+	}
+	if m := recv(t, sBlog); recvDecoded(t, m) != "from blog" || m.Topic != "greeting" {
+		t.Errorf("blog got %+v, want blog's message", m)
+	}
+}
+
+// TestNATSQueueGroupAcrossProcesses: a group spans brokers; the sender's
+// broker holds only the sender's own member, so the server's pick of it
+// is handed back until another member takes the message.
+func TestNATSQueueGroupAcrossProcesses(t *testing.T) {
+	const n = 20
+	url := runServer(t, nil).ClientURL()
+	m1, m2 := newNATS(t, url), newNATS(t, url)
+	pub := register(t, m1, "pub")
+	own := subscribe(t, pub, "jobs", pubsub.InGroup("w"))
+	w := subscribe(t, register(t, m2, "worker"), "jobs", pubsub.InGroup("w"), pubsub.WithQueueSize(n))
+	plain := subscribe(t, register(t, m2, "plain"), "jobs", pubsub.WithQueueSize(n))
+	for i := range n {
+		publish(t, pub, "jobs", i)
+	}
+	seen := map[int]bool{}
+	for i := range n {
+		v, err := pubsub.Decode[int](recv(t, w))
+		if err != nil || v < 0 || v >= n || seen[v] {
+			t.Fatalf("worker message %d: %v %v (seen before: %v)", i, v, err, seen[v])
+		}
+		seen[v] = true
+	}
+	// The plain subscription got each message once (the handed-back
+	// copies are for the group only).
+	for i := range n {
+		if v, _ := pubsub.Decode[int](recv(t, plain)); v != i {
+			t.Fatalf("plain got %d, want %d", v, i)
+		}
+	}
+	empty(t, own)
+	publish(t, register(t, m1, "marker"), "jobs", -1)
+	if v, _ := pubsub.Decode[int](recv(t, plain)); v != -1 {
+		t.Errorf("plain got %d after the %d messages, want the marker (a duplicate?)", v, n)
+	}
 }
