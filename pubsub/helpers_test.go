@@ -33,7 +33,7 @@ func memoryBackends() []backend {
 	}
 }
 
-func register(t *testing.T, b pubsub.Broker, id string) pubsub.Client {
+func register(t testing.TB, b pubsub.Broker, id string) pubsub.Client {
 	t.Helper()
 	c, err := b.Register(context.Background(), pubsub.ClientInfo{ID: id})
 	if err != nil {
@@ -42,7 +42,7 @@ func register(t *testing.T, b pubsub.Broker, id string) pubsub.Client {
 	return c
 }
 
-func subscribe(t *testing.T, c pubsub.Client, pattern string, opts ...pubsub.SubscribeOption) pubsub.Subscription {
+func subscribe(t testing.TB, c pubsub.Client, pattern string, opts ...pubsub.SubscribeOption) pubsub.Subscription {
 	t.Helper()
 	s, err := c.Subscribe(context.Background(), pattern, opts...)
 	if err != nil {
