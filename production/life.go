@@ -78,7 +78,7 @@ func (in *instance) start(n int) (*life, error) {
 			Number:      in.num,
 			Life:        n,
 			Concurrency: rs.cfg.Concurrency,
-			ID:          fmt.Sprintf("%s/%d#%d", rs.r.name, in.num, n),
+			ID:          pubsub.InstanceID(rs.r.name, in.num, n),
 		},
 		started: rs.clock.Now(),
 		changed: make(chan struct{}, 1),

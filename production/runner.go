@@ -433,7 +433,14 @@ func openBroker(ctx context.Context, name string, cfg *Config, log *logrus.Entry
 	if cfg.PubSubURL == "" {
 		return pubsub.NewMemory(pubsub.WithLogger(log)), nil
 	}
-	opts := []pubsub.Option{pubsub.WithName("goangel " + name), pubsub.WithLogger(log)}
+	ns := cfg.PubSubNamespace
+	if ns == "" {
+		ns = name
+	}
+	if err := pubsub.ValidateTopic(ns); err != nil {
+		return nil, fmt.Errorf("the NATS namespace (--pubsub-namespace, default the app's name) %q cannot prefix subjects: %w; give --pubsub-namespace NAME", ns, err)
+	}
+	opts := []pubsub.Option{pubsub.WithName("goangel " + name), pubsub.WithLogger(log), pubsub.WithNamespace(ns)}
 	switch {
 	case cfg.PubSubToken != "":
 		opts = append(opts, pubsub.WithToken(cfg.PubSubToken))
