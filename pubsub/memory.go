@@ -242,11 +242,8 @@ type memClient struct {
 func (c *memClient) ID() string { return c.id }
 
 func (c *memClient) Publish(ctx context.Context, topic string, payload any, opts ...PublishOption) (int, error) {
-	var pc pubConfig
-	if len(opts) > 0 {
-		pc = pubOptions(opts)
-	}
-	return c.publish(ctx, topic, payload, pc.retain, nil)
+	retain := pubOptions(opts)
+	return c.publish(ctx, topic, payload, retain, nil)
 }
 
 // publish delivers one message; rep is the reply slot of a request.
@@ -274,23 +271,19 @@ func (c *memClient) publish(ctx context.Context, topic string, payload any, reta
 		}
 	}
 	m := Message{Topic: topic, Sender: c.id, Payload: payload}
-	var d delivery
 	var rerr error
 	if retain {
-		// Storing and handing over happen under mu, as Subscribe hands the
-		// retained messages over and indexes a subscription: a new
-		// subscription gets this message either as retained or live,
-		// exactly once. The slow path waits until mu is released.
+		// The message is stored and the route taken at once under mu, as
+		// Subscribe takes the retained messages and indexes a subscription:
+		// a subscription made before gets the message live, one made after
+		// gets it retained, each exactly once.
 		b.mu.Lock()
 		rerr = b.retainLocked(c, m)
-		d = delivery{ctx: ctx, c: c, m: m, deferSlow: true}
-		d.run(b.routeLocked(topic))
+		rt = b.routeLocked(topic)
 		b.mu.Unlock()
-		d.finishSlow()
-	} else {
-		d = delivery{ctx: ctx, c: c, m: m, rep: rep}
-		d.run(rt)
 	}
+	d := delivery{ctx: ctx, c: c, m: m, rep: rep}
+	d.run(rt)
 	b.published.Add(1)
 	b.delivered.Add(uint64(d.n))
 	err := d.err
@@ -327,9 +320,6 @@ type delivery struct {
 	c   *memClient // the sender
 	m   Message
 	rep *memReply // a request's reply slot, or nil
-
-	deferSlow bool // set while mu is held: events and waits come later
-	slow      []slowPut
 
 	n   int
 	err error
@@ -400,10 +390,6 @@ func (d *delivery) put(e uint64, s *memSub) uint64 {
 	if ev == 0 && !full {
 		return e
 	}
-	if d.deferSlow {
-		d.slow = append(d.slow, slowPut{s, m, ev, full})
-		return e
-	}
 	b := d.c.b
 	b.leave(e)
 	d.slowPut(slowPut{s, m, ev, full})
@@ -422,14 +408,6 @@ func (d *delivery) slowPut(p slowPut) {
 	if err != nil && d.err == nil {
 		d.err = err
 	}
-}
-
-// finishSlow reports and waits for what run deferred.
-func (d *delivery) finishSlow() {
-	for _, p := range d.slow {
-		d.slowPut(p)
-	}
-	d.slow = nil
 }
 
 // memReply is a request's reply slot: the first answer wins.

@@ -318,14 +318,11 @@ func (c *natsClient) Publish(ctx context.Context, topic string, payload any, opt
 	if err != nil {
 		return 0, err
 	}
-	var pc pubConfig
-	if len(opts) > 0 {
-		pc = pubOptions(opts)
-	}
+	retain := pubOptions(opts)
 	b := c.b
 	m := nats.Msg{Subject: b.subject(topic), Header: c.hdr, Data: data}
 	var rerr error
-	if pc.retain {
+	if retain {
 		// Stored first, then sent live: a subscription made meanwhile
 		// finds it in the stream if it missed it live (and keeps one copy
 		// if it gets both).

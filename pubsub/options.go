@@ -263,27 +263,22 @@ func (c *config) subConfig(opts []SubscribeOption) (subConfig, error) {
 	return sc, nil
 }
 
-// PublishOption configures one publish.
-type PublishOption func(*pubConfig)
-
-type pubConfig struct {
+// PublishOption configures one publish (see Retain). It is a value, not
+// a function, so that applying it costs no allocation.
+type PublishOption struct {
 	retain bool
 }
 
-// pubOptions applies opts; apart, so that a publish without options does
-// not allocate the config its closures would see.
-func pubOptions(opts []PublishOption) pubConfig {
-	pc := new(pubConfig)
+// pubOptions merges opts.
+func pubOptions(opts []PublishOption) (retain bool) {
 	for _, o := range opts {
-		o(pc)
+		retain = retain || o.retain
 	}
-	return *pc
+	return retain
 }
 
 // Retain keeps the message as the topic's last message: every later
 // subscription whose pattern matches the topic receives it first, once,
 // before live messages (see the package doc). In memory the broker keeps
 // it; with NATS, a JetStream stream does, so it outlives every process.
-func Retain() PublishOption {
-	return func(c *pubConfig) { c.retain = true }
-}
+func Retain() PublishOption { return PublishOption{retain: true} }
