@@ -54,7 +54,9 @@
 //     A client never gets its own retained messages (unless IncludeSelf);
 //     a later life of the same instance is a new client and does. A plain
 //     publish leaves the retained message alone; queue-group members get
-//     none. In memory the broker keeps them, at most WithRetainLimit topics
+//     none. Retained messages that do not fit a new subscription's queue
+//     are dropped and counted, whatever its policy (Subscribe never waits
+//     for a reader that cannot read yet). In memory the broker keeps them, at most WithRetainLimit topics
 //     (one more is delivered, not retained: ErrRetainLimit, counted in
 //     Stats().RetainRejected). With NATS they live in the server, in a
 //     JetStream stream with one message per subject (see NewNATS), so a

@@ -491,8 +491,8 @@ func (c *memClient) Subscribe(ctx context.Context, pattern string, opts ...Subsc
 		for _, r := range rs {
 			m := r.m
 			m.meta = retainedMeta
-			ok, _, ev := s.q.tryPut(m) // Block: a fresh queue too small drops, counted
-			if !ok && s.q.policy == Block {
+			ok, full, ev := s.q.tryPut(m) // a fresh queue too small drops, counted, whatever the policy
+			if full {
 				s.q.drop()
 			}
 			if ok {

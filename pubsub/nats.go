@@ -756,7 +756,8 @@ func (s *natsSub) deliver(msg Message, rid string) bool {
 }
 
 // loaded queues the retained messages, then the live ones that waited,
-// and lets live messages through. The live copy of a retained message
+// and lets live messages through. It never waits (Subscribe has not
+// returned: nobody reads yet): what does not fit is dropped, counted. The live copy of a retained message
 // carries its stream sequence: a stored message is left out when its
 // live copy (or a newer one) waited, and live copies as old as a stored
 // message handed over are dropped, now or when they come.
@@ -779,7 +780,7 @@ func (s *natsSub) loaded(retained []storedMsg) {
 			continue
 		}
 		_, msg.Sender, _ = strings.Cut(r.m.Header.Get(HeaderSender), " ")
-		if s.q.lockedPut(context.Background(), msg) {
+		if s.q.putNow(msg) {
 			b.delivered.Add(1)
 		}
 		if s.seen == nil {
@@ -794,7 +795,7 @@ func (s *natsSub) loaded(retained []storedMsg) {
 				continue
 			}
 		}
-		s.q.lockedPut(context.Background(), p.m)
+		s.q.putNow(p.m)
 	}
 	s.pending = nil
 	s.loading.Store(false)

@@ -325,3 +325,27 @@ func TestQueueGroups(t *testing.T) {
 		})
 	}
 }
+
+// TestRetainedOverflow: retained messages that do not fit a new
+// subscription's queue are dropped and counted, whatever its policy: a
+// Block subscription must not stall its own Subscribe (nobody reads yet).
+func TestRetainedOverflow(t *testing.T) {
+	for _, be := range allBackends() {
+		t.Run(be.name, func(t *testing.T) {
+			b := be.new(t)
+			p := register(t, b, "p")
+			for _, topic := range []string{"t.1", "t.2", "t.3"} {
+				publishRetained(t, p, topic, topic)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			s, err := register(t, b, "r").Subscribe(ctx, "t.*", pubsub.WithQueueSize(1), pubsub.WithPolicy(pubsub.Block))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := recvString(t, s); v != "t.1" || s.Dropped() != 2 {
+				t.Errorf("got %q, dropped %d; want the oldest and 2 dropped", v, s.Dropped())
+			}
+		})
+	}
+}

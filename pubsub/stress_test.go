@@ -46,8 +46,11 @@ func TestStress(t *testing.T) {
 				var readers sync.WaitGroup
 				var subs []pubsub.Subscription
 				for i := range 3 {
-					s, err := c.Subscribe(ctx, patterns[(w+r+i)%len(patterns)],
-						pubsub.WithPolicy(policies[(w+i)%len(policies)]), pubsub.WithQueueSize(1+i))
+					opts := []pubsub.SubscribeOption{pubsub.WithPolicy(policies[(w+i)%len(policies)]), pubsub.WithQueueSize(1 + i)}
+					if (w+r+i)%4 == 0 {
+						opts = append(opts, pubsub.InGroup("g"))
+					}
+					s, err := c.Subscribe(ctx, patterns[(w+r+i)%len(patterns)], opts...)
 					if err != nil {
 						t.Errorf("subscribe: %v", err)
 						return
@@ -61,15 +64,28 @@ func TestStress(t *testing.T) {
 						readers.Add(1)
 						go func() {
 							defer readers.Done()
-							for range s.C() {
+							for m := range s.C() {
 								received.Add(1)
+								if m.IsRequest() {
+									_ = m.Respond(ctx, "ok")
+								}
 							}
 						}()
 					}
 				}
 				for i := range 10 {
 					pctx, pcancel := context.WithTimeout(ctx, time.Millisecond)
-					_, err := c.Publish(pctx, topics[(i+w)%len(topics)], i)
+					var err error
+					switch i % 5 {
+					case 3:
+						_, err = c.Publish(pctx, topics[(i+w)%len(topics)], i, pubsub.Retain())
+					case 4:
+						if _, err = c.Request(pctx, topics[(i+w)%len(topics)], i); errors.Is(err, pubsub.ErrNoResponders) {
+							err = nil
+						}
+					default:
+						_, err = c.Publish(pctx, topics[(i+w)%len(topics)], i)
+					}
 					pcancel()
 					if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, pubsub.ErrClosed) {
 						t.Errorf("publish: %v", err)
@@ -130,7 +146,11 @@ func TestStressNATS(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := remote.Publish(ctx, topics[i%len(topics)], i); err != nil {
+			var opts []pubsub.PublishOption
+			if i%10 == 0 {
+				opts = append(opts, pubsub.Retain())
+			}
+			if _, err := remote.Publish(ctx, topics[i%len(topics)], i, opts...); err != nil {
 				t.Errorf("remote publish: %v", err)
 				return
 			}
@@ -149,7 +169,11 @@ func TestStressNATS(t *testing.T) {
 				}
 				var readers sync.WaitGroup
 				for i := range 3 {
-					s, err := c.Subscribe(ctx, patterns[(w+r+i)%len(patterns)], pubsub.WithPolicy(policies[(w+i)%len(policies)]))
+					opts := []pubsub.SubscribeOption{pubsub.WithPolicy(policies[(w+i)%len(policies)])}
+					if (w+r+i)%4 == 0 {
+						opts = append(opts, pubsub.InGroup("g"))
+					}
+					s, err := c.Subscribe(ctx, patterns[(w+r+i)%len(patterns)], opts...)
 					if err != nil {
 						t.Errorf("subscribe: %v", err)
 						return
@@ -158,7 +182,10 @@ func TestStressNATS(t *testing.T) {
 						readers.Add(1)
 						go func() {
 							defer readers.Done()
-							for range s.C() {
+							for m := range s.C() {
+								if m.IsRequest() {
+									_ = m.Respond(ctx, "ok")
+								}
 							}
 						}()
 					}
@@ -171,6 +198,11 @@ func TestStressNATS(t *testing.T) {
 						t.Errorf("publish: %v", err)
 					}
 				}
+				rctx, rcancel := context.WithTimeout(ctx, 50*time.Millisecond)
+				if _, err := c.Request(rctx, topics[r%len(topics)], r); err != nil && !errors.Is(err, pubsub.ErrNoResponders) && !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("request: %v", err)
+				}
+				rcancel()
 				_ = c.Close()
 				readers.Wait()
 			}
