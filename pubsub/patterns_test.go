@@ -349,3 +349,45 @@ func TestRetainedOverflow(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupPrefersRoom: a group member whose queue is full is passed over
+// while another has room; only when every member is full does the
+// policy drop (counted).
+func TestGroupPrefersRoom(t *testing.T) {
+	for _, be := range allBackends() {
+		t.Run(be.name, func(t *testing.T) {
+			b := be.new(t)
+			p := register(t, b, "p")
+			stuck := subscribe(t, register(t, b, "stuck"), "jobs", pubsub.InGroup("w"), pubsub.WithQueueSize(1))
+			free := subscribe(t, register(t, b, "free"), "jobs", pubsub.InGroup("w"), pubsub.WithQueueSize(10))
+			for i := range 11 {
+				publish(t, p, "jobs", i)
+			}
+			testutil.WaitFor(t, wait, "the 11 jobs to be queued", func() bool { return len(stuck.C())+len(free.C()) == 11 })
+			if stuck.Dropped()+free.Dropped() != 0 {
+				t.Errorf("dropped %d and %d with room in the group", stuck.Dropped(), free.Dropped())
+			}
+			publish(t, p, "jobs", 11) // every member is full now
+			testutil.WaitFor(t, wait, "the 12th job to be dropped", func() bool { return stuck.Dropped()+free.Dropped() == 1 })
+		})
+	}
+}
+
+// TestRequestPermission: a request needs the right to publish to its topic.
+func TestRequestPermission(t *testing.T) {
+	for _, be := range allBackends() {
+		t.Run(be.name, func(t *testing.T) {
+			b := be.new(t)
+			c, err := b.Register(context.Background(), pubsub.ClientInfo{ID: "c", CanPublish: pubsub.Allow("ask.*")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			subscribe(t, register(t, b, "srv"), ">")
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			if _, err := c.Request(ctx, "tell.x", 1); !errors.Is(err, pubsub.ErrPermission) {
+				t.Errorf("request outside CanPublish: %v, want ErrPermission", err)
+			}
+		})
+	}
+}

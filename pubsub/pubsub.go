@@ -288,18 +288,6 @@ func (c *config) reporter(client, pattern string, p Policy) func(EventKind, uint
 	}
 }
 
-// checkFree is what every broker checks under its lock before it registers
-// a client: the broker is open and the id is not taken.
-func checkFree[C any](closed bool, clients map[string]C, id string) error {
-	if closed {
-		return fmt.Errorf("pubsub: register %q: %w", id, ErrClosed)
-	}
-	if _, dup := clients[id]; dup {
-		return fmt.Errorf("%w: %q", ErrDuplicateID, id)
-	}
-	return nil
-}
-
 // checkPublish is what every client checks first when it publishes: that it
 // is open and that ctx is alive.
 func checkPublish(ctx context.Context, closed bool, topic string) error {
