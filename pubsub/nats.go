@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,9 +48,10 @@ const retainedPrefix = "_goangel_retained"
 // Create it with NewNATS; it implements Broker. All its clients share one
 // connection.
 type NATS struct {
-	cfg    config
-	nc     *nats.Conn
-	prefix string // the namespace and a dot, or ""
+	cfg      config
+	nc       *nats.Conn
+	prefix   string                            // the namespace and a dot, or ""
+	subjects atomic.Pointer[map[string]string] // topic -> subject, copy-on-write
 	// pendingMsgs and pendingBytes are the pending limits set on every
 	// nats.go subscription; both 0: nats.go's defaults, left alone.
 	pendingMsgs, pendingBytes int
@@ -98,6 +100,7 @@ func NewNATS(ctx context.Context, url string, opts ...Option) (*NATS, error) {
 		shared:  make(map[string]*natsEntry),
 		entries: make(map[*nats.Subscription]*natsEntry),
 	}
+	b.subjects.Store(&map[string]string{})
 	if b.cfg.codec == nil {
 		b.cfg.codec = JSON{}
 	}
@@ -165,8 +168,27 @@ func (b *NATS) setupRetained(ctx context.Context) error {
 	return nil
 }
 
-// subject is the NATS subject of a topic or pattern.
-func (b *NATS) subject(topic string) string { return b.prefix + topic }
+// subject is the NATS subject of a topic or pattern. With a namespace,
+// the subjects of up to maxRoutes topics are cached, so that a publish
+// does not build its subject anew.
+func (b *NATS) subject(topic string) string {
+	if b.prefix == "" {
+		return topic
+	}
+	cur := b.subjects.Load()
+	old := *cur
+	if subj, ok := old[topic]; ok {
+		return subj
+	}
+	subj := b.prefix + topic
+	if len(old) < maxRoutes {
+		m := make(map[string]string, len(old)+1)
+		maps.Copy(m, old)
+		m[topic] = subj
+		b.subjects.CompareAndSwap(cur, &m) // a lost race only skips caching
+	}
+	return subj
+}
 
 func (b *NATS) retainedSubject(topic string) string {
 	return retainedPrefix + "." + b.subject(topic)
@@ -625,20 +647,20 @@ func (e *natsEntry) handle(m *nats.Msg) {
 		}
 	}
 	var hops int
-	if redirect := m.Header.Get(headerRedirect); redirect != "" {
-		group, n, _ := strings.Cut(redirect, " ")
-		if group != e.group {
-			return // a queue-group message handed back: for that group only
+	var rid string
+	if len(m.Header) > 1 { // most messages carry HeaderSender only
+		if redirect := m.Header.Get(headerRedirect); redirect != "" {
+			group, n, _ := strings.Cut(redirect, " ")
+			if group != e.group {
+				return // a queue-group message handed back: for that group only
+			}
+			hops, _ = strconv.Atoi(n)
 		}
-		hops, _ = strconv.Atoi(n)
+		rid = m.Header.Get(headerRetained)
 	}
 	// A message from outside goangel has no HeaderSender: Sender "".
 	uid, id, _ := strings.Cut(m.Header.Get(HeaderSender), " ")
 	msg := Message{Topic: m.Subject[len(b.prefix):], Sender: id, Payload: Raw{Data: m.Data, Codec: b.cfg.codec}}
-	rid := ""
-	if m.Header != nil {
-		rid = m.Header.Get(headerRetained)
-	}
 	if e.group != "" {
 		e.handleGroup(m, msg, subs, uid, hops)
 		return
