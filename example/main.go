@@ -87,7 +87,13 @@ func configure(app *production.App) error {
 	r.Get("/change_greeting/{newGreeting}", func(w http.ResponseWriter, r *http.Request) {
 		g := chi.URLParam(r, "newGreeting")
 		greeting.set(g)
-		if _, err := pubsub.PublishAs(r.Context(), client, greetingTopic, g, pubsub.Retain()); err != nil {
+		_, err := pubsub.PublishAs(r.Context(), client, greetingTopic, g, pubsub.Retain())
+		if errors.Is(err, pubsub.ErrRetainUnavailable) || errors.Is(err, pubsub.ErrRetainLimit) {
+			// The others have it; a life that starts later will not.
+			app.Logger.WithError(err).Warn("The greeting was not retained")
+			err = nil
+		}
+		if err != nil {
 			app.Logger.WithError(err).Error("Publishing the greeting failed")
 			http.Error(w, "could not tell the other instances", http.StatusInternalServerError)
 			return

@@ -353,6 +353,31 @@ func TestCrashStorm(t *testing.T) {
 	}
 }
 
+// TestNATSWithoutJetStream: start-up says clearly that retained messages
+// are not available; the example still serves and passes greetings live.
+func TestNATSWithoutJetStream(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	rn := start(t, nil, "--pubsub-url", ns.ClientURL())
+	if want := "the NATS server has no JetStream: retained messages are not available"; !strings.Contains(rn.Log(), want) {
+		t.Errorf("log lacks %q:\n%s", want, rn.Log())
+	}
+	if a := get(t, rn.URL+"/change_greeting/Ahoy"); a.code != 200 {
+		t.Fatalf("change_greeting without JetStream: %d %q", a.code, a.body)
+	}
+	everyInstanceSays(t, rn, "/greeting", "Ahoy")
+}
+
 // TestNamespaces: two apps on one NATS server are apart by default (each
 // app's name prefixes its subjects); with one --pubsub-namespace they talk.
 func TestNamespaces(t *testing.T) {

@@ -160,7 +160,7 @@ func (b *NATS) setupRetained(ctx context.Context) error {
 	if _, err := js.CreateOrUpdateStream(ctx, scfg); err != nil {
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) || errors.Is(err, nats.ErrNoResponders) {
 			b.retainErr = fmt.Errorf("%w (%v)", ErrRetainUnavailable, err)
-			b.cfg.emit(Event{Kind: EventError, Err: fmt.Errorf("pubsub: the NATS server has no JetStream: retained messages are not available (a retained publish is delivered but fails with ErrRetainUnavailable; run nats-server with -js): %w", err)})
+			b.cfg.emit(Event{Kind: EventError, Err: b.retainErr})
 			return nil
 		}
 		return fmt.Errorf("pubsub: set up the JetStream stream %s for retained messages: %w", b.stream, err)

@@ -504,7 +504,7 @@ func TestNATSRetainedOutlivesProcesses(t *testing.T) {
 func TestNATSWithoutJetStream(t *testing.T) {
 	var ev events
 	b := newNATS(t, runServer(t, &server.Options{StoreDir: "-"}).ClientURL(), pubsub.WithEventHook(ev.hook))
-	if k := ev.kinds(); len(k) != 1 || k[0] != pubsub.EventError || !strings.Contains(ev.evs[0].Err.Error(), "no JetStream") {
+	if k := ev.kinds(); len(k) != 1 || k[0] != pubsub.EventError || !errors.Is(ev.evs[0].Err, pubsub.ErrRetainUnavailable) {
 		t.Errorf("events %v, want one error saying the server has no JetStream", ev.evs)
 	}
 	p, r := register(t, b, "p"), register(t, b, "r")

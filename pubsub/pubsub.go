@@ -273,6 +273,10 @@ func (c *config) emit(ev Event) {
 	case EventConnectionClosed:
 		l.Warn("pubsub: NATS connection closed")
 	default:
+		if errors.Is(ev.Err, ErrRetainUnavailable) {
+			l.Warn("pubsub: the NATS server has no JetStream: retained messages are not available (a retained publish is delivered but fails with ErrRetainUnavailable); run nats-server with -js")
+			return
+		}
 		l.Error("pubsub: error")
 	}
 }
