@@ -341,8 +341,19 @@ func (d *delivery) run(rt *route) {
 		if s.client == d.c && (!s.self || d.rep != nil) {
 			continue
 		}
-		if s.q.closed.Load() {
+		q := s.q
+		if q.closed.Load() {
 			continue
+		}
+		// The fast path, inline: a plain message into a queue with room
+		// that is not in a slow episode (nothing to report).
+		if d.rep == nil && !q.slow.Load() {
+			select {
+			case q.ch <- d.m:
+				d.n++
+				continue
+			default:
+			}
 		}
 		e = d.put(e, s)
 	}
