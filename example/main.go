@@ -35,12 +35,11 @@ type Flags struct {
 	CrashDelay time.Duration `name:"crash-delay" default:"3s" help:"How long /crash waits before crashing its instance."`
 }
 
-// The pub/sub topics of the example.
-const (
-	greetingTopic = "greeting"       // a greeting change (payload: the greeting)
-	syncTopic     = "greeting.sync"  // a new life asks for the greeting (payload: its id)
-	stateTopic    = "greeting.state" // an answer to a sync (payload: the greeting)
-)
+// greetingTopic carries a greeting change (payload: the greeting). Changes
+// are published retained: the broker keeps the last one, and every new
+// life (a respawn, a scale-up, another process on the same NATS server)
+// gets it when it subscribes.
+const greetingTopic = "greeting"
 
 func main() {
 	production.New("example", configure, production.WithFlags(&Flags{})).Main()
@@ -54,38 +53,28 @@ func configure(app *production.App) error {
 	}
 	client := app.PubSub()
 
-	// This instance's greeting; other instances tell it theirs. A respawned
-	// instance asks the others for the current one, so a crash does not
-	// bring back the default greeting.
+	// This instance's greeting. The last change, retained by the broker,
+	// is already queued when Subscribe returns: it is taken before the
+	// life serves, so a respawned instance never serves a stale greeting.
 	greeting := &greetingState{text: "Hello"}
-	for _, t := range []struct {
-		topic  string
-		handle func(string, pubsub.Message)
-	}{
-		{greetingTopic, func(g string, m pubsub.Message) {
-			greeting.set(g)
+	sub, err := pubsub.SubscribeAs[string](app.Context(), client, greetingTopic)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", greetingTopic, err)
+	}
+	take := func(g string, m pubsub.Message) {
+		greeting.set(g)
+		if m.Retained() {
+			app.Logger.Debugf("Greeting restored (last changed by %s) -> %s", m.Sender, g)
+		} else {
 			app.Logger.Debugf("Greeting changed by %s -> %s", m.Sender, g)
-		}},
-		{syncTopic, func(_ string, m pubsub.Message) {
-			if g, ok := greeting.current(); ok {
-				if _, err := pubsub.PublishAs(app.Context(), client, stateTopic, g); err != nil {
-					app.Logger.WithError(err).Warnf("Telling %s the greeting failed", m.Sender)
-				}
-			}
-		}},
-		{stateTopic, func(g string, m pubsub.Message) {
-			if greeting.adopt(g) {
-				app.Logger.Debugf("Greeting caught up from %s -> %s", m.Sender, g)
-			}
-		}},
-	} {
-		if err := listen(app, t.topic, t.handle); err != nil {
-			return err
 		}
 	}
-	if _, err := pubsub.PublishAs(app.Context(), client, syncTopic, app.Info().ID); err != nil {
-		return fmt.Errorf("ask for the greeting: %w", err)
+	for queued := len(sub.C()); queued > 0; queued-- {
+		if g, m, err := sub.Receive(app.Context()); err == nil {
+			take(g, m)
+		}
 	}
+	listen(app, sub, take)
 
 	r := app.Router
 	r.Get("/", func(w http.ResponseWriter, _ *http.Request) {
@@ -93,13 +82,18 @@ func configure(app *production.App) error {
 	})
 	r.Get("/404", http.NotFound)
 	r.Get("/greeting", func(w http.ResponseWriter, _ *http.Request) {
-		g, _ := greeting.current()
-		io.WriteString(w, g)
+		io.WriteString(w, greeting.current())
 	})
 	r.Get("/change_greeting/{newGreeting}", func(w http.ResponseWriter, r *http.Request) {
 		g := chi.URLParam(r, "newGreeting")
 		greeting.set(g)
-		if _, err := pubsub.PublishAs(r.Context(), client, greetingTopic, g); err != nil {
+		_, err := pubsub.PublishAs(r.Context(), client, greetingTopic, g, pubsub.Retain())
+		if errors.Is(err, pubsub.ErrRetainUnavailable) || errors.Is(err, pubsub.ErrRetainLimit) {
+			// The others have it; a life that starts later will not.
+			app.Logger.WithError(err).Warn("The greeting was not retained")
+			err = nil
+		}
+		if err != nil {
 			app.Logger.WithError(err).Error("Publishing the greeting failed")
 			http.Error(w, "could not tell the other instances", http.StatusInternalServerError)
 			return
@@ -115,49 +109,29 @@ func configure(app *production.App) error {
 	return nil
 }
 
-// greetingState is one life's greeting. A respawned life starts with the
-// default and takes the first answer to its sync request, unless a change
-// reached it first (then every answer is older than what it has).
+// greetingState is one life's greeting.
 type greetingState struct {
-	mu    sync.Mutex
-	text  string
-	known bool // set by a change or an adopted answer: text is the app's greeting
+	mu   sync.Mutex
+	text string
 }
 
 // set takes a change, made here or by another instance.
 func (g *greetingState) set(text string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.text, g.known = text, true
+	g.text = text
 }
 
-// adopt takes an answer to the sync request, unless the greeting is known.
-func (g *greetingState) adopt(text string) bool {
+func (g *greetingState) current() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.known {
-		return false
-	}
-	g.text, g.known = text, true
-	return true
+	return g.text
 }
 
-// current returns the greeting, and whether it is known (worth telling a new
-// life) rather than the default.
-func (g *greetingState) current() (string, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.text, g.known
-}
-
-// listen subscribes this life's client to topic and hands each message to
-// handle on a supervised goroutine (app.Go), until the life ends. A payload
-// of the wrong type is logged and skipped.
-func listen[T any](app *production.App, topic string, handle func(T, pubsub.Message)) error {
-	sub, err := pubsub.SubscribeAs[T](app.Context(), app.PubSub(), topic)
-	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", topic, err)
-	}
+// listen hands each message of sub to handle on a supervised goroutine
+// (app.Go), until the life ends. A payload of the wrong type is logged
+// and skipped.
+func listen[T any](app *production.App, sub *pubsub.Typed[T], handle func(T, pubsub.Message)) {
 	app.Go(func(ctx context.Context) error {
 		for {
 			v, m, err := sub.Receive(ctx)
@@ -173,5 +147,4 @@ func listen[T any](app *production.App, topic string, handle func(T, pubsub.Mess
 			handle(v, m)
 		}
 	})
-	return nil
 }

@@ -40,12 +40,48 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// storm crashes every life that is running when it fires, at once.
+type storm struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// join makes app's life crash at the next fire.
+func (s *storm) join(app *production.App) {
+	s.mu.Lock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	ch := s.ch
+	s.mu.Unlock()
+	app.Go(func(ctx context.Context) error {
+		select {
+		case <-ch:
+			app.Crash(errors.New("crash storm"))
+		case <-ctx.Done():
+		}
+		return nil
+	})
+}
+
+func (s *storm) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+	}
+	s.ch = make(chan struct{})
+}
+
 // tagged wraps the example's configure: every response says which instance
-// (and life) served it, and received counts the greeting messages each
-// instance's pub/sub client receives.
-func tagged(received *counter) func(app *production.App) error {
+// (and life) served it, received counts the greeting messages each
+// instance's pub/sub client receives, and every life joins the storm.
+func tagged(received *counter, st *storm) func(app *production.App) error {
 	return func(app *production.App) error {
 		info := app.Info()
+		if st != nil {
+			st.join(app)
+		}
 		app.Router.Use(func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("X-Instance", strconv.Itoa(info.Number))
@@ -95,7 +131,12 @@ func (c *counter) get(k string) int {
 // 4 instances unless args say otherwise; it is stopped when the test ends.
 func start(t *testing.T, received *counter, args ...string) *productiontest.Runner {
 	t.Helper()
-	return productiontest.Start(t, "example", tagged(received), append([]string{"-j", "4"}, args...), production.WithFlags(&Flags{}))
+	return startStorm(t, received, nil, args...)
+}
+
+func startStorm(t *testing.T, received *counter, st *storm, args ...string) *productiontest.Runner {
+	t.Helper()
+	return productiontest.Start(t, "example", tagged(received, st), append([]string{"-j", "4"}, args...), production.WithFlags(&Flags{}))
 }
 
 type answer struct {
@@ -173,11 +214,17 @@ func TestRoutes(t *testing.T) {
 		a := get(t, rn.URL+"/")
 		return a.instance == strconv.Itoa(n) && a.life == "2" && a.body == "Hello, production world!"
 	})
-	// The new life asked the others for the greeting: it serves "Howdy", not
-	// the default it started with.
-	waitFor(t, 10*time.Second, "the second life to catch up with the greeting", func() bool {
+	// The new life got the retained greeting before serving: it serves
+	// "Howdy", not the default it started with.
+	waitFor(t, 10*time.Second, "the second life to answer /greeting", func() bool {
 		a := get(t, rn.URL+"/greeting")
-		return a.instance == strconv.Itoa(n) && a.life == "2" && a.body == "Howdy"
+		if a.instance == strconv.Itoa(n) && a.life == "2" {
+			if a.body != "Howdy" {
+				t.Fatalf("the respawned life serves %q, want the retained Howdy", a.body)
+			}
+			return true
+		}
+		return false
 	})
 	for i, s := range rn.Stats().Instances {
 		if i != n && (s.Crashes != 0 || !s.Up) {
@@ -212,7 +259,46 @@ func TestHelpListsAppFlags(t *testing.T) {
 // nats-server: a greeting changed on one reaches every instance of both, and
 // no client receives its own message.
 func TestNATS(t *testing.T) {
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}
+	url := natsServer(t)
+	recvA, recvB := &counter{}, &counter{}
+	a := start(t, recvA, "--pubsub-url", url)
+	b := start(t, recvB, "--pubsub-url", url)
+
+	ans := get(t, a.URL+"/change_greeting/Bonjour")
+	if ans.code != 200 || ans.body != "Changed greeting -> Bonjour" {
+		t.Fatalf("change_greeting on A = %d %q", ans.code, ans.body)
+	}
+	everyInstanceSays(t, a, "/greeting", "Bonjour")
+	everyInstanceSays(t, b, "/greeting", "Bonjour")
+
+	num, _ := strconv.Atoi(ans.instance)
+	life, _ := strconv.Atoi(ans.life)
+	sender := pubsub.InstanceID("example", num, life)
+	waitFor(t, 10*time.Second, "every other client to receive the greeting once", func() bool {
+		for i := range 4 {
+			id := pubsub.InstanceID("example", i, 1)
+			if recvB.get(id) != 1 || (id != sender && recvA.get(id) != 1) {
+				return false
+			}
+		}
+		return true
+	})
+	if n := recvA.get(sender); n != 0 {
+		t.Errorf("the sender %s received its own message %d times", sender, n)
+	}
+	for i := range 4 {
+		id := pubsub.InstanceID("example", i, 1)
+		if recvA.get(id) > 1 || recvB.get(id) > 1 {
+			t.Errorf("%s received the greeting more than once: A %d, B %d", id, recvA.get(id), recvB.get(id))
+		}
+	}
+}
+
+// natsServer runs a NATS server with JetStream (in a temporary directory)
+// on 127.0.0.1 until the test ends, and returns its URL.
+func natsServer(t *testing.T) string {
+	t.Helper()
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, JetStream: true, StoreDir: t.TempDir()}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -225,37 +311,108 @@ func TestNATS(t *testing.T) {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats server not ready")
 	}
-	url := ns.ClientURL()
-	recvA, recvB := &counter{}, &counter{}
-	a := start(t, recvA, "--pubsub-url", url)
-	b := start(t, recvB, "--pubsub-url", url)
+	return ns.ClientURL()
+}
 
-	ans := get(t, a.URL+"/change_greeting/Bonjour")
-	if ans.code != 200 || ans.body != "Changed greeting -> Bonjour" {
-		t.Fatalf("change_greeting on A = %d %q", ans.code, ans.body)
-	}
-	everyInstanceSays(t, a, "/greeting", "Bonjour")
-	everyInstanceSays(t, b, "/greeting", "Bonjour")
-
-	sender := "example/" + ans.instance + "#" + ans.life
-	waitFor(t, 10*time.Second, "every other client to receive the greeting once", func() bool {
-		for i := range 4 {
-			id := fmt.Sprintf("example/%d#1", i)
-			if recvB.get(id) != 1 || (id != sender && recvA.get(id) != 1) {
-				return false
+// TestCrashStorm: every instance crashes at once, right after a greeting
+// change, round after round; after each storm every instance serves the
+// last greeting. On NATS the greeting lives in the server: a second runner
+// (another process) started afterwards serves it too.
+func TestCrashStorm(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		nats bool
+	}{{"memory", false}, {"nats", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var args []string
+			if tc.nats {
+				args = []string{"--pubsub-url", natsServer(t)}
 			}
-		}
-		return true
+			st := &storm{}
+			rn := startStorm(t, nil, st, args...)
+			for round, g := range []string{"Howdy", "Bonjour", "Hola"} {
+				if a := get(t, rn.URL+"/change_greeting/"+g); a.code != 200 {
+					t.Fatalf("change_greeting/%s = %d %q", g, a.code, a.body)
+				}
+				st.fire()
+				waitFor(t, 20*time.Second, fmt.Sprintf("storm %d: every instance to crash and serve again", round+1), func() bool {
+					for _, s := range rn.Stats().Instances {
+						if s.Crashes != uint64(round+1) || !s.Up {
+							return false
+						}
+					}
+					return true
+				})
+				everyInstanceSays(t, rn, "/greeting", g)
+			}
+			if tc.nats {
+				other := startStorm(t, nil, nil, args...)
+				everyInstanceSays(t, other, "/greeting", "Hola")
+			}
+		})
+	}
+}
+
+// TestNATSWithoutJetStream: start-up says clearly that retained messages
+// are not available; the example still serves and passes greetings live.
+func TestNATSWithoutJetStream(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
 	})
-	if n := recvA.get(sender); n != 0 {
-		t.Errorf("the sender %s received its own message %d times", sender, n)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
 	}
-	for i := range 4 {
-		id := fmt.Sprintf("example/%d#1", i)
-		if recvA.get(id) > 1 || recvB.get(id) > 1 {
-			t.Errorf("%s received the greeting more than once: A %d, B %d", id, recvA.get(id), recvB.get(id))
+	rn := start(t, nil, "--pubsub-url", ns.ClientURL())
+	if want := "the NATS server has no JetStream: retained messages are not available"; !strings.Contains(rn.Log(), want) {
+		t.Errorf("log lacks %q:\n%s", want, rn.Log())
+	}
+	if a := get(t, rn.URL+"/change_greeting/Ahoy"); a.code != 200 {
+		t.Fatalf("change_greeting without JetStream: %d %q", a.code, a.body)
+	}
+	everyInstanceSays(t, rn, "/greeting", "Ahoy")
+}
+
+// TestNamespaces: two apps on one NATS server are apart by default (each
+// app's name prefixes its subjects); with one --pubsub-namespace they talk.
+func TestNamespaces(t *testing.T) {
+	url := natsServer(t)
+	run := func(name string, args ...string) *productiontest.Runner {
+		return productiontest.Start(t, name, tagged(nil, nil), append([]string{"-j", "2", "--pubsub-url", url}, args...), production.WithFlags(&Flags{}))
+	}
+	shop, blog := run("shop"), run("blog")
+	if a := get(t, shop.URL+"/change_greeting/Sale"); a.code != 200 {
+		t.Fatal(a)
+	}
+	if a := get(t, blog.URL+"/change_greeting/Posted"); a.code != 200 {
+		t.Fatal(a)
+	}
+	// A third app in blog's namespace takes blog's retained greeting,
+	// never shop's.
+	reader := run("reader", "--pubsub-namespace", "blog")
+	seen := map[string]bool{}
+	waitFor(t, 10*time.Second, "both instances of reader to answer /greeting", func() bool {
+		a := get(t, reader.URL+"/greeting")
+		if a.body != "Posted" {
+			t.Fatalf("reader (namespace blog) serves %q, want blog's Posted", a.body)
 		}
-	}
+		seen[a.instance] = true
+		return len(seen) == 2
+	})
+	seen = map[string]bool{}
+	waitFor(t, 10*time.Second, "both instances of shop to answer /greeting", func() bool {
+		a := get(t, shop.URL+"/greeting")
+		if a.body != "Sale" {
+			t.Fatalf("shop serves %q, want its own Sale (blog's messages leaked in?)", a.body)
+		}
+		seen[a.instance] = true
+		return len(seen) == 2
+	})
 }
 
 // process runs the example program (this test binary, see TestMain) with args.

@@ -19,7 +19,7 @@ type InstanceInfo struct {
 	Number      int    // the instance number, 0 … Concurrency-1; the same in every life
 	Life        int    // 1 for the first life of the instance, +1 for each respawn
 	Concurrency int    // how many instances the runner ran when this life started (-j, then Scale); App.Concurrency is current
-	ID          string // this life's pub/sub client id, e.g. "example/2#3"
+	ID          string // this life's pub/sub client id, e.g. "example/2#3@web1:4242" (see pubsub.InstanceID)
 }
 
 // App is what configure gets: one per life of an instance. Everything in it

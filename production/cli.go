@@ -64,6 +64,7 @@ type Config struct {
 	PubSubCAFile        string        `name:"pubsub-ca-file" placeholder:"PATH" help:"CA certificate for the NATS server."`
 	PubSubCertFile      string        `name:"pubsub-cert-file" placeholder:"PATH" help:"Client certificate for NATS."`
 	PubSubKeyFile       string        `name:"pubsub-key-file" placeholder:"PATH" help:"Client key for NATS."`
+	PubSubNamespace     string        `name:"pubsub-namespace" placeholder:"NAME" help:"Prefix of every NATS subject (default: the app's name), so that apps sharing a NATS server do not see each other's messages; apps that mean to talk give the same one."`
 	AdminAddress        string        `name:"admin-address" placeholder:"HOST:PORT" help:"Serve /metrics, /healthz, /readyz, /instances and the status page here (off by default; a non-loopback address needs --admin-token)."`
 	AdminToken          string        `name:"admin-token" placeholder:"TOKEN" help:"Bearer token of the admin listener (required for everything but /healthz and /readyz when set)."`
 	Pprof               bool          `name:"pprof" help:"Serve /debug/pprof/ on the admin listener."`

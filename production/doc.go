@@ -134,7 +134,7 @@
 // The runner's container (a child of [WithContainer]'s, if given) holds the
 // *Config, the *logrus.Logger, the pubsub.Broker and the app's flag structs.
 // Each life's container is its child and holds the [InstanceInfo] and the
-// life's pubsub.Client (id "APP/INSTANCE#LIFE", e.g. "example/2#3"). With
+// life's pubsub.Client (id "APP/INSTANCE#LIFE@HOST:PID", e.g. "example/2#3@web1:4242"). With
 // --use-zone each request gets a child of that, reachable with
 // container.FromContext(r.Context()) and closed when the request ends.
 // Without --pubsub-url messages pass in memory; with it, through NATS.

@@ -94,7 +94,7 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 			Number:      in.num,
 			Life:        n,
 			Concurrency: int(rs.wanted.Load()),
-			ID:          fmt.Sprintf("%s/%d#%d", rs.r.name, in.num, n),
+			ID:          pubsub.InstanceID(rs.r.name, in.num, n),
 		},
 		started:   rs.clock.Now(),
 		changed:   make(chan struct{}, 1),
@@ -118,7 +118,7 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 	if err := container.Provide(l.container, l.info); err != nil {
 		return fail(fmt.Errorf("instance container: %w", err))
 	}
-	client, err := rs.broker.Register(l.ctx, pubsub.ClientInfo{ID: l.info.ID, CanPublish: pubsub.AllowAll, CanSubscribe: pubsub.AllowAll})
+	client, err := rs.broker.Register(l.ctx, pubsub.ClientInfo{ID: l.info.ID, CanPublish: pubsub.AllowAll(), CanSubscribe: pubsub.AllowAll()})
 	if err != nil {
 		return fail(fmt.Errorf("pub/sub client %s: %w", l.info.ID, err))
 	}

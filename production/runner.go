@@ -387,7 +387,9 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		return startupError("pub/sub: %w", err)
 	}
 	defer func() {
-		if cerr := rs.broker.Close(); cerr != nil && !errors.Is(cerr, pubsub.ErrClosed) {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout) // bounds the NATS flush
+		defer cancel()
+		if cerr := rs.broker.Close(ctx); cerr != nil && !errors.Is(cerr, pubsub.ErrClosed) {
 			rs.entry.WithError(cerr).Warn("Closing the pub/sub broker failed")
 		}
 	}()
@@ -554,15 +556,28 @@ func openBroker(ctx context.Context, name string, cfg *Config, log *logrus.Entry
 	if cfg.PubSubURL == "" {
 		return pubsub.NewMemory(pubsub.WithLogger(log)), nil
 	}
-	return pubsub.NewNATS(ctx, cfg.PubSubURL, pubsub.NATSOptions{
-		Name:      "goangel " + name,
-		Token:     cfg.PubSubToken,
-		User:      cfg.PubSubUser,
-		Password:  cfg.PubSubPassword,
-		CredsFile: cfg.PubSubCreds,
-		CAFile:    cfg.PubSubCAFile,
-		CertFile:  cfg.PubSubCertFile,
-		KeyFile:   cfg.PubSubKeyFile,
-		Logger:    log,
-	})
+	ns := cfg.PubSubNamespace
+	if ns == "" {
+		ns = name
+	}
+	if err := pubsub.ValidateTopic(ns); err != nil {
+		return nil, fmt.Errorf("the NATS namespace (--pubsub-namespace, default the app's name) %q cannot prefix subjects: %w; give --pubsub-namespace NAME", ns, err)
+	}
+	opts := []pubsub.Option{pubsub.WithName("goangel " + name), pubsub.WithLogger(log), pubsub.WithNamespace(ns)}
+	switch {
+	case cfg.PubSubToken != "":
+		opts = append(opts, pubsub.WithToken(cfg.PubSubToken))
+	case cfg.PubSubUser != "" || cfg.PubSubPassword != "":
+		opts = append(opts, pubsub.WithUserInfo(cfg.PubSubUser, cfg.PubSubPassword))
+	}
+	if cfg.PubSubCreds != "" {
+		opts = append(opts, pubsub.WithCredsFile(cfg.PubSubCreds))
+	}
+	if cfg.PubSubCAFile != "" {
+		opts = append(opts, pubsub.WithCAFile(cfg.PubSubCAFile))
+	}
+	if cfg.PubSubCertFile != "" || cfg.PubSubKeyFile != "" {
+		opts = append(opts, pubsub.WithClientCert(cfg.PubSubCertFile, cfg.PubSubKeyFile))
+	}
+	return pubsub.NewNATS(ctx, cfg.PubSubURL, opts...)
 }

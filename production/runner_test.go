@@ -430,7 +430,7 @@ func TestInstanceContainerAndZone(t *testing.T) {
 	}
 	h := startRunner(t, configure, []string{"-j", "1", "--use-zone"})
 	code, body, _, err := h.get("/info")
-	if err != nil || code != 200 || body != "0 test/0#1 test/0#1 true" {
+	if id := pubsub.InstanceID("test", 0, 1); err != nil || code != 200 || body != "0 "+id+" "+id+" true" {
 		t.Fatalf("GET /info = %d %q %v", code, body, err)
 	}
 	waitFor(t, 5*time.Second, "the request container closed", func() bool { return closed.Load() == 1 })

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/goangel/angel/production"
+	"github.com/goangel/angel/pubsub"
 )
 
 // eventLog collects events for a test.
@@ -207,10 +208,10 @@ func TestScaleUnderLoad(t *testing.T) {
 		}
 		load.waitAnswered(t, 200)
 	}
-	if _, ok := seen.Load("test/4#1"); !ok {
+	if _, ok := seen.Load(pubsub.InstanceID("test", 4, 1)); !ok {
 		t.Error("instance #4 never started")
 	}
-	if c, _ := seen.Load("test/4#1"); c != 5 {
+	if c, _ := seen.Load(pubsub.InstanceID("test", 4, 1)); c != 5 {
 		t.Errorf("InstanceInfo.Concurrency of a life started by Scale(5) = %v", c)
 	}
 	// Drain picks the instance; the last one cannot be drained.

@@ -197,15 +197,24 @@ func TestPermissions(t *testing.T) {
 		subOK bool
 	}{
 		{"nil lists allow all", pubsub.ClientInfo{}, "a.b", "a.>", true, true},
-		{"allow all", pubsub.ClientInfo{CanPublish: pubsub.AllowAll, CanSubscribe: pubsub.AllowAll}, "a.b", ">", true, true},
-		{"deny all", pubsub.ClientInfo{CanPublish: pubsub.DenyAll, CanSubscribe: pubsub.DenyAll}, "a", "a", false, false},
-		{"exact allowed", pubsub.ClientInfo{CanPublish: []string{"greeting"}, CanSubscribe: []string{"greeting"}}, "greeting", "greeting", true, true},
-		{"exact denied", pubsub.ClientInfo{CanPublish: []string{"greeting"}, CanSubscribe: []string{"greeting"}}, "other", "other", false, false},
-		{"wildcard covers", pubsub.ClientInfo{CanPublish: []string{"user.*"}, CanSubscribe: []string{"user.>"}}, "user.1", "user.*", true, true},
-		{"star does not cover deeper", pubsub.ClientInfo{CanPublish: []string{"user.*"}, CanSubscribe: []string{"user.*"}}, "user.1.x", "user.>", false, false},
-		{"literal does not cover star", pubsub.ClientInfo{CanSubscribe: []string{"user.1"}}, "user.1", "user.*", true, false},
-		{"star covers literal", pubsub.ClientInfo{CanSubscribe: []string{"*.login"}}, "x", "user.login", true, true},
-		{"one of several", pubsub.ClientInfo{CanPublish: []string{"a", "b.>"}, CanSubscribe: []string{"a", "b.>"}}, "b.c", "b.c.*", true, true},
+		{"allow all", pubsub.ClientInfo{CanPublish: pubsub.AllowAll(), CanSubscribe: pubsub.AllowAll()}, "a.b", ">", true, true},
+		{"deny all", pubsub.ClientInfo{CanPublish: pubsub.DenyAll(), CanSubscribe: pubsub.DenyAll()}, "a", "a", false, false},
+		{"exact allowed", pubsub.ClientInfo{CanPublish: pubsub.Allow("greeting"), CanSubscribe: pubsub.Allow("greeting")}, "greeting", "greeting", true, true},
+		{"exact denied", pubsub.ClientInfo{CanPublish: pubsub.Allow("greeting"), CanSubscribe: pubsub.Allow("greeting")}, "other", "other", false, false},
+		{"wildcard covers", pubsub.ClientInfo{CanPublish: pubsub.Allow("user.*"), CanSubscribe: pubsub.Allow("user.>")}, "user.1", "user.*", true, true},
+		{"star does not cover deeper", pubsub.ClientInfo{CanPublish: pubsub.Allow("user.*"), CanSubscribe: pubsub.Allow("user.*")}, "user.1.x", "user.>", false, false},
+		{"literal does not cover star", pubsub.ClientInfo{CanSubscribe: pubsub.Allow("user.1")}, "user.1", "user.*", true, false},
+		{"star covers literal", pubsub.ClientInfo{CanSubscribe: pubsub.Allow("*.login")}, "x", "user.login", true, true},
+		{"one of several", pubsub.ClientInfo{CanPublish: pubsub.Allow("a", "b.>"), CanSubscribe: pubsub.Allow("a", "b.>")}, "b.c", "b.c.*", true, true},
+		// Subscribe permissions are checked as a whole: the list's patterns
+		// together may cover what none covers alone.
+		{"together cover", pubsub.ClientInfo{CanSubscribe: pubsub.Allow("user.*", "user.*.>")}, "x", "user.>", true, true},
+		{"together cover everything", pubsub.ClientInfo{CanSubscribe: pubsub.Allow("*", "*.>")}, "x", ">", true, true},
+		{"together cover a star", pubsub.ClientInfo{CanSubscribe: pubsub.Allow("a.*.c", "a.*.d")}, "x", "a.*.c", true, true},
+		{"together leave a gap", pubsub.ClientInfo{CanSubscribe: pubsub.Allow("user.*", "user.*.x")}, "x", "user.>", true, false},
+		{"together leave deeper topics", pubsub.ClientInfo{CanSubscribe: pubsub.Allow("*", "*.*")}, "x", ">", true, false},
+		{"literals never cover a star", pubsub.ClientInfo{CanSubscribe: pubsub.Allow("a.b", "a.c", "a.d")}, "x", "a.*", true, false},
+		{"allow nothing", pubsub.ClientInfo{CanPublish: pubsub.Allow(), CanSubscribe: pubsub.Allow()}, "a", "a", false, false},
 	}
 	for _, be := range allBackends() {
 		t.Run(be.name, func(t *testing.T) {
@@ -248,8 +257,8 @@ func TestRegistration(t *testing.T) {
 			}{
 				{pubsub.ClientInfo{ID: ""}, pubsub.ErrInvalidID},
 				{pubsub.ClientInfo{ID: " x"}, pubsub.ErrInvalidID},
-				{pubsub.ClientInfo{ID: "ok", CanPublish: []string{"bad..topic"}}, pubsub.ErrInvalidTopic},
-				{pubsub.ClientInfo{ID: "ok2", CanSubscribe: []string{">.a"}}, pubsub.ErrInvalidTopic},
+				{pubsub.ClientInfo{ID: "ok", CanPublish: pubsub.Allow("bad..topic")}, pubsub.ErrInvalidTopic},
+				{pubsub.ClientInfo{ID: "ok2", CanSubscribe: pubsub.Allow(">.a")}, pubsub.ErrInvalidTopic},
 			} {
 				if _, err := b.Register(ctx, tc.info); !errors.Is(err, tc.want) {
 					t.Errorf("register %+v: err %v, want %v", tc.info, err, tc.want)
@@ -337,7 +346,7 @@ func TestLifecycle(t *testing.T) {
 				b := be.new(t)
 				p, r := register(t, b, "p"), register(t, b, "r")
 				s := subscribe(t, r, "t")
-				if err := b.Close(); err != nil {
+				if err := b.Close(context.Background()); err != nil {
 					t.Fatal(err)
 				}
 				closed(t, s)
@@ -349,7 +358,7 @@ func TestLifecycle(t *testing.T) {
 				if _, err := b.Register(ctx, pubsub.ClientInfo{ID: "x"}); !errors.Is(err, pubsub.ErrClosed) {
 					t.Errorf("register after close: %v, want ErrClosed", err)
 				}
-				if err := b.Close(); err != nil {
+				if err := b.Close(context.Background()); err != nil {
 					t.Errorf("second broker close: %v", err)
 				}
 			})

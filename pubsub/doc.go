@@ -16,6 +16,13 @@
 //   - NATS (NewNATS), for apps on many machines, over nats.go. Payloads go
 //     through a Codec (JSON by default).
 //
+// Both take the same options (Option: WithLogger, WithEventHook,
+// WithCodec, WithKnownClients, WithRetainLimit...); the NATS-only ones
+// (authentication, TLS, reconnection, WithNamespace) make NewMemory panic,
+// naming them. Blocking calls take a context: Register, Publish (a Block
+// subscription), Request, Subscribe (with NATS it waits for the server)
+// and the broker's Close (with NATS it flushes).
+//
 // App code is the same on both when it publishes with Publish or
 // PublishAs[T] and reads with Decode[T] or SubscribeAs[T]: Decode returns
 // the value itself in memory and decodes the Raw bytes with NATS. Payloads
@@ -35,15 +42,55 @@
 //     (with NATS: 1 once it is handed to the connection; the fan-out is the
 //     server's and is not known to the publisher).
 //
+// # Retained messages, request/reply, queue groups
+//
+// Three patterns beside plain publishing, on both backends, each with
+// except-sender, permissions, the overflow policies and counted drops:
+//
+//   - Retained messages: Publish(ctx, topic, v, Retain()) also keeps the
+//     message as the topic's last. A new subscription whose pattern
+//     matches retained topics receives their last messages first (oldest
+//     first, each once, marked by Message.Retained), then live messages.
+//     A client never gets its own retained messages (unless IncludeSelf);
+//     a later life of the same instance is a new client and does. A plain
+//     publish leaves the retained message alone; queue-group members get
+//     none. Retained messages that do not fit a new subscription's queue
+//     are dropped and counted, whatever its policy (Subscribe never waits
+//     for a reader that cannot read yet). In memory the broker keeps them, at most WithRetainLimit topics
+//     (one more is delivered, not retained: ErrRetainLimit, counted in
+//     Stats().RetainRejected). With NATS they live in the server, in a
+//     JetStream stream with one message per subject (see NewNATS), so a
+//     state such as the example's greeting survives every process: a
+//     server without JetStream is reported at start-up, and a retained
+//     publish then fails with ErrRetainUnavailable (after delivery).
+//   - Request/reply: Request(ctx, topic, v) delivers v like a publish and
+//     returns the first answer (Message.Respond) from another client,
+//     never from itself (a request is not delivered to the requester's
+//     own subscriptions, even with IncludeSelf), bounded by ctx;
+//     ErrNoResponders when nobody took it. With NATS it is NATS's own
+//     request/reply (an inbox subject). RequestAs[Resp] decodes the answer.
+//   - Queue groups: a subscription made with InGroup(name) is one member of
+//     the group; each message goes to one member of each group matching
+//     its topic (in turn, preferring a member with room in its queue),
+//     beside the ordinary subscriptions, which all get it. The sender's own
+//     members are passed over. With NATS, the members of one broker share
+//     one queue subscription and the broker picks among them; when the
+//     server hands a message to a broker whose only members are the
+//     sender's own, the broker hands it back to the server for another
+//     member (at most 16 times, then it is dropped, counted and reported).
+//
 // # Registration and permissions
 //
 // A Broker registers each Client with a ClientInfo: a unique id and
-// allow-lists of topic patterns for publishing and subscribing (nil: all,
-// as in Dart's pub_sub; DenyAll: none). An empty or duplicate id fails
-// (ErrInvalidID, ErrDuplicateID); with WithKnownClients (or
-// NATSOptions.KnownClients) an id not on the list fails with
-// ErrUnknownClient. A denied Publish or Subscribe fails with ErrPermission.
-// goangel's runner registers one client per instance life; a respawned
+// allow-lists of topic patterns for publishing and subscribing: immutable
+// AllowList values made with AllowAll, DenyAll or Allow (the zero value
+// allows all, as in Dart's pub_sub). A subscription pattern is allowed when
+// the list's patterns together cover every topic it can match. An empty or
+// duplicate id fails (ErrInvalidID, ErrDuplicateID); with WithKnownClients
+// // an id not on the list fails with ErrUnknownClient. A denied Publish,
+// Request or Subscribe fails with ErrPermission. goangel's runner registers
+// one client per instance life, with the id InstanceID gives
+// ("APP/INSTANCE#LIFE@HOST:PID": unique across processes); a respawned
 // instance gets a fresh client and the old one's subscriptions are gone.
 //
 // # Backpressure contract
@@ -77,7 +124,9 @@
 // # NATS and at-most-once
 //
 // NewNATS connects once per broker; every client of that broker shares the
-// connection. Each message carries the sending client's unique id (a nuid)
+// connection. With WithNamespace (goangel's runner passes the app's name,
+// or --pubsub-namespace) every subject is "NAMESPACE.TOPIC": apps sharing
+// a server are apart unless they choose the same namespace. Each message carries the sending client's unique id (a nuid)
 // and its ClientInfo id in one header (HeaderSender), and a subscription
 // drops messages from its own client unless made with IncludeSelf: "every
 // instance but the sender" holds across processes and machines.
@@ -89,8 +138,7 @@
 // slow drop-policy subscriber holds up nobody). A Block subscription gets a
 // nats.go subscription of its own: waiting for it holds up only its own
 // delivery, never a remote publisher (NATS never pushes back on
-// publishers); behind it, nats.go's pending limits (NATSOptions.PendingMsgs,
-// PendingBytes) bound what waits, and nats.go's drops are counted in
+// publishers); behind it, nats.go's pending limits (WithPendingLimits) bound what waits, and nats.go's drops are counted in
 // Dropped and reported as EventSlowConsumer too.
 //
 // Delivery is at-most-once, as core NATS is: a message is delivered zero or
@@ -101,6 +149,7 @@
 // buffer. While reconnecting, nats.go buffers publishes (ReconnectBufSize)
 // and re-creates subscriptions on the new connection (Subscribe then
 // returns at once, and the new interest is sent on reconnect); Publish
-// fails with ErrClosed once the connection is closed for good. Use NATS
-// JetStream, not this package, for messages that must not be lost.
+// fails with ErrClosed once the connection is closed for good. Only
+// retained messages are stored (in JetStream, the last one per topic); use
+// JetStream itself for streams of messages that must not be lost.
 package pubsub

@@ -28,12 +28,12 @@ func ExampleNewNATS() {
 	var subs []*pubsub.Typed[string]
 	var clients []pubsub.Client
 	for _, process := range []string{"process A", "process B"} {
-		broker, err := pubsub.NewNATS(ctx, srv.ClientURL(), pubsub.NATSOptions{Name: process})
+		broker, err := pubsub.NewNATS(ctx, srv.ClientURL(), pubsub.WithName(process))
 		if err != nil {
 			fmt.Println(err)
 			return
 		}
-		defer broker.Close()
+		defer broker.Close(context.Background())
 		for i := range 2 {
 			c, _ := broker.Register(ctx, pubsub.ClientInfo{ID: fmt.Sprintf("example/%d#1", i)})
 			s, _ := pubsub.SubscribeAs[string](ctx, c, "greeting")

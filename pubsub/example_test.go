@@ -12,7 +12,7 @@ import (
 func ExampleNewMemory() {
 	ctx := context.Background()
 	broker := pubsub.NewMemory()
-	defer broker.Close()
+	defer broker.Close(context.Background())
 
 	// The runner registers one client per instance life.
 	a, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "example/0#1"})
@@ -38,7 +38,7 @@ func ExampleSubscribeAs() {
 	type Greeting struct{ Text string }
 	ctx := context.Background()
 	broker := pubsub.NewMemory()
-	defer broker.Close()
+	defer broker.Close(context.Background())
 	pub, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "pub"})
 	sub, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "sub"})
 
@@ -55,11 +55,11 @@ func ExampleSubscribeAs() {
 func ExampleClientInfo() {
 	ctx := context.Background()
 	broker := pubsub.NewMemory()
-	defer broker.Close()
+	defer broker.Close(context.Background())
 	c, _ := broker.Register(ctx, pubsub.ClientInfo{
 		ID:           "reader",
-		CanPublish:   pubsub.DenyAll,
-		CanSubscribe: []string{"news.>"},
+		CanPublish:   pubsub.DenyAll(),
+		CanSubscribe: pubsub.Allow("news.>"),
 	})
 	_, err := c.Publish(ctx, "news.sport", "goal")
 	fmt.Println(errors.Is(err, pubsub.ErrPermission))
@@ -77,7 +77,7 @@ func ExampleClientInfo() {
 func ExampleWithPolicy() {
 	ctx := context.Background()
 	broker := pubsub.NewMemory()
-	defer broker.Close()
+	defer broker.Close(context.Background())
 	pub, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "pub"})
 	sub, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "sub"})
 	latest, _ := sub.Subscribe(ctx, "price", pubsub.WithQueueSize(2), pubsub.WithPolicy(pubsub.DropOldest))
@@ -104,4 +104,69 @@ func ExampleMatch() {
 	// true
 	// false
 	// true
+}
+
+// A retained message is the topic's state: a subscription made later (a
+// respawned instance) gets the last one first.
+func ExampleRetain() {
+	ctx := context.Background()
+	broker := pubsub.NewMemory()
+	defer broker.Close(ctx)
+	a, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "example/0#1"})
+	_, _ = pubsub.PublishAs(ctx, a, "greeting", "Hello", pubsub.Retain())
+	_, _ = pubsub.PublishAs(ctx, a, "greeting", "Howdy", pubsub.Retain())
+
+	// Instance 1 starts (or respawns) after the change.
+	b, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "example/1#2"})
+	greetings, _ := pubsub.SubscribeAs[string](ctx, b, "greeting")
+	g, m, _ := greetings.Receive(ctx)
+	fmt.Println(g, m.Retained(), m.Sender)
+	// Output: Howdy true example/0#1
+}
+
+// Request/reply: the first answer from another client.
+func ExampleClient_Request() {
+	ctx := context.Background()
+	broker := pubsub.NewMemory()
+	defer broker.Close(ctx)
+	asker, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "asker"})
+	clock, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "clock"})
+	questions, _ := clock.Subscribe(ctx, "time")
+	go func() {
+		for q := range questions.C() {
+			_ = q.Respond(ctx, "noon")
+		}
+	}()
+
+	answer, m, err := pubsub.RequestAs[string](ctx, asker, "time", "what time is it?")
+	fmt.Println(answer, "from", m.Sender, err)
+
+	_, err = asker.Request(ctx, "nobody.listens", 1)
+	fmt.Println(errors.Is(err, pubsub.ErrNoResponders))
+	// Output:
+	// noon from clock <nil>
+	// true
+}
+
+// Queue groups: each job goes to one worker of the group; an ordinary
+// subscription sees them all.
+func ExampleInGroup() {
+	ctx := context.Background()
+	broker := pubsub.NewMemory()
+	defer broker.Close(ctx)
+	boss, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "boss"})
+	var workers []pubsub.Subscription
+	for _, id := range []string{"w1", "w2"} {
+		c, _ := broker.Register(ctx, pubsub.ClientInfo{ID: id})
+		s, _ := c.Subscribe(ctx, "jobs", pubsub.InGroup("workers"))
+		workers = append(workers, s)
+	}
+	audit, _ := broker.Register(ctx, pubsub.ClientInfo{ID: "audit"})
+	all, _ := audit.Subscribe(ctx, "jobs")
+
+	for job := range 4 {
+		_, _ = boss.Publish(ctx, "jobs", job)
+	}
+	fmt.Println("w1:", len(workers[0].C()), "w2:", len(workers[1].C()), "audit:", len(all.C()))
+	// Output: w1: 2 w2: 2 audit: 4
 }

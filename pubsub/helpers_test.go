@@ -2,6 +2,7 @@ package pubsub_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -21,18 +22,18 @@ func memoryBackends() []backend {
 	return []backend{
 		{"memory", func(t *testing.T) pubsub.Broker {
 			b := pubsub.NewMemory()
-			t.Cleanup(func() { _ = b.Close() })
+			t.Cleanup(func() { _ = b.Close(context.Background()) })
 			return b
 		}},
 		{"memory+json", func(t *testing.T) pubsub.Broker {
 			b := pubsub.NewMemory(pubsub.WithCodec(pubsub.JSON{}))
-			t.Cleanup(func() { _ = b.Close() })
+			t.Cleanup(func() { _ = b.Close(context.Background()) })
 			return b
 		}},
 	}
 }
 
-func register(t *testing.T, b pubsub.Broker, id string) pubsub.Client {
+func register(t testing.TB, b pubsub.Broker, id string) pubsub.Client {
 	t.Helper()
 	c, err := b.Register(context.Background(), pubsub.ClientInfo{ID: id})
 	if err != nil {
@@ -41,7 +42,7 @@ func register(t *testing.T, b pubsub.Broker, id string) pubsub.Client {
 	return c
 }
 
-func subscribe(t *testing.T, c pubsub.Client, pattern string, opts ...pubsub.SubscribeOption) pubsub.Subscription {
+func subscribe(t testing.TB, c pubsub.Client, pattern string, opts ...pubsub.SubscribeOption) pubsub.Subscription {
 	t.Helper()
 	s, err := c.Subscribe(context.Background(), pattern, opts...)
 	if err != nil {
@@ -85,6 +86,16 @@ func recvString(t *testing.T, s pubsub.Subscription) string {
 	return v
 }
 
+// empty fails if s has a message waiting now.
+func empty(t *testing.T, s pubsub.Subscription) {
+	t.Helper()
+	select {
+	case m, ok := <-s.C():
+		t.Fatalf("subscription %q: unexpected %+v (open %v)", s.Pattern(), m, ok)
+	default:
+	}
+}
+
 // closed waits (bounded) for s's channel to be closed, draining it.
 func closed(t *testing.T, s pubsub.Subscription) {
 	t.Helper()
@@ -101,14 +112,28 @@ func closed(t *testing.T, s pubsub.Subscription) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling interval of a bounded wait, not a timing assumption
+// limitBackends are the backends with a retain limit of 2 topics.
+func limitBackends() []backend {
+	bs := []backend{{"memory", func(t *testing.T) pubsub.Broker {
+		b := pubsub.NewMemory(pubsub.WithRetainLimit(2))
+		t.Cleanup(func() { _ = b.Close(context.Background()) })
+		return b
+	}}}
+	for _, f := range extraLimitBackends {
+		bs = append(bs, f())
 	}
+	return bs
+}
+
+// extraLimitBackends is extended by nats_test.go.
+var extraLimitBackends []func() backend
+
+func stats(b pubsub.Broker) pubsub.Stats {
+	switch b := b.(type) {
+	case *pubsub.Memory:
+		return b.Stats()
+	case *pubsub.NATS:
+		return b.Stats()
+	}
+	panic(fmt.Sprintf("stats of %T", b))
 }

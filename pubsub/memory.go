@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -8,71 +9,25 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-
-	"github.com/sirupsen/logrus"
 )
-
-// MemoryOption configures NewMemory.
-type MemoryOption func(*config)
-
-// WithLogger reports slow-consumer episodes (and NATS connection events)
-// through l.
-func WithLogger(l logrus.FieldLogger) MemoryOption {
-	return func(c *config) { c.logger = l }
-}
-
-// WithEventHook calls hook for every Event. It runs on the publisher's
-// goroutine (in memory) or the connection's (NATS), holding no lock of the
-// broker: keep it short. Nothing recovers a panic in it: in memory it
-// reaches the publisher; with NATS it crashes the process, as nats.go does
-// not recover its callbacks.
-func WithEventHook(hook func(Event)) MemoryOption {
-	return func(c *config) { c.hook = hook }
-}
-
-// WithDefaultQueueSize sets the queue size of subscriptions that do not set
-// one (default DefaultQueueSize).
-func WithDefaultQueueSize(n int) MemoryOption {
-	return func(c *config) { c.queueSize = n }
-}
-
-// WithDefaultPolicy sets the overflow policy of subscriptions that do not
-// set one (default DropNewest).
-func WithDefaultPolicy(p Policy) MemoryOption {
-	return func(c *config) { c.policy = p }
-}
-
-// WithKnownClients restricts registration to these ids, as Dart's pub_sub
-// server does with its list of ClientInfo: Register rejects any other id
-// with ErrUnknownClient, and both these allow-lists and the ones given to
-// Register apply.
-func WithKnownClients(infos ...ClientInfo) MemoryOption {
-	return func(c *config) { c.known = knownMap(infos) }
-}
-
-// WithCodec makes the in-memory broker encode every payload with codec and
-// deliver it as a Raw, exactly as the NATS backend does: useful in tests to
-// check that app code does not rely on sharing payload values. Off by
-// default (payloads are handed over as they are, with no serialisation).
-func WithCodec(codec Codec) MemoryOption {
-	return func(c *config) { c.codec = codec }
-}
 
 // Memory is the in-memory broker: channels, no serialisation, no sockets.
 // Create it with NewMemory; it implements Broker.
 type Memory struct {
 	cfg config
+	reg registry[*memClient]
 
-	mu      sync.Mutex // guards everything below but routes' readers
-	closed  bool
-	clients map[string]*memClient
-	exact   map[string]map[*memSub]struct{}
-	wild    map[*memSub]struct{}
-	routes  atomic.Pointer[map[string][]*memSub] // copy-on-write cache topic -> matching subs
+	mu       sync.Mutex // guards the index, the retained messages and routes' writers
+	exact    map[string]map[*memSub]struct{}
+	wild     map[*memSub]struct{}
+	retained map[string]retainedMsg
+	seq      uint64                            // orders retained messages
+	routes   atomic.Pointer[map[string]*route] // copy-on-write cache topic -> matching subs
 
-	published atomic.Uint64
-	delivered atomic.Uint64
-	dropped   atomic.Uint64
+	published      atomic.Uint64
+	delivered      atomic.Uint64
+	dropped        atomic.Uint64
+	retainRejected atomic.Uint64
 
 	// Publish epochs fence the non-blocking sends of publishers against
 	// the closing of channels (see quiesce).
@@ -80,6 +35,28 @@ type Memory struct {
 	epoch     atomic.Uint64
 	active    [2]paddedCounter
 }
+
+// route is what one topic is delivered to: every ordinary subscription,
+// and one member of each queue group.
+type route struct {
+	subs   []*memSub
+	groups []*memGroup
+}
+
+type memGroup struct {
+	name    string
+	members []*memSub
+	next    atomic.Uint32 // round-robin start
+}
+
+type retainedMsg struct {
+	m    Message
+	from *memClient
+	seq  uint64
+}
+
+// retainedMeta marks a retained message; shared, never written.
+var retainedMeta = &meta{retained: true}
 
 type paddedCounter struct {
 	_ [64]byte
@@ -147,15 +124,17 @@ const maxRoutes = 512
 
 var _ Broker = (*Memory)(nil)
 
-// NewMemory returns an in-memory broker.
-func NewMemory(opts ...MemoryOption) *Memory {
+// NewMemory returns an in-memory broker. It panics when given an option
+// that applies to NATS only (see Option).
+func NewMemory(opts ...Option) *Memory {
 	b := &Memory{
-		clients: make(map[string]*memClient),
-		exact:   make(map[string]map[*memSub]struct{}),
-		wild:    make(map[*memSub]struct{}),
+		cfg:      newConfig(opts),
+		exact:    make(map[string]map[*memSub]struct{}),
+		wild:     make(map[*memSub]struct{}),
+		retained: make(map[string]retainedMsg),
 	}
-	for _, o := range opts {
-		o(&b.cfg)
+	if len(b.cfg.natsOnly) > 0 {
+		panic(fmt.Sprintf("pubsub: NewMemory: %v configure a NATS connection; pass them to NewNATS", b.cfg.natsOnly))
 	}
 	b.invalidate()
 	return b
@@ -167,22 +146,15 @@ func (b *Memory) Register(ctx context.Context, info ClientInfo) (Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := checkFree(b.closed, b.clients, info.ID); err != nil {
-		return nil, err
-	}
-	c := &memClient{b: b, id: info.ID, perms: p, subs: make(map[*memSub]struct{})}
-	b.clients[info.ID] = c
-	return c, nil
+	return b.reg.register(info.ID, func() *memClient {
+		return &memClient{b: b, id: info.ID, perms: p, subs: make(map[*memSub]struct{})}
+	})
 }
 
-// Close implements Broker: it closes every client.
-func (b *Memory) Close() error {
-	b.mu.Lock()
-	b.closed = true
-	cs := slices.Collect(maps.Values(b.clients))
-	b.mu.Unlock()
+// Close implements Broker: it closes every client. It does not block (ctx
+// is not needed in memory).
+func (b *Memory) Close(context.Context) error {
+	cs, _ := b.reg.shut()
 	for _, c := range cs {
 		_ = c.Close()
 	}
@@ -191,51 +163,72 @@ func (b *Memory) Close() error {
 
 // Stats returns the broker-wide counters.
 func (b *Memory) Stats() Stats {
+	b.mu.Lock()
+	retained := len(b.retained)
+	b.mu.Unlock()
 	return Stats{
-		Published: b.published.Load(),
-		Delivered: b.delivered.Load(),
-		Dropped:   b.dropped.Load(),
+		Published:      b.published.Load(),
+		Delivered:      b.delivered.Load(),
+		Dropped:        b.dropped.Load(),
+		Retained:       retained,
+		RetainRejected: b.retainRejected.Load(),
 	}
 }
 
 // invalidate drops the route cache; called with mu held (or at creation).
 func (b *Memory) invalidate() {
-	m := make(map[string][]*memSub)
+	m := make(map[string]*route)
 	b.routes.Store(&m)
 }
 
-// route returns the subscriptions matching topic.
-func (b *Memory) route(topic string) ([]*memSub, error) {
-	if subs, ok := (*b.routes.Load())[topic]; ok {
-		return subs, nil
+// route returns what topic is delivered to.
+func (b *Memory) route(topic string) (*route, error) {
+	if rt, ok := (*b.routes.Load())[topic]; ok {
+		return rt, nil
 	}
 	if err := ValidateTopic(topic); err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.routeLocked(topic), nil
+}
+
+// routeLocked is route for a valid topic, with mu held.
+func (b *Memory) routeLocked(topic string) *route {
 	old := *b.routes.Load()
-	if subs, ok := old[topic]; ok {
-		return subs, nil
+	if rt, ok := old[topic]; ok {
+		return rt
 	}
-	var subs []*memSub
+	rt := &route{}
+	add := func(s *memSub) {
+		if s.group == "" {
+			rt.subs = append(rt.subs, s)
+			return
+		}
+		for _, g := range rt.groups {
+			if g.name == s.group {
+				g.members = append(g.members, s)
+				return
+			}
+		}
+		rt.groups = append(rt.groups, &memGroup{name: s.group, members: []*memSub{s}})
+	}
 	for s := range b.exact[topic] {
-		subs = append(subs, s)
+		add(s)
 	}
 	for s := range b.wild {
 		if match(s.pattern, topic) {
-			subs = append(subs, s)
+			add(s)
 		}
 	}
 	if len(old) < maxRoutes {
-		m := make(map[string][]*memSub, len(old)+1)
-		for k, v := range old {
-			m[k] = v
-		}
-		m[topic] = subs
+		m := make(map[string]*route, len(old)+1)
+		maps.Copy(m, old)
+		m[topic] = rt
 		b.routes.Store(&m)
 	}
-	return subs, nil
+	return rt
 }
 
 type memClient struct {
@@ -248,70 +241,278 @@ type memClient struct {
 
 func (c *memClient) ID() string { return c.id }
 
-func (c *memClient) Publish(ctx context.Context, topic string, payload any) (int, error) {
+func (c *memClient) Publish(ctx context.Context, topic string, payload any, opts ...PublishOption) (int, error) {
+	retain := pubOptions(opts)
+	return c.publish(ctx, topic, payload, retain, nil)
+}
+
+// publish delivers one message; rep is the reply slot of a request.
+func (c *memClient) publish(ctx context.Context, topic string, payload any, retain bool, rep *memReply) (int, error) {
 	if err := checkPublish(ctx, c.closed.Load(), topic); err != nil {
 		return 0, err
 	}
-	subs, err := c.b.route(topic)
-	if err != nil {
+	b := c.b
+	var rt *route
+	if !retain {
+		var err error
+		if rt, err = b.route(topic); err != nil {
+			return 0, err
+		}
+	} else if err := ValidateTopic(topic); err != nil {
 		return 0, err
 	}
 	if !c.perms.canPublish(topic) {
 		return 0, fmt.Errorf("%w: client %q may not publish to %q", ErrPermission, c.id, topic)
 	}
-	if codec := c.b.cfg.codec; codec != nil {
+	if codec := b.cfg.codec; codec != nil {
+		var err error
 		if payload, err = encodeRaw(codec, payload); err != nil {
 			return 0, fmt.Errorf("pubsub: publish %q: %w", topic, err)
 		}
 	}
 	m := Message{Topic: topic, Sender: c.id, Payload: payload}
-	b := c.b
-	n := 0
-	var perr error
+	var rerr error
+	if retain {
+		// The message is stored and the route taken at once under mu, as
+		// Subscribe takes the retained messages and indexes a subscription:
+		// a subscription made before gets the message live, one made after
+		// gets it retained, each exactly once.
+		b.mu.Lock()
+		rerr = b.retainLocked(c, m)
+		rt = b.routeLocked(topic)
+		b.mu.Unlock()
+	}
+	d := delivery{ctx: ctx, c: c, m: m, rep: rep}
+	d.run(rt)
+	b.published.Add(1)
+	b.delivered.Add(uint64(d.n))
+	err := d.err
+	if err != nil {
+		err = fmt.Errorf("pubsub: publish %q: %w", topic, err)
+	}
+	if rerr != nil {
+		err = joinErr(err, fmt.Errorf("pubsub: publish %q: %w", topic, rerr))
+	}
+	return d.n, err
+}
+
+func joinErr(a, b error) error {
+	if a == nil {
+		return b
+	}
+	return fmt.Errorf("%w; %w", a, b)
+}
+
+// retainLocked keeps m as its topic's last message, within the limit.
+func (b *Memory) retainLocked(c *memClient, m Message) error {
+	if _, ok := b.retained[m.Topic]; !ok && len(b.retained) >= b.cfg.retainLimit {
+		b.retainRejected.Add(1)
+		return fmt.Errorf("%w: %d topics retained (WithRetainLimit)", ErrRetainLimit, len(b.retained))
+	}
+	b.seq++
+	b.retained[m.Topic] = retainedMsg{m: m, from: c, seq: b.seq}
+	return nil
+}
+
+// delivery is one message on its way to a route's subscriptions.
+type delivery struct {
+	ctx context.Context
+	c   *memClient // the sender
+	m   Message
+	rep *memReply // a request's reply slot, or nil
+
+	n   int
+	err error
+}
+
+type slowPut struct {
+	s    *memSub
+	m    Message
+	ev   EventKind
+	full bool
+}
+
+// run hands the message to every ordinary subscription and to one member
+// of each group, within one publish epoch.
+func (d *delivery) run(rt *route) {
+	b := d.c.b
 	e := b.enter()
-	for _, s := range subs {
-		if (s.client == c && !s.self) || s.q.closed.Load() {
+	for _, s := range rt.subs {
+		if s.client == d.c && (!s.self || d.rep != nil) {
 			continue
 		}
-		ok, full, ev := s.q.tryPut(m)
-		if ok {
-			n++
-		}
-		if ev == 0 && !full {
+		q := s.q
+		if q.closed.Load() {
 			continue
 		}
-		// Slow path: report and wait outside the epoch.
-		b.leave(e)
-		s.q.event(ev)
-		if full {
-			ok, err := s.q.blockPut(ctx, m)
-			if ok {
-				n++
-			}
-			if err != nil && perr == nil {
-				perr = fmt.Errorf("pubsub: publish %q: %w", topic, err)
+		// The fast path, inline: a plain message into a queue with room
+		// that is not in a slow episode (nothing to report).
+		if d.rep == nil && !q.slow.Load() {
+			select {
+			case q.ch <- d.m:
+				d.n++
+				continue
+			default:
 			}
 		}
-		e = b.enter()
+		e = d.put(e, s)
+	}
+	for _, g := range rt.groups {
+		if s := d.pick(g); s != nil {
+			e = d.put(e, s)
+		}
 	}
 	b.leave(e)
-	c.b.published.Add(1)
-	c.b.delivered.Add(uint64(n))
-	return n, perr
+}
+
+// pick chooses the group member to get the message: the next one in turn
+// that is not the sender's own (unless IncludeSelf), preferring one with
+// room in its queue.
+func (d *delivery) pick(g *memGroup) *memSub {
+	n := uint32(len(g.members))
+	start := g.next.Add(1)
+	var first *memSub
+	for i := range n {
+		s := g.members[(start+i)%n]
+		if (s.client == d.c && (!s.self || d.rep != nil)) || s.q.closed.Load() {
+			continue
+		}
+		if len(s.q.ch) < cap(s.q.ch) {
+			return s
+		}
+		if first == nil {
+			first = s
+		}
+	}
+	return first
+}
+
+// put hands the message to s inside epoch e, and returns the epoch it is
+// in afterwards (the slow path leaves it to report and wait).
+func (d *delivery) put(e uint64, s *memSub) uint64 {
+	m := d.m
+	if d.rep != nil {
+		m.meta = &meta{reply: &memResponder{r: d.rep, by: s.client}}
+	}
+	ok, full, ev := s.q.tryPut(m)
+	if ok {
+		d.n++
+	}
+	if ev == 0 && !full {
+		return e
+	}
+	b := d.c.b
+	b.leave(e)
+	d.slowPut(slowPut{s, m, ev, full})
+	return b.enter()
+}
+
+func (d *delivery) slowPut(p slowPut) {
+	p.s.q.event(p.ev)
+	if !p.full {
+		return
+	}
+	ok, err := p.s.q.blockPut(d.ctx, p.m)
+	if ok {
+		d.n++
+	}
+	if err != nil && d.err == nil {
+		d.err = err
+	}
+}
+
+// memReply is a request's reply slot: the first answer wins.
+type memReply struct {
+	topic string
+	ch    chan Message // buffered 1
+	done  atomic.Bool
+}
+
+// memResponder answers a request as the client whose subscription got it.
+type memResponder struct {
+	r  *memReply
+	by *memClient
+}
+
+func (x *memResponder) respond(ctx context.Context, payload any) error {
+	if x.by.closed.Load() {
+		return fmt.Errorf("pubsub: respond to %q: %w", x.r.topic, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pubsub: respond to %q: %w", x.r.topic, err)
+	}
+	if codec := x.by.b.cfg.codec; codec != nil {
+		var err error
+		if payload, err = encodeRaw(codec, payload); err != nil {
+			return fmt.Errorf("pubsub: respond to %q: %w", x.r.topic, err)
+		}
+	}
+	if x.r.done.CompareAndSwap(false, true) {
+		x.r.ch <- Message{Topic: x.r.topic, Sender: x.by.id, Payload: payload}
+	}
+	return nil
+}
+
+func (c *memClient) Request(ctx context.Context, topic string, payload any) (Message, error) {
+	rep := &memReply{topic: topic, ch: make(chan Message, 1)}
+	n, err := c.publish(ctx, topic, payload, false, rep)
+	if n == 0 {
+		if err == nil {
+			err = fmt.Errorf("pubsub: request %q: %w", topic, ErrNoResponders)
+		}
+		return Message{}, err
+	}
+	select {
+	case m := <-rep.ch:
+		return m, nil
+	case <-ctx.Done():
+		return Message{}, fmt.Errorf("pubsub: request %q: no answer: %w", topic, ctx.Err())
+	}
 }
 
 func (c *memClient) Subscribe(ctx context.Context, pattern string, opts ...SubscribeOption) (Subscription, error) {
 	if err := c.perms.admitSubscribe(ctx, c.id, pattern); err != nil {
 		return nil, err
 	}
-	sc := c.b.cfg.subConfig(opts)
-	s := &memSub{client: c, pattern: pattern, self: sc.self, wild: isWild(pattern)}
+	sc, err := c.b.cfg.subConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &memSub{client: c, pattern: pattern, self: sc.self, group: sc.group, wild: isWild(pattern)}
 	s.q = newQueue(sc, &c.b.dropped, c.b.cfg.reporter(c.id, pattern, sc.policy))
 	b := c.b
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if c.closed.Load() {
+		b.mu.Unlock()
 		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, ErrClosed)
+	}
+	// The retained messages go in first, before any publisher can see
+	// the subscription (both happen under mu).
+	var evs []EventKind
+	if s.group == "" && len(b.retained) > 0 {
+		var rs []retainedMsg
+		for t, r := range b.retained {
+			if (s.wild && match(pattern, t)) || t == pattern {
+				if r.from != c || s.self {
+					rs = append(rs, r)
+				}
+			}
+		}
+		slices.SortFunc(rs, func(a, b retainedMsg) int { return cmp.Compare(a.seq, b.seq) })
+		for _, r := range rs {
+			m := r.m
+			m.meta = retainedMeta
+			ok, full, ev := s.q.tryPut(m) // a fresh queue too small drops, counted, whatever the policy
+			if full {
+				s.q.drop()
+			}
+			if ok {
+				b.delivered.Add(1)
+			}
+			if ev != 0 {
+				evs = append(evs, ev)
+			}
+		}
 	}
 	c.subs[s] = struct{}{}
 	if s.wild {
@@ -325,6 +526,10 @@ func (c *memClient) Subscribe(ctx context.Context, pattern string, opts ...Subsc
 		set[s] = struct{}{}
 	}
 	b.invalidate()
+	b.mu.Unlock()
+	for _, ev := range evs {
+		s.q.event(ev)
+	}
 	return s, nil
 }
 
@@ -348,7 +553,6 @@ func (c *memClient) Close() error {
 		return nil
 	}
 	c.closed.Store(true)
-	delete(b.clients, c.id)
 	subs := slices.Collect(maps.Keys(c.subs))
 	for _, s := range subs {
 		b.unindex(s)
@@ -356,6 +560,7 @@ func (c *memClient) Close() error {
 	c.subs = nil
 	b.invalidate()
 	b.mu.Unlock()
+	b.reg.release(c.id, c)
 	b.closeSubs(subs)
 	return nil
 }
@@ -363,6 +568,7 @@ func (c *memClient) Close() error {
 type memSub struct {
 	client  *memClient
 	pattern string
+	group   string
 	self    bool
 	wild    bool
 	q       *queue

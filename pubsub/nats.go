@@ -1,20 +1,21 @@
 package pubsub
 
 import (
+	"cmp"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
-	"github.com/sirupsen/logrus"
 )
 
 // HeaderSender is the header carried by every message the NATS backend
@@ -25,196 +26,87 @@ import (
 // message received, and each key costs allocations on every delivery.
 const HeaderSender = "Goangel-Sender"
 
-// ErrInvalidOptions reports NATSOptions that cannot work together.
-var ErrInvalidOptions = errors.New("pubsub: invalid options")
+// headerRetained marks the live copy of a retained message with its
+// sequence number in the stream, so that a subscription that gets it both
+// live and from the stream keeps one, and keeps the retained messages of
+// a topic in order.
+const headerRetained = "Goangel-Retained"
 
-// NATSOptions configures NewNATS. The zero value connects without
-// authentication and with the defaults below. Everything the runner's
-// --pubsub-* flags carry has a field here:
-//
-//   - URL scheme: nats://HOST:PORT (plain, upgraded to TLS when the server
-//     requires it) or tls://HOST:PORT (TLS required). A comma-separated
-//     list of URLs names a cluster. Credentials in the URL
-//     (nats://user:pass@host, nats://token@host) work too.
-//   - Authentication, at most one of: Token; User and Password; CredsFile
-//     (a JWT + nkey .creds file); NKeyFile (an nkey seed file).
-//   - TLS: CAFile (PEM roots that verify the server; sets TLS on), CertFile
-//     and KeyFile (a client certificate, for servers that verify clients;
-//     both or neither), or a ready TLSConfig.
-type NATSOptions struct {
-	// Name is the connection name the server shows (default "goangel").
-	Name string
+// headerRedirect marks a queue-group message handed back to the server
+// because the member that got it was the sender's own: "<group> <hops>".
+// Only members of that group take it.
+const headerRedirect = "Goangel-Redirect"
 
-	Token     string
-	User      string
-	Password  string
-	CredsFile string
-	NKeyFile  string
+// maxRedirects bounds how often a queue-group message is handed back.
+const maxRedirects = 16
 
-	CAFile    string
-	CertFile  string
-	KeyFile   string
-	TLSConfig *tls.Config
-
-	// Codec encodes payloads (default JSON{}).
-	Codec Codec
-	// Logger reports slow consumers and connection events; OnEvent gets
-	// them as Events (see WithEventHook: keep it short, never panic).
-	Logger  logrus.FieldLogger
-	OnEvent func(Event)
-	// QueueSize and Policy are the defaults for subscriptions that set
-	// none (DefaultQueueSize, DropNewest).
-	QueueSize int
-	Policy    Policy
-	// KnownClients, when not nil, restricts registration to these ids and
-	// adds their allow-lists (see WithKnownClients).
-	KnownClients []ClientInfo
-
-	// ConnectTimeout bounds the first connection (default 5s, and never
-	// past the deadline of NewNATS's ctx).
-	ConnectTimeout time.Duration
-	// ReconnectWait is the pause between reconnect attempts (default 2s).
-	ReconnectWait time.Duration
-	// MaxReconnects: 0 retries forever (a long-running server outlives
-	// NATS restarts), n > 0 gives up after n attempts, n < 0 never
-	// reconnects.
-	MaxReconnects int
-	// PendingMsgs and PendingBytes are nats.go's per-subscription pending
-	// limits in front of each subscription's queue (defaults nats.go's,
-	// 500k messages and 64 MiB). Beyond them nats.go drops; the drops are
-	// counted in Dropped and reported as EventSlowConsumer.
-	PendingMsgs  int
-	PendingBytes int
-
-	// Options are applied last, for anything else nats.go offers.
-	Options []nats.Option
-}
-
-func (o *NATSOptions) natsOptions(ctx context.Context, b *NATS) ([]nats.Option, error) {
-	auth := 0
-	for _, set := range []bool{o.Token != "", o.User != "" || o.Password != "", o.CredsFile != "", o.NKeyFile != ""} {
-		if set {
-			auth++
-		}
-	}
-	if auth > 1 {
-		return nil, fmt.Errorf("%w: give at most one of token, user/password, creds file, nkey file", ErrInvalidOptions)
-	}
-	if (o.CertFile == "") != (o.KeyFile == "") {
-		return nil, fmt.Errorf("%w: a client certificate needs both a cert file and a key file", ErrInvalidOptions)
-	}
-	name := o.Name
-	if name == "" {
-		name = "goangel"
-	}
-	timeout := o.ConnectTimeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	if d, ok := ctx.Deadline(); ok {
-		if left := time.Until(d); left < timeout {
-			timeout = left
-		}
-	}
-	if timeout <= 0 {
-		return nil, fmt.Errorf("pubsub: connect to NATS: %w", context.DeadlineExceeded)
-	}
-	opts := []nats.Option{
-		nats.Name(name),
-		nats.Timeout(timeout),
-		nats.NoCallbacksAfterClientClose(),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			b.cfg.emit(Event{Kind: EventDisconnected, Err: err})
-		}),
-		nats.ReconnectHandler(func(*nats.Conn) { b.cfg.emit(Event{Kind: EventReconnected}) }),
-		nats.ClosedHandler(func(*nats.Conn) {
-			if !b.closing.Load() {
-				b.cfg.emit(Event{Kind: EventConnectionClosed})
-			}
-		}),
-		nats.ErrorHandler(b.asyncError),
-	}
-	switch {
-	case o.MaxReconnects == 0:
-		opts = append(opts, nats.MaxReconnects(-1))
-	case o.MaxReconnects < 0:
-		opts = append(opts, nats.NoReconnect())
-	default:
-		opts = append(opts, nats.MaxReconnects(o.MaxReconnects))
-	}
-	if o.ReconnectWait > 0 {
-		opts = append(opts, nats.ReconnectWait(o.ReconnectWait))
-	}
-	switch {
-	case o.Token != "":
-		opts = append(opts, nats.Token(o.Token))
-	case o.User != "" || o.Password != "":
-		opts = append(opts, nats.UserInfo(o.User, o.Password))
-	case o.CredsFile != "":
-		opts = append(opts, nats.UserCredentials(o.CredsFile))
-	case o.NKeyFile != "":
-		opt, err := nats.NkeyOptionFromSeed(o.NKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: nkey file %q: %w", ErrInvalidOptions, o.NKeyFile, err)
-		}
-		opts = append(opts, opt)
-	}
-	if o.TLSConfig != nil {
-		opts = append(opts, nats.Secure(o.TLSConfig.Clone()))
-	}
-	if o.CAFile != "" {
-		opts = append(opts, nats.RootCAs(o.CAFile))
-	}
-	if o.CertFile != "" {
-		opts = append(opts, nats.ClientCert(o.CertFile, o.KeyFile))
-	}
-	return append(opts, o.Options...), nil
-}
+// retainedPrefix is the first token of the subjects the retained messages
+// are stored under, in the stream named by retainedStream.
+const retainedPrefix = "_goangel_retained"
 
 // NATS is the broker over a NATS server, for apps on many machines.
 // Create it with NewNATS; it implements Broker. All its clients share one
 // connection.
 type NATS struct {
-	cfg config
-	nc  *nats.Conn
+	cfg      config
+	nc       *nats.Conn
+	prefix   string                            // the namespace and a dot, or ""
+	subjects atomic.Pointer[map[string]string] // topic -> subject, copy-on-write
 	// pendingMsgs and pendingBytes are the pending limits set on every
 	// nats.go subscription; both 0: nats.go's defaults, left alone.
 	pendingMsgs, pendingBytes int
 
+	js        jetstream.JetStream
+	stream    string // the retained messages' stream
+	retainErr error  // why retained messages are unavailable, or nil
+
+	reg     registry[*natsClient]
 	mu      sync.Mutex
-	closed  bool
-	clients map[string]*natsClient
-	shared  map[string]*natsEntry             // by pattern
+	shared  map[string]*natsEntry             // by pattern and group
 	entries map[*nats.Subscription]*natsEntry // every live one
 
-	closing    atomic.Bool
-	published  atomic.Uint64
-	delivered  atomic.Uint64
-	dropped    atomic.Uint64 // by our queues
-	natsDroppd atomic.Uint64 // by nats.go, from subscriptions already gone
+	closing        atomic.Bool
+	published      atomic.Uint64
+	delivered      atomic.Uint64
+	dropped        atomic.Uint64 // by our queues
+	natsDroppd     atomic.Uint64 // by nats.go, from subscriptions already gone
+	retainRejected atomic.Uint64
 }
 
 var _ Broker = (*NATS)(nil)
 
-// NewNATS connects to the NATS server(s) at url (see NATSOptions for the
-// URL forms, authentication and TLS). ctx bounds the connection attempt
-// only; the connection then lives until Close, reconnecting as
-// NATSOptions says.
-func NewNATS(ctx context.Context, url string, opts NATSOptions) (*NATS, error) {
+// NewNATS connects to the NATS server(s) at url and sets up the stream of
+// retained messages. The URL is nats://HOST:PORT (plain, upgraded to TLS
+// when the server requires it) or tls://HOST:PORT (TLS required); a
+// comma-separated list names a cluster; credentials in the URL
+// (nats://user:pass@host, nats://token@host) work too. The NATS-only
+// options (see Option) set authentication, TLS and reconnection.
+//
+// Retained messages live in a JetStream stream named
+// GOANGEL_RETAINED[_NAMESPACE] that keeps one message per subject, under
+// the subjects "_goangel_retained.[NAMESPACE.]TOPIC", file-stored and
+// limited to WithRetainLimit topics. When the server has no JetStream,
+// NewNATS still connects, says so through the logger (and EventError),
+// and a retained publish is delivered but fails with ErrRetainUnavailable.
+//
+// ctx bounds the connection attempt and the stream set-up only; the
+// connection then lives until Close, reconnecting as WithReconnect says.
+func NewNATS(ctx context.Context, url string, opts ...Option) (*NATS, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("pubsub: connect to NATS: %w", err)
 	}
 	b := &NATS{
-		clients: make(map[string]*natsClient),
+		cfg:     newConfig(opts),
 		shared:  make(map[string]*natsEntry),
 		entries: make(map[*nats.Subscription]*natsEntry),
 	}
-	codec := opts.Codec
-	if codec == nil {
-		codec = JSON{}
+	b.subjects.Store(&map[string]string{})
+	if b.cfg.codec == nil {
+		b.cfg.codec = JSON{}
 	}
-	if opts.PendingMsgs != 0 || opts.PendingBytes != 0 {
-		b.pendingMsgs, b.pendingBytes = opts.PendingMsgs, opts.PendingBytes
+	conn := &b.cfg.conn
+	if conn.pendingMsgs != 0 || conn.pendingBytes != 0 {
+		b.pendingMsgs, b.pendingBytes = conn.pendingMsgs, conn.pendingBytes
 		if b.pendingMsgs == 0 {
 			b.pendingMsgs = nats.DefaultSubPendingMsgsLimit
 		}
@@ -222,15 +114,10 @@ func NewNATS(ctx context.Context, url string, opts NATSOptions) (*NATS, error) {
 			b.pendingBytes = nats.DefaultSubPendingBytesLimit
 		}
 	}
-	b.cfg = config{
-		logger:    opts.Logger,
-		hook:      opts.OnEvent,
-		queueSize: opts.QueueSize,
-		policy:    opts.Policy,
-		known:     knownMap(opts.KnownClients),
-		codec:     codec,
+	if conn.namespace != "" {
+		b.prefix = conn.namespace + "."
 	}
-	nopts, err := opts.natsOptions(ctx, b)
+	nopts, err := conn.natsOptions(ctx, b)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +130,68 @@ func NewNATS(ctx context.Context, url string, opts NATSOptions) (*NATS, error) {
 		return nil, fmt.Errorf("pubsub: connect to NATS: %w", err)
 	}
 	b.nc = nc
+	if err := b.setupRetained(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	return b, nil
+}
+
+// setupRetained creates (or updates) the stream of retained messages.
+func (b *NATS) setupRetained(ctx context.Context) error {
+	js, err := jetstream.New(b.nc)
+	if err != nil {
+		return fmt.Errorf("pubsub: JetStream: %w", err)
+	}
+	b.js = js
+	b.stream = "GOANGEL_RETAINED"
+	if ns := b.cfg.conn.namespace; ns != "" {
+		b.stream += "_" + strings.NewReplacer(".", "_", "*", "_", ">", "_").Replace(ns)
+	}
+	scfg := jetstream.StreamConfig{
+		Name:              b.stream,
+		Description:       "goangel retained messages: the last message of each topic",
+		Subjects:          []string{b.retainedSubject(">")},
+		MaxMsgsPerSubject: 1,
+		MaxMsgs:           int64(b.cfg.retainLimit),
+		Discard:           jetstream.DiscardNew,
+		Storage:           jetstream.FileStorage,
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, scfg); err != nil {
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) || errors.Is(err, nats.ErrNoResponders) {
+			b.retainErr = fmt.Errorf("%w (%v)", ErrRetainUnavailable, err)
+			b.cfg.emit(Event{Kind: EventError, Err: b.retainErr})
+			return nil
+		}
+		return fmt.Errorf("pubsub: set up the JetStream stream %s for retained messages: %w", b.stream, err)
+	}
+	return nil
+}
+
+// subject is the NATS subject of a topic or pattern. With a namespace,
+// the subjects of up to maxRoutes topics are cached, so that a publish
+// does not build its subject anew.
+func (b *NATS) subject(topic string) string {
+	if b.prefix == "" {
+		return topic
+	}
+	cur := b.subjects.Load()
+	old := *cur
+	if subj, ok := old[topic]; ok {
+		return subj
+	}
+	subj := b.prefix + topic
+	if len(old) < maxRoutes {
+		m := make(map[string]string, len(old)+1)
+		maps.Copy(m, old)
+		m[topic] = subj
+		b.subjects.CompareAndSwap(cur, &m) // a lost race only skips caching
+	}
+	return subj
+}
+
+func (b *NATS) retainedSubject(topic string) string {
+	return retainedPrefix + "." + b.subject(topic)
 }
 
 // redact hides the credentials of every URL of a comma-separated list,
@@ -274,44 +222,49 @@ func (b *NATS) Register(ctx context.Context, info ClientInfo) (Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := checkFree(b.closed, b.clients, info.ID); err != nil {
-		return nil, err
-	}
-	uid := nuid.Next()
-	c := &natsClient{
-		b:     b,
-		id:    info.ID,
-		uid:   uid,
-		perms: p,
-		hdr:   nats.Header{HeaderSender: []string{uid + " " + info.ID}},
-		subs:  make(map[*natsSub]struct{}),
-	}
-	b.clients[info.ID] = c
-	return c, nil
+	return b.reg.register(info.ID, func() *natsClient {
+		uid := nuid.Next()
+		return &natsClient{
+			b:     b,
+			id:    info.ID,
+			uid:   uid,
+			perms: p,
+			hdr:   nats.Header{HeaderSender: []string{uid + " " + info.ID}},
+			subs:  make(map[*natsSub]struct{}),
+		}
+	})
 }
 
 // Close closes every client, then the connection. Messages already handed
-// to the connection are flushed first (bounded by a few seconds).
-func (b *NATS) Close() error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+// to the connection are flushed first, for as long as ctx allows.
+func (b *NATS) Close(ctx context.Context) error {
+	cs, first := b.reg.shut()
+	if !first {
 		return nil
 	}
-	b.closed = true
-	cs := slices.Collect(maps.Values(b.clients))
-	b.mu.Unlock()
 	for _, c := range cs {
 		_ = c.Close()
 	}
 	b.closing.Store(true)
+	var err error
 	if !b.nc.IsClosed() {
-		_ = b.nc.FlushTimeout(2 * time.Second)
+		fctx, cancel := withDeadline(ctx)
+		if ferr := b.nc.FlushWithContext(fctx); ferr != nil && ctx.Err() != nil {
+			err = fmt.Errorf("pubsub: close: flushing to NATS: %w", ctx.Err())
+		}
+		cancel()
 	}
 	b.nc.Close()
-	return nil
+	return err
+}
+
+// withDeadline gives ctx a deadline if it has none (nats.go's flushes
+// require one), far enough that only ctx bounds the wait.
+func withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, 24*time.Hour)
 }
 
 // Stats returns the broker-wide counters: Published by this broker's
@@ -324,7 +277,7 @@ func (b *NATS) Stats() Stats {
 		dropped += e.natsDropped()
 	}
 	b.mu.Unlock()
-	return Stats{Published: b.published.Load(), Delivered: b.delivered.Load(), Dropped: dropped}
+	return Stats{Published: b.published.Load(), Delivered: b.delivered.Load(), Dropped: dropped, RetainRejected: b.retainRejected.Load()}
 }
 
 func (b *NATS) asyncError(_ *nats.Conn, ns *nats.Subscription, err error) {
@@ -348,6 +301,13 @@ func (b *NATS) asyncError(_ *nats.Conn, ns *nats.Subscription, err error) {
 	b.cfg.emit(Event{Kind: EventError, Err: err})
 }
 
+func natsErr(err error) error {
+	if errors.Is(err, nats.ErrConnectionClosed) {
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
+}
+
 type natsClient struct {
 	b      *NATS
 	id     string
@@ -360,29 +320,108 @@ type natsClient struct {
 
 func (c *natsClient) ID() string { return c.id }
 
-func (c *natsClient) Publish(ctx context.Context, topic string, payload any) (int, error) {
+// prepare checks a publish or request and encodes its payload.
+func (c *natsClient) prepare(ctx context.Context, topic string, payload any) ([]byte, error) {
 	if err := checkPublish(ctx, c.closed.Load(), topic); err != nil {
-		return 0, err
+		return nil, err
 	}
-	if err := ValidateTopic(topic); err != nil {
-		return 0, err
-	}
-	if !c.perms.canPublish(topic) {
-		return 0, fmt.Errorf("%w: client %q may not publish to %q", ErrPermission, c.id, topic)
+	if err := c.perms.admitPublish(c.id, topic); err != nil {
+		return nil, err
 	}
 	raw, err := encodeRaw(c.b.cfg.codec, payload)
 	if err != nil {
-		return 0, fmt.Errorf("pubsub: publish %q: %w", topic, err)
+		return nil, fmt.Errorf("pubsub: publish %q: %w", topic, err)
 	}
-	m := nats.Msg{Subject: topic, Header: c.hdr, Data: raw.Data}
-	if err := c.b.nc.PublishMsg(&m); err != nil {
-		if errors.Is(err, nats.ErrConnectionClosed) {
-			err = fmt.Errorf("%w: %w", ErrClosed, err)
+	return raw.Data, nil
+}
+
+func (c *natsClient) Publish(ctx context.Context, topic string, payload any, opts ...PublishOption) (int, error) {
+	data, err := c.prepare(ctx, topic, payload)
+	if err != nil {
+		return 0, err
+	}
+	retain := pubOptions(opts)
+	b := c.b
+	m := nats.Msg{Subject: b.subject(topic), Header: c.hdr, Data: data}
+	var rerr error
+	if retain {
+		// Stored first, then sent live: a subscription made meanwhile
+		// finds it in the stream if it missed it live (and keeps one copy
+		// if it gets both).
+		if rerr = b.retainErr; rerr == nil {
+			sm := nats.Msg{Subject: b.retainedSubject(topic), Header: c.hdr, Data: data}
+			ack, err := b.js.PublishMsg(ctx, &sm)
+			switch {
+			case err == nil:
+				m.Header = nats.Header{HeaderSender: c.hdr[HeaderSender], headerRetained: []string{strconv.FormatUint(ack.Sequence, 10)}}
+			case errors.Is(err, nats.ErrConnectionClosed):
+				return 0, fmt.Errorf("pubsub: publish %q: %w", topic, natsErr(err))
+			case strings.Contains(strings.ToLower(err.Error()), "maximum messages exceeded"):
+				rerr = fmt.Errorf("%w: the stream %s is full (%d topics, WithRetainLimit): %w", ErrRetainLimit, b.stream, b.cfg.retainLimit, err)
+			default:
+				rerr = fmt.Errorf("pubsub: retain: %w", err)
+			}
 		}
-		return 0, fmt.Errorf("pubsub: publish %q: %w", topic, err)
+		if rerr != nil {
+			b.retainRejected.Add(1)
+		}
 	}
-	c.b.published.Add(1)
+	if err := b.nc.PublishMsg(&m); err != nil {
+		return 0, fmt.Errorf("pubsub: publish %q: %w", topic, natsErr(err))
+	}
+	b.published.Add(1)
+	if rerr != nil {
+		return 1, fmt.Errorf("pubsub: publish %q: %w", topic, rerr)
+	}
 	return 1, nil
+}
+
+// Request uses NATS's own request/reply (an inbox subject per request).
+// When the only subscriptions are the requester's own (which never take
+// its requests), the server cannot tell: Request then waits for ctx.
+func (c *natsClient) Request(ctx context.Context, topic string, payload any) (Message, error) {
+	data, err := c.prepare(ctx, topic, payload)
+	if err != nil {
+		return Message{}, err
+	}
+	b := c.b
+	rctx, cancel := withDeadline(ctx)
+	defer cancel()
+	b.published.Add(1)
+	resp, err := b.nc.RequestMsgWithContext(rctx, &nats.Msg{Subject: b.subject(topic), Header: c.hdr, Data: data})
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return Message{}, fmt.Errorf("pubsub: request %q: %w", topic, ErrNoResponders)
+	case err != nil && ctx.Err() != nil:
+		return Message{}, fmt.Errorf("pubsub: request %q: no answer: %w", topic, ctx.Err())
+	case err != nil:
+		return Message{}, fmt.Errorf("pubsub: request %q: %w", topic, natsErr(err))
+	}
+	_, id, _ := strings.Cut(resp.Header.Get(HeaderSender), " ")
+	return Message{Topic: topic, Sender: id, Payload: Raw{Data: resp.Data, Codec: b.cfg.codec}}, nil
+}
+
+// natsResponder answers a request as the client whose subscription got it.
+type natsResponder struct {
+	reply, topic string
+	by           *natsClient
+}
+
+func (x *natsResponder) respond(ctx context.Context, payload any) error {
+	if x.by.closed.Load() {
+		return fmt.Errorf("pubsub: respond to %q: %w", x.topic, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pubsub: respond to %q: %w", x.topic, err)
+	}
+	raw, err := encodeRaw(x.by.b.cfg.codec, payload)
+	if err != nil {
+		return fmt.Errorf("pubsub: respond to %q: %w", x.topic, err)
+	}
+	if err := x.by.b.nc.PublishMsg(&nats.Msg{Subject: x.reply, Header: x.by.hdr, Data: raw.Data}); err != nil {
+		return fmt.Errorf("pubsub: respond to %q: %w", x.topic, natsErr(err))
+	}
+	return nil
 }
 
 func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...SubscribeOption) (Subscription, error) {
@@ -390,9 +429,16 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 		return nil, err
 	}
 	b := c.b
-	sc := b.cfg.subConfig(opts)
+	sc, err := b.cfg.subConfig(opts)
+	if err != nil {
+		return nil, err
+	}
 	s := &natsSub{client: c, pattern: pattern, self: sc.self}
 	s.q = newQueue(sc, &b.dropped, b.cfg.reporter(c.id, pattern, sc.policy))
+	retained := sc.group == "" && b.retainErr == nil
+	if retained {
+		s.loading.Store(true) // live messages wait in s.pending meanwhile
+	}
 
 	b.mu.Lock()
 	if c.closed.Load() {
@@ -400,19 +446,23 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, ErrClosed)
 	}
 	// Subscriptions that never block share one NATS subscription per
-	// pattern per broker; a Block one gets its own, so that waiting for it
-	// holds up nobody else.
-	e := b.shared[pattern]
+	// pattern (and queue group) per broker; a Block one gets its own, so
+	// that waiting for it holds up nobody else.
+	key := pattern + "\x00" + sc.group
+	e := b.shared[key]
 	if e == nil || sc.policy == Block {
-		e = &natsEntry{b: b, pattern: pattern, dedicated: sc.policy == Block}
+		e = &natsEntry{b: b, pattern: pattern, group: sc.group, dedicated: sc.policy == Block}
 		e.subs.Store(&[]*natsSub{})
-		ns, err := b.nc.Subscribe(pattern, e.handle)
+		var ns *nats.Subscription
+		var err error
+		if sc.group != "" {
+			ns, err = b.nc.QueueSubscribe(b.subject(pattern), sc.group, e.handle)
+		} else {
+			ns, err = b.nc.Subscribe(b.subject(pattern), e.handle)
+		}
 		if err != nil {
 			b.mu.Unlock()
-			if errors.Is(err, nats.ErrConnectionClosed) {
-				err = fmt.Errorf("%w: %w", ErrClosed, err)
-			}
-			return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
+			return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, natsErr(err))
 		}
 		if b.pendingMsgs != 0 {
 			_ = ns.SetPendingLimits(b.pendingMsgs, b.pendingBytes)
@@ -420,7 +470,7 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 		e.ns = ns
 		b.entries[ns] = e
 		if !e.dedicated {
-			b.shared[pattern] = e
+			b.shared[key] = e
 		}
 	}
 	s.entry = e
@@ -432,26 +482,71 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 	// message published afterwards (from anywhere) reaches it. While the
 	// connection is down and reconnecting, it returns at once: nats.go
 	// sends the interest on reconnect (an instance respawned during a NATS
-	// outage still starts).
+	// outage still starts; it gets no retained messages then).
 	if b.nc.IsReconnecting() {
+		s.loaded(nil)
 		return s, nil
 	}
-	fctx, cancel := ctx, context.CancelFunc(func() {})
-	if _, ok := ctx.Deadline(); !ok {
-		fctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-	}
+	fctx, cancel := withDeadline(ctx)
 	defer cancel()
-	if err := b.nc.FlushWithContext(fctx); err != nil {
-		if b.nc.IsReconnecting() {
-			return s, nil
-		}
+	fail := func(err error) (Subscription, error) {
 		_ = s.Unsubscribe()
 		if b.nc.IsClosed() {
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
 		}
 		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
 	}
+	if err := b.nc.FlushWithContext(fctx); err != nil {
+		if b.nc.IsReconnecting() {
+			s.loaded(nil)
+			return s, nil
+		}
+		return fail(err)
+	}
+	if retained {
+		ms, err := b.loadRetained(fctx, s)
+		if err != nil {
+			return fail(fmt.Errorf("retained messages: %w", err))
+		}
+		s.loaded(ms)
+	}
 	return s, nil
+}
+
+// loadRetained reads the retained messages of the topics s's pattern
+// matches, oldest first, leaving out its own client's (unless IncludeSelf).
+func (b *NATS) loadRetained(ctx context.Context, s *natsSub) ([]storedMsg, error) {
+	st, err := b.js.Stream(ctx, b.stream)
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(b.retainedSubject(s.pattern)))
+	if err != nil {
+		return nil, err
+	}
+	var all []storedMsg
+	for subj := range info.State.Subjects {
+		raw, err := st.GetLastMsgForSubject(ctx, subj)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // replaced or removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		m := &nats.Msg{Subject: strings.TrimPrefix(raw.Subject, retainedPrefix+"."), Header: raw.Header, Data: raw.Data}
+		if uid, _, _ := strings.Cut(m.Header.Get(HeaderSender), " "); uid == s.client.uid && !s.self {
+			continue
+		}
+		all = append(all, storedMsg{raw.Sequence, m})
+	}
+	slices.SortFunc(all, func(a, b storedMsg) int { return cmp.Compare(a.seq, b.seq) })
+	return all, nil
+}
+
+// storedMsg is a retained message read from the stream.
+type storedMsg struct {
+	seq uint64
+	m   *nats.Msg
 }
 
 func (c *natsClient) Close() error {
@@ -462,12 +557,15 @@ func (c *natsClient) Close() error {
 		return nil
 	}
 	c.closed.Store(true)
-	delete(b.clients, c.id)
-	subs := slices.Collect(maps.Keys(c.subs))
+	subs := make([]*natsSub, 0, len(c.subs))
+	for s := range c.subs {
+		subs = append(subs, s)
+	}
 	b.mu.Unlock()
 	for _, s := range subs {
 		_ = s.Unsubscribe()
 	}
+	b.reg.release(c.id, c)
 	return nil
 }
 
@@ -476,9 +574,11 @@ func (c *natsClient) Close() error {
 type natsEntry struct {
 	b         *NATS
 	pattern   string
+	group     string
 	dedicated bool
 	ns        *nats.Subscription
 	subs      atomic.Pointer[[]*natsSub] // copy-on-write, written under b.mu
+	next      atomic.Uint32              // a group's round-robin start
 	gone      atomic.Bool
 	nd        atomic.Uint64 // nats.go's drops, kept when ns goes
 }
@@ -507,8 +607,9 @@ func (e *natsEntry) remove(s *natsSub) bool {
 		return false
 	}
 	b := e.b
-	if b.shared[e.pattern] == e {
-		delete(b.shared, e.pattern)
+	key := e.pattern + "\x00" + e.group
+	if b.shared[key] == e {
+		delete(b.shared, key)
 	}
 	delete(b.entries, e.ns)
 	if d, err := e.ns.Dropped(); err == nil && d > 0 {
@@ -537,21 +638,93 @@ func (e *natsEntry) handle(m *nats.Msg) {
 	if len(subs) == 0 {
 		return
 	}
+	b := e.b
+	if b.prefix == "" && (e.pattern[0] == '*' || e.pattern[0] == '>') {
+		// Without a namespace a leading wildcard also matches the
+		// subjects of retained copies, inboxes and system requests.
+		if strings.HasPrefix(m.Subject, retainedPrefix+".") || strings.HasPrefix(m.Subject, "_INBOX.") || m.Subject[0] == '$' {
+			return
+		}
+	}
+	var hops int
+	var rid string
+	if len(m.Header) > 1 { // most messages carry HeaderSender only
+		if redirect := m.Header.Get(headerRedirect); redirect != "" {
+			group, n, _ := strings.Cut(redirect, " ")
+			if group != e.group {
+				return // a queue-group message handed back: for that group only
+			}
+			hops, _ = strconv.Atoi(n)
+		}
+		rid = m.Header.Get(headerRetained)
+	}
 	// A message from outside goangel has no HeaderSender: Sender "".
 	uid, id, _ := strings.Cut(m.Header.Get(HeaderSender), " ")
-	msg := Message{Topic: m.Subject, Sender: id, Payload: Raw{Data: m.Data, Codec: e.b.cfg.codec}}
+	msg := Message{Topic: m.Subject[len(b.prefix):], Sender: id, Payload: Raw{Data: m.Data, Codec: b.cfg.codec}}
+	if e.group != "" {
+		e.handleGroup(m, msg, subs, uid, hops)
+		return
+	}
 	n := uint64(0)
 	for _, s := range subs {
-		if !s.self && uid == s.client.uid {
+		if uid == s.client.uid && (!s.self || m.Reply != "") {
 			continue
 		}
-		if s.q.lockedPut(context.Background(), msg) {
+		if s.deliver(withReply(msg, m, s), rid) {
 			n++
 		}
 	}
 	if n > 0 {
-		e.b.delivered.Add(n)
+		b.delivered.Add(n)
 	}
+}
+
+// withReply gives a request's message the responder of s's client.
+func withReply(msg Message, m *nats.Msg, s *natsSub) Message {
+	if m.Reply != "" {
+		msg.meta = &meta{reply: &natsResponder{reply: m.Reply, topic: msg.Topic, by: s.client}}
+	}
+	return msg
+}
+
+// handleGroup hands a queue-group message to one local member that is not
+// the sender's own, preferring one with room; with none, it hands the
+// message back to the server for another member of the group.
+func (e *natsEntry) handleGroup(m *nats.Msg, msg Message, subs []*natsSub, uid string, hops int) {
+	n := uint32(len(subs))
+	start := e.next.Add(1)
+	var pick *natsSub
+	for i := range n {
+		s := subs[(start+i)%n]
+		if uid == s.client.uid && (!s.self || m.Reply != "") {
+			continue
+		}
+		if len(s.q.ch) < cap(s.q.ch) {
+			pick = s
+			break
+		}
+		if pick == nil {
+			pick = s
+		}
+	}
+	b := e.b
+	if pick != nil {
+		if pick.deliver(withReply(msg, m, pick), "") {
+			b.delivered.Add(1)
+		}
+		return
+	}
+	if hops >= maxRedirects {
+		b.dropped.Add(1)
+		b.cfg.emit(Event{Kind: EventError, Pattern: e.pattern, Err: fmt.Errorf("pubsub: queue group %q: message on %q dropped: only the sender's own members took it %d times", e.group, msg.Topic, hops)})
+		return
+	}
+	h := nats.Header{}
+	for k, v := range m.Header {
+		h[k] = v
+	}
+	h.Set(headerRedirect, e.group+" "+strconv.Itoa(hops+1))
+	_ = b.nc.PublishMsg(&nats.Msg{Subject: m.Subject, Reply: m.Reply, Header: h, Data: m.Data})
 }
 
 type natsSub struct {
@@ -561,6 +734,93 @@ type natsSub struct {
 	entry   *natsEntry
 	q       *queue
 	gone    atomic.Bool
+
+	// While the retained messages load, live ones wait in pending.
+	loading atomic.Bool
+	hasSeen atomic.Bool
+	mu      sync.Mutex
+	pending []pendingMsg
+	seen    map[string]uint64 // topic -> sequence of the stored message handed over at load
+}
+
+type pendingMsg struct {
+	m   Message
+	rid string
+}
+
+// deliver puts one live message in s's queue, or in pending while the
+// retained messages load. rid is the stream sequence of a retained
+// message sent live, or "".
+func (s *natsSub) deliver(msg Message, rid string) bool {
+	if s.loading.Load() || (rid != "" && s.hasSeen.Load()) {
+		s.mu.Lock()
+		if s.loading.Load() {
+			if len(s.pending) < cap(s.q.ch) {
+				s.pending = append(s.pending, pendingMsg{msg, rid})
+			} else {
+				s.q.drop()
+			}
+			s.mu.Unlock()
+			return true
+		}
+		if last, ok := s.seen[msg.Topic]; ok {
+			seq, _ := strconv.ParseUint(rid, 10, 64)
+			if seq <= last {
+				// Handed over from the stream already, or older.
+				s.mu.Unlock()
+				return false
+			}
+			delete(s.seen, msg.Topic) // what follows is newer
+		}
+		s.mu.Unlock()
+	}
+	return s.q.lockedPut(context.Background(), msg)
+}
+
+// loaded queues the retained messages, then the live ones that waited,
+// and lets live messages through. It never waits (Subscribe has not
+// returned: nobody reads yet): what does not fit is dropped, counted. The live copy of a retained message
+// carries its stream sequence: a stored message is left out when its
+// live copy (or a newer one) waited, and live copies as old as a stored
+// message handed over are dropped, now or when they come.
+func (s *natsSub) loaded(retained []storedMsg) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loading.Load() {
+		return
+	}
+	newest := map[string]uint64{} // topic -> newest live retained copy that waited
+	for _, p := range s.pending {
+		if seq, err := strconv.ParseUint(p.rid, 10, 64); err == nil && seq > newest[p.m.Topic] {
+			newest[p.m.Topic] = seq
+		}
+	}
+	b := s.client.b
+	for _, r := range retained {
+		msg := Message{Topic: r.m.Subject[len(b.prefix):], Payload: Raw{Data: r.m.Data, Codec: b.cfg.codec}, meta: retainedMeta}
+		if newest[msg.Topic] >= r.seq {
+			continue
+		}
+		_, msg.Sender, _ = strings.Cut(r.m.Header.Get(HeaderSender), " ")
+		if s.q.putNow(msg) {
+			b.delivered.Add(1)
+		}
+		if s.seen == nil {
+			s.seen = map[string]uint64{}
+		}
+		s.seen[msg.Topic] = r.seq
+		s.hasSeen.Store(true)
+	}
+	for _, p := range s.pending {
+		if last, ok := s.seen[p.m.Topic]; ok && p.rid != "" {
+			if seq, _ := strconv.ParseUint(p.rid, 10, 64); seq <= last {
+				continue
+			}
+		}
+		s.q.putNow(p.m)
+	}
+	s.pending = nil
+	s.loading.Store(false)
 }
 
 func (s *natsSub) Pattern() string   { return s.pattern }

@@ -20,7 +20,12 @@ import (
 func init() {
 	extraBackends = append(extraBackends, func() backend {
 		return backend{"nats", func(t *testing.T) pubsub.Broker {
-			return newNATS(t, runServer(t, nil).ClientURL(), pubsub.NATSOptions{})
+			return newNATS(t, runServer(t, nil).ClientURL())
+		}}
+	})
+	extraLimitBackends = append(extraLimitBackends, func() backend {
+		return backend{"nats", func(t *testing.T) pubsub.Broker {
+			return newNATS(t, runServer(t, nil).ClientURL(), pubsub.WithRetainLimit(2))
 		}}
 	})
 }
@@ -38,6 +43,14 @@ func runServer(t testing.TB, opts *server.Options) *server.Server {
 		opts.Port = -1
 	}
 	opts.NoLog, opts.NoSigs = true, true
+	if !opts.JetStream && opts.StoreDir == "" {
+		// JetStream keeps the retained messages; a test that wants a
+		// server without it sets StoreDir to "-".
+		opts.JetStream, opts.StoreDir = true, t.TempDir()
+	}
+	if opts.StoreDir == "-" {
+		opts.StoreDir = ""
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats server: %v", err)
@@ -54,15 +67,19 @@ func runServer(t testing.TB, opts *server.Options) *server.Server {
 	return s
 }
 
-func newNATS(t testing.TB, url string, opts pubsub.NATSOptions) *pubsub.NATS {
+func newNATS(t testing.TB, url string, opts ...pubsub.Option) *pubsub.NATS {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	b, err := pubsub.NewNATS(ctx, url, opts)
+	b, err := pubsub.NewNATS(ctx, url, opts...)
 	if err != nil {
 		t.Fatalf("NewNATS(%s): %v", url, err)
 	}
-	t.Cleanup(func() { _ = b.Close() })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		_ = b.Close(ctx)
+	})
 	return b
 }
 
@@ -72,7 +89,7 @@ func newNATS(t testing.TB, url string, opts pubsub.NATSOptions) *pubsub.NATS {
 // instance on both machines but the sender.
 func TestNATSTwoMachines(t *testing.T) {
 	url := runServer(t, nil).ClientURL()
-	m1, m2 := newNATS(t, url, pubsub.NATSOptions{Name: "m1"}), newNATS(t, url, pubsub.NATSOptions{Name: "m2"})
+	m1, m2 := newNATS(t, url, pubsub.WithName("m1")), newNATS(t, url, pubsub.WithName("m2"))
 	type inst struct {
 		c   pubsub.Client
 		sub *pubsub.Typed[string]
@@ -132,7 +149,7 @@ func TestNATSOverflow(t *testing.T) {
 	} {
 		t.Run(tc.policy.String(), func(t *testing.T) {
 			var ev events
-			b := newNATS(t, runServer(t, nil).ClientURL(), pubsub.NATSOptions{OnEvent: ev.hook})
+			b := newNATS(t, runServer(t, nil).ClientURL(), pubsub.WithEventHook(ev.hook))
 			p, r, fast := register(t, b, "p"), register(t, b, "r"), register(t, b, "fast")
 			s := subscribe(t, r, "t", pubsub.WithQueueSize(2), pubsub.WithPolicy(tc.policy))
 			// Shares the NATS subscription with s, and is not held up by it.
@@ -145,7 +162,7 @@ func TestNATSOverflow(t *testing.T) {
 					t.Fatalf("fast got %d (%v), want %d", v, err, i)
 				}
 			}
-			waitFor(t, "3 drops", func() bool { return s.Dropped() == 3 })
+			testutil.WaitFor(t, wait, "3 drops", func() bool { return s.Dropped() == 3 })
 			if got := drainInts(t, s); fmt.Sprint(got) != tc.want {
 				t.Errorf("got %v, want %s", got, tc.want)
 			}
@@ -162,7 +179,7 @@ func TestNATSOverflow(t *testing.T) {
 	}
 	t.Run("nats.go pending limits", func(t *testing.T) {
 		var ev events
-		b := newNATS(t, runServer(t, nil).ClientURL(), pubsub.NATSOptions{OnEvent: ev.hook, PendingMsgs: 2})
+		b := newNATS(t, runServer(t, nil).ClientURL(), pubsub.WithEventHook(ev.hook), pubsub.WithPendingLimits(2, 0))
 		p, r := register(t, b, "p"), register(t, b, "r")
 		// A Block queue of 1 that nobody reads holds nats.go's delivery
 		// goroutine; nats.go then keeps 2 pending and drops the rest.
@@ -170,8 +187,8 @@ func TestNATSOverflow(t *testing.T) {
 		for i := range 20 {
 			publish(t, p, "t", i)
 		}
-		waitFor(t, "nats.go drops", func() bool { return s.Dropped() >= 10 && b.Stats().Dropped == s.Dropped() })
-		waitFor(t, "slow-consumer event", func() bool {
+		testutil.WaitFor(t, wait, "nats.go drops", func() bool { return s.Dropped() >= 10 && b.Stats().Dropped == s.Dropped() })
+		testutil.WaitFor(t, wait, "slow-consumer event", func() bool {
 			for _, k := range ev.kinds() {
 				if k == pubsub.EventSlowConsumer {
 					return true
@@ -195,17 +212,17 @@ func TestNATSAuth(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		server server.Options
-		good   pubsub.NATSOptions
-		bad    pubsub.NATSOptions
+		good   pubsub.Option
+		bad    pubsub.Option
 	}{
-		{"token", server.Options{Authorization: "s3cret"}, pubsub.NATSOptions{Token: "s3cret"}, pubsub.NATSOptions{Token: "wrong"}},
-		{"user", server.Options{Username: "app", Password: "pw"}, pubsub.NATSOptions{User: "app", Password: "pw"}, pubsub.NATSOptions{User: "app"}},
+		{"token", server.Options{Authorization: "s3cret"}, pubsub.WithToken("s3cret"), pubsub.WithToken("wrong")},
+		{"user", server.Options{Username: "app", Password: "pw"}, pubsub.WithUserInfo("app", "pw"), pubsub.WithUserInfo("app", "")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := runServer(t, &tc.server)
 			url := s.ClientURL()
 			if b, err := pubsub.NewNATS(ctx, url, tc.bad); err == nil {
-				_ = b.Close()
+				_ = b.Close(context.Background())
 				t.Fatal("connected with bad credentials")
 			}
 			b := newNATS(t, url, tc.good)
@@ -218,13 +235,14 @@ func TestNATSAuth(t *testing.T) {
 		})
 	}
 	t.Run("conflicting options", func(t *testing.T) {
-		for _, o := range []pubsub.NATSOptions{
-			{Token: "a", User: "b"},
-			{CertFile: "c.pem"},
-			{CredsFile: "x.creds", Token: "t"},
+		for i, o := range [][]pubsub.Option{
+			{pubsub.WithToken("a"), pubsub.WithUserInfo("b", "")},
+			{pubsub.WithClientCert("c.pem", "")},
+			{pubsub.WithCredsFile("x.creds"), pubsub.WithToken("t")},
+			{pubsub.WithNamespace("bad..ns")},
 		} {
-			if _, err := pubsub.NewNATS(ctx, "nats://127.0.0.1:1", o); !errors.Is(err, pubsub.ErrInvalidOptions) {
-				t.Errorf("%+v: %v, want ErrInvalidOptions", o, err)
+			if _, err := pubsub.NewNATS(ctx, "nats://127.0.0.1:1", o...); !errors.Is(err, pubsub.ErrInvalidOptions) {
+				t.Errorf("options #%d: %v, want ErrInvalidOptions", i, err)
 			}
 		}
 	})
@@ -237,7 +255,7 @@ func TestNATSAuth(t *testing.T) {
 		_ = l.Close()
 		// A cluster list: every URL's credentials are hidden, not only the first's.
 		url := "nats://user:pw@" + addr + ",nats://other:pw2@" + addr
-		_, err = pubsub.NewNATS(ctx, url, pubsub.NATSOptions{})
+		_, err = pubsub.NewNATS(ctx, url)
 		if err == nil {
 			t.Fatal("connected to nothing")
 		}
@@ -265,15 +283,14 @@ func TestNATSTLS(t *testing.T) {
 	s := runServer(t, &server.Options{TLSConfig: tlsCfg, TLS: true, TLSVerify: true, TLSTimeout: 5})
 	url := fmt.Sprintf("tls://127.0.0.1:%d", s.Addr().(*net.TCPAddr).Port)
 	ctx := context.Background()
-	if b, err := pubsub.NewNATS(ctx, url, pubsub.NATSOptions{CAFile: filepath.Join(dir, "ca.pem")}); err == nil {
-		_ = b.Close()
+	if b, err := pubsub.NewNATS(ctx, url, pubsub.WithCAFile(filepath.Join(dir, "ca.pem"))); err == nil {
+		_ = b.Close(context.Background())
 		t.Fatal("connected without the client certificate the server requires")
 	}
-	b := newNATS(t, url, pubsub.NATSOptions{
-		CAFile:   filepath.Join(dir, "ca.pem"),
-		CertFile: filepath.Join(dir, "client.pem"),
-		KeyFile:  filepath.Join(dir, "client-key.pem"),
-	})
+	b := newNATS(t, url,
+		pubsub.WithCAFile(filepath.Join(dir, "ca.pem")),
+		pubsub.WithClientCert(filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")),
+	)
 	if !b.Conn().TLSRequired() {
 		t.Error("connection is not TLS")
 	}
@@ -292,14 +309,14 @@ func TestNATSReconnect(t *testing.T) {
 	port := s1.Addr().(*net.TCPAddr).Port
 	var mu sync.Mutex
 	seen := map[pubsub.EventKind]int{}
-	b := newNATS(t, s1.ClientURL(), pubsub.NATSOptions{
-		ReconnectWait: 20 * time.Millisecond,
-		OnEvent: func(ev pubsub.Event) {
+	b := newNATS(t, s1.ClientURL(),
+		pubsub.WithReconnect(20*time.Millisecond, 0),
+		pubsub.WithEventHook(func(ev pubsub.Event) {
 			mu.Lock()
 			seen[ev.Kind]++
 			mu.Unlock()
-		},
-	})
+		}),
+	)
 	count := func(k pubsub.EventKind) int {
 		mu.Lock()
 		defer mu.Unlock()
@@ -309,12 +326,12 @@ func TestNATSReconnect(t *testing.T) {
 	sub := subscribe(t, r, "t")
 	s1.Shutdown()
 	s1.WaitForShutdown()
-	waitFor(t, "disconnected event", func() bool { return count(pubsub.EventDisconnected) > 0 })
+	testutil.WaitFor(t, wait, "disconnected event", func() bool { return count(pubsub.EventDisconnected) > 0 })
 	// Subscribing while NATS is away works: the interest is sent on
 	// reconnect. Publishing is buffered by nats.go meanwhile.
 	during := subscribe(t, r, "during")
 	runServer(t, &server.Options{Port: port})
-	waitFor(t, "reconnected event", func() bool { return count(pubsub.EventReconnected) > 0 })
+	testutil.WaitFor(t, wait, "reconnected event", func() bool { return count(pubsub.EventReconnected) > 0 })
 	// The subscription was re-created on the new connection; a flush
 	// makes sure the server has it before we publish.
 	fctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -334,7 +351,7 @@ func TestNATSReconnect(t *testing.T) {
 
 // TestNATSCodec: a pluggable codec, used by Decode on the receiving side.
 func TestNATSCodec(t *testing.T) {
-	b := newNATS(t, runServer(t, nil).ClientURL(), pubsub.NATSOptions{Codec: upperCodec{}})
+	b := newNATS(t, runServer(t, nil).ClientURL(), pubsub.WithCodec(upperCodec{}))
 	p, r := register(t, b, "p"), register(t, b, "r")
 	sub := subscribe(t, r, "t")
 	publish(t, p, "t", "shout")
@@ -382,4 +399,104 @@ func (upperCodec) Decode(data []byte, v any) error {
 	}
 	*p = string(b)
 	return nil
+}
+
+// TestNATSRetainedOutlivesProcesses: the retained message lives in the
+// NATS server (JetStream), not in any process: a broker that starts after
+// the publisher's has closed still gets it.
+func TestNATSRetainedOutlivesProcesses(t *testing.T) {
+	url := runServer(t, nil).ClientURL()
+	first := newNATS(t, url, pubsub.WithNamespace("example"))
+	publishRetained(t, register(t, first, "example/0#1"), "greeting", "Howdy")
+	if err := first.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	second := newNATS(t, url, pubsub.WithNamespace("example"))
+	m := recv(t, subscribe(t, register(t, second, "example/0#1"), "greeting"))
+	if v := recvDecoded(t, m); v != "Howdy" || !m.Retained() || m.Sender != "example/0#1" {
+		t.Errorf("got %q retained=%v from %q, want Howdy retained from example/0#1", v, m.Retained(), m.Sender)
+	}
+	// Another namespace has its own retained messages.
+	other := newNATS(t, url, pubsub.WithNamespace("shop"))
+	s := subscribe(t, register(t, other, "shop/0#1"), "greeting")
+	publish(t, register(t, other, "shop/1#1"), "greeting", "live")
+	if v := recvString(t, s); v != "live" {
+		t.Errorf("namespace shop got %q first, want no retained message of example's", v)
+	}
+}
+
+// TestNATSWithoutJetStream: a server without JetStream is reported at
+// start-up; retained publishes are delivered and fail with
+// ErrRetainUnavailable; everything else works.
+func TestNATSWithoutJetStream(t *testing.T) {
+	var ev events
+	b := newNATS(t, runServer(t, &server.Options{StoreDir: "-"}).ClientURL(), pubsub.WithEventHook(ev.hook))
+	if k := ev.kinds(); len(k) != 1 || k[0] != pubsub.EventError || !errors.Is(ev.evs[0].Err, pubsub.ErrRetainUnavailable) {
+		t.Errorf("events %v, want one error saying the server has no JetStream", ev.evs)
+	}
+	p, r := register(t, b, "p"), register(t, b, "r")
+	s := subscribe(t, r, "t")
+	n, err := p.Publish(context.Background(), "t", "x", pubsub.Retain())
+	if n != 1 || !errors.Is(err, pubsub.ErrRetainUnavailable) {
+		t.Errorf("retained publish: %d %v, want 1 and ErrRetainUnavailable", n, err)
+	}
+	if v := recvString(t, s); v != "x" {
+		t.Errorf("got %q", v)
+	}
+	if st := b.Stats(); st.RetainRejected != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestNATSNamespaces: two apps on one server do not see each other's
+// messages unless they share a namespace; Message.Topic has no prefix.
+func TestNATSNamespaces(t *testing.T) {
+	url := runServer(t, nil).ClientURL()
+	shop, blog, blog2 := newNATS(t, url, pubsub.WithNamespace("shop")), newNATS(t, url, pubsub.WithNamespace("blog")), newNATS(t, url, pubsub.WithNamespace("blog"))
+	sShop := subscribe(t, register(t, shop, "shop/0#1"), ">")
+	sBlog := subscribe(t, register(t, blog2, "blog/0#1"), ">")
+	publish(t, register(t, blog, "blog/1#1"), "greeting", "from blog")
+	publish(t, register(t, shop, "shop/1#1"), "greeting", "from shop")
+	if m := recv(t, sShop); recvDecoded(t, m) != "from shop" || m.Topic != "greeting" {
+		t.Errorf("shop got %+v first, want its own app's message on topic greeting", m)
+	}
+	if m := recv(t, sBlog); recvDecoded(t, m) != "from blog" || m.Topic != "greeting" {
+		t.Errorf("blog got %+v, want blog's message", m)
+	}
+}
+
+// TestNATSQueueGroupAcrossProcesses: a group spans brokers; the sender's
+// broker holds only the sender's own member, so the server's pick of it
+// is handed back until another member takes the message.
+func TestNATSQueueGroupAcrossProcesses(t *testing.T) {
+	const n = 20
+	url := runServer(t, nil).ClientURL()
+	m1, m2 := newNATS(t, url), newNATS(t, url)
+	pub := register(t, m1, "pub")
+	own := subscribe(t, pub, "jobs", pubsub.InGroup("w"))
+	w := subscribe(t, register(t, m2, "worker"), "jobs", pubsub.InGroup("w"), pubsub.WithQueueSize(n))
+	plain := subscribe(t, register(t, m2, "plain"), "jobs", pubsub.WithQueueSize(n))
+	for i := range n {
+		publish(t, pub, "jobs", i)
+	}
+	seen := map[int]bool{}
+	for i := range n {
+		v, err := pubsub.Decode[int](recv(t, w))
+		if err != nil || v < 0 || v >= n || seen[v] {
+			t.Fatalf("worker message %d: %v %v (seen before: %v)", i, v, err, seen[v])
+		}
+		seen[v] = true
+	}
+	// The plain subscription got each message once (the handed-back
+	// copies are for the group only).
+	for i := range n {
+		if v, _ := pubsub.Decode[int](recv(t, plain)); v != i {
+			t.Fatalf("plain got %d, want %d", v, i)
+		}
+	}
+	empty(t, own)
+	publish(t, register(t, m1, "marker"), "jobs", -1)
+	if v, _ := pubsub.Decode[int](recv(t, plain)); v != -1 {
+		t.Errorf("plain got %d after the %d messages, want the marker (a duplicate?)", v, n)
+	}
 }

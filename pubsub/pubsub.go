@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 )
 
-// Message is what a subscription receives.
+// Message is what a subscription receives (and what Request returns).
 type Message struct {
 	// Topic is the topic the message was published to (never a pattern).
 	Topic string
@@ -19,6 +18,43 @@ type Message struct {
 	// very value that was published (no copy); with NATS it is a Raw holding
 	// the encoded bytes. Read it with Decode[T], which works on both.
 	Payload any
+
+	meta *meta // nil for a plain live message
+}
+
+// meta is what few messages carry: that they were retained, or how to
+// answer a request.
+type meta struct {
+	retained bool
+	reply    replier
+}
+
+// replier answers one request, as the client whose subscription received it.
+type replier interface {
+	respond(ctx context.Context, payload any) error
+}
+
+// Retained reports whether m is a topic's retained message, handed to the
+// subscription when it was made (see Retain), rather than a live one.
+func (m Message) Retained() bool { return m.meta != nil && m.meta.retained }
+
+// IsRequest reports whether m was sent by Request and can be answered with
+// Respond.
+func (m Message) IsRequest() bool { return m.meta != nil && m.meta.reply != nil }
+
+// Respond answers a request (a message sent with Client.Request), as the
+// client whose subscription received it: the requester gets payload as
+// the reply's Payload and that client's id as its Sender. Only the first
+// answer to a request counts; later ones (from this or other receivers)
+// are dropped without error. Respond fails with ErrNotRequest when m is
+// not a request, with ErrClosed when the responding client is closed, and
+// with an encoding error when the payload cannot be encoded. A reply needs
+// no publish permission: it goes to the requester only.
+func (m Message) Respond(ctx context.Context, payload any) error {
+	if !m.IsRequest() {
+		return fmt.Errorf("pubsub: respond to %q: %w", m.Topic, ErrNotRequest)
+	}
+	return m.meta.reply.respond(ctx, payload)
 }
 
 // Client is one registered participant: the runner gives one to every
@@ -27,21 +63,36 @@ type Client interface {
 	// ID is the id the client was registered with.
 	ID() string
 	// Publish hands payload to every matching subscription of every other
-	// client (and to this client's own subscriptions made with IncludeSelf).
-	// delivered is the number of subscriptions the message was handed to
-	// (with NATS: 1 once the message is handed to the connection, since the
-	// fan-out happens on the server). It fails with ErrClosed on a closed
-	// client or broker, ErrPermission when the client may not publish to
-	// topic, ErrInvalidTopic for a malformed topic or one with wildcards, and
-	// with ctx's error when a Block subscription could not take the message
-	// before ctx ended (delivered still counts the others).
-	Publish(ctx context.Context, topic string, payload any) (delivered int, err error)
+	// client (and to this client's own subscriptions made with
+	// IncludeSelf), and to one member of each matching queue group.
+	// With Retain it also keeps the message as the topic's last. delivered
+	// is the number of subscriptions the message was handed to (with NATS:
+	// 1 once the message is handed to the connection, since the fan-out
+	// happens on the server). It fails with ErrClosed on a closed client or
+	// broker, ErrPermission when the client may not publish to topic,
+	// ErrInvalidTopic for a malformed topic or one with wildcards, with
+	// ctx's error when a Block subscription could not take the message
+	// before ctx ended (delivered still counts the others), and, with
+	// Retain, ErrRetainLimit or ErrRetainUnavailable when the message was
+	// delivered but could not be retained.
+	Publish(ctx context.Context, topic string, payload any, opts ...PublishOption) (delivered int, err error)
+	// Request publishes payload to topic as a request and returns the first
+	// answer (see Message.Respond) from another client, never from itself.
+	// It is delivered like Publish (except-sender, queue groups, overflow
+	// policies, permissions: the client must be allowed to publish to
+	// topic) but never retained. It fails with ErrNoResponders when no
+	// subscription of another client took the request, and with ctx's
+	// error when ctx ends before an answer.
+	Request(ctx context.Context, topic string, payload any) (Message, error)
 	// Subscribe receives every message published by other clients to a
 	// topic that matches pattern (exact, or with NATS wildcards "*" for one
-	// token and ">" for one or more trailing tokens).
+	// token and ">" for one or more trailing tokens), after the retained
+	// messages of the topics it matches. It is bounded by ctx (with NATS it
+	// waits for the server to know the interest and for the retained
+	// messages).
 	Subscribe(ctx context.Context, pattern string, opts ...SubscribeOption) (Subscription, error)
 	// Close removes all of the client's subscriptions (closing their
-	// channels) and frees its id. It is idempotent.
+	// channels) and frees its id. It does not block and is idempotent.
 	Close() error
 }
 
@@ -64,31 +115,14 @@ type Broker interface {
 	// Register creates the client for info. It fails with ErrInvalidID for
 	// an empty or malformed id, ErrDuplicateID when a live client already
 	// has the id, ErrUnknownClient when the broker was given a list of
-	// known clients that lacks it, and ErrClosed after Close.
+	// known clients that lacks it, ErrInvalidTopic for a malformed pattern
+	// in an allow-list, and ErrClosed after Close.
 	Register(ctx context.Context, info ClientInfo) (Client, error)
-	// Close closes every client and then the broker. It is idempotent.
-	Close() error
+	// Close closes every client and then the broker; with NATS it first
+	// flushes what was published, for as long as ctx allows. It is
+	// idempotent.
+	Close(ctx context.Context) error
 }
-
-// ClientInfo names a client and what it may do, after Dart's pub_sub
-// ClientInfo (canPublish / canSubscribe), generalised to topic patterns.
-//
-// A nil list allows everything (Dart's default: canPublish and canSubscribe
-// are true); an empty non-nil list allows nothing; otherwise a topic may be
-// published when it matches one of CanPublish, and a pattern may be
-// subscribed to when every topic it can match is matched by one of
-// CanSubscribe (so "user.*" is allowed by "user.>" but not by "user.1").
-type ClientInfo struct {
-	ID           string
-	CanPublish   []string
-	CanSubscribe []string
-}
-
-// AllowAll is the allow-list that permits every topic.
-var AllowAll = []string{">"}
-
-// DenyAll is the allow-list that permits no topic.
-var DenyAll = []string{}
 
 // Errors, all matchable with errors.Is.
 var (
@@ -99,6 +133,17 @@ var (
 	ErrInvalidID     = errors.New("pubsub: invalid client id")
 	ErrInvalidTopic  = errors.New("pubsub: invalid topic or pattern")
 	ErrDecode        = errors.New("pubsub: cannot decode payload")
+	// ErrNoResponders: a Request found no subscription of another client.
+	ErrNoResponders = errors.New("pubsub: no responders")
+	// ErrNotRequest: Respond on a message that is not a request.
+	ErrNotRequest = errors.New("pubsub: message is not a request")
+	// ErrRetainLimit: a retained publish to one topic more than the
+	// broker's retain limit (WithRetainLimit); the message was delivered,
+	// not retained.
+	ErrRetainLimit = errors.New("pubsub: retain limit reached")
+	// ErrRetainUnavailable: a retained publish over NATS when the server
+	// has no JetStream; the message was delivered, not retained.
+	ErrRetainUnavailable = errors.New("pubsub: retained messages need JetStream on the NATS server")
 )
 
 // Policy says what a full subscription queue does with one more message.
@@ -134,35 +179,6 @@ func (p Policy) String() string {
 // subscription nor the broker sets one.
 const DefaultQueueSize = 256
 
-// SubscribeOption configures one subscription.
-type SubscribeOption func(*subConfig)
-
-type subConfig struct {
-	size   int
-	policy Policy
-	self   bool
-}
-
-// WithQueueSize bounds the subscription's queue to n messages (n >= 1).
-func WithQueueSize(n int) SubscribeOption {
-	return func(c *subConfig) {
-		if n >= 1 {
-			c.size = n
-		}
-	}
-}
-
-// WithPolicy sets the overflow policy of the subscription.
-func WithPolicy(p Policy) SubscribeOption {
-	return func(c *subConfig) { c.policy = p }
-}
-
-// IncludeSelf makes the subscription receive its own client's messages too.
-// Off by default: a message reaches every client but the sender.
-func IncludeSelf() SubscribeOption {
-	return func(c *subConfig) { c.self = true }
-}
-
 // Stats are broker-wide counters.
 type Stats struct {
 	// Published counts successful Publish calls.
@@ -172,6 +188,12 @@ type Stats struct {
 	// Dropped counts messages dropped by overflow policies (and, for NATS,
 	// by the connection's own pending limits).
 	Dropped uint64
+	// Retained is the number of topics with a retained message (in
+	// memory; with NATS, 0: the server keeps them).
+	Retained int
+	// RetainRejected counts retained publishes that were delivered but not
+	// retained (ErrRetainLimit, ErrRetainUnavailable).
+	RetainRejected uint64
 }
 
 // EventKind names an Event.
@@ -221,16 +243,6 @@ type Event struct {
 	Err     error
 }
 
-// config is what both backends share.
-type config struct {
-	logger    logrus.FieldLogger
-	hook      func(Event)
-	queueSize int
-	policy    Policy
-	known     map[string]ClientInfo
-	codec     Codec
-}
-
 func (c *config) emit(ev Event) {
 	if c.hook != nil {
 		c.hook(ev)
@@ -261,6 +273,10 @@ func (c *config) emit(ev Event) {
 	case EventConnectionClosed:
 		l.Warn("pubsub: NATS connection closed")
 	default:
+		if errors.Is(ev.Err, ErrRetainUnavailable) {
+			l.Warn("pubsub: the NATS server has no JetStream: retained messages are not available (a retained publish is delivered but fails with ErrRetainUnavailable); run nats-server with -js")
+			return
+		}
 		l.Error("pubsub: error")
 	}
 }
@@ -276,46 +292,6 @@ func (c *config) reporter(client, pattern string, p Policy) func(EventKind, uint
 	}
 }
 
-func (c *config) subConfig(opts []SubscribeOption) subConfig {
-	sc := subConfig{size: c.queueSize, policy: c.policy}
-	if sc.size < 1 {
-		sc.size = DefaultQueueSize
-	}
-	for _, o := range opts {
-		o(&sc)
-	}
-	return sc
-}
-
-// perms holds the allow-lists that apply to a client: the ones given to
-// Register and, when the broker knows its clients, the broker's. Every list
-// must allow.
-type perms struct {
-	pub [][]string
-	sub [][]string
-}
-
-// admitRegister is what every broker checks before it takes the lock to
-// register a client: the context, the id and the permission lists.
-func (c *config) admitRegister(ctx context.Context, info ClientInfo) (perms, error) {
-	if err := ctx.Err(); err != nil {
-		return perms{}, fmt.Errorf("pubsub: register %q: %w", info.ID, err)
-	}
-	return c.checkInfo(info)
-}
-
-// checkFree is what every broker checks under its lock before it registers
-// a client: the broker is open and the id is not taken.
-func checkFree[C any](closed bool, clients map[string]C, id string) error {
-	if closed {
-		return fmt.Errorf("pubsub: register %q: %w", id, ErrClosed)
-	}
-	if _, dup := clients[id]; dup {
-		return fmt.Errorf("%w: %q", ErrDuplicateID, id)
-	}
-	return nil
-}
-
 // checkPublish is what every client checks first when it publishes: that it
 // is open and that ctx is alive.
 func checkPublish(ctx context.Context, closed bool, topic string) error {
@@ -326,92 +302,4 @@ func checkPublish(ctx context.Context, closed bool, topic string) error {
 		return fmt.Errorf("pubsub: publish %q: %w", topic, err)
 	}
 	return nil
-}
-
-// admitSubscribe is what every client checks before it subscribes.
-func (p *perms) admitSubscribe(ctx context.Context, id, pattern string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
-	}
-	if err := ValidatePattern(pattern); err != nil {
-		return err
-	}
-	if !p.canSubscribe(pattern) {
-		return fmt.Errorf("%w: client %q may not subscribe to %q", ErrPermission, id, pattern)
-	}
-	return nil
-}
-
-func (c *config) checkInfo(info ClientInfo) (perms, error) {
-	var p perms
-	if err := validateID(info.ID); err != nil {
-		return p, err
-	}
-	lists := []ClientInfo{info}
-	if c.known != nil {
-		k, ok := c.known[info.ID]
-		if !ok {
-			return p, fmt.Errorf("%w: %q", ErrUnknownClient, info.ID)
-		}
-		lists = append(lists, k)
-	}
-	for _, l := range lists {
-		for _, t := range l.CanPublish {
-			if err := ValidatePattern(t); err != nil {
-				return p, fmt.Errorf("pubsub: client %q CanPublish: %w", info.ID, err)
-			}
-		}
-		for _, t := range l.CanSubscribe {
-			if err := ValidatePattern(t); err != nil {
-				return p, fmt.Errorf("pubsub: client %q CanSubscribe: %w", info.ID, err)
-			}
-		}
-		if l.CanPublish != nil {
-			p.pub = append(p.pub, l.CanPublish)
-		}
-		if l.CanSubscribe != nil {
-			p.sub = append(p.sub, l.CanSubscribe)
-		}
-	}
-	return p, nil
-}
-
-func validateID(id string) error {
-	if id == "" || strings.TrimSpace(id) != id || strings.ContainsAny(id, "\r\n") {
-		return fmt.Errorf("%w: %q", ErrInvalidID, id)
-	}
-	return nil
-}
-
-func (p *perms) canPublish(topic string) bool { return allowed(p.pub, topic) }
-
-func (p *perms) canSubscribe(pattern string) bool { return allowed(p.sub, pattern) }
-
-// allowed reports whether every list has a pattern that covers s (a topic
-// or a pattern).
-func allowed(lists [][]string, s string) bool {
-	for _, l := range lists {
-		ok := false
-		for _, a := range l {
-			if covers(a, s) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-func knownMap(infos []ClientInfo) map[string]ClientInfo {
-	if infos == nil {
-		return nil
-	}
-	m := make(map[string]ClientInfo, len(infos))
-	for _, i := range infos {
-		m[i.ID] = i
-	}
-	return m
 }

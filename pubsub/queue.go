@@ -116,6 +116,23 @@ func (q *queue) lockedPut(ctx context.Context, m Message) bool {
 	return ok
 }
 
+// putNow is lockedPut that never waits: a full Block queue drops m
+// (counted), as when a subscription's retained messages do not fit in it.
+func (q *queue) putNow(m Message) bool {
+	q.mu.RLock()
+	if q.chClosed {
+		q.mu.RUnlock()
+		return false
+	}
+	ok, full, ev := q.tryPut(m)
+	if full {
+		q.drop()
+	}
+	q.mu.RUnlock()
+	q.event(ev)
+	return ok
+}
+
 func (q *queue) drop() {
 	q.dropped.Add(1)
 	q.global.Add(1)

@@ -18,7 +18,7 @@ import (
 // the end, every error is an expected one, and the counters add up.
 func TestStress(t *testing.T) {
 	b := pubsub.NewMemory(pubsub.WithDefaultQueueSize(4), pubsub.WithEventHook(func(pubsub.Event) {}))
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*wait)
 	defer cancel()
 	const (
 		workers = 8
@@ -46,8 +46,11 @@ func TestStress(t *testing.T) {
 				var readers sync.WaitGroup
 				var subs []pubsub.Subscription
 				for i := range 3 {
-					s, err := c.Subscribe(ctx, patterns[(w+r+i)%len(patterns)],
-						pubsub.WithPolicy(policies[(w+i)%len(policies)]), pubsub.WithQueueSize(1+i))
+					opts := []pubsub.SubscribeOption{pubsub.WithPolicy(policies[(w+i)%len(policies)]), pubsub.WithQueueSize(1 + i)}
+					if (w+r+i)%4 == 0 {
+						opts = append(opts, pubsub.InGroup("g"))
+					}
+					s, err := c.Subscribe(ctx, patterns[(w+r+i)%len(patterns)], opts...)
 					if err != nil {
 						t.Errorf("subscribe: %v", err)
 						return
@@ -61,15 +64,31 @@ func TestStress(t *testing.T) {
 						readers.Add(1)
 						go func() {
 							defer readers.Done()
-							for range s.C() {
+							for m := range s.C() {
 								received.Add(1)
+								if m.IsRequest() {
+									_ = m.Respond(ctx, "ok")
+								}
 							}
 						}()
 					}
 				}
 				for i := range 10 {
 					pctx, pcancel := context.WithTimeout(ctx, time.Millisecond)
-					_, err := c.Publish(pctx, topics[(i+w)%len(topics)], i)
+					var err error
+					switch i % 5 {
+					case 3:
+						_, err = c.Publish(pctx, topics[(i+w)%len(topics)], i, pubsub.Retain())
+					case 4:
+						if r%4 != 0 { // a request unanswered waits for pctx: a few are enough
+							break
+						}
+						if _, err = c.Request(pctx, topics[(i+w)%len(topics)], i); errors.Is(err, pubsub.ErrNoResponders) {
+							err = nil
+						}
+					default:
+						_, err = c.Publish(pctx, topics[(i+w)%len(topics)], i)
+					}
 					pcancel()
 					if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, pubsub.ErrClosed) {
 						t.Errorf("publish: %v", err)
@@ -93,7 +112,7 @@ func TestStress(t *testing.T) {
 	}
 	wg.Wait()
 	closers.Wait()
-	_ = b.Close()
+	_ = b.Close(context.Background())
 	for _, s := range unread {
 		closed(t, s)
 	}
@@ -111,8 +130,8 @@ func TestStress(t *testing.T) {
 // share NATS subscriptions per pattern.
 func TestStressNATS(t *testing.T) {
 	url := runServer(t, nil).ClientURL()
-	b := newNATS(t, url, pubsub.NATSOptions{QueueSize: 4})
-	other := newNATS(t, url, pubsub.NATSOptions{})
+	b := newNATS(t, url, pubsub.WithDefaultQueueSize(4))
+	other := newNATS(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*wait)
 	defer cancel()
 	patterns := []string{"a", "a.*", ">", "a.b"}
@@ -130,7 +149,11 @@ func TestStressNATS(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := remote.Publish(ctx, topics[i%len(topics)], i); err != nil {
+			var opts []pubsub.PublishOption
+			if i%10 == 0 {
+				opts = append(opts, pubsub.Retain())
+			}
+			if _, err := remote.Publish(ctx, topics[i%len(topics)], i, opts...); err != nil {
 				t.Errorf("remote publish: %v", err)
 				return
 			}
@@ -149,7 +172,11 @@ func TestStressNATS(t *testing.T) {
 				}
 				var readers sync.WaitGroup
 				for i := range 3 {
-					s, err := c.Subscribe(ctx, patterns[(w+r+i)%len(patterns)], pubsub.WithPolicy(policies[(w+i)%len(policies)]))
+					opts := []pubsub.SubscribeOption{pubsub.WithPolicy(policies[(w+i)%len(policies)])}
+					if (w+r+i)%4 == 0 {
+						opts = append(opts, pubsub.InGroup("g"))
+					}
+					s, err := c.Subscribe(ctx, patterns[(w+r+i)%len(patterns)], opts...)
 					if err != nil {
 						t.Errorf("subscribe: %v", err)
 						return
@@ -158,7 +185,10 @@ func TestStressNATS(t *testing.T) {
 						readers.Add(1)
 						go func() {
 							defer readers.Done()
-							for range s.C() {
+							for m := range s.C() {
+								if m.IsRequest() {
+									_ = m.Respond(ctx, "ok")
+								}
 							}
 						}()
 					}
@@ -171,6 +201,11 @@ func TestStressNATS(t *testing.T) {
 						t.Errorf("publish: %v", err)
 					}
 				}
+				rctx, rcancel := context.WithTimeout(ctx, 50*time.Millisecond)
+				if _, err := c.Request(rctx, topics[r%len(topics)], r); err != nil && !errors.Is(err, pubsub.ErrNoResponders) && !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("request: %v", err)
+				}
+				rcancel()
 				_ = c.Close()
 				readers.Wait()
 			}

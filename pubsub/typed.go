@@ -47,9 +47,23 @@ func encodeRaw(codec Codec, payload any) (Raw, error) {
 }
 
 // PublishAs publishes v: Client.Publish with the payload's type checked at
-// compile time. The receivers read it with Decode[T] or SubscribeAs[T].
-func PublishAs[T any](ctx context.Context, c Client, topic string, v T) (int, error) {
-	return c.Publish(ctx, topic, v)
+// compile time (and the same options, e.g. Retain). The receivers read it
+// with Decode[T] or SubscribeAs[T].
+func PublishAs[T any](ctx context.Context, c Client, topic string, v T, opts ...PublishOption) (int, error) {
+	return c.Publish(ctx, topic, v, opts...)
+}
+
+// RequestAs sends req with Client.Request and decodes the answer as Resp.
+// An answer of another type fails with an error wrapping ErrDecode (and
+// the answer's Message, e.g. to see who sent it).
+func RequestAs[Resp, Req any](ctx context.Context, c Client, topic string, req Req) (Resp, Message, error) {
+	m, err := c.Request(ctx, topic, req)
+	if err != nil {
+		var zero Resp
+		return zero, m, err
+	}
+	v, err := Decode[Resp](m)
+	return v, m, err
 }
 
 // Decode returns m's payload as a T on either backend: the value itself

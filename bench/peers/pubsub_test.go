@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	bench "github.com/goangel/angel/bench/internal/workload"
+	"github.com/goangel/angel/pubsub"
 )
 
 // BenchmarkPubSubPeers runs the pub/sub workloads of package bench through
@@ -38,6 +39,7 @@ func BenchmarkPubSubPeers(b *testing.B) {
 	targets := []bench.PubSubTarget{
 		bench.ChannelFloor(),
 		bench.GoangelMemory(),
+		bench.GoangelRetainedMemory(),
 		cskrTarget(),
 		watermillTarget(),
 		bareNATSTarget("nats.go-json", sharedNATS, true),
@@ -52,6 +54,50 @@ func BenchmarkPubSubPeers(b *testing.B) {
 	for _, t := range targets {
 		b.Run("latency/"+t.Name, func(b *testing.B) { bench.RunLatency(b, t) })
 	}
+	for _, t := range []bench.RequestTarget{
+		bench.GoangelRequest("goangel-memory", func(testing.TB) pubsub.Broker { return pubsub.NewMemory() }),
+		bareNATSRequest(sharedNATS),
+		bench.GoangelRequest("goangel-nats", bench.NATSBroker(sharedNATS)),
+	} {
+		b.Run("request/"+t.Name, func(b *testing.B) { bench.RunRequest(b, t) })
+	}
+}
+
+// bareNATSRequest: nats.go's own request/reply, JSON payloads as goangel's
+// default codec, one connection for the asker and the responder.
+func bareNATSRequest(url func(testing.TB) string) bench.RequestTarget {
+	return bench.RequestTarget{Name: "nats.go-json", Setup: func(tb testing.TB) (func(context.Context) error, func()) {
+		nc, err := nats.Connect(url(tb))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := nc.Subscribe(bench.PubSubTopic, func(m *nats.Msg) {
+			var v int64
+			if err := json.Unmarshal(m.Data, &v); err != nil {
+				panic(err)
+			}
+			data, _ := json.Marshal(v)
+			_ = m.Respond(data)
+		}); err != nil {
+			tb.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			tb.Fatal(err)
+		}
+		request := func(ctx context.Context) error {
+			data, err := json.Marshal(int64(1))
+			if err != nil {
+				return err
+			}
+			m, err := nc.RequestWithContext(ctx, bench.PubSubTopic, data)
+			if err != nil {
+				return err
+			}
+			var v int64
+			return json.Unmarshal(m.Data, &v)
+		}
+		return request, func() { nc.Close() }
+	}}
 }
 
 // cskrTarget: cskr/pubsub with blocking Pub (lossless, like the floor) and

@@ -228,6 +228,10 @@ func ChannelFloor() PubSubTarget {
 // client and k receiver clients each with one subscription made with opts.
 // The workloads check that every receiver gets every message.
 func GoangelTarget(name string, newBroker func(tb testing.TB) pubsub.Broker, opts ...pubsub.SubscribeOption) PubSubTarget {
+	return goangelTarget(name, newBroker, nil, opts...)
+}
+
+func goangelTarget(name string, newBroker func(tb testing.TB) pubsub.Broker, popts []pubsub.PublishOption, opts ...pubsub.SubscribeOption) PubSubTarget {
 	return PubSubTarget{Name: name, Setup: func(tb testing.TB, k int, sink PubSubSink) (func(int64) error, func()) {
 		ctx := context.Background()
 		broker := newBroker(tb)
@@ -258,11 +262,11 @@ func GoangelTarget(name string, newBroker func(tb testing.TB) pubsub.Broker, opt
 			}()
 		}
 		publish := func(stamp int64) error {
-			_, err := pub.Publish(ctx, PubSubTopic, stamp)
+			_, err := pub.Publish(ctx, PubSubTopic, stamp, popts...)
 			return err
 		}
 		return publish, func() {
-			_ = broker.Close()
+			_ = broker.Close(ctx)
 			wg.Wait()
 		}
 	}}
@@ -275,18 +279,99 @@ func GoangelMemory() PubSubTarget {
 		pubsub.WithQueueSize(PubSubQueue), pubsub.WithPolicy(pubsub.Block))
 }
 
+// GoangelRetainedMemory is GoangelMemory publishing every message with
+// pubsub.Retain(): the cost of keeping the topic's last message (target:
+// within 1.5x of GoangelMemory).
+func GoangelRetainedMemory() PubSubTarget {
+	return goangelTarget("goangel-memory-retained", func(testing.TB) pubsub.Broker { return pubsub.NewMemory() },
+		[]pubsub.PublishOption{pubsub.Retain()}, pubsub.WithQueueSize(PubSubQueue), pubsub.WithPolicy(pubsub.Block))
+}
+
+// RequestTarget is one request/reply system: Setup starts one responder
+// that answers every request with its payload, and returns request (one
+// round trip) and stop.
+type RequestTarget struct {
+	Name  string
+	Setup func(tb testing.TB) (request func(ctx context.Context) error, stop func())
+}
+
+// GoangelRequest drives Client.Request against one responder on the
+// broker newBroker makes.
+func GoangelRequest(name string, newBroker func(tb testing.TB) pubsub.Broker) RequestTarget {
+	return RequestTarget{Name: name, Setup: func(tb testing.TB) (func(context.Context) error, func()) {
+		ctx := context.Background()
+		broker := newBroker(tb)
+		asker, err := broker.Register(ctx, pubsub.ClientInfo{ID: "asker"})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		srv, err := broker.Register(ctx, pubsub.ClientInfo{ID: "responder"})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		s, err := srv.Subscribe(ctx, PubSubTopic)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for m := range s.C() {
+				_ = m.Respond(ctx, m.Payload)
+			}
+		})
+		request := func(ctx context.Context) error {
+			_, err := asker.Request(ctx, PubSubTopic, int64(1))
+			return err
+		}
+		return request, func() {
+			_ = broker.Close(ctx)
+			wg.Wait()
+		}
+	}}
+}
+
+// RunRequest does b.N request/reply round trips one after the other and
+// reports their p50 and p99 ("p50-µs", "p99-µs"; target in memory: p50 ≤
+// 20 µs). ns/op is the mean round trip, allocs/op per round trip.
+func RunRequest(b *testing.B, t RequestTarget) {
+	request, stop := t.Setup(b)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lats := make([]int64, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		if err := request(ctx); err != nil {
+			b.Fatal(err)
+		}
+		lats = append(lats, int64(time.Since(start)))
+	}
+	b.StopTimer()
+	slices.Sort(lats)
+	pct := func(p float64) float64 { return float64(lats[int(p*float64(len(lats)-1))]) / 1e3 }
+	b.ReportMetric(pct(0.50), "p50-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
+}
+
 // GoangelNATS is goangel's NATS backend on the server at url(tb), each
 // receiver with a subscription of the default policy (DropNewest, so the
 // receivers of one broker share one NATS subscription) and a queue larger
 // than PubSubWindow, so that nothing is dropped (RunFanout checks).
 func GoangelNATS(url func(tb testing.TB) string) PubSubTarget {
-	return GoangelTarget("goangel-nats", func(tb testing.TB) pubsub.Broker {
+	return GoangelTarget("goangel-nats", NATSBroker(url), pubsub.WithQueueSize(2*PubSubWindow))
+}
+
+// NATSBroker makes goangel NATS brokers on the server at url(tb).
+func NATSBroker(url func(tb testing.TB) string) func(tb testing.TB) pubsub.Broker {
+	return func(tb testing.TB) pubsub.Broker {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		b, err := pubsub.NewNATS(ctx, url(tb), pubsub.NATSOptions{})
+		b, err := pubsub.NewNATS(ctx, url(tb))
 		if err != nil {
 			tb.Fatal(err)
 		}
 		return b
-	}, pubsub.WithQueueSize(2*PubSubWindow))
+	}
 }

@@ -1,0 +1,284 @@
+package pubsub
+
+import (
+	"crypto/tls"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/sirupsen/logrus"
+)
+
+// Option configures a broker: NewMemory(opts...) and NewNATS(ctx, url,
+// opts...) take the same options. The options named "NATS only" configure
+// the connection; NewMemory panics when given one (a programming error,
+// found at start-up), naming it.
+type Option func(*config)
+
+// config is what both backends share, and the NATS connection's settings.
+type config struct {
+	logger      logrus.FieldLogger
+	hook        func(Event)
+	queueSize   int
+	policy      Policy
+	known       map[string]ClientInfo
+	codec       Codec
+	retainLimit int
+
+	natsOnly []string // names of the NATS-only options given
+	conn     natsConfig
+}
+
+// natsConfig is what the NATS-only options set; nats_options.go maps it
+// onto nats.go's options.
+type natsConfig struct {
+	name           string
+	namespace      string
+	token          string
+	user, password string
+	credsFile      string
+	nkeyFile       string
+	caFile         string
+	certFile       string
+	keyFile        string
+	tlsConfig      *tls.Config
+	connectTimeout time.Duration
+	reconnectWait  time.Duration
+	maxReconnects  int
+	pendingMsgs    int
+	pendingBytes   int
+	options        []nats.Option
+}
+
+func newConfig(opts []Option) config {
+	c := config{retainLimit: DefaultRetainLimit}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// natsOption marks an option as NATS-only.
+func natsOption(name string, f func(*natsConfig)) Option {
+	return func(c *config) {
+		c.natsOnly = append(c.natsOnly, name)
+		f(&c.conn)
+	}
+}
+
+// WithLogger reports slow-consumer episodes (and NATS connection events)
+// through l.
+func WithLogger(l logrus.FieldLogger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// WithEventHook calls hook for every Event. It runs on the publisher's
+// goroutine (in memory) or the connection's (NATS), holding no lock of the
+// broker: keep it short. Nothing recovers a panic in it: in memory it
+// reaches the publisher; with NATS it crashes the process, as nats.go does
+// not recover its callbacks.
+func WithEventHook(hook func(Event)) Option {
+	return func(c *config) { c.hook = hook }
+}
+
+// WithDefaultQueueSize sets the queue size of subscriptions that do not set
+// one (default DefaultQueueSize).
+func WithDefaultQueueSize(n int) Option {
+	return func(c *config) { c.queueSize = n }
+}
+
+// WithDefaultPolicy sets the overflow policy of subscriptions that do not
+// set one (default DropNewest).
+func WithDefaultPolicy(p Policy) Option {
+	return func(c *config) { c.policy = p }
+}
+
+// WithKnownClients restricts registration to these ids, as Dart's pub_sub
+// server does with its list of ClientInfo: Register rejects any other id
+// with ErrUnknownClient, and both these allow-lists and the ones given to
+// Register apply.
+func WithKnownClients(infos ...ClientInfo) Option {
+	return func(c *config) { c.known = knownMap(infos) }
+}
+
+// WithCodec sets the codec of payloads. NATS encodes every payload with it
+// (default JSON{}). The in-memory broker, given a codec, encodes every
+// payload and delivers it as a Raw, exactly as NATS does: useful in tests
+// to check that app code does not rely on sharing payload values (without
+// one, payloads are handed over as they are, with no serialisation).
+func WithCodec(codec Codec) Option {
+	return func(c *config) { c.codec = codec }
+}
+
+// DefaultRetainLimit is the number of topics whose last message a broker
+// retains, unless WithRetainLimit says otherwise.
+const DefaultRetainLimit = 10_000
+
+// WithRetainLimit bounds the number of retained topics (default
+// DefaultRetainLimit). A retained publish to one more topic is delivered
+// but not retained: Publish returns an error wrapping ErrRetainLimit and
+// Stats().RetainRejected counts it. With NATS the limit is the stream's
+// (see NewNATS), shared by every process of the namespace.
+func WithRetainLimit(n int) Option {
+	return func(c *config) { c.retainLimit = n }
+}
+
+// WithName sets the connection name the NATS server shows (default
+// "goangel"). NATS only.
+func WithName(name string) Option {
+	return natsOption("WithName", func(c *natsConfig) { c.name = name })
+}
+
+// WithNamespace puts every subject under namespace: topic "greeting" is
+// NATS subject "NAMESPACE.greeting" (namespace is one or more tokens, see
+// ValidateTopic). Apps that share a NATS server and use different
+// namespaces never see each other's messages; apps that mean to talk use
+// the same one. Default: no namespace (goangel's runner passes the app's
+// name, see --pubsub-namespace). Message.Topic is always the topic without
+// the namespace. NATS only.
+func WithNamespace(namespace string) Option {
+	return natsOption("WithNamespace", func(c *natsConfig) { c.namespace = namespace })
+}
+
+// WithToken authenticates with a token. NATS only; at most one of
+// WithToken, WithUserInfo, WithCredsFile, WithNKeyFile.
+func WithToken(token string) Option {
+	return natsOption("WithToken", func(c *natsConfig) { c.token = token })
+}
+
+// WithUserInfo authenticates with a user and password. NATS only.
+func WithUserInfo(user, password string) Option {
+	return natsOption("WithUserInfo", func(c *natsConfig) { c.user, c.password = user, password })
+}
+
+// WithCredsFile authenticates with a JWT + nkey .creds file. NATS only.
+func WithCredsFile(path string) Option {
+	return natsOption("WithCredsFile", func(c *natsConfig) { c.credsFile = path })
+}
+
+// WithNKeyFile authenticates with an nkey seed file. NATS only.
+func WithNKeyFile(path string) Option {
+	return natsOption("WithNKeyFile", func(c *natsConfig) { c.nkeyFile = path })
+}
+
+// WithCAFile verifies the server with the PEM roots in path and turns TLS
+// on. NATS only.
+func WithCAFile(path string) Option {
+	return natsOption("WithCAFile", func(c *natsConfig) { c.caFile = path })
+}
+
+// WithClientCert presents a client certificate, for servers that verify
+// clients (both files are required). NATS only.
+func WithClientCert(certFile, keyFile string) Option {
+	return natsOption("WithClientCert", func(c *natsConfig) { c.certFile, c.keyFile = certFile, keyFile })
+}
+
+// WithTLSConfig uses a ready TLS configuration (cloned). NATS only.
+func WithTLSConfig(cfg *tls.Config) Option {
+	return natsOption("WithTLSConfig", func(c *natsConfig) { c.tlsConfig = cfg })
+}
+
+// WithConnectTimeout bounds the first connection (default 5s, and never
+// past the deadline of NewNATS's ctx). NATS only.
+func WithConnectTimeout(d time.Duration) Option {
+	return natsOption("WithConnectTimeout", func(c *natsConfig) { c.connectTimeout = d })
+}
+
+// WithReconnect sets the pause between reconnect attempts (default 2s)
+// and their number: 0 retries forever (a long-running server outlives NATS
+// restarts), n > 0 gives up after n attempts, n < 0 never reconnects. NATS
+// only.
+func WithReconnect(wait time.Duration, max int) Option {
+	return natsOption("WithReconnect", func(c *natsConfig) { c.reconnectWait, c.maxReconnects = wait, max })
+}
+
+// WithPendingLimits sets nats.go's per-subscription pending limits in
+// front of each subscription's queue (defaults nats.go's, 500k messages
+// and 64 MiB; 0 keeps a default). Beyond them nats.go drops; the drops are
+// counted in Dropped and reported as EventSlowConsumer. NATS only.
+func WithPendingLimits(msgs, bytes int) Option {
+	return natsOption("WithPendingLimits", func(c *natsConfig) { c.pendingMsgs, c.pendingBytes = msgs, bytes })
+}
+
+// WithNATSOptions applies nats.go options last, for anything else nats.go
+// offers. NATS only.
+func WithNATSOptions(opts ...nats.Option) Option {
+	return natsOption("WithNATSOptions", func(c *natsConfig) { c.options = append(c.options, opts...) })
+}
+
+// SubscribeOption configures one subscription.
+type SubscribeOption func(*subConfig)
+
+type subConfig struct {
+	size   int
+	policy Policy
+	self   bool
+	group  string
+}
+
+// WithQueueSize bounds the subscription's queue to n messages (n >= 1).
+func WithQueueSize(n int) SubscribeOption {
+	return func(c *subConfig) {
+		if n >= 1 {
+			c.size = n
+		}
+	}
+}
+
+// WithPolicy sets the overflow policy of the subscription.
+func WithPolicy(p Policy) SubscribeOption {
+	return func(c *subConfig) { c.policy = p }
+}
+
+// IncludeSelf makes the subscription receive its own client's messages too.
+// Off by default: a message reaches every client but the sender.
+func IncludeSelf() SubscribeOption {
+	return func(c *subConfig) { c.self = true }
+}
+
+// InGroup puts the subscription in the named queue group: a message is
+// handed to one subscription of each group (one of the group's members,
+// spread evenly), beside the ordinary subscriptions, which all get it.
+// The sender's own members never get it (unless IncludeSelf). A group
+// member does not receive retained messages (a retained message is state
+// for every subscriber, not work for one). With NATS it is a queue
+// subscription.
+func InGroup(name string) SubscribeOption {
+	return func(c *subConfig) { c.group = name }
+}
+
+func (c *config) subConfig(opts []SubscribeOption) (subConfig, error) {
+	sc := subConfig{size: c.queueSize, policy: c.policy}
+	if sc.size < 1 {
+		sc.size = DefaultQueueSize
+	}
+	for _, o := range opts {
+		o(&sc)
+	}
+	if sc.group != "" {
+		if err := ValidateTopic(sc.group); err != nil {
+			return sc, fmt.Errorf("pubsub: queue group name %q must be a topic-like name: %w", sc.group, err)
+		}
+	}
+	return sc, nil
+}
+
+// PublishOption configures one publish (see Retain). It is a value, not
+// a function, so that applying it costs no allocation.
+type PublishOption struct {
+	retain bool
+}
+
+// pubOptions merges opts.
+func pubOptions(opts []PublishOption) (retain bool) {
+	for _, o := range opts {
+		retain = retain || o.retain
+	}
+	return retain
+}
+
+// Retain keeps the message as the topic's last message: every later
+// subscription whose pattern matches the topic receives it first, once,
+// before live messages (see the package doc). In memory the broker keeps
+// it; with NATS, a JetStream stream does, so it outlives every process.
+func Retain() PublishOption { return PublishOption{retain: true} }
