@@ -307,6 +307,29 @@ func TestSIGHUPReopensLogFile(t *testing.T) {
 	})
 }
 
+// TestSIGUSR1ReopensLogFileOnly: SIGUSR1 recreates a log file moved away by
+// an external logrotate, without a reload (every instance keeps its life).
+func TestSIGUSR1ReopensLogFileOnly(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log") // a symlink to the current file
+	h, sigs := sigRunner(t, hello, []string{"-j", "1", "--log-file", path})
+	current, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(current, current+".rotated"); err != nil {
+		t.Fatal(err)
+	}
+	sigs <- syscall.SIGUSR1
+	waitFor(t, 20*time.Second, "the log file recreated with the signal's line", func() bool {
+		b, err := os.ReadFile(path)
+		return err == nil && strings.Contains(string(b), "Received SIGUSR1: reopened the log files.")
+	})
+	if s := h.run.Stats(); s.Instances[0].Life != 1 || strings.Contains(h.run.Log(), "Reloading") {
+		t.Errorf("SIGUSR1 reloaded: life %d\n%s", s.Instances[0].Life, h.run.Log())
+	}
+}
+
 type brokenPipe struct{}
 
 func (brokenPipe) Write([]byte) (int, error) { return 0, syscall.EPIPE }

@@ -16,6 +16,7 @@ import (
 //	SIGHUP          Reload (coalesced), reopen log files, the onReload hooks
 //	SIGTTIN         Scale up by one
 //	SIGTTOU         Scale down by one (never below 1)
+//	SIGUSR1         reopen log files only (nginx's convention), no reload
 //	SIGUSR2         Upgrade (binary upgrade)
 //	SIGTERM/SIGINT  stop: drain every instance; a second one exits 130 at once
 //	SIGPIPE         ignored: a console whose reader went away must not kill
@@ -24,7 +25,7 @@ import (
 // stopSignals and verbSignals are the signals Main listens to.
 var (
 	stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT}
-	verbSignals = []os.Signal{syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR2}
+	verbSignals = []os.Signal{syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1, syscall.SIGUSR2}
 )
 
 // WithSignals makes Run act on the signals received from c, as Main does
@@ -88,6 +89,9 @@ func (r *Runner) handleSignals(rs *runState, done <-chan struct{}, stop func(), 
 		case syscall.SIGTTOU:
 			log.Info("Received SIGTTOU: removing an instance.")
 			verbs.Go(func() { r.logVerb(rs, "Scale down", r.do(ctx, verb{kind: verbScaleBy, n: -1})) })
+		case syscall.SIGUSR1:
+			r.reopenLogs(rs)
+			log.Info("Received SIGUSR1: reopened the log files.") // in the new files
 		case syscall.SIGUSR2:
 			log.Info("Received SIGUSR2: upgrading the binary.")
 			verbs.Go(func() { r.logVerb(rs, "Upgrade", r.Upgrade(ctx)) })
