@@ -183,6 +183,7 @@ func lifeOf(addr string, deadline time.Time) (instance, life int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	c.(*net.TCPConn).SetLinger(0) // no TIME_WAIT pile-up over thousands of polls (see Client)
 	defer c.Close()
 	c.SetDeadline(deadline)
 	if _, err := io.WriteString(c, "GET "+LifeRoute+" HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"); err != nil {
