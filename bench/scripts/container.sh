@@ -80,7 +80,7 @@ declare -A target=(
 cat <<EOF
 ## Container
 
-\`bash bench/scripts/container.sh\` — $COUNT interleaved runs of $BENCHTIME per benchmark; medians by benchstat.
+\`bash bench/scripts/container.sh\` — $COUNT interleaved runs of $BENCHTIME per benchmark; medians by benchstat; the spread of the runs is the ± beside each figure in the benchstat output at the end (its 95 % confidence interval of the median).
 goangel, samber/do v2 (v2.0.0), go.uber.org/dig (v1.19.0) and a hand-written lock-free map
 (\`bench/peers/container_test.go\`) run the same workloads (\`bench/internal/workload/container.go\`)
 in one \`go test\` run, so the ratios are the figures to read. $(nproc) cores shared with other

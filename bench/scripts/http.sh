@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# HTTP, respawn and per-instance benchmarks (issue #6 targets). Prints a
-# markdown section (bench/report.sh stores it in bench/results/http.md).
+# HTTP, respawn, crash-loop and per-instance benchmarks (issue #6 and #16
+# targets). Prints a markdown section (bench/report.sh stores it in
+# bench/results/http.md). Every figure is the median of the rounds with the
+# min–max of the rounds beside it.
 #
 #   bash bench/scripts/http.sh           # -count 6
 #   COUNT=10 bash bench/scripts/http.sh
@@ -9,28 +11,29 @@ source "$(dirname "$0")/lib.sh"
 go test -c -o "$tmp/bench.test" ./bench/
 # Interleave the runs (one -count at a time) so slow drift of a noisy machine
 # hits goangel and the plain server alike.
-for _ in $(seq "$COUNT"); do
-  "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkHTTP$' -test.benchtime 20000x >> "$tmp/http.txt"
+# BENCH_HTTP_ROUND alternates the order of the servers in BenchmarkHTTP from
+# round to round (plain first, then goangel first), so that no server always
+# runs first in the process.
+for i in $(seq "$COUNT"); do
+  BENCH_HTTP_ROUND=$i "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkHTTP$' -test.benchtime 20000x >> "$tmp/http.txt"
   "$tmp/bench.test" -test.run '^$' -test.bench '^Benchmark(Respawn|CrashStorm)$' -test.benchtime 2000x >> "$tmp/respawn.txt"
+  "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkCrashLoop$' -test.benchtime 200x >> "$tmp/crashloop.txt"
   "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkInstances$' -test.benchtime 5x >> "$tmp/instances.txt"
 done
 
-# median of metric $2 for benchmark $1 in file $3
-median() {
-  awk -v n="$1" -v m="$2" '/^Benchmark/ { name=$1; sub(/-[0-9]+$/, "", name); if (name != n) next
-      for (i=3; i<NF; i++) if ($(i+1)==m) print $i }' "$3" | sort -g |
-    awk '{ x[NR]=$1 } END { if (NR==0) { print "nan"; exit } print (NR%2) ? x[(NR+1)/2] : (x[NR/2]+x[NR/2+1])/2 }'
-}
 H=BenchmarkHTTP
 cat <<HDR
 ## HTTP through the Runner
 
-$(date -u +%Y-%m-%d), \`bash bench/scripts/http.sh\` (-count $COUNT, interleaved, medians), $(nproc) cores, $(go version | cut -d' ' -f3).
+$(date -u +%Y-%m-%d), \`bash bench/scripts/http.sh\` (-count $COUNT, interleaved, medians with the min–max of the runs), $(nproc) cores, $(go version | cut -d' ' -f3).
 The ten-route chi app answers \`GET /\` to ${COUNT}×20000 requests from 8 concurrent clients over loopback,
 through goangel's Runner with 1, 4 and 16 instances on one shared listener, and through the same
 chi router on one plain \`net/http\` server, in the same run; with keep-alive connections and with a
-new connection per request (client closes with SO_LINGER 0). The client runs on the same 2 cores,
-so these are whole-system rates.
+new connection per request (client closes with SO_LINGER 0). The order of the servers alternates
+round by round (plain server first, then goangel -j 16 first), so that none always runs first in
+its process. The client runs on the same 2 cores, so these are whole-system rates. Each cell is
+the median of the rounds, (min–max) below it; benchstat's ± is the 95 % confidence interval
+of the median.
 
 | case | plain server req/s | goangel -j 1 | -j 4 | -j 16 | ratio -j 4 / plain (target ≥ 0.97) |
 |---|---|---|---|---|---|
@@ -41,6 +44,9 @@ for c in keepalive new; do
   j4=$(median "$H/conn=$c/server=goangel-j4" req/s "$tmp/http.txt")
   j16=$(median "$H/conn=$c/server=goangel-j16" req/s "$tmp/http.txt")
   printf '| %s | %.0f | %.0f (%s) | %.0f (%s) | %.0f (%s) | **%s** |\n' "$c" "$p" "$j1" "$(ratio "$j1" "$p")" "$j4" "$(ratio "$j4" "$p")" "$j16" "$(ratio "$j16" "$p")" "$(ratio "$j4" "$p")"
+  printf '| (min–max) | %s | %s | %s | %s | |\n' "$(spread "$H/conn=$c/server=plain" req/s "$tmp/http.txt")" \
+    "$(spread "$H/conn=$c/server=goangel-j1" req/s "$tmp/http.txt")" "$(spread "$H/conn=$c/server=goangel-j4" req/s "$tmp/http.txt")" \
+    "$(spread "$H/conn=$c/server=goangel-j16" req/s "$tmp/http.txt")"
 done
 echo
 echo "benchstat, req/s (columns by server; the delta column is against the plain server; B/op and allocs/op are equal across servers):"
@@ -55,14 +61,19 @@ cat <<SEC
 
 ### Respawn
 
-Time from a panic in a supervised goroutine (\`app.Go\`) of instance #0 to its next life serving
-again (fresh chi router and container, ten routes), 2000 crashes per run; the replacement starts
-before the crashed life is torn down in the background. Targets: p50 ≤ 200 µs, p99 < 2 ms.
+Time from a panic in a supervised goroutine (\`app.Go\`) of instance #0 to the first HTTP answer
+of its next life (fresh chi router and container, ten routes; \`GET /life\` polled on new
+connections until the new life answers), 2000 crashes per run; the replacement starts before the
+crashed life is torn down in the background. Side by side: no restart policy to speak of
+(\`WithRestartPolicy\`, respawn at once however often) and goangel's default policy (each
+crashed life had answered a request, so it is respawned at once and does not count toward giving
+up). With 4 instances the poll goes round the instances, so it may include an answer or three of
+the others. Median of the runs (min–max). Targets: p50 ≤ 200 µs, p99 < 2 ms.
 
-| instances | p50 µs | p99 µs |
-|---|---|---|
-| 1 | $(median "$R/instances=1" p50-µs "$tmp/respawn.txt") | $(median "$R/instances=1" p99-µs "$tmp/respawn.txt") |
-| 4 | $(median "$R/instances=4" p50-µs "$tmp/respawn.txt") | $(median "$R/instances=4" p99-µs "$tmp/respawn.txt") |
+| instances | policy none: p50 µs | p99 µs | default policy: p50 µs | p99 µs |
+|---|---|---|---|---|
+| 1 | $(medspread "$R/policy=none/instances=1" p50-µs "$tmp/respawn.txt") | $(medspread "$R/policy=none/instances=1" p99-µs "$tmp/respawn.txt") | $(medspread "$R/policy=default/instances=1" p50-µs "$tmp/respawn.txt") | $(medspread "$R/policy=default/instances=1" p99-µs "$tmp/respawn.txt") |
+| 4 | $(medspread "$R/policy=none/instances=4" p50-µs "$tmp/respawn.txt") | $(medspread "$R/policy=none/instances=4" p99-µs "$tmp/respawn.txt") | $(medspread "$R/policy=default/instances=4" p50-µs "$tmp/respawn.txt") | $(medspread "$R/policy=default/instances=4" p99-µs "$tmp/respawn.txt") |
 
 Crash storm: 8 keep-alive clients load 4 instances while instance #0 is crashed again as soon as
 it is back (storm=on) or never (storm=off). No request failed in any run (a failure fails the
@@ -70,23 +81,47 @@ benchmark).
 
 | | p50 µs | p99 µs | crashes/s |
 |---|---|---|---|
-| storm=off | $(median BenchmarkCrashStorm/storm=off p50-µs "$tmp/respawn.txt") | $(median BenchmarkCrashStorm/storm=off p99-µs "$tmp/respawn.txt") | 0 |
-| storm=on | $(median BenchmarkCrashStorm/storm=on p50-µs "$tmp/respawn.txt") | $(median BenchmarkCrashStorm/storm=on p99-µs "$tmp/respawn.txt") | $(median BenchmarkCrashStorm/storm=on crashes/s "$tmp/respawn.txt") |
+| storm=off | $(medspread BenchmarkCrashStorm/storm=off p50-µs "$tmp/respawn.txt") | $(medspread BenchmarkCrashStorm/storm=off p99-µs "$tmp/respawn.txt") | 0 |
+| storm=on | $(medspread BenchmarkCrashStorm/storm=on p50-µs "$tmp/respawn.txt") | $(medspread BenchmarkCrashStorm/storm=on p99-µs "$tmp/respawn.txt") | $(medspread BenchmarkCrashStorm/storm=on crashes/s "$tmp/respawn.txt") |
+
+### Crash loop of every instance
+
+\`BenchmarkCrashLoop\`, goangel's default restart policy (no flags): 8 strict clients
+(\`internal/loadclient\`: never retry, every failure counts) load 4 instances for 5 s per run while
+every instance crashes on its next request (a poison request: answered, then the life ends):
+never (off), every 0.5 s, or again as soon as its new life starts (back to back). Target: no
+failed request, the process stays up. Median of the runs (min–max).
+
+| conn | loop | req/s | × off | crashes/s | failed (all runs) | stayed up (runs) |
+|---|---|---|---|---|---|---|
+SEC
+CL=BenchmarkCrashLoop
+for c in keepalive new; do
+  off=$(median "$CL/conn=$c/loop=off" req/s "$tmp/crashloop.txt")
+  for l in off 500ms backtoback; do
+    f="$CL/conn=$c/loop=$l"
+    printf '| %s | %s | %s | %s | %s | %s | %s of %s |\n' "$c" "$l" "$(medspread "$f" req/s "$tmp/crashloop.txt")" \
+      "$(ratio "$(median "$f" req/s "$tmp/crashloop.txt")" "$off")" "$(medspread "$f" crashes/s "$tmp/crashloop.txt")" \
+      "$(_values "$f" failed "$tmp/crashloop.txt" | awk '{ s+=$1 } END { print s+0 }')" \
+      "$(_values "$f" up "$tmp/crashloop.txt" | awk '{ s+=$1 } END { print s+0 }')" "$(_values "$f" up "$tmp/crashloop.txt" | wc -l)"
+  done
+done
+cat <<SEC
 
 ### Instances
 
 A Runner of N idle instances of the ten-route app: start time (Run to Ready) and what each
 instance keeps (the runner's own fixed cost is shared out too, so N=1 is the worst case).
-Targets: ≤ 32 KiB and ≤ 3 goroutines per idle instance; start cost linear in N.
+Targets: ≤ 32 KiB and ≤ 3 goroutines per idle instance; start cost linear in N. Median (min–max).
 
 | N | start µs/instance | heap B/instance | heap+stacks B/instance | goroutines/instance |
 |---|---|---|---|---|
 SEC
 for n in 1 16 256 1024; do
   f="BenchmarkInstances/instances=$n"
-  printf '| %s | %s | %s | %s | %s |\n' "$n" "$(median "$f" start-µs/instance "$tmp/instances.txt")" \
-    "$(median "$f" heap-B/instance "$tmp/instances.txt")" "$(median "$f" mem-B/instance "$tmp/instances.txt")" \
-    "$(median "$f" goroutines/instance "$tmp/instances.txt")"
+  printf '| %s | %s | %s | %s | %s |\n' "$n" "$(medspread "$f" start-µs/instance "$tmp/instances.txt")" \
+    "$(medspread "$f" heap-B/instance "$tmp/instances.txt")" "$(medspread "$f" mem-B/instance "$tmp/instances.txt")" \
+    "$(medspread "$f" goroutines/instance "$tmp/instances.txt")"
 done
 
 # The marginal cost of one more instance: (total at 1024 - total at 1) / 1023.

@@ -12,3 +12,17 @@ trap 'rm -rf "$tmp"' EXIT
 
 # ratio A B prints A/B as "1.23x".
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a/b }'; }
+
+# median B M FILE: the median of metric M of benchmark B (name without the
+# -GOMAXPROCS suffix) over the runs in FILE ("nan" when there is none).
+median() {
+  _values "$@" | awk '{ x[NR]=$1 } END { if (NR==0) { print "nan"; exit } print (NR%2) ? x[(NR+1)/2] : (x[NR/2]+x[NR/2+1])/2 }'
+}
+# spread B M FILE: "min–max" of metric M of benchmark B over the runs in FILE.
+spread() { _values "$@" | awk 'NR==1 { lo=$1 } { hi=$1 } END { if (NR==0) print "nan"; else printf "%g–%g", lo, hi }'; }
+# medspread B M FILE: "median (min–max)".
+medspread() { echo "$(median "$@") ($(spread "$@"))"; }
+_values() {
+  awk -v n="$1" -v m="$2" '/^Benchmark/ { name=$1; sub(/-[0-9]+$/, "", name); if (name != n) next
+      for (i=3; i<NF; i++) if ($(i+1)==m) print $i }' "$3" | sort -g
+}

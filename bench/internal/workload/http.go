@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -140,4 +143,69 @@ func DriveHTTP(b *testing.B, url string, keepAlive bool) {
 		b.Fatalf("%d of %d requests failed; first: %v", n, b.N, firstErr)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+}
+
+// LifeRoute is the route of RegisterLifeRoute.
+const LifeRoute = "/life"
+
+// RegisterLifeRoute adds GET /life to r: it answers "N.L", the instance
+// number and life of info, so that a client can tell which life answered.
+func RegisterLifeRoute(r chi.Router, instance, life int) {
+	body := strconv.Itoa(instance) + "." + strconv.Itoa(life)
+	r.Get(LifeRoute, func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) })
+}
+
+// WaitAnswer asks addr (host:port) for /life on a new connection, again and
+// again, until life (or a later one) of instance answers, or the deadline
+// passes. Refused and failed requests are retried with a new connection
+// (this is a poll, not load); only a whole 200 answer counts. It is how the
+// respawn benchmark sees the new life serving: its first HTTP answer.
+func WaitAnswer(addr string, instance, life int, deadline time.Time) error {
+	var last string
+	for {
+		n, l, err := lifeOf(addr, deadline)
+		if err == nil && n == instance && l >= life {
+			return nil
+		}
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = fmt.Sprintf("life %d.%d answered", n, l)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("instance #%d: life %d did not answer by the deadline (last: %s)", instance, life, last)
+		}
+	}
+}
+
+func lifeOf(addr string, deadline time.Time) (instance, life int, err error) {
+	c, err := net.DialTimeout("tcp", addr, time.Until(deadline))
+	if err != nil {
+		return 0, 0, err
+	}
+	c.(*net.TCPConn).SetLinger(0) // no TIME_WAIT pile-up over thousands of polls (see Client)
+	defer c.Close()
+	c.SetDeadline(deadline)
+	if _, err := io.WriteString(c, "GET "+LifeRoute+" HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"); err != nil {
+		return 0, 0, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return 0, 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, fmt.Errorf("GET %s: status %d", LifeRoute, resp.StatusCode)
+	}
+	ns, ls, ok := strings.Cut(string(b), ".")
+	instance, err1 := strconv.Atoi(ns)
+	life, err2 := strconv.Atoi(ls)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("GET %s: unexpected body %q", LifeRoute, b)
+	}
+	return instance, life, nil
 }

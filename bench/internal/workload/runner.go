@@ -27,6 +27,15 @@ func StartRunner(tb testing.TB, instances int, configure func(*production.App) e
 		production.WithOutput(io.Discard, io.Discard), production.WithRestartPolicy(BenchPolicy))
 }
 
+// StartRunnerDefaultPolicy is StartRunner with goangel's default restart
+// policy (that of a user who sets no flag), plus opts: the policy that backs
+// off and gives up on lives that fail to start.
+func StartRunnerDefaultPolicy(tb testing.TB, instances int, configure func(*production.App) error, opts ...production.Option) *productiontest.Runner {
+	tb.Helper()
+	opts = append([]production.Option{production.WithOutput(io.Discard, io.Discard)}, opts...)
+	return productiontest.Start(tb, "bench", configure, []string{"--quiet", "-j", strconv.Itoa(instances)}, opts...)
+}
+
 // HelloApp is the benchmark app's configure: the ten benchmark routes.
 func HelloApp(app *production.App) error {
 	RegisterRoutes(app.Router)

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Operating a running app (issue #9's verbs) and the admin listener's cost
+# (issue #11): BenchmarkVerbs and BenchmarkAdmin. Prints a markdown section
+# (bench/report.sh stores it in bench/results/verbs.md). Every figure is the
+# median of the rounds with the min–max of the rounds beside it.
+#
+#   bash bench/scripts/verbs.sh           # -count 6
+#   COUNT=10 bash bench/scripts/verbs.sh
+source "$(dirname "$0")/lib.sh"
+
+go test -c -o "$tmp/bench.test" ./bench/
+# Interleaved rounds (one -count at a time), so that a slow spell of the
+# shared machine hits every case alike.
+for _ in $(seq "$COUNT"); do
+  "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkVerbs$' -test.benchtime 40000x >> "$tmp/verbs.txt"
+  "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkAdmin$' -test.benchtime 20000x >> "$tmp/admin.txt"
+done
+
+V=BenchmarkVerbs
+cat <<HDR
+## Operating a running app: the verbs
+
+$(date -u +%Y-%m-%d), \`bash bench/scripts/verbs.sh\` (-count $COUNT, interleaved, medians with the min–max of the runs), $(nproc) cores, $(go version | cut -d' ' -f3).
+\`BenchmarkVerbs\`: 8 clients (keep-alive, then a new connection per request) send 40000 requests per
+run to 4 instances of the ten-route app while one verb runs again and again: nothing (the
+baseline), a rolling \`Reload\` of every instance, recycling (\`--max-requests 500\`: a life is
+replaced every few hundred requests), a scale-down and back up (\`Scale(3)\`, \`Scale(4)\`), or a
+crash of instance #0 (respawned as soon as it is back). A failed request fails the benchmark, so
+every figure below comes from runs in which no request failed.
+
+| conn | verb | req/s | × none | verbs/s | failed (all runs) |
+|---|---|---|---|---|---|
+HDR
+for c in keepalive newconn; do
+  none=$(median "$V/$c/verb=none" req/s "$tmp/verbs.txt")
+  for v in none reload recycle scaledown crash; do
+    f="$V/$c/verb=$v"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$c" "$v" "$(medspread "$f" req/s "$tmp/verbs.txt")" \
+      "$(ratio "$(median "$f" req/s "$tmp/verbs.txt")" "$none")" "$(medspread "$f" verbs/s "$tmp/verbs.txt")" \
+      "$(_values "$f" failed "$tmp/verbs.txt" | awk '{ s+=$1 } END { print s+0 }')"
+  done
+done
+
+A=BenchmarkAdmin
+off=$(median "$A/admin=off" req/s "$tmp/admin.txt")
+on=$(median "$A/admin=on" req/s "$tmp/admin.txt")
+cat <<SEC
+
+### The admin listener's cost
+
+\`BenchmarkAdmin\`: 8 keep-alive clients, 20000 requests per run to 4 instances, without the admin
+listener (no per-request metrics) and with it (\`--admin-address\`: every request counted by status
+class, timed into the latency histogram, kept in flight). Target: admin=on ≥ 0.97x admin=off.
+
+| admin=off req/s | admin=on req/s | ratio |
+|---|---|---|
+| $(medspread "$A/admin=off" req/s "$tmp/admin.txt") | $(medspread "$A/admin=on" req/s "$tmp/admin.txt") | **$(ratio "$on" "$off")** |
+SEC
