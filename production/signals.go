@@ -13,7 +13,7 @@ import (
 
 // Which signal starts which verb (the README has the table):
 //
-//	SIGHUP          Reload (coalesced), reopen log files, the onReload hooks
+//	SIGHUP          reopen log files, Reload (coalesced; runs the onReload hooks)
 //	SIGTTIN         Scale up by one
 //	SIGTTOU         Scale down by one (never below 1)
 //	SIGUSR1         reopen log files only (nginx's convention), no reload
@@ -43,8 +43,9 @@ func notifySignals() (<-chan os.Signal, func()) {
 	return c, func() { signal.Stop(c) }
 }
 
-// onReloadHook adds f to what SIGHUP calls beside Reload (TLS certificates).
-// It must be called before Run.
+// onReloadHook adds f to what every reload runs first (TLS certificates): a
+// SIGHUP, Runner.Reload, the admin listener's POST /reload. It must be
+// called before Run.
 func (r *Runner) onReloadHook(f func() error) { r.onReload = append(r.onReload, f) }
 
 // handleSignals is the signal actor of Run: it acts on r.signals until done
@@ -77,11 +78,6 @@ func (r *Runner) handleSignals(rs *runState, done <-chan struct{}, stop func(), 
 		case syscall.SIGHUP:
 			log.Info("Received SIGHUP: reopening the log files and reloading.")
 			r.reopenLogs(rs)
-			for _, f := range r.onReload {
-				if err := f(); err != nil {
-					log.WithError(err).Error("A reload hook failed")
-				}
-			}
 			verbs.Go(func() { r.logVerb(rs, "Reload", r.Reload(ctx)) })
 		case syscall.SIGTTIN:
 			log.Info("Received SIGTTIN: adding an instance.")

@@ -662,7 +662,20 @@ func (lp *runLoop) startReload(waits []chan error) {
 	insts := slices.Clone(lp.insts)
 	rs.entry.Infof("Reloading %d instances...", len(insts))
 	rs.emit(Event{Kind: EventReloadStarted, Instance: -1, Count: len(insts)})
+	// The reload hooks (the TLS certificate, tls.go) come first: one that
+	// fails aborts the reload before any instance is replaced, so that a
+	// bad configuration changes nothing.
+	var hookErrs []error
+	for _, f := range rs.r.onReload {
+		if err := f(); err != nil {
+			hookErrs = append(hookErrs, err)
+		}
+	}
 	lp.side.Go(func() {
+		if err := errors.Join(hookErrs...); err != nil {
+			lp.reloadDone <- fmt.Errorf("reload: %w", err)
+			return
+		}
 		var err error
 		for _, in := range insts {
 			if e := in.replace(lp.ctx, "reload"); e != nil && !errors.Is(e, ErrNoInstance) {
