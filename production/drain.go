@@ -106,10 +106,38 @@ wait:
 			break wait
 		}
 	}
+	if l.handlers.Load() > 0 {
+		// Handlers that watch their context return once it ends: end it
+		// now and give them a moment before calling them abandoned.
+		l.cancel(l.endCause())
+		grace := time.NewTimer(abandonGrace)
+		defer grace.Stop()
+	settle:
+		for l.handlers.Load() > 0 {
+			select {
+			case <-l.changed:
+			case <-grace.C:
+				break settle
+			}
+		}
+	}
 	if h := l.handlers.Load(); h > 0 {
 		rs.abandon(l, int(h))
 	}
 	l.release(deadline)
+}
+
+// abandonGrace is how long handlers get to return after their context ended
+// at the drain deadline, before they count as abandoned.
+const abandonGrace = 100 * time.Millisecond
+
+// endCause is the cause App.Context is canceled with: the crash reason, or
+// ErrLifeEnded.
+func (l *life) endCause() error {
+	if l.endErr != nil {
+		return l.endErr
+	}
+	return ErrLifeEnded
 }
 
 // closeIdle closes the connections that were idle at the previous sweep and
@@ -130,11 +158,7 @@ func (l *life) closeIdle(seen map[net.Conn]uint64) {
 // half-built life.
 func (l *life) release(deadline time.Time) {
 	rs := l.rs
-	cause := l.endErr
-	if cause == nil {
-		cause = ErrLifeEnded
-	}
-	l.cancel(cause)
+	l.cancel(l.endCause())
 	l.goMu.Lock()
 	l.goClosed = true
 	l.goMu.Unlock()

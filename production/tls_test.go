@@ -3,14 +3,11 @@ package production_test
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
-	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/youmark/pkcs8"
 
+	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/production"
 )
 
@@ -145,41 +143,20 @@ func TestHTTP2CrashNoFailedRequest(t *testing.T) {
 	})
 }
 
-// pki issues certificates for the TLS tests from a CA of its own.
+// pki issues certificates for the TLS tests from a CA of its own
+// (testutil's).
 type pki struct {
 	t      *testing.T
 	dir    string
-	caCert *x509.Certificate
-	caKey  *ecdsa.PrivateKey
+	ca     *testutil.CA
 	caFile string
-	serial int64
 }
 
-func newPKI(t *testing.T, name string) *pki {
+func newPKI(t *testing.T) *pki {
 	t.Helper()
-	p := &pki{t: t, dir: t.TempDir()}
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.caCert, _ = x509.ParseCertificate(der)
-	p.caKey = k
-	p.caFile = p.write(name+"-ca.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	p.serial = 1
-	return p
+	dir := t.TempDir()
+	ca := testutil.NewCA(t, dir)
+	return &pki{t: t, dir: dir, ca: ca, caFile: ca.CertFile}
 }
 
 func (p *pki) write(name string, data []byte) string {
@@ -193,7 +170,7 @@ func (p *pki) write(name string, data []byte) string {
 
 func (p *pki) pool() *x509.CertPool {
 	pool := x509.NewCertPool()
-	pool.AddCert(p.caCert)
+	pool.AddCert(p.ca.Cert)
 	return pool
 }
 
@@ -201,29 +178,7 @@ func (p *pki) pool() *x509.CertPool {
 // client's) and returns it and its key.
 func (p *pki) issue(cn string, client bool) (*x509.Certificate, *ecdsa.PrivateKey) {
 	p.t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(p.serial),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-	}
-	if client {
-		tmpl.ExtKeyUsage, tmpl.DNSNames = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &k.PublicKey, p.caKey)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c, k
+	return p.ca.Issue(p.t, cn, !client)
 }
 
 // files writes a certificate and its unencrypted PKCS#8 key; they are
@@ -317,7 +272,7 @@ func fetch(c *http.Client, url string) (string, *http.Response, error) {
 // TestEncryptedKeys: an encrypted PKCS#8 key (as openssl writes it) and a
 // legacy-encrypted PEM key both open with --key-password and serve.
 func TestEncryptedKeys(t *testing.T) {
-	p := newPKI(t, "test")
+	p := newPKI(t)
 	c, k := p.issue("server", false)
 	cert, _ := p.files("server", c, k)
 	for _, key := range []string{p.pkcs8Encrypted("pkcs8", k, "s3cret"), p.legacyEncrypted("legacy", k, "s3cret")} {
@@ -337,7 +292,7 @@ func TestEncryptedKeys(t *testing.T) {
 // TestBadTLSInput: every bad key, pair or CA file is a usage error (exit
 // 64) that names the file and says what is wrong.
 func TestBadTLSInput(t *testing.T) {
-	p := newPKI(t, "test")
+	p := newPKI(t)
 	c, k := p.issue("server", false)
 	cert, key := p.files("server", c, k)
 	_, other := p.issue("other", false)
@@ -413,8 +368,8 @@ func TestH2C(t *testing.T) {
 // TestClientCertificates: --client-ca-file with each --client-auth mode; the
 // verified client certificate is production.ClientCertificate(r).
 func TestClientCertificates(t *testing.T) {
-	server := newPKI(t, "server")
-	clients := newPKI(t, "clients")
+	server := newPKI(t)
+	clients := newPKI(t)
 	sc, sk := server.issue("server", false)
 	cert, key := server.files("server", sc, sk)
 	cc, ck := clients.issue("alice", true)
@@ -423,7 +378,7 @@ func TestClientCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stranger := newPKI(t, "stranger")
+	stranger := newPKI(t)
 	xc, xk := stranger.issue("mallory", true)
 	xcFile, xkFile := stranger.files("mallory", xc, xk)
 	mallory, err := tls.LoadX509KeyPair(xcFile, xkFile)
@@ -463,7 +418,7 @@ func TestClientCertificates(t *testing.T) {
 // TestCertificateReload: a reload (SIGHUP) serves a good new pair to new
 // handshakes; a bad one keeps the old pair and says why.
 func TestCertificateReload(t *testing.T) {
-	p := newPKI(t, "test")
+	p := newPKI(t)
 	c1, k1 := p.issue("first", false)
 	cert, key := p.files("server", c1, k1)
 	h := startRunner(t, whoami, []string{"-j", "2", "--ssl", "--certificate-file", cert, "--key-file", key})

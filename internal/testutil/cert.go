@@ -71,9 +71,17 @@ func WriteSelfSigned(tb testing.TB, dir, name string) (certFile, keyFile string)
 	return writeLeaf(tb, dir, name, true, nil, nil)
 }
 
-// writeLeaf issues a leaf certificate signed by parent (itself when parent
-// is nil) and writes it and its PKCS #8 key.
-func writeLeaf(tb testing.TB, dir, name string, server bool, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (certFile, keyFile string) {
+// Issue makes a certificate named name signed by ca (a server's for
+// 127.0.0.1 and localhost, or a client's) and returns it and its key,
+// written nowhere.
+func (ca *CA) Issue(tb testing.TB, name string, server bool) (*x509.Certificate, *ecdsa.PrivateKey) {
+	tb.Helper()
+	return leaf(tb, name, server, ca.Cert, ca.Key)
+}
+
+// leaf issues a leaf certificate signed by parent (itself when parent is
+// nil).
+func leaf(tb testing.TB, name string, server bool, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
 	tb.Helper()
 	key := newKey(tb)
 	tmpl := &x509.Certificate{
@@ -96,12 +104,24 @@ func writeLeaf(tb testing.TB, dir, name string, server bool, parent *x509.Certif
 	if err != nil {
 		tb.Fatal(err)
 	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cert, key
+}
+
+// writeLeaf issues a leaf certificate (see leaf) and writes it and its
+// PKCS #8 key.
+func writeLeaf(tb testing.TB, dir, name string, server bool, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (certFile, keyFile string) {
+	tb.Helper()
+	cert, key := leaf(tb, name, server, parent, parentKey)
 	kder, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-	writePEM(tb, certFile, "CERTIFICATE", der)
+	writePEM(tb, certFile, "CERTIFICATE", cert.Raw)
 	writePEM(tb, keyFile, "PRIVATE KEY", kder)
 	return certFile, keyFile
 }
@@ -120,4 +140,23 @@ func writePEM(tb testing.TB, path, typ string, der []byte) {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// ReadCert parses the first certificate of the PEM file certFile (for a
+// client's root pool).
+func ReadCert(tb testing.TB, certFile string) *x509.Certificate {
+	tb.Helper()
+	data, err := os.ReadFile(certFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		tb.Fatalf("%s: no PEM data", certFile)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cert
 }
