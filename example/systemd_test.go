@@ -160,10 +160,7 @@ func TestSystemdSocketActivate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a subprocess")
 	}
-	tool, err := exec.LookPath("systemd-socket-activate")
-	if err != nil {
-		t.Fatal("systemd-socket-activate is not installed: apt-get install systemd (.ci/run does)")
-	}
+	tool := testutil.NeedTool(t, "systemd", "systemd-socket-activate")
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -581,10 +578,7 @@ func TestUnitFiles(t *testing.T) {
 			t.Errorf("the %s unit lacks %q", c.file, strings.TrimSpace(c.want))
 		}
 	}
-	tool, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Fatal("systemd-analyze is not installed: apt-get install systemd (.ci/run does)")
-	}
+	tool := testutil.NeedTool(t, "systemd", "systemd-analyze")
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/production"
 )
 
@@ -20,16 +21,7 @@ import (
 // test; elsewhere the test is skipped with a message saying what to install.
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed: .ci/run installs it (apt-get install chromium)")
-	}
-	t.Skip("chromium is not installed (Debian: apt-get install chromium): the status page is not checked in a real browser")
-	return ""
+	return testutil.NeedTool(t, "chromium", "chromium", "chromium-browser", "google-chrome")
 }
 
 // browse runs headless chromium with args and the URL; it returns stdout.

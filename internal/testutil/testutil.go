@@ -5,6 +5,7 @@ package testutil
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -82,4 +83,23 @@ func LogLines(tb testing.TB, dir string) map[string]int {
 		}
 	}
 	return m
+}
+
+// NeedTool returns the path of the first of names found on PATH. A test that
+// needs a program from a Debian package (pkg) fails without it under CI
+// (CI=true: .ci/run installs it), and is skipped elsewhere with a message
+// that says what to install, so that `go test ./...` passes on a machine
+// that lacks it.
+func NeedTool(tb testing.TB, pkg string, names ...string) string {
+	tb.Helper()
+	for _, name := range names {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatalf("%s is not installed: .ci/run installs it (apt-get install %s)", names[0], pkg)
+	}
+	tb.Skipf("%s is not installed (Debian: apt-get install %s); this test needs it", names[0], pkg)
+	return ""
 }
