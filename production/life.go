@@ -244,9 +244,10 @@ func (l *life) done() {
 	}
 }
 
-// handler wraps the router: per-request counting and "Connection: close"
-// while draining, around the middlewares (one per mw_*.go file): the recover
-// boundary, the body and request timeouts, the zone, the access log.
+// handler chains the life's middlewares (one per mw_*.go file) around the
+// router, outermost first: accounting (counting, in-flight, "Connection:
+// close" while draining), the recover boundary, metrics, the body and
+// request timeouts, the zone, the access log.
 func (l *life) handler(router http.Handler) http.Handler {
 	h := router
 	if l.rs.logs.Access != nil {
@@ -265,21 +266,7 @@ func (l *life) handler(router http.Handler) http.Handler {
 	h = l.metrics(h) // mw_metrics.go
 	in := l.in
 	h = recoverer(l.log, func() { in.panics.Add(1) })(h)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		in.requests.Add(1)
-		if n := l.requests.Add(1); n == l.recycleAt {
-			l.wantRecycle()
-		}
-		l.handlers.Add(1)
-		defer l.done()
-		if l.rs.cfg.HangTimeout > 0 {
-			defer l.track(r)()
-		}
-		if l.draining.Load() {
-			w.Header().Set("Connection", "close")
-		}
-		h.ServeHTTP(w, r)
-	})
+	return l.accounting(h) // mw_draining.go
 }
 
 // recoverCrash is deferred by supervised goroutines: a panic ends the life.

@@ -1,0 +1,28 @@
+package production
+
+import "net/http"
+
+// accounting is the outermost per-request middleware of a life: it counts
+// the request (the instance's total, and the life's for --max-requests
+// recycling), keeps the life's handlers in flight (what its drain waits
+// for), records the request's start for --hang-timeout, and, once the life
+// is draining, answers with "Connection: close" so that a keep-alive client
+// moves to a live instance for its next request instead of failing on a
+// closed connection (the drain path of drain.go, for every verb).
+func (l *life) accounting(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.in.requests.Add(1)
+		if n := l.requests.Add(1); n == l.recycleAt {
+			l.wantRecycle()
+		}
+		l.handlers.Add(1)
+		defer l.done()
+		if l.rs.cfg.HangTimeout > 0 {
+			defer l.track(r)()
+		}
+		if l.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
