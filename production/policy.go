@@ -152,10 +152,14 @@ const crashLoopWindow = 10 * time.Second
 
 // crashRate watches the crashes of every instance: when more than two per
 // wanted instance (and at least 10) happen within crashLoopWindow, it
-// reports a crash loop, at most once per window.
+// reports a crash loop, at most once per window. Its timestamps are a queue
+// (head advances past the expired ones; the slice is compacted once half of
+// it is expired), so a crash costs O(1) amortized even in a storm of tens
+// of thousands per second.
 type crashRate struct {
 	mu       sync.Mutex
 	crashes  []time.Time
+	head     int // crashes[head:] are within the window
 	reported time.Time
 }
 
@@ -165,13 +169,15 @@ func (c *crashRate) crash(now time.Time, wanted int) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cut := now.Add(-crashLoopWindow)
-	i := 0
-	for i < len(c.crashes) && !c.crashes[i].After(cut) {
-		i++
+	for c.head < len(c.crashes) && !c.crashes[c.head].After(cut) {
+		c.head++
 	}
-	c.crashes = append(c.crashes[:0], c.crashes[i:]...)
+	if c.head > len(c.crashes)/2 {
+		c.crashes = append(c.crashes[:0], c.crashes[c.head:]...)
+		c.head = 0
+	}
 	c.crashes = append(c.crashes, now)
-	n := len(c.crashes)
+	n := len(c.crashes) - c.head
 	if n < max(10, 2*wanted) || (!c.reported.IsZero() && now.Sub(c.reported) < crashLoopWindow) {
 		return 0
 	}

@@ -76,3 +76,29 @@ func TestCrashRate(t *testing.T) {
 		t.Errorf("one crash after a quiet window reported as a loop of %d", n)
 	}
 }
+
+// TestCrashRateWindow: crashes older than the window stop counting, through
+// the queue's compactions.
+func TestCrashRateWindow(t *testing.T) {
+	var c crashRate
+	start := time.Unix(1000, 0)
+	// 600 crashes 100 ms apart: never more than 100 within 10 s, under the
+	// threshold of 200 (2 per wanted instance).
+	for i := range 600 {
+		if n := c.crash(start.Add(time.Duration(i)*100*time.Millisecond), 100); n != 0 {
+			t.Fatalf("crash %d reported a loop of %d", i+1, n)
+		}
+	}
+	// 150 more at once, 100 ms after the last: the window (the last 10 s)
+	// holds 99 of the earlier ones and these.
+	now := start.Add(60 * time.Second)
+	got := 0
+	for range 150 {
+		if n := c.crash(now, 100); n > 0 {
+			got = n
+		}
+	}
+	if got != 200 {
+		t.Errorf("reported %d crashes in the window, want the loop reported at 200", got)
+	}
+}
