@@ -325,16 +325,22 @@ func (l *life) goroutines() string {
 
 // track and untrack keep what each life is doing, to name what still runs
 // when the stop deadline passes.
-func (rs *runState) track(l *life, what string) { rs.active.Store(l, what) }
+// track records what l is doing now, for stillRunning; the first call adds
+// l to the lives not yet released (one map store per life, not per step).
+func (rs *runState) track(l *life, what string) {
+	if l.doing.Swap(&what) == nil {
+		rs.active.Store(l, struct{}{})
+	}
+}
 
 func (rs *runState) untrack(l *life) { rs.active.Delete(l) }
 
 // stillRunning lists the lives not yet released and what they are doing.
 func (rs *runState) stillRunning() []string {
 	var out []string
-	rs.active.Range(func(k, v any) bool {
+	rs.active.Range(func(k, _ any) bool {
 		l := k.(*life)
-		out = append(out, fmt.Sprintf("instance #%d life %d: %s", l.info.Number, l.info.Life, v))
+		out = append(out, fmt.Sprintf("instance #%d life %d: %s", l.info.Number, l.info.Life, *l.doing.Load()))
 		return true
 	})
 	return out

@@ -121,9 +121,19 @@ func exitError(code int, err error) error { return &ExitError{Code: code, Err: e
 type PanicError struct {
 	Value any    // what was passed to panic
 	Stack []byte // the panicking goroutine's stack
+
+	// msg and stack are Error() and Stack as strings, made once by
+	// newPanicError: a crash reports its reason and stack several times
+	// (log line, Stats, events), and each conversion would copy the stack.
+	msg, stack string
 }
 
-func (p *PanicError) Error() string { return fmt.Sprintf("panic: %v", p.Value) }
+func (p *PanicError) Error() string {
+	if p.msg != "" {
+		return p.msg
+	}
+	return fmt.Sprintf("panic: %v", p.Value)
+}
 
 // Unwrap returns the panic value when it is an error.
 func (p *PanicError) Unwrap() error {
@@ -133,12 +143,18 @@ func (p *PanicError) Unwrap() error {
 	return nil
 }
 
-func newPanicError(v any) *PanicError { return &PanicError{Value: v, Stack: debug.Stack()} }
+func newPanicError(v any) *PanicError {
+	stack := debug.Stack()
+	return &PanicError{Value: v, Stack: stack, msg: fmt.Sprintf("panic: %v", v), stack: string(stack)}
+}
 
 // stackOf returns the stack of a *PanicError in err's chain, or "".
 func stackOf(err error) string {
 	var p *PanicError
 	if errors.As(err, &p) {
+		if p.stack != "" {
+			return p.stack
+		}
 		return string(p.Stack)
 	}
 	return ""

@@ -66,6 +66,8 @@ type life struct {
 	inflight sync.Map // uint64 -> int64 unix nanoseconds
 	reqSeq   atomic.Uint64
 
+	doing atomic.Pointer[string] // what it does now (runState.track)
+
 	endOnce   sync.Once
 	ended     chan struct{}
 	endErr    error // the crash reason; nil for a clean end
