@@ -6,30 +6,47 @@
 #
 #   bash bench/scripts/http.sh           # -count 6
 #   COUNT=10 bash bench/scripts/http.sh
+#   BENCH_REUSE=dir bash bench/scripts/http.sh  # re-render what BENCH_RAW=dir kept
 source "$(dirname "$0")/lib.sh"
+HTTP_REQS=${HTTP_REQS:-20000} # requests per BenchmarkHTTP run
 
-go test -c -o "$tmp/bench.test" ./bench/
-load0=$(cut -d' ' -f1-3 /proc/loadavg)
-# Interleave the runs (one -count at a time) so slow drift of a noisy machine
-# hits goangel and the plain server alike.
-# BENCH_HTTP_ROUND alternates the order of the servers in BenchmarkHTTP from
-# round to round (plain first, then goangel first), so that no server always
-# runs first in the process.
-for i in $(seq "$COUNT"); do
-  BENCH_HTTP_ROUND=$i "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkHTTP$' -test.benchtime 20000x >> "$tmp/http.txt"
-  "$tmp/bench.test" -test.run '^$' -test.bench '^Benchmark(Respawn|CrashStorm)$' -test.benchtime 2000x >> "$tmp/respawn.txt"
-  "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkCrashLoop$' -test.benchtime 200x >> "$tmp/crashloop.txt"
-  "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkInstances$' -test.benchtime 5x >> "$tmp/instances.txt"
-done
-load1=$(cut -d' ' -f1-3 /proc/loadavg)
+if [ -n "${BENCH_REUSE:-}" ]; then # re-render the raw output that BENCH_RAW kept
+  for f in http respawn crashloop instances; do cp "$BENCH_REUSE/http-$f.txt" "$tmp/$f.txt"; done
+  load0=${BENCH_LOAD0:-not recorded} load1=${BENCH_LOAD1:-not recorded}
+else
+  go test -c -o "$tmp/bench.test" ./bench/
+  load0=$(cut -d' ' -f1-3 /proc/loadavg)
+  # Interleave the runs (one -count at a time) so slow drift of a noisy machine
+  # hits goangel and the plain server alike.
+  # BENCH_HTTP_ROUND alternates the order of the servers in BenchmarkHTTP from
+  # round to round (plain first, then goangel first), so that no server always
+  # runs first in the process.
+  for i in $(seq "$COUNT"); do
+    BENCH_HTTP_ROUND=$i "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkHTTP$' -test.benchtime "${HTTP_REQS}x" >> "$tmp/http.txt"
+    "$tmp/bench.test" -test.run '^$' -test.bench '^Benchmark(Respawn|CrashStorm)$' -test.benchtime 2000x >> "$tmp/respawn.txt"
+    "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkCrashLoop$' -test.benchtime 200x >> "$tmp/crashloop.txt"
+    "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkInstances$' -test.benchtime 5x >> "$tmp/instances.txt"
+  done
+  load1=$(cut -d' ' -f1-3 /proc/loadavg)
+fi
 
 H=BenchmarkHTTP
+# paired A B M FILE: the ratio B/A of metric M within each round (the i-th
+# run of B over the i-th run of A: same process, a minute apart at most),
+# as "median (min–max)" over the rounds.
+paired() {
+  awk -v a="$1" -v b="$2" -v m="$3" '/^Benchmark/ { name=$1; sub(/-[0-9]+$/, "", name)
+      for (i=3; i<NF; i++) if ($(i+1)==m) { if (name==a) x[++na]=$i; else if (name==b) y[++nb]=$i } }
+    END { for (i=1; i<=na && i<=nb; i++) print y[i]/x[i] }' "$4" | sort -g |
+    awk '{ v[NR]=$1 } END { if (NR==0) { print "nan"; exit }
+      printf "%.2fx (%.2f–%.2f)", (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2, v[1], v[NR] }'
+}
 cat <<HDR
 ## HTTP through the Runner
 
 $(date -u +%Y-%m-%d), \`bash bench/scripts/http.sh\` (-count $COUNT, interleaved, medians with the min–max of the runs), $(nproc) cores, $(go version | cut -d' ' -f3);
 load average (1, 5, 15 min) $load0 at the start, $load1 at the end.
-The ten-route chi app answers \`GET /\` to 20000 requests per run from 8 concurrent clients over loopback,
+The ten-route chi app answers \`GET /\` to $HTTP_REQS requests per run from 8 concurrent clients over loopback,
 through goangel's Runner with 1, 4 and 16 instances on one shared listener, and through the same
 chi router on one plain \`net/http\` server, in the same run; with keep-alive connections and with a
 new connection per request (client closes with SO_LINGER 0). goangel -j 4 runs twice: with the
@@ -38,7 +55,9 @@ with \`--write-timeout 0\` (no wrapper), to show what the wrapper costs. The ord
 alternates round by round (plain server first, then goangel -j 16 first), so that none always runs first in
 its process. The client runs on the same 2 cores, so these are whole-system rates. Each cell is
 the median of the rounds, (min–max) below it; benchstat's ± is the 95 % confidence interval
-of the median.
+of the median. The third row of each case pairs the runs of one round (the same process,
+seconds apart) and gives the median of those per-round ratios with their min–max: the ratio
+least disturbed by slow drifts of the shared machine.
 
 | case | plain server req/s | goangel -j 1 | -j 4 | -j 4 --write-timeout 0 | -j 16 | ratio -j 4 / plain (target ≥ 0.97) | -j 4 with / without the write timeout |
 |---|---|---|---|---|---|---|---|
@@ -54,13 +73,20 @@ for c in keepalive new; do
   printf '| (min–max) | %s | %s | %s | %s | %s | | |\n' "$(spread "$H/conn=$c/server=plain" req/s "$tmp/http.txt")" \
     "$(spread "$H/conn=$c/server=goangel-j1" req/s "$tmp/http.txt")" "$(spread "$H/conn=$c/server=goangel-j4" req/s "$tmp/http.txt")" \
     "$(spread "$H/conn=$c/server=goangel-j4-wt0" req/s "$tmp/http.txt")" "$(spread "$H/conn=$c/server=goangel-j16" req/s "$tmp/http.txt")"
+  printf '| (per-round ratio: median, min–max) | | %s | %s | %s | %s | %s | %s |\n' \
+    "$(paired "$H/conn=$c/server=plain" "$H/conn=$c/server=goangel-j1" req/s "$tmp/http.txt")" \
+    "$(paired "$H/conn=$c/server=plain" "$H/conn=$c/server=goangel-j4" req/s "$tmp/http.txt")" \
+    "$(paired "$H/conn=$c/server=plain" "$H/conn=$c/server=goangel-j4-wt0" req/s "$tmp/http.txt")" \
+    "$(paired "$H/conn=$c/server=plain" "$H/conn=$c/server=goangel-j16" req/s "$tmp/http.txt")" \
+    "$(paired "$H/conn=$c/server=plain" "$H/conn=$c/server=goangel-j4" req/s "$tmp/http.txt")" \
+    "$(paired "$H/conn=$c/server=goangel-j4-wt0" "$H/conn=$c/server=goangel-j4" req/s "$tmp/http.txt")"
 done
 echo
 echo "benchstat, req/s (columns by server; the delta column is against the plain server; B/op and allocs/op are equal across servers):"
 echo
 echo '```'
 # keep only the req/s table of benchstat's output (blocks are separated by blank lines)
-benchstat -col /server "$tmp/http.txt" | awk -v RS= '/req\/s/ { print; exit }'
+benchstat -col '/server@(plain goangel-j1 goangel-j4 goangel-j4-wt0 goangel-j16)' "$tmp/http.txt" | awk -v RS= '/req\/s/ { print; exit }'
 echo '```'
 
 R=BenchmarkRespawn
