@@ -16,7 +16,9 @@ import (
 
 // crashApp is HelloApp plus GET /life (which life answers) and a supervised
 // goroutine that panics when its instance's trigger fires: the way the
-// benchmarks crash an instance.
+// benchmarks crash an instance. Instances numbered past the triggers (a
+// scale-up while an instance removed by a scale-down still drains takes the
+// next free number) serve without a trigger.
 type crashApp struct {
 	triggers []chan struct{}
 }
@@ -32,6 +34,9 @@ func newCrashApp(instances int) *crashApp {
 func (a *crashApp) configure(app *production.App) error {
 	workload.RegisterRoutes(app.Router)
 	workload.RegisterLifeRoute(app.Router, app.Info().Number, app.Info().Life)
+	if app.Info().Number >= len(a.triggers) {
+		return nil
+	}
 	trigger := a.triggers[app.Info().Number]
 	app.Go(func(ctx context.Context) error {
 		select {

@@ -21,7 +21,7 @@ admin() { "$tmp/bench.test" -test.run '^$' -test.bench "^BenchmarkAdmin\$/^admin
 for i in $(seq "$COUNT"); do
   echo "verbs: round $i/$COUNT" >&2
   "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkVerbs$' -test.benchtime 40000x > "$tmp/round.out" ||
-    { echo "BenchmarkVerbs failed in round $i:" >> "$tmp/failures.txt"; grep -E -- '--- FAIL|failed' "$tmp/round.out" >> "$tmp/failures.txt"; }
+    { echo "BenchmarkVerbs failed in round $i:" >> "$tmp/failures.txt"; grep -E -- '--- FAIL|^    [a-z_]+_test\.go:[0-9]+:' "$tmp/round.out" | sed 's/^.*--- FAIL/--- FAIL/' >> "$tmp/failures.txt"; }
   cat "$tmp/round.out" >> "$tmp/verbs.txt"
   if ((i % 2)); then admin off; admin on; else admin on; admin off; fi
 done
