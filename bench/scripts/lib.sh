@@ -1,6 +1,7 @@
 # Sourced by bench/scripts/AREA.sh (not a section of its own): moves to the
 # repository root, makes sure benchstat is installed, sets COUNT (default 6)
-# and tmp, a scratch directory removed on exit; defines ratio.
+# and tmp, a scratch directory removed on exit (BENCH_RAW=dir keeps the raw
+# benchmark output, tmp's *.txt, in dir); defines ratio.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 root=$PWD
@@ -8,7 +9,14 @@ export PATH="$(go env GOPATH)/bin:$PATH"
 command -v benchstat >/dev/null || go install golang.org/x/perf/cmd/benchstat@latest
 COUNT=${COUNT:-6}
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# keep_raw copies the raw output to $BENCH_RAW/AREA-*.txt (when set).
+keep_raw() {
+  [ -n "${BENCH_RAW:-}" ] || return 0
+  mkdir -p "$BENCH_RAW"
+  for f in "$tmp"/*.txt; do [ -f "$f" ] && cp "$f" "$BENCH_RAW/$(basename "$0" .sh)-$(basename "$f")"; done
+  return 0
+}
+trap 'keep_raw; rm -rf "$tmp"' EXIT
 
 # ratio A B prints A/B as "1.23x".
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a/b }'; }
@@ -16,7 +24,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a/b }'; }
 # median B M FILE: the median of metric M of benchmark B (name without the
 # -GOMAXPROCS suffix) over the runs in FILE ("nan" when there is none).
 median() {
-  _values "$@" | awk '{ x[NR]=$1 } END { if (NR==0) { print "nan"; exit } print (NR%2) ? x[(NR+1)/2] : (x[NR/2]+x[NR/2+1])/2 }'
+  _values "$@" | awk '{ x[NR]=$1 } END { if (NR==0) { print "nan"; exit } print (NR%2) ? x[(NR+1)/2]+0 : (x[NR/2]+x[NR/2+1])/2 }'
 }
 # spread B M FILE: "min–max" of metric M of benchmark B over the runs in FILE.
 spread() { _values "$@" | awk 'NR==1 { lo=$1 } { hi=$1 } END { if (NR==0) print "nan"; else printf "%g–%g", lo, hi }'; }

@@ -9,18 +9,31 @@
 source "$(dirname "$0")/lib.sh"
 
 go test -c -o "$tmp/bench.test" ./bench/
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 # Interleaved rounds (one -count at a time), so that a slow spell of the
 # shared machine hits every case alike.
-for _ in $(seq "$COUNT"); do
-  "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkVerbs$' -test.benchtime 40000x >> "$tmp/verbs.txt"
-  "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkAdmin$' -test.benchtime 20000x >> "$tmp/admin.txt"
+# A run in which a request fails ends with the benchmark's failure: the
+# round goes on, the failure is kept (failures.txt) and the tables count the
+# runs each figure comes from. BenchmarkAdmin's two cases run in their own
+# processes, in an order that alternates round by round.
+admin() { "$tmp/bench.test" -test.run '^$' -test.bench "^BenchmarkAdmin\$/^admin=$1\$" -test.benchtime 20000x >> "$tmp/admin.txt" ||
+  echo "BenchmarkAdmin/admin=$1 failed in round $i" >> "$tmp/failures.txt"; }
+for i in $(seq "$COUNT"); do
+  echo "verbs: round $i/$COUNT" >&2
+  "$tmp/bench.test" -test.run '^$' -test.bench '^BenchmarkVerbs$' -test.benchtime 40000x > "$tmp/round.out" ||
+    { echo "BenchmarkVerbs failed in round $i:" >> "$tmp/failures.txt"; grep -E -- '--- FAIL|^    [a-z_]+_test\.go:[0-9]+:' "$tmp/round.out" | sed 's/^.*--- FAIL/--- FAIL/' >> "$tmp/failures.txt"; }
+  cat "$tmp/round.out" >> "$tmp/verbs.txt"
+  if ((i % 2)); then admin off; admin on; else admin on; admin off; fi
 done
+touch "$tmp/failures.txt"
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 V=BenchmarkVerbs
 cat <<HDR
 ## Operating a running app: the verbs
 
-$(date -u +%Y-%m-%d), \`bash bench/scripts/verbs.sh\` (-count $COUNT, interleaved, medians with the min–max of the runs), $(nproc) cores, $(go version | cut -d' ' -f3).
+$(date -u +%Y-%m-%d), \`bash bench/scripts/verbs.sh\` (-count $COUNT, interleaved, medians with the min–max of the runs), $(nproc) cores, $(go version | cut -d' ' -f3);
+load average (1, 5, 15 min) $load0 at the start, $load1 at the end.
 \`BenchmarkVerbs\`: 8 clients (keep-alive, then a new connection per request) send 40000 requests per
 run to 4 instances of the ten-route app while one verb runs again and again: nothing (the
 baseline), a rolling \`Reload\` of every instance, recycling (\`--max-requests 500\`: a life is
@@ -28,18 +41,30 @@ replaced every few hundred requests), a scale-down and back up (\`Scale(3)\`, \`
 crash of instance #0 (respawned as soon as it is back). A failed request fails the benchmark, so
 every figure below comes from runs in which no request failed.
 
-| conn | verb | req/s | × none | verbs/s | failed (all runs) |
-|---|---|---|---|---|---|
+| conn | verb | req/s | × none | verbs/s | failed (all runs) | runs |
+|---|---|---|---|---|---|---|
 HDR
 for c in keepalive newconn; do
   none=$(median "$V/$c/verb=none" req/s "$tmp/verbs.txt")
   for v in none reload recycle scaledown crash; do
     f="$V/$c/verb=$v"
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$c" "$v" "$(medspread "$f" req/s "$tmp/verbs.txt")" \
+    printf '| %s | %s | %s | %s | %s | %s | %s of %s |\n' "$c" "$v" "$(medspread "$f" req/s "$tmp/verbs.txt")" \
       "$(ratio "$(median "$f" req/s "$tmp/verbs.txt")" "$none")" "$(medspread "$f" verbs/s "$tmp/verbs.txt")" \
-      "$(_values "$f" failed "$tmp/verbs.txt" | awk '{ s+=$1 } END { print s+0 }')"
+      "$(_values "$f" failed "$tmp/verbs.txt" | awk '{ s+=$1 } END { print s+0 }')" "$(_values "$f" req/s "$tmp/verbs.txt" | wc -l)" "$COUNT"
   done
 done
+
+if [ -s "$tmp/failures.txt" ]; then
+  echo
+  echo "Failed runs (their figures are not in the table; the benchmark stops at its first failure):"
+  echo
+  echo '```'
+  cat "$tmp/failures.txt"
+  echo '```'
+else
+  echo
+  echo "No run failed: every request of every run got a whole 200 answer."
+fi
 
 A=BenchmarkAdmin
 off=$(median "$A/admin=off" req/s "$tmp/admin.txt")
@@ -50,7 +75,8 @@ cat <<SEC
 
 \`BenchmarkAdmin\`: 8 keep-alive clients, 20000 requests per run to 4 instances, without the admin
 listener (no per-request metrics) and with it (\`--admin-address\`: every request counted by status
-class, timed into the latency histogram, kept in flight). Target: admin=on ≥ 0.97x admin=off.
+class, timed into the latency histogram, kept in flight), each in its own process, the order
+alternating round by round. Target: admin=on ≥ 0.97x admin=off.
 
 | admin=off req/s | admin=on req/s | ratio |
 |---|---|---|
