@@ -3,6 +3,7 @@
 #
 #   bench/report.sh            # every area (http, respawn-ab, verbs, pubsub, container, logging, peers)
 #   bench/report.sh http       # just some areas; the others keep their last section
+#   bench/report.sh --assemble # no measuring: BENCHMARKS.md from bench/results/*.md
 #
 # Each bench/scripts/AREA.sh runs its benchmarks (-count 6 or more, goangel and
 # its peers in the same run), pipes them through benchstat and prints a markdown
@@ -16,7 +17,8 @@ command -v benchstat >/dev/null || go install golang.org/x/perf/cmd/benchstat@la
 all=(http respawn-ab verbs pubsub container logging peers) # BENCHMARKS.md's sections, in order
 areas=("$@")
 [ ${#areas[@]} -gt 0 ] || areas=("${all[@]}")
-for a in "${areas[@]}"; do
+[ "${areas[0]}" != --assemble ] || areas=()
+for a in ${areas[@]+"${areas[@]}"}; do
   echo "== $a" >&2
   bash "bench/scripts/$a.sh" > "bench/results/$a.md.new"
   mv "bench/results/$a.md.new" "bench/results/$a.md"

@@ -31,16 +31,6 @@ else
 fi
 
 H=BenchmarkHTTP
-# paired A B M FILE: the ratio B/A of metric M within each round (the i-th
-# run of B over the i-th run of A: same process, a minute apart at most),
-# as "median (min–max)" over the rounds.
-paired() {
-  awk -v a="$1" -v b="$2" -v m="$3" '/^Benchmark/ { name=$1; sub(/-[0-9]+$/, "", name)
-      for (i=3; i<NF; i++) if ($(i+1)==m) { if (name==a) x[++na]=$i; else if (name==b) y[++nb]=$i } }
-    END { for (i=1; i<=na && i<=nb; i++) print y[i]/x[i] }' "$4" | sort -g |
-    awk '{ v[NR]=$1 } END { if (NR==0) { print "nan"; exit }
-      printf "%.2fx (%.2f–%.2f)", (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2, v[1], v[NR] }'
-}
 cat <<HDR
 ## HTTP through the Runner
 
