@@ -90,7 +90,12 @@ func (rs *runState) startDeploy(ctx context.Context) (context.Context, func()) {
 	}
 	rs.beat = d.beat
 	ctx, d.cancel = context.WithCancel(ctx)
-	rs.r.onEvent(d.event)
+	if os.Getenv("NOTIFY_SOCKET") != "" {
+		// Outside systemd nothing listens to STATUS= or RELOADING=: no
+		// hook, so no event wakes loop to recompute the status (every
+		// respawn would pay for a Stats call otherwise).
+		rs.r.onEvent(d.event)
+	}
 	rs.r.sys.Store(d)
 	go d.loop(ctx)
 	return ctx, func() {
