@@ -568,6 +568,7 @@ func (lp *runLoop) handle(v verb) {
 	case verbReload:
 		if lp.reloading {
 			lp.reloadNext = append(lp.reloadNext, v.reply)
+			rs.entry.Infof("A reload is under way: one more runs after it (%d call(s) waiting for it).", len(lp.reloadNext))
 			return
 		}
 		lp.startReload([]chan error{v.reply})

@@ -169,7 +169,9 @@ func TestReloadCoalesced(t *testing.T) {
 	for range 3 {
 		go func() { errs <- h.run.Reload(bg(t)) }()
 	}
-	waitFor(t, 10*time.Second, "the first reload to start", func() bool { return ev.count(production.EventReloadStarted) == 1 })
+	waitFor(t, 10*time.Second, "the three later calls to wait for the first reload", func() bool {
+		return strings.Count(h.run.Log(), "A reload is under way: one more runs after it") == 3
+	})
 	gated.Store(false)
 	close(gate)
 	for range 4 {
