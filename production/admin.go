@@ -408,11 +408,43 @@ func (a *adminState) register() error {
 			stat("dropped_total", "Messages dropped by subscription overflow policies.", func(s pubsub.Stats) uint64 { return s.Dropped }),
 		)
 	}
+	if b, ok := a.rs.broker.(interface{ TopicStats() []pubsub.TopicStats }); ok {
+		cs = append(cs, topicCollector{b})
+	}
 	var errs []error
 	for _, c := range cs {
 		errs = append(errs, a.reg.Register(c))
 	}
 	return errors.Join(errs...)
+}
+
+// The per-topic counters of --pubsub-metrics-topics, by pattern.
+var (
+	descTopicPublished = prometheus.NewDesc("goangel_pubsub_topic_published_total", "Messages published to a topic the pattern matches (--pubsub-metrics-topics).", []string{"pattern"}, nil)
+	descTopicDelivered = prometheus.NewDesc("goangel_pubsub_topic_delivered_total", "Messages of a topic the pattern matches handed to subscription queues.", []string{"pattern"}, nil)
+	descTopicDropped   = prometheus.NewDesc("goangel_pubsub_topic_dropped_total", "Messages of a topic the pattern matches dropped by subscription overflow policies.", []string{"pattern"}, nil)
+	descTopicSlow      = prometheus.NewDesc("goangel_pubsub_topic_slow_consumer_episodes_total", "Slow-consumer episodes begun by a message of a topic the pattern matches.", []string{"pattern"}, nil)
+)
+
+// topicCollector reads the broker's TopicStats at scrape time: one series
+// per pattern of --pubsub-metrics-topics, none without the flag.
+type topicCollector struct {
+	b interface{ TopicStats() []pubsub.TopicStats }
+}
+
+func (topicCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descTopicPublished, descTopicDelivered, descTopicDropped, descTopicSlow} {
+		ch <- d
+	}
+}
+
+func (c topicCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.b.TopicStats() {
+		ch <- prometheus.MustNewConstMetric(descTopicPublished, prometheus.CounterValue, float64(s.Published), s.Pattern)
+		ch <- prometheus.MustNewConstMetric(descTopicDelivered, prometheus.CounterValue, float64(s.Delivered), s.Pattern)
+		ch <- prometheus.MustNewConstMetric(descTopicDropped, prometheus.CounterValue, float64(s.Dropped), s.Pattern)
+		ch <- prometheus.MustNewConstMetric(descTopicSlow, prometheus.CounterValue, float64(s.SlowConsumer), s.Pattern)
+	}
 }
 
 // runnerCollector reads Runner.Stats at scrape time.

@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/goangel/angel/internal/logging"
+	"github.com/goangel/angel/pubsub"
 )
 
 // Config is the parsed command line of a Runner: every angel_production flag,
@@ -65,6 +66,7 @@ type Config struct {
 	PubSubCertFile      string        `name:"pubsub-cert-file" placeholder:"PATH" help:"Client certificate for NATS."`
 	PubSubKeyFile       string        `name:"pubsub-key-file" placeholder:"PATH" help:"Client key for NATS."`
 	PubSubNamespace     string        `name:"pubsub-namespace" placeholder:"NAME" help:"Prefix of every NATS subject (default: the app's name), so that apps sharing a NATS server do not see each other's messages; apps that mean to talk give the same one."`
+	PubSubTopicStats    []string      `name:"pubsub-metrics-topics" sep:"," placeholder:"PATTERN[,PATTERN...]" help:"Count pub/sub messages per topic for these topics or patterns (orders, orders.*, orders.>), exposed on /metrics with a pattern label (off by default: the number of series stays bounded)."`
 	AdminAddress        string        `name:"admin-address" placeholder:"HOST:PORT" help:"Serve /metrics, /healthz, /readyz, /instances and the status page here (off by default; a non-loopback address needs --admin-token)."`
 	AdminToken          string        `name:"admin-token" placeholder:"TOKEN" help:"Bearer token of the admin listener (required for everything but /healthz and /readyz when set)."`
 	Pprof               bool          `name:"pprof" help:"Serve /debug/pprof/ on the admin listener."`
@@ -115,6 +117,11 @@ func (c *Config) Validate() error {
 	}
 	if c.PubSubURL != "" && !strings.HasPrefix(c.PubSubURL, "nats://") && !strings.HasPrefix(c.PubSubURL, "tls://") {
 		errs = append(errs, fmt.Errorf("--pubsub-url must be a nats:// or tls:// URL, got %q", c.PubSubURL))
+	}
+	for _, p := range c.PubSubTopicStats {
+		if err := pubsub.ValidatePattern(p); err != nil {
+			errs = append(errs, fmt.Errorf("--pubsub-metrics-topics: %q is not a topic or pattern (%w); give a comma-separated list like orders,orders.*,orders.>", p, err))
+		}
 	}
 	if err := c.validateAdmin(); err != nil { // admin.go
 		errs = append(errs, err)

@@ -80,6 +80,8 @@ func TestUsageErrors(t *testing.T) {
 		{"negative log max files", []string{"--log-file", filepath.Join(dir, "app.log"), "--log-max-files=-1"}, nil, "--log-max-files -1: must not be negative"},
 		{"log pattern without file", []string{"--log-file-pattern", "app.%Y.log"}, nil, "--log-file-pattern needs --log-file"},
 		{"bad pubsub url", []string{"--pubsub-url", "http://x"}, nil, "--pubsub-url must be a nats:// or tls:// URL"},
+		{"bad pubsub metrics topic", []string{"--pubsub-metrics-topics", "orders,a..b"}, nil, `--pubsub-metrics-topics: "a..b" is not a topic or pattern`},
+		{"bad env pubsub metrics topic", nil, map[string]string{"TEST_PUBSUB_METRICS_TOPICS": "orders.>,>.x"}, `--pubsub-metrics-topics: ">.x" is not a topic or pattern`},
 		{"ssl without files", []string{"--ssl"}, nil, "--ssl needs --certificate-file and --key-file"},
 		{"ssl without key", []string{"--ssl", "--http2", "--certificate-file", cert}, nil, "--ssl needs --key-file"},
 		{"http2 files without ssl", []string{"--http2", "--certificate-file", cert, "--key-file", key}, nil, "--certificate-file, --key-file need(s) --ssl: --http2 without --ssl serves cleartext HTTP/2 (h2c)"},

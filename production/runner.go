@@ -554,7 +554,7 @@ func provideRoot(rs *runState) error {
 
 func openBroker(ctx context.Context, name string, cfg *Config, log *logrus.Entry) (pubsub.Broker, error) {
 	if cfg.PubSubURL == "" {
-		return pubsub.NewMemory(pubsub.WithLogger(log)), nil
+		return pubsub.NewMemory(pubsub.WithLogger(log), pubsub.WithTopicStats(cfg.PubSubTopicStats...)), nil
 	}
 	ns := cfg.PubSubNamespace
 	if ns == "" {
@@ -564,6 +564,9 @@ func openBroker(ctx context.Context, name string, cfg *Config, log *logrus.Entry
 		return nil, fmt.Errorf("the NATS namespace (--pubsub-namespace, default the app's name) %q cannot prefix subjects: %w; give --pubsub-namespace NAME", ns, err)
 	}
 	opts := []pubsub.Option{pubsub.WithName("goangel " + name), pubsub.WithLogger(log), pubsub.WithNamespace(ns)}
+	if len(cfg.PubSubTopicStats) > 0 {
+		opts = append(opts, pubsub.WithTopicStats(cfg.PubSubTopicStats...))
+	}
 	switch {
 	case cfg.PubSubToken != "":
 		opts = append(opts, pubsub.WithToken(cfg.PubSubToken))

@@ -108,7 +108,10 @@
 // Only a Block subscription can stall a publisher; a slow subscriber with a
 // drop policy never slows the publisher or the other subscribers. Every
 // dropped message is counted, per subscription (Subscription.Dropped) and
-// per broker (Stats().Dropped). Nothing is dropped silently: the first
+// per broker (Stats().Dropped), and per topic for the patterns given to
+// WithTopicStats (TopicStats(), beside published and delivered counts and
+// slow episodes; off by default, so the number of counters stays bounded
+// and publishing costs nothing more). Nothing is dropped silently: the first
 // overflow of a slow episode is reported once as EventSlowConsumer, through
 // the logger (WithLogger) and the event hook (WithEventHook); the episode
 // ends, reported as EventDrained, when a message finds the queue empty

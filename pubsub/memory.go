@@ -28,6 +28,7 @@ type Memory struct {
 	delivered      atomic.Uint64
 	dropped        atomic.Uint64
 	retainRejected atomic.Uint64
+	ts             *topicStats // WithTopicStats, nil when off
 
 	// Publish epochs fence the non-blocking sends of publishers against
 	// the closing of channels (see quiesce).
@@ -41,6 +42,7 @@ type Memory struct {
 type route struct {
 	subs   []*memSub
 	groups []*memGroup
+	ts     topicSet // counters of the WithTopicStats patterns the topic matches, nil when none
 }
 
 type memGroup struct {
@@ -136,6 +138,11 @@ func NewMemory(opts ...Option) *Memory {
 	if len(b.cfg.natsOnly) > 0 {
 		panic(fmt.Sprintf("pubsub: NewMemory: %v configure a NATS connection; pass them to NewNATS", b.cfg.natsOnly))
 	}
+	ts, err := newTopicStats(b.cfg.topicStats)
+	if err != nil {
+		panic(err.Error())
+	}
+	b.ts = ts
 	b.invalidate()
 	return b
 }
@@ -175,6 +182,10 @@ func (b *Memory) Stats() Stats {
 	}
 }
 
+// TopicStats returns the counters of each pattern given to
+// WithTopicStats, in the order given (nil without the option).
+func (b *Memory) TopicStats() []TopicStats { return b.ts.snapshot() }
+
 // invalidate drops the route cache; called with mu held (or at creation).
 func (b *Memory) invalidate() {
 	m := make(map[string]*route)
@@ -200,7 +211,7 @@ func (b *Memory) routeLocked(topic string) *route {
 	if rt, ok := old[topic]; ok {
 		return rt
 	}
-	rt := &route{}
+	rt := &route{ts: b.ts.of(topic)}
 	add := func(s *memSub) {
 		if s.group == "" {
 			rt.subs = append(rt.subs, s)
@@ -286,6 +297,12 @@ func (c *memClient) publish(ctx context.Context, topic string, payload any, reta
 	d.run(rt)
 	b.published.Add(1)
 	b.delivered.Add(uint64(d.n))
+	if rt.ts != nil {
+		rt.ts.published()
+		if d.n > 0 {
+			rt.ts.delivered(uint64(d.n))
+		}
+	}
 	err := d.err
 	if err != nil {
 		err = fmt.Errorf("pubsub: publish %q: %w", topic, err)
@@ -479,7 +496,7 @@ func (c *memClient) Subscribe(ctx context.Context, pattern string, opts ...Subsc
 		return nil, err
 	}
 	s := &memSub{client: c, pattern: pattern, self: sc.self, group: sc.group, wild: isWild(pattern)}
-	s.q = newQueue(sc, &c.b.dropped, c.b.cfg.reporter(c.id, pattern, sc.policy))
+	s.q = newQueue(sc, &c.b.dropped, c.b.cfg.reporter(c.id, pattern, sc.policy), c.b.ts)
 	b := c.b
 	b.mu.Lock()
 	if c.closed.Load() {
@@ -504,7 +521,7 @@ func (c *memClient) Subscribe(ctx context.Context, pattern string, opts ...Subsc
 			m.meta = retainedMeta
 			ok, full, ev := s.q.tryPut(m) // a fresh queue too small drops, counted, whatever the policy
 			if full {
-				s.q.drop()
+				s.q.drop(m.Topic)
 			}
 			if ok {
 				b.delivered.Add(1)

@@ -71,6 +71,7 @@ type NATS struct {
 	dropped        atomic.Uint64 // by our queues
 	natsDroppd     atomic.Uint64 // by nats.go, from subscriptions already gone
 	retainRejected atomic.Uint64
+	ts             *topicStats // WithTopicStats, nil when off
 }
 
 var _ Broker = (*NATS)(nil)
@@ -101,6 +102,11 @@ func NewNATS(ctx context.Context, url string, opts ...Option) (*NATS, error) {
 		entries: make(map[*nats.Subscription]*natsEntry),
 	}
 	b.subjects.Store(&map[string]string{})
+	ts, err := newTopicStats(b.cfg.topicStats)
+	if err != nil {
+		return nil, err
+	}
+	b.ts = ts
 	if b.cfg.codec == nil {
 		b.cfg.codec = JSON{}
 	}
@@ -267,6 +273,13 @@ func withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, 24*time.Hour)
 }
 
+// TopicStats returns the counters of each pattern given to
+// WithTopicStats, in the order given (nil without the option). They count
+// what this process published and delivered; messages nats.go dropped
+// under its pending limits (WithPendingLimits) are in Stats().Dropped
+// only, as nats.go does not say their topics.
+func (b *NATS) TopicStats() []TopicStats { return b.ts.snapshot() }
+
 // Stats returns the broker-wide counters: Published by this broker's
 // clients, Delivered into this broker's subscription queues, Dropped by
 // them (including nats.go's own drops).
@@ -370,6 +383,9 @@ func (c *natsClient) Publish(ctx context.Context, topic string, payload any, opt
 		return 0, fmt.Errorf("pubsub: publish %q: %w", topic, natsErr(err))
 	}
 	b.published.Add(1)
+	if b.ts != nil {
+		b.ts.of(topic).published()
+	}
 	if rerr != nil {
 		return 1, fmt.Errorf("pubsub: publish %q: %w", topic, rerr)
 	}
@@ -388,6 +404,9 @@ func (c *natsClient) Request(ctx context.Context, topic string, payload any) (Me
 	rctx, cancel := withDeadline(ctx)
 	defer cancel()
 	b.published.Add(1)
+	if b.ts != nil {
+		b.ts.of(topic).published()
+	}
 	resp, err := b.nc.RequestMsgWithContext(rctx, &nats.Msg{Subject: b.subject(topic), Header: c.hdr, Data: data})
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
@@ -434,7 +453,7 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 		return nil, err
 	}
 	s := &natsSub{client: c, pattern: pattern, self: sc.self}
-	s.q = newQueue(sc, &b.dropped, b.cfg.reporter(c.id, pattern, sc.policy))
+	s.q = newQueue(sc, &b.dropped, b.cfg.reporter(c.id, pattern, sc.policy), b.ts)
 	retained := sc.group == "" && b.retainErr == nil
 	if retained {
 		s.loading.Store(true) // live messages wait in s.pending meanwhile
@@ -676,6 +695,9 @@ func (e *natsEntry) handle(m *nats.Msg) {
 	}
 	if n > 0 {
 		b.delivered.Add(n)
+		if b.ts != nil {
+			b.ts.of(msg.Topic).delivered(n)
+		}
 	}
 }
 
@@ -711,11 +733,15 @@ func (e *natsEntry) handleGroup(m *nats.Msg, msg Message, subs []*natsSub, uid s
 	if pick != nil {
 		if pick.deliver(withReply(msg, m, pick), "") {
 			b.delivered.Add(1)
+			if b.ts != nil {
+				b.ts.of(msg.Topic).delivered(1)
+			}
 		}
 		return
 	}
 	if hops >= maxRedirects {
 		b.dropped.Add(1)
+		b.ts.dropped(msg.Topic)
 		b.cfg.emit(Event{Kind: EventError, Pattern: e.pattern, Err: fmt.Errorf("pubsub: queue group %q: message on %q dropped: only the sender's own members took it %d times", e.group, msg.Topic, hops)})
 		return
 	}
@@ -758,7 +784,7 @@ func (s *natsSub) deliver(msg Message, rid string) bool {
 			if len(s.pending) < cap(s.q.ch) {
 				s.pending = append(s.pending, pendingMsg{msg, rid})
 			} else {
-				s.q.drop()
+				s.q.drop(msg.Topic)
 			}
 			s.mu.Unlock()
 			return true

@@ -24,6 +24,7 @@ type config struct {
 	known       map[string]ClientInfo
 	codec       Codec
 	retainLimit int
+	topicStats  []string // WithTopicStats' patterns
 
 	natsOnly []string // names of the NATS-only options given
 	conn     natsConfig

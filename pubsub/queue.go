@@ -30,15 +30,17 @@ type queue struct {
 	dropped  atomic.Uint64
 	global   *atomic.Uint64 // the broker's Dropped counter
 	report   func(k EventKind, dropped uint64)
+	ts       *topicStats // per-topic counters, nil when off
 }
 
-func newQueue(sc subConfig, global *atomic.Uint64, report func(EventKind, uint64)) *queue {
+func newQueue(sc subConfig, global *atomic.Uint64, report func(EventKind, uint64), ts *topicStats) *queue {
 	return &queue{
 		ch:     make(chan Message, sc.size),
 		policy: sc.policy,
 		done:   make(chan struct{}),
 		global: global,
 		report: report,
+		ts:     ts,
 	}
 }
 
@@ -58,6 +60,9 @@ func (q *queue) tryPut(m Message) (ok, full bool, ev EventKind) {
 	}
 	if q.slow.CompareAndSwap(false, true) {
 		ev = EventSlowConsumer
+		if q.ts != nil {
+			q.ts.slow(m.Topic)
+		}
 	}
 	switch q.policy {
 	case Block:
@@ -65,8 +70,8 @@ func (q *queue) tryPut(m Message) (ok, full bool, ev EventKind) {
 	case DropOldest:
 		for {
 			select {
-			case <-q.ch:
-				q.drop()
+			case old := <-q.ch:
+				q.drop(old.Topic)
 			default:
 			}
 			select {
@@ -76,7 +81,7 @@ func (q *queue) tryPut(m Message) (ok, full bool, ev EventKind) {
 			}
 		}
 	default: // DropNewest
-		q.drop()
+		q.drop(m.Topic)
 		return false, false, ev
 	}
 }
@@ -95,7 +100,7 @@ func (q *queue) blockPut(ctx context.Context, m Message) (ok bool, err error) {
 	case <-q.done:
 		return false, nil
 	case <-ctx.Done():
-		q.drop()
+		q.drop(m.Topic)
 		return false, ctx.Err()
 	}
 }
@@ -126,16 +131,20 @@ func (q *queue) putNow(m Message) bool {
 	}
 	ok, full, ev := q.tryPut(m)
 	if full {
-		q.drop()
+		q.drop(m.Topic)
 	}
 	q.mu.RUnlock()
 	q.event(ev)
 	return ok
 }
 
-func (q *queue) drop() {
+// drop counts one message of topic dropped.
+func (q *queue) drop(topic string) {
 	q.dropped.Add(1)
 	q.global.Add(1)
+	if q.ts != nil {
+		q.ts.dropped(topic)
+	}
 }
 
 func (q *queue) event(k EventKind) {
