@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 )
 
 // Exit codes: what [ExitCode] returns for an error of [Runner.Run], and what
@@ -122,17 +123,22 @@ type PanicError struct {
 	Value any    // what was passed to panic
 	Stack []byte // the panicking goroutine's stack
 
-	// msg and stack are Error() and Stack as strings, made once by
-	// newPanicError: a crash reports its reason and stack several times
-	// (log line, Stats, events), and each conversion would copy the stack.
+	// Error() and Stack as strings, made once on first use: a crash
+	// reports its reason and stack several times (log line, Stats, events),
+	// and each conversion would copy the stack; none of it is made on the
+	// panicking goroutine, whose end the respawn waits for.
+	once       sync.Once
 	msg, stack string
 }
 
+func (p *PanicError) strings() (msg, stack string) {
+	p.once.Do(func() { p.msg, p.stack = fmt.Sprintf("panic: %v", p.Value), string(p.Stack) })
+	return p.msg, p.stack
+}
+
 func (p *PanicError) Error() string {
-	if p.msg != "" {
-		return p.msg
-	}
-	return fmt.Sprintf("panic: %v", p.Value)
+	msg, _ := p.strings()
+	return msg
 }
 
 // Unwrap returns the panic value when it is an error.
@@ -143,19 +149,14 @@ func (p *PanicError) Unwrap() error {
 	return nil
 }
 
-func newPanicError(v any) *PanicError {
-	stack := debug.Stack()
-	return &PanicError{Value: v, Stack: stack, msg: fmt.Sprintf("panic: %v", v), stack: string(stack)}
-}
+func newPanicError(v any) *PanicError { return &PanicError{Value: v, Stack: debug.Stack()} }
 
 // stackOf returns the stack of a *PanicError in err's chain, or "".
 func stackOf(err error) string {
 	var p *PanicError
 	if errors.As(err, &p) {
-		if p.stack != "" {
-			return p.stack
-		}
-		return string(p.Stack)
+		_, stack := p.strings()
+		return stack
 	}
 	return ""
 }

@@ -255,7 +255,7 @@ func (r *Runner) Stats() Stats {
 			is.InFlight, is.Connections = l.handlers.Load(), l.conns.Load()
 		}
 		if c := in.lastCrash.Load(); c != nil {
-			is.LastCrash, is.LastCrashStack = c.reason, c.stack
+			is.LastCrash, is.LastCrashStack = c.err.Error(), stackOf(c.err)
 		}
 		if is.Up {
 			s.Serving++

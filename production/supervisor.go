@@ -75,7 +75,9 @@ type instance struct {
 	restarts  atomic.Uint64
 }
 
-type crashInfo struct{ reason, stack string }
+// crashInfo is the last crash of an instance; its strings are made when
+// Stats asks (PanicError caches them), not on the respawn path.
+type crashInfo struct{ err error }
 
 // replaceCmd asks an instance for a new life; the reply is nil once the new
 // life serves, or why it could not start (the old life then keeps serving).
@@ -260,7 +262,7 @@ func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *lif
 	in.state.Store(stateDraining)
 	if reason != nil {
 		in.crashes.Add(1)
-		in.lastCrash.Store(&crashInfo{reason: reason.Error(), stack: stackOf(reason)})
+		in.lastCrash.Store(&crashInfo{err: reason})
 		if c := rs.crashes.crash(time.Now(), int(rs.wanted.Load())); c > 0 {
 			rs.entry.Warnf("Crash loop: %d crashes within %v across %d instance(s) (%.1f/s). Lives that started well are still respawned at once.", c, crashLoopWindow, rs.wanted.Load(), float64(c)/crashLoopWindow.Seconds())
 			rs.emit(Event{Kind: EventCrashLoop, Instance: -1, Count: c, Delay: crashLoopWindow})
