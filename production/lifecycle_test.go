@@ -285,48 +285,39 @@ func TestSupervisionUsageErrors(t *testing.T) {
 	}
 }
 
-// TestSIGHUPReopensLogFile: the current log file moved away by an external
-// logrotate is recreated under its name on SIGHUP, and the next lines go
-// there.
-func TestSIGHUPReopensLogFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "app.log") // a symlink to the current file
-	h, sigs := sigRunner(t, hello, []string{"-j", "1", "--log-file", path})
-	current, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(current, current+".rotated"); err != nil {
-		t.Fatal(err)
-	}
-	sigs <- syscall.SIGHUP
-	waitFor(t, 20*time.Second, "the reload", func() bool { return strings.Contains(h.run.Log(), "Reloaded 1 instances.") })
-	waitFor(t, 20*time.Second, "the log file recreated with the reload's lines", func() bool {
-		b, err := os.ReadFile(path)
-		return err == nil && strings.Contains(string(b), "Reloaded 1 instances.")
-	})
-}
-
-// TestSIGUSR1ReopensLogFileOnly: SIGUSR1 recreates a log file moved away by
-// an external logrotate, without a reload (every instance keeps its life).
-func TestSIGUSR1ReopensLogFileOnly(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "app.log") // a symlink to the current file
-	h, sigs := sigRunner(t, hello, []string{"-j", "1", "--log-file", path})
-	current, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(current, current+".rotated"); err != nil {
-		t.Fatal(err)
-	}
-	sigs <- syscall.SIGUSR1
-	waitFor(t, 20*time.Second, "the log file recreated with the signal's line", func() bool {
-		b, err := os.ReadFile(path)
-		return err == nil && strings.Contains(string(b), "Received SIGUSR1: reopened the log files.")
-	})
-	if s := h.run.Stats(); s.Instances[0].Life != 1 || strings.Contains(h.run.Log(), "Reloading") {
-		t.Errorf("SIGUSR1 reloaded: life %d\n%s", s.Instances[0].Life, h.run.Log())
+// TestSignalsReopenLogFile: the current log file moved away by an external
+// logrotate is recreated under its name on SIGHUP (with a reload) and on
+// SIGUSR1 (without one: every instance keeps its life), and the next lines
+// go there.
+func TestSignalsReopenLogFile(t *testing.T) {
+	for _, c := range []struct {
+		sig    syscall.Signal
+		line   string // a line logged after the reopening
+		reload bool
+	}{
+		{syscall.SIGHUP, "Reloaded 1 instances.", true},
+		{syscall.SIGUSR1, "Received SIGUSR1: reopened the log files.", false},
+	} {
+		t.Run(c.sig.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "app.log") // a symlink to the current file
+			h, sigs := sigRunner(t, hello, []string{"-j", "1", "--log-file", path})
+			current, err := filepath.EvalSymlinks(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(current, current+".rotated"); err != nil {
+				t.Fatal(err)
+			}
+			sigs <- c.sig
+			waitFor(t, 20*time.Second, "the log file recreated with "+c.line, func() bool {
+				b, err := os.ReadFile(path)
+				return err == nil && strings.Contains(string(b), c.line)
+			})
+			reloaded := h.run.Stats().Instances[0].Life != 1
+			if reloaded != c.reload {
+				t.Errorf("%v: reloaded %v, want %v\n%s", c.sig, reloaded, c.reload, h.run.Log())
+			}
+		})
 	}
 }
 
