@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates BENCHMARKS.md from a full benchmark run.
 #
-#   bench/report.sh            # every area (http, respawn-ab, verbs, pubsub, container, logging, peers)
+#   bench/report.sh            # every area (http, respawn-ab, ab, verbs, pubsub, container, logging, peers)
 #   bench/report.sh http       # just some areas; the others keep their last section
 #   bench/report.sh --assemble # no measuring: BENCHMARKS.md from bench/results/*.md
 #
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:$PATH"
 command -v benchstat >/dev/null || go install golang.org/x/perf/cmd/benchstat@latest
 
-all=(http respawn-ab verbs pubsub container logging peers) # BENCHMARKS.md's sections, in order
+all=(http respawn-ab ab verbs pubsub container logging peers) # BENCHMARKS.md's sections, in order
 areas=("$@")
 [ ${#areas[@]} -gt 0 ] || areas=("${all[@]}")
 [ "${areas[0]}" != --assemble ] || areas=()

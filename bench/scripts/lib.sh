@@ -44,3 +44,49 @@ paired() {
     awk '{ v[NR]=$1 } END { if (NR==0) { print "nan"; exit }
       printf "%.2fx (%.2f–%.2f)", (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2, v[1], v[NR] }'
 }
+
+# paired2 A FA B FB M: the ratio B/A of metric M within each round, where A's
+# runs are in file FA and B's in file FB (the i-th run of B over the i-th run
+# of A), as "median (min–max)" over the rounds.
+paired2() {
+  paste <(_runs "$1" "$5" "$2") <(_runs "$3" "$5" "$4") | awk 'NF==2 { print $2/$1 }' | sort -g |
+    awk '{ v[NR]=$1 } END { if (NR==0) { print "nan"; exit }
+      printf "%.2fx (%.2f–%.2f)", (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2, v[1], v[NR] }'
+}
+# _runs B M FILE: metric M of benchmark B, one line per run, in run order.
+_runs() {
+  awk -v n="$1" -v m="$2" '/^Benchmark/ { name=$1; sub(/-[0-9]+$/, "", name); if (name != n) next
+      for (i=3; i<NF; i++) if ($(i+1)==m) print $i }' "$3"
+}
+# verdict R: "better", "worse" or "equal" for a per-round ratio R as printed
+# by paired/paired2 ("1.23x (1.10–1.40)"), where above 1 is better: better
+# when the median is ≥ 1.05 and every round is above 1, worse when the median
+# is ≤ 0.95 and every round is below 1, equal otherwise.
+verdict() {
+  echo "$1" | tr -d 'x()' | tr '–' ' ' | awk '{ m=$1; lo=$2; hi=$3
+    if (m >= 1.05 && lo > 1) print "better"; else if (m <= 0.95 && hi < 1) print "worse"; else print "equal" }'
+}
+
+# A/B of an old commit against this tree (bench/scripts/*-ab.sh, ab.sh).
+# ab_build OLD: checks commit OLD out in a temporary git worktree (removed on
+# exit, with tmp) and builds the bench test binaries of both trees,
+# $tmp/old.test and $tmp/new.test.
+ab_build() {
+  git worktree add --detach --quiet "$tmp/old" "$1"
+  trap 'keep_raw; git worktree remove --force "$tmp/old" 2>/dev/null; rm -rf "$tmp"' EXIT
+  (cd "$tmp/old" && go test -c -o "$tmp/old.test" ./bench/)
+  go test -c -o "$tmp/new.test" ./bench/
+}
+# ab_rounds LABEL: COUNT rounds of the caller's functions old and new (each
+# given the round number), interleaved, the side that runs first alternating
+# round by round so that a slow spell of the shared machine and the warm-up of
+# the first process hit both; sets load0 and load1 (load average before, after).
+ab_rounds() {
+  load0=$(cut -d' ' -f1-3 /proc/loadavg)
+  local i
+  for i in $(seq "$COUNT"); do
+    echo "$1: round $i/$COUNT" >&2
+    if ((i % 2)); then old "$i"; new "$i"; else new "$i"; old "$i"; fi
+  done
+  load1=$(cut -d' ' -f1-3 /proc/loadavg)
+}

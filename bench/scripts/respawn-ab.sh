@@ -15,10 +15,7 @@ source "$(dirname "$0")/lib.sh"
 OLD=${OLD:-79382f2}
 CRASHES=${CRASHES:-2000} # crashes (and storm requests) per run
 
-git worktree add --detach --quiet "$tmp/old" "$OLD"
-trap 'keep_raw; git worktree remove --force "$tmp/old" 2>/dev/null; rm -rf "$tmp"' EXIT
-(cd "$tmp/old" && go test -c -o "$tmp/old.test" ./bench/)
-go test -c -o "$tmp/new.test" ./bench/
+ab_build "$OLD"
 
 old() {
   "$tmp/old.test" -test.run '^$' -test.bench '^Benchmark(Respawn|CrashStorm)$' -test.benchtime "${CRASHES}x" >>"$tmp/old.txt"
@@ -27,12 +24,7 @@ new() {
   "$tmp/new.test" -test.run '^$' -test.bench '^BenchmarkRespawn$/^policy=none$/./^clock=flag$' -test.benchtime "${CRASHES}x" >>"$tmp/new.txt"
   "$tmp/new.test" -test.run '^$' -test.bench '^BenchmarkCrashStorm$' -test.benchtime "${CRASHES}x" >>"$tmp/new.txt"
 }
-load0=$(cut -d' ' -f1-3 /proc/loadavg)
-for i in $(seq "$COUNT"); do
-  echo "respawn-ab: round $i/$COUNT" >&2
-  if ((i % 2)); then old; new; else new; old; fi
-done
-load1=$(cut -d' ' -f1-3 /proc/loadavg)
+ab_rounds respawn-ab
 
 O=BenchmarkRespawn
 N=BenchmarkRespawn/policy=none
