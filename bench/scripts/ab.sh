@@ -10,8 +10,8 @@
 # As respawn-ab.sh: the old code is checked out in a temporary git worktree
 # (removed on exit), test binaries are built from both trees, and the rounds
 # are interleaved with the side that runs first alternating.
+COUNT=${COUNT:-4} # before lib.sh, whose default is 6
 source "$(dirname "$0")/lib.sh"
-COUNT=${COUNT:-4}
 OLD=${OLD:-79382f2}
 HTTP_REQS=${HTTP_REQS:-40000} # requests per BenchmarkHTTP run
 BENCHTIME=${BENCHTIME:-500ms} # per container and pubsub benchmark
@@ -20,11 +20,13 @@ ab_build "$OLD"
 
 # The benchmarks of both trees, mapped explicitly (the names are the same in
 # both trees; the new trees' extra cases are left out so both sides run the
-# same work): HTTP without goangel-j4-wt0, container's six cases, pubsub's
+# same work): HTTP without goangel-j4-wt0, container's six cases and the three
+# of BenchmarkContainerDirect (Make called without the workload's function
+# values, so a change of the harness shows apart from one of the container), pubsub's
 # fan-out K=4 and K=16 through the memory broker and the plain-channel floor
 # (without goangel-memory-retained and goangel-nats).
 HTTP_RE='^BenchmarkHTTP$/./^server=(plain|goangel-j1|goangel-j4|goangel-j16)$'
-CONT_RE='^BenchmarkContainer$'
+CONT_RE='^BenchmarkContainer(Direct)?$'
 PS_RE='^BenchmarkPubSub$/^fanout$/./^(channels|goangel-memory)$'
 run() { # side round
   local t="$tmp/$1.test"
@@ -115,14 +117,17 @@ cat <<SEC
 
 ### Container
 
-\`BenchmarkContainer\` (the same six cases in both trees), -benchtime $BENCHTIME. Speed-up is old ns/op ÷ new ns/op
-(above 1: the new container is faster).
+\`BenchmarkContainer\` (the same six cases in both trees, through the workload's function values)
+and \`BenchmarkContainerDirect\` (\`direct/\`: \`container.Make\` called in the loop itself, the same in
+both trees, so that a change of the benchmark harness shows apart from one of the container),
+-benchtime $BENCHTIME. Speed-up is old ns/op ÷ new ns/op (above 1: the new container is faster).
 
 | case | old ns/op | new ns/op | old allocs, B/op | new allocs, B/op | speed-up, per round | verdict |
 |---|---|---|---|---|---|---|
 SEC
-for k in singleton named child factory parallel request; do
+for k in singleton named child factory parallel request direct/singleton direct/named direct/child; do
   b="$C/case=$k"
+  [ "${k#direct/}" = "$k" ] || b="${C}Direct/case=${k#direct/}"
   printf '| %s | %s | %s | %s, %s | %s, %s | %s |\n' "$k" "$(cell "$b" ns/op "$tmp/old-container.txt")" "$(cell "$b" ns/op "$tmp/new-container.txt")" \
     "$(median "$b" allocs/op "$tmp/old-container.txt")" "$(median "$b" B/op "$tmp/old-container.txt")" \
     "$(median "$b" allocs/op "$tmp/new-container.txt")" "$(median "$b" B/op "$tmp/new-container.txt")" \
