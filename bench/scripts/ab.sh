@@ -6,6 +6,7 @@
 #
 #   bash bench/scripts/ab.sh                        # -count 4
 #   COUNT=6 OLD=79382f2 HTTP_REQS=40000 BENCHTIME=500ms bash bench/scripts/ab.sh
+#   BENCH_REUSE=dir COUNT=6 bash bench/scripts/ab.sh  # re-render what BENCH_RAW=dir kept
 #
 # As respawn-ab.sh: the old code is checked out in a temporary git worktree
 # (removed on exit), test binaries are built from both trees, and the rounds
@@ -16,7 +17,12 @@ OLD=${OLD:-79382f2}
 HTTP_REQS=${HTTP_REQS:-40000} # requests per BenchmarkHTTP run
 BENCHTIME=${BENCHTIME:-500ms} # per container and pubsub benchmark
 
-ab_build "$OLD"
+if [ -n "${BENCH_REUSE:-}" ]; then # re-render the raw output that BENCH_RAW kept
+  for f in "$BENCH_REUSE"/ab-*.txt; do b=$(basename "$f"); cp "$f" "$tmp/${b#ab-}"; done
+  load0=${BENCH_LOAD0:-not recorded} load1=${BENCH_LOAD1:-not recorded}
+else
+  ab_build "$OLD"
+fi
 
 # The benchmarks of both trees, mapped explicitly (the names are the same in
 # both trees; the new trees' extra cases are left out so both sides run the
@@ -37,7 +43,7 @@ run() { # side round
 }
 old() { run old "$1"; }
 new() { run new "$1"; }
-ab_rounds ab
+[ -n "${BENCH_REUSE:-}" ] || ab_rounds ab
 
 # cell B M FILE: "median (min–max)" of metric M of B, rounded to integers when large.
 cell() {
@@ -50,7 +56,10 @@ ab() {
   local r
   if [ "$3" = time ]; then r=$(paired2 "$1" "$tmp/new-$4.txt" "$1" "$tmp/old-$4.txt" "$2")
   else r=$(paired2 "$1" "$tmp/old-$4.txt" "$1" "$tmp/new-$4.txt" "$2"); fi
-  echo "$r | $(verdict "$r")"
+  local v
+  v=$(verdict "$r")
+  echo "$v $5: $r" >>"$tmp/verdicts" # for the summary at the end
+  echo "$r | $v"
 }
 
 H=BenchmarkHTTP
@@ -97,7 +106,7 @@ New ÷ old req/s, per round:
 SEC
 for c in keepalive new; do
   for s in plain goangel-j1 goangel-j4 goangel-j16; do
-    printf '| %s | %s | %s |\n' "$c" "$s" "$(ab "$H/conn=$c/server=$s" req/s rate http)"
+    printf '| %s | %s | %s |\n' "$c" "$s" "$(ab "$H/conn=$c/server=$s" req/s rate http "HTTP conn=$c $s req/s new ÷ old")"
   done
 done
 cat <<SEC
@@ -131,7 +140,7 @@ for k in singleton named child factory parallel request direct/singleton direct/
   printf '| %s | %s | %s | %s, %s | %s, %s | %s |\n' "$k" "$(cell "$b" ns/op "$tmp/old-container.txt")" "$(cell "$b" ns/op "$tmp/new-container.txt")" \
     "$(median "$b" allocs/op "$tmp/old-container.txt")" "$(median "$b" B/op "$tmp/old-container.txt")" \
     "$(median "$b" allocs/op "$tmp/new-container.txt")" "$(median "$b" B/op "$tmp/new-container.txt")" \
-    "$(ab "$b" ns/op time container)"
+    "$(ab "$b" ns/op time container "container $k speed-up")"
 done
 
 P=BenchmarkPubSub/fanout
@@ -156,6 +165,20 @@ for k in 4 16; do
       rn=$(paired "$P/K=$k/channels" "$b" deliveries/s "$tmp/new-pubsub.txt")
     fi
     printf '| K=%s %s | %s | %s | %s | %s | %s |\n' "$k" "$t" "$(cell "$b" deliveries/s "$tmp/old-pubsub.txt")" \
-      "$(cell "$b" deliveries/s "$tmp/new-pubsub.txt")" "$(ab "$b" deliveries/s rate pubsub)" "$ro" "$rn"
+      "$(cell "$b" deliveries/s "$tmp/new-pubsub.txt")" "$(ab "$b" deliveries/s rate pubsub "pubsub fan-out K=$k $t deliveries/s new ÷ old")" "$ro" "$rn"
   done
+done
+
+# In short: every row with its verdict, better and worse first.
+echo
+echo "### In short"
+echo
+for v in better worse equal; do
+  rows=$(awk -v v="$v" '$1 == v { $1 = ""; sub(/^ /, ""); printf "%s%s", sep, $0; sep = "; " }' "$tmp/verdicts")
+  printf -- '- **%s**: %s.\n' "$v" "${rows:-none}"
+done
+for c in keepalive new; do
+  printf -- '- HTTP conn=%s, -j 4 / plain (target ≥ 0.97): old %s, new %s.\n' "$c" \
+    "$(paired "$H/conn=$c/server=plain" "$H/conn=$c/server=goangel-j4" req/s "$tmp/old-http.txt")" \
+    "$(paired "$H/conn=$c/server=plain" "$H/conn=$c/server=goangel-j4" req/s "$tmp/new-http.txt")"
 done
