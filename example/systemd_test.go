@@ -53,16 +53,17 @@ func (l *logFile) String() string {
 func (l *logFile) waitLog(t *testing.T, re string) []string {
 	t.Helper()
 	rx := regexp.MustCompile(re)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if m := rx.FindStringSubmatch(l.String()); m != nil {
-			return m
+	var m []string
+	defer func() { // also on WaitFor's Fatal
+		if m == nil {
+			t.Logf("the log:\n%s", l)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 30s waiting for a log line matching %s; the log:\n%s", re, l)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	}()
+	testutil.WaitFor(t, 30*time.Second, "a log line matching "+re, func() bool {
+		m = rx.FindStringSubmatch(l.String())
+		return m != nil
+	})
+	return m
 }
 
 // exampleCmd returns the example as a command: path (this test binary, or a

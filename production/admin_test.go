@@ -139,14 +139,29 @@ func expect(t *testing.T, m metrics, want map[string]float64) {
 	}
 }
 
-// skipWithoutSup skips the rest of a test whose verb is still the admin
-// branch's placeholder (production/zz_placeholder_admin.go, deleted when the
-// sup branch lands).
-func skipWithoutSup(t *testing.T, body string) {
+// postWatchingReadyz POSTs path in the background and waits until /readyz
+// answers 503 while it runs (or the POST has answered). It returns the last
+// /readyz body and the channel the POST's "CODE BODY" arrives on (still
+// there if it already arrived).
+func (h *adminHarness) postWatchingReadyz(t *testing.T, path, what string) (readyz string, result chan string) {
 	t.Helper()
-	if strings.Contains(body, "placeholder: this verb comes with the sup branch") {
-		t.Skip("the runner's verbs come with the sup branch: " + strings.TrimSpace(body))
-	}
+	result = make(chan string, 1)
+	go func() {
+		code, body := h.call(t, "POST", path)
+		result <- strconv.Itoa(code) + " " + body
+	}()
+	waitFor(t, 10*time.Second, "readyz to answer 503 during "+what+" (or "+what+" to answer)", func() bool {
+		select {
+		case r := <-result:
+			result <- r
+			return true
+		default:
+		}
+		var code int
+		code, readyz = h.call(t, "GET", "/readyz")
+		return code == 503
+	})
+	return readyz, result
 }
 
 // observed is the app of the admin tests: / answers, /panic panics, /crash
@@ -258,7 +273,6 @@ func TestAdminMetricsAfterKnownEvents(t *testing.T) {
 
 	t.Run("reload", func(t *testing.T) {
 		code, body := h.call(t, "POST", "/reload")
-		skipWithoutSup(t, body)
 		if code != 200 {
 			t.Fatalf("POST /reload: %d %s", code, body)
 		}
@@ -334,27 +348,10 @@ func TestAdminReadyzDuringReload(t *testing.T) {
 	}
 	h := startAdmin(t, configure, []string{"-j", "2"})
 	hold.Store(true)
-	result := make(chan string, 1)
-	go func() {
-		code, body := h.call(t, "POST", "/reload")
-		result <- strconv.Itoa(code) + " " + body
-	}()
-	var body string
-	waitFor(t, 10*time.Second, "readyz to answer 503 during the reload (or the reload to answer)", func() bool {
-		select {
-		case r := <-result:
-			result <- r
-			return true
-		default:
-		}
-		var code int
-		code, body = h.call(t, "GET", "/readyz")
-		return code == 503
-	})
+	body, result := h.postWatchingReadyz(t, "/reload", "the reload")
 	select {
 	case r := <-result:
 		close(gate)
-		skipWithoutSup(t, r)
 		t.Fatalf("POST /reload answered before its new lives configured: %s", r)
 	default:
 	}
@@ -378,7 +375,6 @@ func TestAdminReadyzDuringReload(t *testing.T) {
 func TestAdminRestartUnderLoad(t *testing.T) {
 	h := startAdmin(t, hello, []string{"-j", "2"})
 	if code, body := h.call(t, "POST", "/instances/1/restart"); code != 200 {
-		skipWithoutSup(t, body)
 		t.Fatalf("POST /instances/1/restart: %d %s", code, body)
 	}
 	// Under load: 4 keep-alive clients until the restart has answered.
@@ -688,28 +684,11 @@ func TestAdminReadyzDuringDrain(t *testing.T) {
 		t.Fatal("the /park request did not reach its handler")
 	}
 	// The parked request keeps the drain of its instance going.
-	result := make(chan string, 1)
-	go func() {
-		code, body := h.call(t, "POST", "/instances/"+inst+"/drain")
-		result <- strconv.Itoa(code) + " " + body
-	}()
-	var body string
-	waitFor(t, 10*time.Second, "readyz to answer 503 during the drain (or the drain to answer)", func() bool {
-		select {
-		case r := <-result:
-			result <- r
-			return true
-		default:
-		}
-		var code int
-		code, body = h.call(t, "GET", "/readyz")
-		return code == 503
-	})
+	body, result := h.postWatchingReadyz(t, "/instances/"+inst+"/drain", "the drain")
 	select {
 	case r := <-result:
 		close(release)
 		<-parkedDone
-		skipWithoutSup(t, r)
 		t.Fatalf("POST /instances/%s/drain answered while a request of it was still in flight: %s", inst, r)
 	default:
 	}

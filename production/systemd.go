@@ -63,6 +63,7 @@ type deploy struct {
 	poke     chan struct{} // the status may have changed
 	upgraded atomic.Bool   // a new process took over: say nothing more
 
+	upgrades  sync.WaitGroup                     // Upgrade's goroutines: the stop waits for them
 	upMu      sync.Mutex                         // one upgrade at a time; guards what follows
 	upg       atomic.Pointer[tableflip.Upgrader] // set once; Stop needs it without upMu
 	listeners []fileListener                     // the listening sockets a new process inherits
@@ -103,6 +104,12 @@ func (rs *runState) startDeploy(ctx context.Context) (context.Context, func()) {
 		<-d.done
 		if upg := d.upg.Load(); upg != nil {
 			upg.Stop() // also ends an upgrade under way: its new process is killed
+		}
+		// An Upgrade whose caller gave up (its ctx ended) may still run:
+		// wait for it, then stop an upgrader it made meanwhile.
+		d.upgrades.Wait()
+		if upg := d.upg.Load(); upg != nil {
+			upg.Stop() // idempotent
 		}
 		rs.r.sys.CompareAndSwap(d, nil)
 	}

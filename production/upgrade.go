@@ -57,10 +57,10 @@ func (r *Runner) Upgrade(ctx context.Context) error {
 		return fmt.Errorf("%w: an upgrade is already running", ErrUpgrade)
 	}
 	result := make(chan error, 1)
-	go func() {
+	d.upgrades.Go(func() { // owned by d: its stop waits for it
 		defer d.upMu.Unlock()
 		result <- d.upgrade()
-	}()
+	})
 	select {
 	case err := <-result:
 		return err

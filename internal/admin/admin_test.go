@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/goangel/angel/internal/admin"
+	"github.com/goangel/angel/internal/testutil"
 )
 
 // fake is a Control driven by the test: it records the verbs and answers
@@ -226,17 +227,10 @@ func TestHealthz(t *testing.T) {
 	f.hold = nil
 	f.mu.Unlock()
 	close(hold)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.WaitFor(t, 5*time.Second, "healthz to recover once the runner answered", func() bool {
 		code, _, _ := do(t, s, "GET", "/healthz")
-		if code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("healthz did not recover once the runner answered")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return code == 200
+	})
 }
 
 func TestToken(t *testing.T) {
