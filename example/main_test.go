@@ -416,6 +416,24 @@ func TestNamespaces(t *testing.T) {
 }
 
 // process runs the example program (this test binary, see TestMain) with args.
+// listeningURL waits until the example's output says where it listens and
+// returns that URL.
+func listeningURL(t *testing.T, out *syncBuffer) string {
+	t.Helper()
+	var base string
+	waitFor(t, 20*time.Second, "the example to listen", func() bool {
+		if m := listening.FindStringSubmatch(out.String()); m != nil {
+			base = m[1]
+			return true
+		}
+		return false
+	})
+	return base
+}
+
+// listening matches the log line of the second instance with its URL.
+var listening = regexp.MustCompile(`Instance #1 listening at (http://[0-9.:]+)`)
+
 func process(t *testing.T, args string, stdout, stderr io.Writer) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
@@ -458,15 +476,7 @@ func TestProcess(t *testing.T) {
 	}
 	out := &syncBuffer{}
 	cmd := process(t, "-a 127.0.0.1 -p 0 -j 2", out, out)
-	listening := regexp.MustCompile(`Instance #1 listening at (http://[0-9.:]+)`)
-	var base string
-	waitFor(t, 20*time.Second, "the example to listen", func() bool {
-		if m := listening.FindStringSubmatch(out.String()); m != nil {
-			base = m[1]
-			return true
-		}
-		return false
-	})
+	base := listeningURL(t, out)
 	if a := get(t, base+"/"); a.code != 200 || a.body != "Hello, production world!" {
 		t.Errorf("GET / = %d %q", a.code, a.body)
 	}

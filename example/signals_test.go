@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,15 +20,7 @@ func TestProcessSignals(t *testing.T) {
 	}
 	out := &syncBuffer{}
 	cmd := process(t, "-a 127.0.0.1 -p 0 -j 2", out, out)
-	listening := regexp.MustCompile(`Instance #1 listening at (http://[0-9.:]+)`)
-	var base string
-	waitFor(t, 20*time.Second, "the example to listen", func() bool {
-		if m := listening.FindStringSubmatch(out.String()); m != nil {
-			base = m[1]
-			return true
-		}
-		return false
-	})
+	base := listeningURL(t, out)
 	step := func(sig syscall.Signal, want string) {
 		t.Helper()
 		if err := cmd.Process.Signal(sig); err != nil {
@@ -82,7 +73,6 @@ func TestProcessConsoleGone(t *testing.T) {
 			cmd.Wait()
 		}
 	})
-	listening := regexp.MustCompile(`Instance #1 listening at (http://[0-9.:]+)`)
 	sc := bufio.NewScanner(stdout)
 	var base string
 	for base == "" && sc.Scan() {
