@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,21 +19,17 @@ type Memory struct {
 	mu       sync.Mutex // guards the index, the retained messages and routes' writers
 	exact    map[string]map[*memSub]struct{}
 	wild     map[*memSub]struct{}
-	retained map[string]retainedMsg
+	retained map[string]*retainedMsg           // updated in place: one hash per retained publish
 	seq      uint64                            // orders retained messages
 	routes   atomic.Pointer[map[string]*route] // copy-on-write cache topic -> matching subs
 
-	published      atomic.Uint64
-	delivered      atomic.Uint64
 	dropped        atomic.Uint64
 	retainRejected atomic.Uint64
 	ts             *topicStats // WithTopicStats, nil when off
 
-	// Publish epochs fence the non-blocking sends of publishers against
-	// the closing of channels (see quiesce).
-	quiesceMu sync.Mutex
-	epoch     atomic.Uint64
-	active    [2]paddedCounter
+	// The publish fence (against the closing of channels) and the
+	// published and delivered counters.
+	gate gate
 }
 
 // route is what one topic is delivered to: every ordinary subscription,
@@ -60,49 +55,6 @@ type retainedMsg struct {
 // retainedMeta marks a retained message; shared, never written.
 var retainedMeta = &meta{retained: true}
 
-type paddedCounter struct {
-	_ [64]byte
-	n atomic.Int64
-	_ [56]byte
-}
-
-// enter announces a publisher; the parity it returns goes back to leave.
-// The count is valid only if the epoch did not move meanwhile: then every
-// later flip (the first of which waits for this parity) sees it.
-func (b *Memory) enter() uint64 {
-	for {
-		e := b.epoch.Load()
-		b.active[e&1].n.Add(1)
-		if b.epoch.Load() == e {
-			return e & 1
-		}
-		b.active[e&1].n.Add(-1)
-	}
-}
-
-func (b *Memory) leave(e uint64) { b.active[e].n.Add(-1) }
-
-// quiesce returns once no publisher can still send to a queue whose closed
-// flag was set before the call. A publisher enters (counts itself under the
-// current epoch's parity and checks the epoch did not move), then checks
-// closed flags; quiesce flips the epoch and waits for the old parity's
-// count to reach zero, one quiesce at a time. Atomics are sequentially
-// consistent, so for every publisher either it entered after the flip of
-// an earlier quiesce and sees the flag, or its count is waited for by the
-// first flip after it entered, which this quiesce (serialised by
-// quiesceMu) follows or is. New publishers count on the other parity, so a
-// steady stream of them cannot starve the wait. Publishers never block or
-// call user code while entered (Block waits and event hooks happen
-// outside), so the wait is short.
-func (b *Memory) quiesce() {
-	b.quiesceMu.Lock()
-	old := b.epoch.Add(1) - 1
-	for b.active[old&1].n.Load() != 0 {
-		runtime.Gosched()
-	}
-	b.quiesceMu.Unlock()
-}
-
 // closeSubs closes the queues of subs (already removed from the index).
 func (b *Memory) closeSubs(subs []*memSub) {
 	n := 0
@@ -115,7 +67,7 @@ func (b *Memory) closeSubs(subs []*memSub) {
 	if n == 0 {
 		return
 	}
-	b.quiesce()
+	b.gate.quiesce()
 	for _, s := range subs[:n] {
 		s.q.closeCh()
 	}
@@ -133,7 +85,7 @@ func NewMemory(opts ...Option) *Memory {
 		cfg:      newConfig(opts),
 		exact:    make(map[string]map[*memSub]struct{}),
 		wild:     make(map[*memSub]struct{}),
-		retained: make(map[string]retainedMsg),
+		retained: make(map[string]*retainedMsg),
 	}
 	if len(b.cfg.natsOnly) > 0 {
 		panic(fmt.Sprintf("pubsub: NewMemory: %v configure a NATS connection; pass them to NewNATS", b.cfg.natsOnly))
@@ -173,9 +125,10 @@ func (b *Memory) Stats() Stats {
 	b.mu.Lock()
 	retained := len(b.retained)
 	b.mu.Unlock()
+	published, delivered := b.gate.counts()
 	return Stats{
-		Published:      b.published.Load(),
-		Delivered:      b.delivered.Load(),
+		Published:      published,
+		Delivered:      delivered,
 		Dropped:        b.dropped.Load(),
 		Retained:       retained,
 		RetainRejected: b.retainRejected.Load(),
@@ -192,20 +145,8 @@ func (b *Memory) invalidate() {
 	b.routes.Store(&m)
 }
 
-// route returns what topic is delivered to.
-func (b *Memory) route(topic string) (*route, error) {
-	if rt, ok := (*b.routes.Load())[topic]; ok {
-		return rt, nil
-	}
-	if err := ValidateTopic(topic); err != nil {
-		return nil, err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.routeLocked(topic), nil
-}
-
-// routeLocked is route for a valid topic, with mu held.
+// routeLocked returns what a valid topic is delivered to, from the cache or
+// the index; called with mu held.
 func (b *Memory) routeLocked(topic string) *route {
 	old := *b.routes.Load()
 	if rt, ok := old[topic]; ok {
@@ -253,8 +194,76 @@ type memClient struct {
 func (c *memClient) ID() string { return c.id }
 
 func (c *memClient) Publish(ctx context.Context, topic string, payload any, opts ...PublishOption) (int, error) {
-	retain := pubOptions(opts)
-	return c.publish(ctx, topic, payload, retain, nil)
+	if len(opts) == 0 {
+		if n, ok, err := c.publishFast(ctx, topic, payload); ok {
+			return n, err
+		}
+	}
+	return c.publish(ctx, topic, payload, pubOptions(opts), nil)
+}
+
+// publishFast is publish for the common case, kept small (no error
+// formatting, no retained state, no request): a live message from an open
+// client with a live ctx, allowed to publish, on a topic whose route is
+// cached, without a codec. It reports false, having done nothing, when one
+// of these does not hold (publish then does it all, errors included). A
+// queue that does not take the message at once hands the rest of the
+// delivery to the general path, in the same epoch.
+func (c *memClient) publishFast(ctx context.Context, topic string, payload any) (int, bool, error) {
+	b := c.b
+	rt := (*b.routes.Load())[topic]
+	if rt == nil || b.cfg.codec != nil || c.closed.Load() || ctx.Err() != nil || (len(c.perms.pub) > 0 && !c.perms.canPublish(topic)) {
+		return 0, false, nil
+	}
+	m := Message{Topic: topic, Sender: c.id, Payload: payload}
+	e := b.gate.enter()
+	n := 0
+	for i, s := range rt.subs {
+		if s.client == c && !s.self {
+			continue
+		}
+		q := s.q
+		if !q.slow.Load() && !q.closed.Load() {
+			select {
+			case q.ch <- m:
+				n++
+				continue
+			default:
+			}
+		}
+		n, err := c.finish(ctx, rt, m, e, i, n)
+		return n, true, err
+	}
+	if len(rt.groups) > 0 {
+		n, err := c.finish(ctx, rt, m, e, len(rt.subs), n)
+		return n, true, err
+	}
+	b.gate.done(e, n)
+	rt.count(n)
+	return n, true, nil
+}
+
+// finish is the rest of publishFast's delivery, from rt.subs[i] on, by the
+// general path (inside epoch e, n deliveries made).
+func (c *memClient) finish(ctx context.Context, rt *route, m Message, e uint64, i, n int) (int, error) {
+	d := delivery{ctx: ctx, c: c, m: m, n: n}
+	c.b.gate.done(d.runFrom(e, rt, i), d.n)
+	rt.count(d.n)
+	if d.err != nil {
+		return d.n, fmt.Errorf("pubsub: publish %q: %w", m.Topic, d.err)
+	}
+	return d.n, nil
+}
+
+// count adds one publish delivered n times to the topic's counters, if
+// any (the gate counts the broker's).
+func (rt *route) count(n int) {
+	if rt.ts != nil {
+		rt.ts.published()
+		if n > 0 {
+			rt.ts.delivered(uint64(n))
+		}
+	}
 }
 
 // publish delivers one message; rep is the reply slot of a request.
@@ -263,14 +272,12 @@ func (c *memClient) publish(ctx context.Context, topic string, payload any, reta
 		return 0, err
 	}
 	b := c.b
-	var rt *route
-	if !retain {
-		var err error
-		if rt, err = b.route(topic); err != nil {
+	routes := b.routes.Load()
+	rt := (*routes)[topic] // the topic of a cached route is valid
+	if rt == nil {
+		if err := ValidateTopic(topic); err != nil {
 			return 0, err
 		}
-	} else if err := ValidateTopic(topic); err != nil {
-		return 0, err
 	}
 	if !c.perms.canPublish(topic) {
 		return 0, fmt.Errorf("%w: client %q may not publish to %q", ErrPermission, c.id, topic)
@@ -290,19 +297,18 @@ func (c *memClient) publish(ctx context.Context, topic string, payload any, reta
 		// gets it retained, each exactly once.
 		b.mu.Lock()
 		rerr = b.retainLocked(c, m)
+		if rt == nil || b.routes.Load() != routes { // the route cache changed meanwhile
+			rt = b.routeLocked(topic)
+		}
+		b.mu.Unlock()
+	} else if rt == nil {
+		b.mu.Lock()
 		rt = b.routeLocked(topic)
 		b.mu.Unlock()
 	}
 	d := delivery{ctx: ctx, c: c, m: m, rep: rep}
-	d.run(rt)
-	b.published.Add(1)
-	b.delivered.Add(uint64(d.n))
-	if rt.ts != nil {
-		rt.ts.published()
-		if d.n > 0 {
-			rt.ts.delivered(uint64(d.n))
-		}
-	}
+	b.gate.done(d.runFrom(b.gate.enter(), rt, 0), d.n)
+	rt.count(d.n)
 	err := d.err
 	if err != nil {
 		err = fmt.Errorf("pubsub: publish %q: %w", topic, err)
@@ -322,12 +328,16 @@ func joinErr(a, b error) error {
 
 // retainLocked keeps m as its topic's last message, within the limit.
 func (b *Memory) retainLocked(c *memClient, m Message) error {
-	if _, ok := b.retained[m.Topic]; !ok && len(b.retained) >= b.cfg.retainLimit {
+	b.seq++
+	if r := b.retained[m.Topic]; r != nil {
+		*r = retainedMsg{m: m, from: c, seq: b.seq}
+		return nil
+	}
+	if len(b.retained) >= b.cfg.retainLimit {
 		b.retainRejected.Add(1)
 		return fmt.Errorf("%w: %d topics retained (WithRetainLimit)", ErrRetainLimit, len(b.retained))
 	}
-	b.seq++
-	b.retained[m.Topic] = retainedMsg{m: m, from: c, seq: b.seq}
+	b.retained[m.Topic] = &retainedMsg{m: m, from: c, seq: b.seq}
 	return nil
 }
 
@@ -349,12 +359,11 @@ type slowPut struct {
 	full bool
 }
 
-// run hands the message to every ordinary subscription and to one member
-// of each group, within one publish epoch.
-func (d *delivery) run(rt *route) {
-	b := d.c.b
-	e := b.enter()
-	for _, s := range rt.subs {
+// runFrom hands the message to every ordinary subscription from rt.subs[i]
+// on and to one member of each group, inside publish epoch e; it returns
+// the epoch to leave (the slow path leaves and enters again).
+func (d *delivery) runFrom(e uint64, rt *route, i int) uint64 {
+	for _, s := range rt.subs[i:] {
 		if s.client == d.c && (!s.self || d.rep != nil) {
 			continue
 		}
@@ -379,7 +388,7 @@ func (d *delivery) run(rt *route) {
 			e = d.put(e, s)
 		}
 	}
-	b.leave(e)
+	return e
 }
 
 // pick chooses the group member to get the message: the next one in turn
@@ -419,9 +428,9 @@ func (d *delivery) put(e uint64, s *memSub) uint64 {
 		return e
 	}
 	b := d.c.b
-	b.leave(e)
+	b.gate.leave(e)
 	d.slowPut(slowPut{s, m, ev, full})
-	return b.enter()
+	return b.gate.enter()
 }
 
 func (d *delivery) slowPut(p slowPut) {
@@ -511,7 +520,7 @@ func (c *memClient) Subscribe(ctx context.Context, pattern string, opts ...Subsc
 		for t, r := range b.retained {
 			if (s.wild && match(pattern, t)) || t == pattern {
 				if r.from != c || s.self {
-					rs = append(rs, r)
+					rs = append(rs, *r)
 				}
 			}
 		}
@@ -524,7 +533,7 @@ func (c *memClient) Subscribe(ctx context.Context, pattern string, opts ...Subsc
 				s.q.drop(m.Topic)
 			}
 			if ok {
-				b.delivered.Add(1)
+				b.gate.addDelivered(1)
 			}
 			if ev != 0 {
 				evs = append(evs, ev)

@@ -16,7 +16,7 @@ import (
 //   - closed (atomic) is set first; a sender checks it after announcing
 //     itself and skips a closed queue.
 //   - Non-blocking sends (tryPut) are fenced by the caller: the in-memory
-//     broker's publish epochs (see Memory.quiesce), or mu.RLock for NATS.
+//     broker's publish fence (see gate), or mu.RLock for NATS.
 //   - Blocking sends (blockPut, the Block policy) hold mu.RLock for the
 //     wait; done is closed first to wake them, then close takes mu.Lock.
 type queue struct {
