@@ -186,20 +186,15 @@ func RunLatency(b *testing.B, t PubSubTarget) {
 	b.ReportMetric(pct(0.99), "p99-µs")
 }
 
-// floorMsg is the size of pubsub.Message: the floor carries the same.
-type floorMsg struct {
-	Topic, Sender string
-	Payload       any
-}
-
 // ChannelFloor is the physical floor of a channel broker: one buffered
-// channel per receiver, the publisher sending to each in turn.
+// channel of pubsub.Message per receiver (the very message goangel
+// delivers), the publisher sending to each in turn.
 func ChannelFloor() PubSubTarget {
 	return PubSubTarget{Name: "channels", Setup: func(tb testing.TB, k int, sink PubSubSink) (func(int64) error, func()) {
-		chs := make([]chan floorMsg, k)
+		chs := make([]chan pubsub.Message, k)
 		var wg sync.WaitGroup
 		for r := range chs {
-			chs[r] = make(chan floorMsg, PubSubQueue)
+			chs[r] = make(chan pubsub.Message, PubSubQueue)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -209,7 +204,7 @@ func ChannelFloor() PubSubTarget {
 			}()
 		}
 		publish := func(stamp int64) error {
-			m := floorMsg{Topic: PubSubTopic, Sender: "pub", Payload: stamp}
+			m := pubsub.Message{Topic: PubSubTopic, Sender: "pub", Payload: stamp}
 			for _, ch := range chs {
 				ch <- m
 			}
