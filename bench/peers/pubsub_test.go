@@ -38,6 +38,7 @@ func BenchmarkPubSubPeers(b *testing.B) {
 	}
 	targets := []bench.PubSubTarget{
 		bench.ChannelFloor(),
+		bench.ChannelFloorNonBlocking(),
 		bench.GoangelMemory(),
 		bench.GoangelRetainedMemory(),
 		cskrTarget(),
