@@ -130,13 +130,15 @@
 // connection. With WithNamespace (goangel's runner passes the app's name,
 // or --pubsub-namespace) every subject is "NAMESPACE.TOPIC": apps sharing
 // a server are apart unless they choose the same namespace. Each message carries the sending client's unique id (a nuid)
-// and its ClientInfo id in one header (HeaderSender), and a subscription
-// drops messages from its own client unless made with IncludeSelf: "every
-// instance but the sender" holds across processes and machines.
+// and its ClientInfo id (a plain publish in its reply subject, a request,
+// a response or a retained message's live copy in one header: see
+// HeaderSender), and a subscription drops messages from its own client
+// unless made with IncludeSelf: "every instance but the sender" holds
+// across processes and machines.
 // Permissions are checked client-side, the same way as in memory. The
 // subscriptions of one broker to one pattern share one nats.go
-// subscription: the server sends each message once per broker, its header
-// is parsed once, and nats.go's delivery goroutine hands it to every local
+// subscription: the server sends each message once per broker, its sender
+// is read once, and nats.go's delivery goroutine hands it to every local
 // subscription's bounded queue with the same policies as in memory (so a
 // slow drop-policy subscriber holds up nobody). A Block subscription gets a
 // nats.go subscription of its own: waiting for it holds up only its own

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/pubsub"
@@ -498,5 +499,74 @@ func TestNATSQueueGroupAcrossProcesses(t *testing.T) {
 	publish(t, register(t, m1, "marker"), "jobs", -1)
 	if v, _ := pubsub.Decode[int](recv(t, plain)); v != -1 {
 		t.Errorf("plain got %d after the %d messages, want the marker (a duplicate?)", v, n)
+	}
+}
+
+// TestNATSWireFormat: what other NATS clients see and send. A plain
+// publish carries no header: its sender is in its reply subject (any id,
+// spaces and all, comes back as Message.Sender), and it is not a request.
+// A foreign message has Sender ""; a foreign request (a reply inbox of its
+// own) is a request goangel can answer.
+func TestNATSWireFormat(t *testing.T) {
+	url := runServer(t, nil).ClientURL()
+	b1 := newNATS(t, url, pubsub.WithNamespace("ns"))
+	b2 := newNATS(t, url, pubsub.WithNamespace("ns"))
+	raw, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	seen, err := raw.SubscribeSync("ns.t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	const id = "app/0#1 ünïcode.and spaces"
+	p := register(t, b1, id)
+	s := subscribe(t, register(t, b2, "r"), "t")
+
+	publish(t, p, "t", "hi")
+	m := recv(t, s)
+	if m.Sender != id || m.IsRequest() {
+		t.Errorf("goangel got sender %q, request %v; want %q, not a request", m.Sender, m.IsRequest(), id)
+	}
+	if err := m.Respond(context.Background(), "no"); !errors.Is(err, pubsub.ErrNotRequest) {
+		t.Errorf("Respond to a plain message: %v, want ErrNotRequest", err)
+	}
+	w, err := seen.NextMsg(wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Header) != 0 || !strings.HasPrefix(w.Reply, pubsub.SenderReplyPrefix) || string(w.Data) != `"hi"` {
+		t.Errorf("on the wire: header %v, reply %q, data %s; want no header, a reply subject starting %q", w.Header, w.Reply, w.Data, pubsub.SenderReplyPrefix)
+	}
+
+	// A foreign publish, then a foreign request.
+	if err := raw.Publish("ns.t", []byte(`"plain"`)); err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, s); m.Sender != "" || m.IsRequest() {
+		t.Errorf("foreign publish: sender %q, request %v", m.Sender, m.IsRequest())
+	}
+	type answer struct {
+		m   *nats.Msg
+		err error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		m, err := raw.Request("ns.t", []byte(`"ping"`), wait)
+		answered <- answer{m, err}
+	}()
+	q := recv(t, s)
+	if q.Sender != "" || !q.IsRequest() {
+		t.Errorf("foreign request: sender %q, request %v", q.Sender, q.IsRequest())
+	}
+	if err := q.Respond(context.Background(), "pong"); err != nil {
+		t.Fatal(err)
+	}
+	if a := <-answered; a.err != nil || string(a.m.Data) != `"pong"` {
+		t.Errorf("foreign request: %v, answer %+v", a.err, a.m)
 	}
 }
