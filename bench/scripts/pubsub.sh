@@ -206,8 +206,9 @@ one allocation, once per publish whatever K (\`TestPublishAllocs\` in pubsub che
 and K = 16).
 Bare nats.go subscribes K times on one connection, so the server sends K copies and nats.go
 parses K messages; goangel's NATS broker subscribes once per pattern and fans out to its K
-local queues, which is why it can beat bare nats.go at fan-out while paying a header, a
-queue hop and the JSON codec. Its latency adds the hop from nats.go's delivery goroutine to
+local queues, which is why it can beat bare nats.go at fan-out while paying a queue hop and
+the JSON codec (a plain publish carries its sender in its reply subject, so there is no header
+to encode and parse: see pubsub.HeaderSender). Its latency adds the hop from nats.go's delivery goroutine to
 the subscription's channel. The NATS figures spread the most from run to run (see the min–max
 column and benchstat's ± below): on this loaded 2-core machine one NATS run of the same code can
 be twice as fast as the next, so the NATS ratio of one run is a rough figure.
