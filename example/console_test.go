@@ -3,13 +3,12 @@
 package main
 
 import (
-	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/goangel/angel/internal/testutil"
 )
 
 // A start-up error (here: the port is taken) is printed once, as an error
@@ -19,12 +18,7 @@ func TestStartupErrorPrintedOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a subprocess")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	port := takenPort(t)
 	var stdout, stderr syncBuffer
 	cmd := process(t, "-j 1 -p "+port, &stdout, &stderr)
 	if code := exitCode(t, cmd); code != 78 {
@@ -50,23 +44,8 @@ func TestJournalStreamProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a subprocess")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	out, err := os.Create(filepath.Join(t.TempDir(), "journal"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	fi, err := out.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := fi.Sys().(*syscall.Stat_t)
-	t.Setenv("JOURNAL_STREAM", fmt.Sprintf("%d:%d", st.Dev, st.Ino))
+	port := takenPort(t)
+	out := testutil.JournalStream(t)
 	var stderr syncBuffer
 	cmd := process(t, "-j 1 -p "+port, out, &stderr) // an *os.File: the child's own stdout
 	if code := exitCode(t, cmd); code != 78 {
@@ -80,4 +59,17 @@ func TestJournalStreamProcess(t *testing.T) {
 	if strings.Contains(got, "\x1b[") || strings.Contains(got, "T2") || stderr.String() != "" {
 		t.Errorf("journal output has colours or timestamps, or stderr was written:\n%s\nstderr: %q", got, stderr.String())
 	}
+}
+
+// takenPort returns a port of 127.0.0.1 that a listener holds until the
+// test ends: the example cannot listen on it.
+func takenPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
 }

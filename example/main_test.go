@@ -298,7 +298,14 @@ func TestNATS(t *testing.T) {
 // on 127.0.0.1 until the test ends, and returns its URL.
 func natsServer(t *testing.T) string {
 	t.Helper()
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, JetStream: true, StoreDir: t.TempDir()}
+	return startNATS(t, &server.Options{JetStream: true, StoreDir: t.TempDir()})
+}
+
+// startNATS runs a NATS server with opts on a free port of 127.0.0.1 until
+// the test ends, and returns its URL.
+func startNATS(t *testing.T, opts *server.Options) string {
+	t.Helper()
+	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -356,19 +363,7 @@ func TestCrashStorm(t *testing.T) {
 // TestNATSWithoutJetStream: start-up says clearly that retained messages
 // are not available; the example still serves and passes greetings live.
 func TestNATSWithoutJetStream(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	rn := start(t, nil, "--pubsub-url", ns.ClientURL())
+	rn := start(t, nil, "--pubsub-url", startNATS(t, &server.Options{}))
 	if want := "the NATS server has no JetStream: retained messages are not available"; !strings.Contains(rn.Log(), want) {
 		t.Errorf("log lacks %q:\n%s", want, rn.Log())
 	}
@@ -439,17 +434,9 @@ func process(t *testing.T, args string, stdout, stderr io.Writer) *exec.Cmd {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "EXAMPLE_TEST_RUN_MAIN=1", "EXAMPLE_TEST_ARGS="+args)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	// A test that fails before exitCode has waited for the process must
 	// not leave it running.
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	startCmd(t, cmd)
 	return cmd
 }
 
@@ -495,4 +482,18 @@ func TestProcess(t *testing.T) {
 	if !strings.Contains(errOut.String(), "example: error: -j/--concurrency must be at least 1, got 0") || !strings.Contains(errOut.String(), "Usage: example [flags]") {
 		t.Errorf("-j 0: stderr:\n%s", errOut)
 	}
+}
+
+// startCmd starts cmd and kills it when the test ends, if it still runs.
+func startCmd(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
 }

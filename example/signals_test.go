@@ -64,15 +64,7 @@ func TestProcessConsoleGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	startCmd(t, cmd)
 	sc := bufio.NewScanner(stdout)
 	var base string
 	for base == "" && sc.Scan() {

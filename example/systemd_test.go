@@ -75,20 +75,6 @@ func exampleCmd(path, args string, out *os.File, env ...string) *exec.Cmd {
 	return cmd
 }
 
-// startCmd starts cmd and kills it when the test ends, if it still runs.
-func startCmd(t *testing.T, cmd *exec.Cmd) {
-	t.Helper()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-}
-
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()

@@ -143,6 +143,13 @@ func startBrowserLoad(h *adminHarness, crash chan<- struct{}) (stop func()) {
 // crashOnSignal is hello, and a supervised goroutine that crashes the life
 // when it takes a value from crash (any instance may take it).
 func crashOnSignal(app *production.App, crash <-chan struct{}) error {
+	goCrashOn(app, crash)
+	return hello(app)
+}
+
+// goCrashOn starts a supervised goroutine that crashes the life when it
+// takes a value from crash (or crash is closed).
+func goCrashOn(app *production.App, crash <-chan struct{}) {
 	app.Go(func(ctx context.Context) error {
 		select {
 		case <-crash:
@@ -151,5 +158,4 @@ func crashOnSignal(app *production.App, crash <-chan struct{}) error {
 			return nil
 		}
 	})
-	return hello(app)
 }

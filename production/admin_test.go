@@ -292,14 +292,7 @@ func gated(gate <-chan struct{}, crash <-chan struct{}) func(*production.App) er
 	return func(app *production.App) error {
 		info := app.Info()
 		if info.Number == 1 && info.Life == 1 {
-			app.Go(func(ctx context.Context) error {
-				select {
-				case <-crash:
-					return errors.New("triggered crash")
-				case <-ctx.Done():
-					return nil
-				}
-			})
+			goCrashOn(app, crash)
 		}
 		if info.Number == 1 && info.Life > 1 {
 			<-gate

@@ -7,13 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/goangel/angel/internal/logging"
+	"github.com/goangel/angel/internal/testutil"
 )
 
 // openPTY returns the master and slave ends of a new pseudo-terminal.
@@ -102,17 +102,7 @@ func TestNoColor(t *testing.T) {
 func TestJournalStream(t *testing.T) {
 	for _, format := range []string{"text", "json"} {
 		t.Run(format, func(t *testing.T) {
-			out, err := os.Create(filepath.Join(t.TempDir(), "journal"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer out.Close()
-			fi, err := out.Stat()
-			if err != nil {
-				t.Fatal(err)
-			}
-			st := fi.Sys().(*syscall.Stat_t)
-			t.Setenv("JOURNAL_STREAM", fmt.Sprintf("%d:%d", st.Dev, st.Ino))
+			out := testutil.JournalStream(t)
 			var stderr bytes.Buffer
 			f := defaults()
 			f.LogFormat = format
