@@ -51,16 +51,20 @@ func TestGateCountsAcrossFlushes(t *testing.T) {
 	}
 }
 
-// Deliveries past the word's field (2^24) stay exact: 200,000 publishes of
-// the largest inline n make 12.6M, counted by flushes on the way.
+// Deliveries past the word's field (2^24, 16.8M) stay exact: 300,000
+// publishes of the largest inline n make 18.9M, counted by flushes on the
+// way (without them the field would wrap).
 func TestGateFlushesDeliveries(t *testing.T) {
 	var g gate
-	const n = 200_000 // × 63 deliveries ≈ 12.6M > 2^23
+	const n = 300_000 // × 63 deliveries ≈ 18.9M > 2^24
 	for range n {
 		g.done(g.enter(), inlineMax)
 	}
 	pub, del := g.counts()
 	if pub != n || del != n*inlineMax {
 		t.Fatalf("counts = %d, %d; want %d, %d", pub, del, n, n*inlineMax)
+	}
+	if g.delivered == 0 {
+		t.Error("no flush of deliveries happened")
 	}
 }

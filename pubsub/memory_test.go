@@ -471,7 +471,7 @@ func TestNATSOnlyOptionInMemory(t *testing.T) {
 }
 
 // The broker's counters stay exact under concurrent publishers, across the
-// many internal flushes of 100,000 publishes, with subscriptions coming and
+// many internal flushes of 160,000 publishes, with subscriptions coming and
 // going meanwhile (each Unsubscribe quiesces publishers): Published counts
 // every publish, Delivered every message a receiver got.
 func TestMemoryStatsExactUnderConcurrency(t *testing.T) {
@@ -479,7 +479,7 @@ func TestMemoryStatsExactUnderConcurrency(t *testing.T) {
 	defer b.Close(context.Background())
 	const (
 		publishers = 4
-		each       = 25_000
+		each       = 40_000 // 160,000 publishes: one parity word at least takes more than its field holds (2^16) unflushed
 		k          = 3
 	)
 	var received sync.WaitGroup
