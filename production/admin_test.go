@@ -646,6 +646,11 @@ func TestAdminMetricsKeepWriterInterfaces(t *testing.T) {
 	if code, _, _, err := h.get("/nope"); err != nil || code != 404 {
 		t.Errorf("GET /nope = %d %v", code, err)
 	}
+	// The hijacked request is counted when its handler returns, which may
+	// be after the client has read its answer.
+	waitFor(t, 10*time.Second, "the four requests to be counted", func() bool {
+		return h.scrape(t).sum("goangel_http_requests_total") == 4
+	})
 	expect(t, h.scrape(t), map[string]float64{
 		"goangel_http_requests_total code 2xx": 1, // /flush
 		"goangel_http_requests_total code 1xx": 1, // /hijack: the handler owns the connection
