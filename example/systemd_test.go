@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -15,11 +15,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/goangel/angel/internal/loadclient"
 	"github.com/goangel/angel/internal/testutil"
 	"golang.org/x/sys/unix"
 )
@@ -176,100 +176,31 @@ func TestSystemdSocketActivate(t *testing.T) {
 	}
 }
 
-// load runs bounded concurrent load that never retries: keep-alive clients
-// (one connection each, replaced only after a response that said
-// "Connection: close") and new-connection clients (one request per
-// connection). Any error is a failed request.
-type load struct {
-	addr   string
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	ok     atomic.Int64
-	failed atomic.Int64
-	mu     sync.Mutex
-	errs   []string
-}
-
-func startLoad(addr string, keepAlive, newConn int) *load {
-	l := &load{addr: addr, stop: make(chan struct{})}
-	for range keepAlive {
-		l.wg.Go(func() { l.run(true) })
+// startLoad runs bounded load that never retries (internal/loadclient):
+// keep-alive clients and new-connection clients, each answer checked for
+// the example's greeting, until the returned stop is called; ok and failed
+// count the requests so far.
+func startLoad(addr string, keepAlive, newConn int) (ok, failed func() int, stop func() string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg := loadclient.Config{Addr: addr, Path: "/", Body: "Hello, production world!"}
+	ka, nc := cfg, cfg
+	ka.Workers, ka.KeepAlive = keepAlive, true
+	nc.Workers = newConn
+	loads := []*loadclient.Load{loadclient.Start(ctx, ka), loadclient.Start(ctx, nc)}
+	sum := func(f func(*loadclient.Result) int) int {
+		n := 0
+		for _, l := range loads {
+			n += f(l.Result())
+		}
+		return n
 	}
-	for range newConn {
-		l.wg.Go(func() { l.run(false) })
+	ok = func() int { return sum(func(r *loadclient.Result) int { return r.Count(loadclient.OK) }) }
+	failed = func() int { return sum((*loadclient.Result).Failed) }
+	stop = func() string {
+		cancel()
+		return fmt.Sprintf("keep-alive: %v; new connections: %v", loads[0].Wait(), loads[1].Wait())
 	}
-	return l
-}
-
-func (l *load) fail(err error) {
-	err = fmt.Errorf("%s %w", time.Now().UTC().Format("15:04:05.000000"), err)
-	l.failed.Add(1)
-	l.mu.Lock()
-	if len(l.errs) < 10 {
-		l.errs = append(l.errs, err.Error())
-	}
-	l.mu.Unlock()
-}
-
-func (l *load) run(keepAlive bool) {
-	var c net.Conn
-	var br *bufio.Reader
-	kind, onConn := "new-connection client", 0
-	if keepAlive {
-		kind = "keep-alive client"
-	}
-	defer func() {
-		if c != nil {
-			c.Close()
-		}
-	}()
-	for {
-		select {
-		case <-l.stop:
-			return
-		default:
-		}
-		if c == nil {
-			var err error
-			if c, err = net.DialTimeout("tcp", l.addr, 10*time.Second); err != nil {
-				l.fail(err)
-				return
-			}
-			br = bufio.NewReader(c)
-			onConn = 0
-		}
-		onConn++
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		req := "GET / HTTP/1.1\r\nHost: example\r\n\r\n"
-		if !keepAlive {
-			req = "GET / HTTP/1.1\r\nHost: example\r\nConnection: close\r\n\r\n"
-		}
-		if _, err := io.WriteString(c, req); err != nil {
-			l.fail(fmt.Errorf("%s, request #%d on its connection: write: %w", kind, onConn, err))
-			return
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			l.fail(fmt.Errorf("%s, request #%d on its connection: read: %w", kind, onConn, err))
-			return
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 || string(body) != "Hello, production world!" {
-			l.fail(fmt.Errorf("GET / = %d %q, %v", resp.StatusCode, body, err))
-			return
-		}
-		l.ok.Add(1)
-		if !keepAlive || resp.Close {
-			c.Close()
-			c = nil
-		}
-	}
-}
-
-func (l *load) finish() {
-	close(l.stop)
-	l.wg.Wait()
+	return ok, failed, stop
 }
 
 // copyFile copies this test binary to dst (a new inode: "the new binary").
@@ -390,8 +321,8 @@ func TestBinaryUpgrade(t *testing.T) {
 	waitFor(t, 30*time.Second, "watchdog pings from the old process", func() bool { return pings(oldPid) >= 2 })
 	logs.waitLog(t, `Instance #1 listening at`)
 
-	l := startLoad(addr, 4, 2)
-	waitFor(t, 30*time.Second, "200 requests before the upgrade", func() bool { return l.ok.Load() >= 200 || l.failed.Load() > 0 })
+	ok, failed, stop := startLoad(addr, 4, 2)
+	waitFor(t, 30*time.Second, "200 requests before the upgrade", func() bool { return ok() >= 200 || failed() > 0 })
 	copyFile(t, self, bin) // install the new binary
 	if err := old.Process.Signal(syscall.SIGUSR2); err != nil {
 		t.Fatal(err)
@@ -402,13 +333,13 @@ func TestBinaryUpgrade(t *testing.T) {
 		t.Errorf("old process: exit code %d, want 0\n%s", code, logs)
 	}
 	waitFor(t, 30*time.Second, "watchdog pings from the new process", func() bool { return pings(newPid) >= 2 })
-	served := l.ok.Load()
-	waitFor(t, 30*time.Second, "200 requests after the upgrade", func() bool { return l.ok.Load() >= served+200 || l.failed.Load() > 0 })
-	l.finish()
-	if n := l.failed.Load(); n > 0 {
-		t.Errorf("%d of %d requests failed during the upgrade: %q\n%s", n, n+l.ok.Load(), l.errs, logs)
+	served := ok()
+	waitFor(t, 30*time.Second, "200 requests after the upgrade", func() bool { return ok() >= served+200 || failed() > 0 })
+	counts := stop()
+	if n := failed(); n > 0 {
+		t.Errorf("%d of %d requests failed during the upgrade: %s\n%s", n, n+ok(), counts, logs)
 	}
-	t.Logf("%d requests during the upgrade, %d failed", l.ok.Load()+l.failed.Load(), l.failed.Load())
+	t.Logf("requests during the upgrade: %s", counts)
 	if !strings.Contains(logs.String(), "Binary upgrade: the new process is ready and serves") {
 		t.Errorf("log lacks the old process's hand-over:\n%s", logs)
 	}

@@ -37,10 +37,11 @@ const (
 	EOF                   // the connection ended before a whole answer
 	Timeout               // no whole answer within Config.Timeout
 	BadStatus             // an answer with a status not in Config.Expect
+	BadBody               // an expected status, but not the body Config.Body asks for
 	Other                 // anything else
 )
 
-var kindNames = [...]string{"ok", "refused", "reset", "eof", "timeout", "bad status", "other"}
+var kindNames = [...]string{"ok", "refused", "reset", "eof", "timeout", "bad status", "bad body", "other"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -75,6 +76,7 @@ type Config struct {
 	KeepAlive bool          // reuse each worker's connection
 	Timeout   time.Duration // per request (default 10s)
 	Expect    []int         // statuses that count as OK (default 200)
+	Body      string        // when set, the whole body an OK answer must have
 }
 
 // Result counts what happened.
@@ -143,7 +145,27 @@ func (r *Result) add(k Kind, status int, err error) {
 
 // Run sends requests until ctx is done, and returns the counts. A request in
 // flight when ctx ends is finished (bounded by Timeout) and counted.
-func Run(ctx context.Context, cfg Config) *Result {
+func Run(ctx context.Context, cfg Config) *Result { return Start(ctx, cfg).Wait() }
+
+// Load is a run started by Start.
+type Load struct {
+	res *Result
+	wg  sync.WaitGroup
+}
+
+// Result is the counts so far (its methods may be called while it runs).
+func (l *Load) Result() *Result { return l.res }
+
+// Wait waits until the run has ended (ctx is done and the requests in
+// flight are counted) and returns its counts.
+func (l *Load) Wait() *Result {
+	l.wg.Wait()
+	return l.res
+}
+
+// Start is Run without the wait: the workers run until ctx is done; Wait
+// waits for them.
+func Start(ctx context.Context, cfg Config) *Load {
 	if cfg.Workers < 1 {
 		cfg.Workers = 1
 	}
@@ -153,24 +175,26 @@ func Run(ctx context.Context, cfg Config) *Result {
 	if len(cfg.Expect) == 0 {
 		cfg.Expect = []int{http.StatusOK}
 	}
-	res := &Result{Kinds: map[Kind]int{}, Statuses: map[int]int{}, Examples: map[Kind]string{}}
-	var wg sync.WaitGroup
+	l := &Load{res: &Result{Kinds: map[Kind]int{}, Statuses: map[int]int{}, Examples: map[Kind]string{}}}
 	for range cfg.Workers {
-		wg.Go(func() {
+		l.wg.Go(func() {
 			w := &worker{cfg: cfg}
 			defer w.close()
 			for ctx.Err() == nil {
-				status, err := w.do()
+				status, body, err := w.do()
 				k := Classify(err)
-				if err == nil && !expected(cfg.Expect, status) {
+				switch {
+				case err != nil:
+				case !expected(cfg.Expect, status):
 					k = BadStatus
+				case cfg.Body != "" && body != cfg.Body:
+					k, err = BadBody, fmt.Errorf("body %q, want %q", body, cfg.Body)
 				}
-				res.add(k, status, err)
+				l.res.add(k, status, err)
 			}
 		})
 	}
-	wg.Wait()
-	return res
+	return l
 }
 
 func expected(codes []int, status int) bool {
@@ -195,12 +219,13 @@ func (w *worker) close() {
 	}
 }
 
-// do sends one request and reads its whole answer; it returns the status.
-func (w *worker) do() (int, error) {
+// do sends one request and reads its whole answer; it returns the status,
+// and the body when Config.Body asks for one.
+func (w *worker) do() (int, string, error) {
 	if w.c == nil {
 		c, err := net.DialTimeout("tcp", w.cfg.Addr, w.cfg.Timeout)
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		w.c, w.br = c, bufio.NewReader(c)
 	}
@@ -211,21 +236,26 @@ func (w *worker) do() (int, error) {
 	}
 	if _, err := fmt.Fprintf(w.c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: %s\r\n\r\n", w.cfg.Path, w.cfg.Addr, conn); err != nil {
 		w.close()
-		return 0, err
+		return 0, "", err
 	}
 	resp, err := http.ReadResponse(w.br, nil)
 	if err != nil {
 		w.close()
-		return 0, err
+		return 0, "", err
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
+	var body strings.Builder
+	var dst io.Writer = io.Discard
+	if w.cfg.Body != "" {
+		dst = &body
+	}
+	_, err = io.Copy(dst, resp.Body)
 	resp.Body.Close()
 	if err != nil {
 		w.close()
-		return resp.StatusCode, err
+		return resp.StatusCode, "", err
 	}
 	if resp.Close || !w.cfg.KeepAlive {
 		w.close()
 	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, body.String(), nil
 }
