@@ -120,7 +120,7 @@ func (rs *runState) startAdmin() error {
 	}
 	a.ln = ln
 	rs.r.onEvent(a.onEvent)
-	rs.logs.Logger.AddHook(logLineCounter{a.m.logLines, a.m.slowConsumers})
+	rs.logs.AddHook(logLineCounter{a.m.logLines, a.m.slowConsumers}) // not Logger.AddHook: others log already
 	errLog := log.New(logWriter{rs.entry.WithField("listener", "admin")}, "", 0)
 	a.srv = admin.New(admin.Config{
 		App:      rs.r.name,

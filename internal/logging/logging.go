@@ -3,7 +3,9 @@ package logging
 import (
 	"errors"
 	"io"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 
@@ -37,6 +39,7 @@ type Logging struct {
 	File, AccessFile *logrotate.Writer
 
 	console *console // nil when muted
+	late    *lateHooks
 
 	closeOnce sync.Once
 	closeErr  error
@@ -125,6 +128,8 @@ func (l *Logging) build(f Flags, quiet bool, stdout, stderr, file io.Writer) {
 	}
 
 	lg := logrus.New()
+	l.late = &lateHooks{}
+	lg.AddHook(l.late) // before anyone logs: see AddHook
 	lg.SetLevel(level)
 	// Formatting runs outside logrus' lock already; writes need none
 	// either: every writer below is safe for concurrent use and writes a
@@ -166,6 +171,43 @@ func (l *Logging) build(f Flags, quiet bool, stdout, stderr, file io.Writer) {
 	if l.Access != nil && f.AccessLogNoQuery {
 		l.Access.AddHook(dropQuery{})
 	}
+}
+
+// AddHook adds h to Logger's hooks while other goroutines may be logging.
+// The logger runs without logrus' lock (SetNoLock), so Logger.AddHook is
+// only safe before the first line is logged; the admin listener's line
+// counter comes later, once the watchdog, the broker and the acceptor log.
+func (l *Logging) AddHook(h logrus.Hook) {
+	l.late.mu.Lock()
+	defer l.late.mu.Unlock()
+	var hs []logrus.Hook
+	if old := l.late.hooks.Load(); old != nil {
+		hs = append(hs, *old...)
+	}
+	hs = append(hs, h)
+	l.late.hooks.Store(&hs)
+}
+
+// lateHooks fires the hooks added by AddHook (copy on write).
+type lateHooks struct {
+	mu    sync.Mutex // serializes AddHook
+	hooks atomic.Pointer[[]logrus.Hook]
+}
+
+func (*lateHooks) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (h *lateHooks) Fire(e *logrus.Entry) error {
+	hs := h.hooks.Load()
+	if hs == nil {
+		return nil
+	}
+	var errs []error
+	for _, hook := range *hs {
+		if slices.Contains(hook.Levels(), e.Level) {
+			errs = append(errs, hook.Fire(e))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ConsoleWriteErrors is the number of console lines lost because stdout

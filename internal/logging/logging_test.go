@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -299,5 +301,47 @@ func TestFileWriteErrorCountedAndReportedOnce(t *testing.T) {
 	}
 	if stdout.Len() != 0 {
 		t.Errorf("stdout %q", stdout.String())
+	}
+}
+
+// countHook counts the warnings it is fired for.
+type countHook struct{ n *atomic.Int64 }
+
+func (countHook) Levels() []logrus.Level      { return []logrus.Level{logrus.WarnLevel} }
+func (h countHook) Fire(*logrus.Entry) error { h.n.Add(1); return nil }
+
+// TestAddHookWhileLogging: a hook added while other goroutines log (the
+// admin listener's line counter, added once the watchdog and the broker
+// log) is no data race (the logger runs without logrus' lock, so
+// Logger.AddHook would be one; -race finds it), and it fires for the
+// lines logged afterwards, at its levels only.
+func TestAddHookWhileLogging(t *testing.T) {
+	l := open(t, defaults(), true, nil, nil)
+	stop := make(chan struct{})
+	var wg, logging sync.WaitGroup
+	for range 2 {
+		logging.Add(1)
+		wg.Go(func() {
+			l.Logger.Info("busy")
+			logging.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					l.Logger.Info("busy")
+				}
+			}
+		})
+	}
+	logging.Wait()
+	var n atomic.Int64
+	l.AddHook(countHook{&n})
+	close(stop)
+	wg.Wait()
+	l.Logger.Warn("counted")
+	l.Logger.Info("not counted")
+	if got := n.Load(); got != 1 {
+		t.Errorf("the hook fired %d times, want 1", got)
 	}
 }
