@@ -218,11 +218,21 @@ func TestConfigInContainer(t *testing.T) {
 		cfg.Respawn = false // must not stop the runner from respawning
 		return crashy(app)
 	}
-	h := startRunner(t, configure, []string{"-j", "1", "--pubsub-token", "tok-s3cret", "--key-password", "pw-s3cret"})
+	p := newPKI(t)
+	c, k := p.issue("server", false)
+	cert, _ := p.files("server", c, k)
+	key := p.pkcs8Encrypted("pkcs8", k, "pw-s3cret")
+	h := startRunner(t, configure, []string{"-j", "1", "--ssl", "--certificate-file", cert, "--key-file", key, "--key-password", "pw-s3cret",
+		"--admin-address", "127.0.0.1:0", "--admin-token", "tok-s3cret"})
 	if s := <-printed; strings.Contains(s, "s3cret") || !strings.Contains(s, "[redacted]") {
 		t.Errorf("Config printed with its secrets: %s", s)
 	}
-	if code, _, _, err := getWith(fresh(), h.run.URL+"/crash/crash"); err != nil || code != 200 {
+	// The NATS secrets need --pubsub-url (and a server): print a Config.
+	cfg := production.Config{PubSubToken: "tok-s3cret", PubSubPassword: "pw-s3cret", CertificatePassword: "cert-s3cret"}
+	if s := fmt.Sprintf("%v %+v %#v %s", cfg, cfg, cfg, cfg); strings.Contains(s, "s3cret") {
+		t.Errorf("Config printed with its secrets: %s", s)
+	}
+	if code, _, _, err := getWith(tlsClient(p, nil), h.run.URL+"/crash/crash"); err != nil || code != 200 {
 		t.Fatal(code, err)
 	}
 	waitFor(t, 10*time.Second, "the respawn", func() bool { return lives(h.run.Runner)[0] == 2 })

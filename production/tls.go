@@ -60,7 +60,8 @@ func (c *Config) validateTLS() error {
 	if !c.SSL {
 		var given []string
 		for _, f := range []struct{ name, v string }{
-			{"--certificate-file", c.CertificateFile}, {"--key-file", c.KeyFile},
+			{"--certificate-file", c.CertificateFile}, {"--certificate-password", c.CertificatePassword},
+			{"--key-file", c.KeyFile}, {"--key-password", c.KeyPassword},
 			{"--client-ca-file", c.ClientCAFile}, {"--client-auth", c.ClientAuth},
 		} {
 			if f.v != "" {
