@@ -87,10 +87,18 @@ func configure(app *production.App) error {
 	r.Get("/change_greeting/{newGreeting}", func(w http.ResponseWriter, r *http.Request) {
 		g := chi.URLParam(r, "newGreeting")
 		greeting.set(g)
-		_, err := pubsub.PublishAs(r.Context(), client, greetingTopic, g, pubsub.Retain())
-		if errors.Is(err, pubsub.ErrRetainUnavailable) || errors.Is(err, pubsub.ErrRetainLimit) {
+		delivered, err := pubsub.PublishAs(r.Context(), client, greetingTopic, g, pubsub.Retain())
+		switch {
+		case err == nil:
+		case errors.Is(err, pubsub.ErrRetainUnavailable) || errors.Is(err, pubsub.ErrRetainLimit):
 			// The others have it; a life that starts later will not.
 			app.Logger.WithError(err).Warn("The greeting was not retained")
+			err = nil
+		case delivered > 0 && r.Context().Err() == nil:
+			// Sent to the others, but storing it failed (a JetStream
+			// node lost, a timeout): the change took, only a life that
+			// starts later will not have it.
+			app.Logger.WithError(err).Errorf("The greeting reached the other instances, but storing it for later lives failed: %v", err)
 			err = nil
 		}
 		if err != nil {
