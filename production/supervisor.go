@@ -287,7 +287,11 @@ func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *lif
 		}
 	}
 	if !rs.cfg.Respawn {
-		log.Infof("Instance #%d %s.", in.num, what)
+		if reason != nil { // the instance is gone for good: an operator alerts on it
+			log.Errorf("Instance #%d %s. Not respawned (--no-respawn).", in.num, what)
+		} else {
+			log.Infof("Instance #%d %s.", in.num, what)
+		}
 		in.retire(l, "ended")
 		if reason != nil {
 			return nil, n, true, fmt.Errorf("%w: instance #%d: %w", ErrCrashed, in.num, reason)
@@ -588,7 +592,11 @@ func (lp *runLoop) handle(v verb) {
 		}
 		lp.startReload([]chan error{v.reply})
 	case verbScaleBy:
-		v.n = max(1, len(lp.insts)+v.n)
+		if len(lp.insts)+v.n < 1 {
+			v.reply <- fmt.Errorf("%w: only %d runs", ErrLastInstance, len(lp.insts))
+			return
+		}
+		v.n = len(lp.insts) + v.n
 		fallthrough
 	case verbScale:
 		lp.scale(v)
@@ -709,8 +717,11 @@ func (lp *runLoop) reloaded(err error) {
 	case err != nil && ctxDone(lp.ctx):
 		// The runner stops: not the reload's fault.
 	case err != nil:
-		rs.entry.WithError(err).Errorf("Reload aborted: %v. The instances not reloaded keep serving on their old lives.", err)
+		if !isReported(err) { // a reload hook (the certificate) said why already
+			rs.entry.WithError(err).Errorf("Reload aborted: %v. The instances not reloaded keep serving on their old lives.", err)
+		}
 		rs.emit(Event{Kind: EventReloadAborted, Instance: -1, Err: err})
+		err = reported(err) // signals.go: SIGHUP does not log it again
 	default:
 		rs.entry.Infof("Reloaded %d instances.", len(lp.insts))
 		rs.emit(Event{Kind: EventReloadFinished, Instance: -1, Count: len(lp.insts)})

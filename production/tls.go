@@ -233,7 +233,7 @@ func (rs *runState) setupTLS() {
 		pair, err := cfg.loadKeyPair()
 		if err != nil {
 			rs.entry.WithError(err).Errorf("Certificate reload failed: still serving the old certificate; fix %s / %s and reload again", cfg.CertificateFile, cfg.KeyFile)
-			return fmt.Errorf("certificate reload: %w", err)
+			return reported(fmt.Errorf("certificate reload: %w", err)) // signals.go: logged once, here
 		}
 		store.pair.Store(&pair)
 		rs.entry.Infof("Certificate reloaded from %s (%s); new handshakes get it", cfg.CertificateFile, describeCert(&pair))

@@ -307,7 +307,7 @@ func TestFileWriteErrorCountedAndReportedOnce(t *testing.T) {
 // countHook counts the warnings it is fired for.
 type countHook struct{ n *atomic.Int64 }
 
-func (countHook) Levels() []logrus.Level      { return []logrus.Level{logrus.WarnLevel} }
+func (countHook) Levels() []logrus.Level     { return []logrus.Level{logrus.WarnLevel} }
 func (h countHook) Fire(*logrus.Entry) error { h.n.Add(1); return nil }
 
 // TestAddHookWhileLogging: a hook added while other goroutines log (the
