@@ -50,7 +50,7 @@ type Config struct {
 	MaxRequests         int           `name:"max-requests" default:"0" help:"Recycle an instance's life after about this many requests, one instance at a time (0: never)."`
 	MaxRequestsJitter   int           `name:"max-requests-jitter" default:"0" help:"Add a random 0..N to --max-requests per life, so instances do not recycle together."`
 	HangTimeout         time.Duration `name:"hang-timeout" default:"0s" help:"Replace an instance whose oldest request has run this long, logging its goroutines (0: off)."`
-	MaxAbandoned        int           `name:"max-abandoned" default:"10" help:"Exit with code 75 once more than this many hung handlers were left running."`
+	MaxAbandoned        int           `name:"max-abandoned" default:"10" help:"Exit with code 75 once more than this many handlers are still running past their life's drain deadline (a handler stops counting when it returns)."`
 	ReadHeaderTimeout   time.Duration `name:"read-header-timeout" default:"10s" help:"http.Server ReadHeaderTimeout of each instance."`
 	IdleTimeout         time.Duration `name:"idle-timeout" default:"2m" help:"http.Server IdleTimeout of each instance."`
 	ReadTimeout         time.Duration `name:"read-timeout" default:"60s" help:"How long a request body may take to arrive, counted from the handler's start (0: no limit; a handler extends it with http.ResponseController.SetReadDeadline)."`

@@ -110,8 +110,10 @@
 //
 // Hijacked connections (WebSockets) belong to their handler, which net/http
 // does not track: goangel counts their handlers, tells them with the
-// [App.OnDrain] hooks, and waits for them up to the drain deadline; r.Context()
-// is canceled then.
+// [App.OnDrain] hooks, and waits for them up to the drain deadline; then
+// r.Context() is canceled and the hijacked connections are closed, so that a
+// handler blocked reading one returns. A handler still running after that is
+// abandoned: it counts toward --max-abandoned until it returns.
 //
 // # Restart policy
 //

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"reflect"
@@ -35,8 +37,10 @@ import (
 //     across two sweeps stopIdleSweep apart is closed (no request is in
 //     flight on it);
 //  5. at the life's one deadline (--drain-timeout from the start of the
-//     drain) what is left is closed; handlers still running are abandoned
-//     (Go cannot stop a goroutine) and counted;
+//     drain) what is left is closed, hijacked connections included (so
+//     that a handler blocked reading one returns); handlers still running
+//     are abandoned (Go cannot stop a goroutine) and counted while they
+//     run;
 //  6. release: the context is canceled, the supervised goroutines are
 //     awaited, the OnShutdown hooks run, the pub/sub client and the
 //     container are closed, all within the same deadline.
@@ -102,6 +106,7 @@ wait:
 			if n, h := l.conns.Load(), l.handlers.Load(); n > 0 || h > 0 {
 				l.log.Warnf("Instance #%d life %d: %d connection(s) and %d request(s) still open after --drain-timeout %v: closing them and ending the context", l.info.Number, l.info.Life, n, h, rs.cfg.DrainTimeout)
 				l.srv.Close()
+				l.closeHijacked()
 			}
 			break wait
 		}
@@ -128,8 +133,76 @@ wait:
 }
 
 // abandonGrace is how long handlers get to return after their context ended
-// at the drain deadline, before they count as abandoned.
+// (and their hijacked connections were closed) at the drain deadline, before
+// they count as abandoned.
 const abandonGrace = 100 * time.Millisecond
+
+// lifeListener hands out the life's connections as *lifeConn, so that one a
+// handler hijacks stays known to the life until it is closed.
+type lifeListener struct {
+	net.Listener
+	l *life
+}
+
+func (ll lifeListener) Accept() (net.Conn, error) {
+	c, err := ll.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &lifeConn{Conn: c, l: ll.l}, nil
+}
+
+// lifeConn is one connection of a life.
+type lifeConn struct {
+	net.Conn
+	l        *life
+	hijacked atomic.Bool
+}
+
+func (c *lifeConn) Close() error {
+	err := c.Conn.Close()
+	if c.hijacked.Load() {
+		c.l.hijackedConns.Delete(c)
+	}
+	return err
+}
+
+// ReadFrom keeps net/http's sendfile path for io.Copy into an answer.
+func (c *lifeConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+// CloseWrite keeps net/http's half-close after an error answer.
+func (c *lifeConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
+}
+
+// hijacked records that a handler took c over (ConnState), until it is closed.
+func (l *life) hijacked(c net.Conn) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if lc, ok := c.(*lifeConn); ok {
+		lc.hijacked.Store(true)
+		l.hijackedConns.Store(lc, struct{}{})
+	}
+}
+
+// closeHijacked closes the connections the life's handlers took over, so
+// that a handler blocked reading one (a WebSocket waiting for its client)
+// returns at the drain deadline instead of being abandoned.
+func (l *life) closeHijacked() {
+	l.hijackedConns.Range(func(k, _ any) bool {
+		k.(*lifeConn).Close()
+		return true
+	})
+}
 
 // endCause is the cause App.Context is canceled with: the crash reason, or
 // ErrLifeEnded.
@@ -353,10 +426,12 @@ func (rs *runState) leave(what string) {
 	rs.leftMu.Unlock()
 }
 
-// abandon counts n handlers left running by l; past --max-abandoned the
-// runner exits with ExitAbandoned.
+// abandon counts n handlers left running by l: they count as abandoned while
+// they run (a slow request that returns after the deadline stops counting).
+// Past --max-abandoned still running the runner exits with ExitAbandoned.
 func (rs *runState) abandon(l *life, n int) {
-	total := rs.abandoned.Add(int64(n))
+	rs.abandonedLives.Store(l, struct{}{})
+	total := rs.abandonedNow()
 	l.log.Errorf("Instance #%d life %d: %d handler(s) still running at the drain deadline were abandoned (%d in all; Go cannot stop a goroutine)", l.info.Number, l.info.Life, n, total)
 	rs.emit(Event{Kind: EventAbandoned, Instance: l.info.Number, Life: l.info.Life, Count: n})
 	select {
@@ -371,4 +446,20 @@ func (rs *runState) abandon(l *life, n int) {
 		default:
 		}
 	}
+}
+
+// abandonedNow is the number of abandoned handlers still running: those of
+// the lives that abandoned some, counted afresh (a life whose handlers have
+// all returned is forgotten).
+func (rs *runState) abandonedNow() int64 {
+	var n int64
+	rs.abandonedLives.Range(func(k, _ any) bool {
+		h := k.(*life).handlers.Load()
+		if h <= 0 {
+			rs.abandonedLives.Delete(k)
+		}
+		n += max(h, 0)
+		return true
+	})
+	return n
 }

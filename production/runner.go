@@ -195,7 +195,7 @@ type Stats struct {
 	Wanted       int    // the number of instances the runner runs (-j, then Scale)
 	Serving      int    // instances whose current life serves
 	Reloading    bool   // a rolling reload is under way
-	Abandoned    int64  // handlers left running by hung lives
+	Abandoned    int64  // handlers left running past their life's drain deadline, still running
 	// ConsoleWriteErrors counts console log writes that failed (a closed
 	// pipe); the first one is reported on stderr.
 	ConsoleWriteErrors uint64
@@ -230,7 +230,7 @@ func (r *Runner) Stats() Stats {
 	if rs := r.rs.Load(); rs != nil {
 		s.Wanted = int(rs.wanted.Load())
 		s.Reloading = rs.reloading.Load()
-		s.Abandoned = rs.abandoned.Load()
+		s.Abandoned = rs.abandonedNow()
 		s.ConsoleWriteErrors = rs.logs.ConsoleWriteErrors()
 	}
 	for _, in := range ins {
@@ -308,10 +308,12 @@ type runState struct {
 	recycling chan struct{} // holds a token while an instance recycles
 	crashes   crashRate     // crash-loop watch over every instance
 	active    sync.Map      // *life -> what it is doing (until released)
-	abandoned atomic.Int64  // handlers left running
-	leftMu    sync.Mutex
-	left      []string   // hooks and goroutines left running past a life's deadline
-	fatal     chan error // an end the runner must take (too many abandoned)
+	// abandonedLives holds the lives that left handlers running past
+	// their drain deadline, until those have returned (abandonedNow).
+	abandonedLives sync.Map // *life -> struct{}
+	leftMu         sync.Mutex
+	left           []string   // hooks and goroutines left running past a life's deadline
+	fatal          chan error // an end the runner must take (too many abandoned)
 	// beat carries the watchdog's heartbeats: the supervisor loop answers
 	// each with answerBeat (systemd.go).
 	beat chan chan struct{}

@@ -18,6 +18,9 @@
 //	/sleep?d=100ms      sleeps d, then 200
 //	/stream?n=10        n lines, flushed one by one
 //	/hijack             takes the connection over, answers by hand, closes it
+//	/hijack-echo        takes the connection over, answers 101 by hand, then
+//	                    echoes what the client sends until it closes (a
+//	                    WebSocket-style handler blocked reading its client)
 //	/upload             reads the whole body, answers its length (400 on a bad body)
 //	/log?n=10           logs n lines at error level, then 200
 //
@@ -139,6 +142,17 @@ func (a *App) Configure(app *production.App) error {
 		defer c.Close()
 		brw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
 		brw.Flush()
+	})
+	r.Get("/hijack-echo", func(w http.ResponseWriter, _ *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		io.Copy(c, brw) // until the client closes, or the connection is closed under it
 	})
 	r.Post("/upload", func(w http.ResponseWriter, req *http.Request) {
 		b, err := io.ReadAll(req.Body)

@@ -1,9 +1,15 @@
 package faults
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -73,5 +79,104 @@ func TestScaleBeyondMaxBySignal(t *testing.T) {
 	})
 	if s := r.Stats(); s.Wanted != 2 || len(s.Instances) != 2 {
 		t.Errorf("after SIGTTIN at --max-instances 2: wanted %d, %d instances", s.Wanted, len(s.Instances))
+	}
+}
+
+// openEcho opens a connection to /hijack-echo and checks that it echoes.
+func openEcho(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	fmt.Fprintf(c, "GET /hijack-echo HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("GET /hijack-echo: %v %v", resp, err)
+	}
+	io.WriteString(c, "ping\n")
+	if line, err := br.ReadString('\n'); err != nil || line != "ping\n" {
+		t.Fatalf("echo: %q %v", line, err)
+	}
+	c.SetDeadline(time.Time{})
+	return c
+}
+
+// alive fails the test if the runner has ended.
+func alive(t *testing.T, r *productiontest.Runner, when string) {
+	t.Helper()
+	select {
+	case <-r.Done():
+		t.Fatalf("%s: the runner ended: %v\n%s", when, r.Stop(), r.Log())
+	default:
+	}
+}
+
+// TestReloadWithHijackedConnections: WebSocket-style handlers blocked
+// reading their hijacked connections do not end the process through
+// reloads: at the drain deadline their connections are closed, the handlers
+// return and are not abandoned (--max-abandoned 10, 12 connections per
+// reload, three reloads).
+func TestReloadWithHijackedConnections(t *testing.T) {
+	a := faultapp.New()
+	r := productiontest.Start(t, "faultapp", a.Configure, []string{"-j", "2", "--drain-timeout", "500ms", "--max-abandoned", "10"})
+	addr := r.Addr().String()
+	for round := range 3 {
+		var conns []net.Conn
+		for range 12 {
+			conns = append(conns, openEcho(t, addr))
+		}
+		if err := r.Reload(context.Background()); err != nil {
+			t.Fatalf("reload %d: %v", round+1, err)
+		}
+		for i, c := range conns {
+			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			if _, err := io.ReadAll(c); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("reload %d: hijacked connection %d not closed at the drain deadline: %v", round+1, i, err)
+			}
+		}
+		testutil.WaitFor(t, 10*time.Second, "no handler left running", func() bool { return r.Stats().Abandoned == 0 })
+		alive(t, r, fmt.Sprintf("after reload %d", round+1))
+	}
+	if code, _, err := rawGet(addr, "/ok"); err != nil || code != 200 {
+		t.Fatalf("GET /ok after three reloads = %d %v", code, err)
+	}
+	if strings.Contains(r.Log(), "abandoned") {
+		t.Errorf("handlers of hijacked connections were abandoned:\n%s", r.Log())
+	}
+}
+
+// TestReloadWithSlowRequests: requests that outlast --drain-timeout are
+// abandoned at the deadline but stop counting when they return, so that
+// routine reloads never add up to --max-abandoned (5 two-second requests
+// per reload, --max-abandoned 6, three reloads).
+func TestReloadWithSlowRequests(t *testing.T) {
+	a := faultapp.New()
+	r := productiontest.Start(t, "faultapp", a.Configure, []string{"-j", "1", "--drain-timeout", "300ms", "--max-abandoned", "6"})
+	addr := r.Addr().String()
+	for round := range 3 {
+		var wg sync.WaitGroup
+		for range 5 {
+			wg.Go(func() { rawGet(addr, "/sleep?d=1500ms") }) // cut at the drain deadline
+		}
+		testutil.WaitFor(t, 10*time.Second, "5 slow requests in flight", func() bool {
+			s := r.Stats()
+			return len(s.Instances) == 1 && s.Instances[0].InFlight == 5
+		})
+		if err := r.Reload(context.Background()); err != nil {
+			t.Fatalf("reload %d: %v", round+1, err)
+		}
+		wg.Wait()
+		testutil.WaitFor(t, 10*time.Second, "the slow handlers abandoned", func() bool {
+			return strings.Count(r.Log(), "were abandoned") == round+1
+		})
+		testutil.WaitFor(t, 10*time.Second, "the slow handlers returned", func() bool { return r.Stats().Abandoned == 0 })
+		alive(t, r, fmt.Sprintf("after reload %d", round+1))
+	}
+	if code, _, err := rawGet(addr, "/ok"); err != nil || code != 200 {
+		t.Fatalf("GET /ok after three reloads = %d %v", code, err)
 	}
 }
