@@ -49,7 +49,7 @@ type Config struct {
 	ShutdownTimeout     time.Duration `name:"shutdown-timeout" help:"How long the whole stop may take before the runner exits anyway with code 124 (default: --drain-timeout + 5s)."`
 	MaxRequests         int           `name:"max-requests" default:"0" help:"Recycle an instance's life after about this many requests, one instance at a time (0: never)."`
 	MaxRequestsJitter   int           `name:"max-requests-jitter" default:"0" help:"Add a random 0..N to --max-requests per life, so instances do not recycle together."`
-	HangTimeout         time.Duration `name:"hang-timeout" default:"0s" help:"Replace an instance whose oldest request has run this long, logging its goroutines (0: off)."`
+	HangTimeout         time.Duration `name:"hang-timeout" default:"0s" help:"Replace an instance with a request that has made no progress (no byte of its body read, none of its answer written) for this long, logging its goroutines (0: off)."`
 	MaxAbandoned        int           `name:"max-abandoned" default:"10" help:"Exit with code 75 once more than this many handlers are still running past their life's drain deadline (a handler stops counting when it returns)."`
 	ReadHeaderTimeout   time.Duration `name:"read-header-timeout" default:"10s" help:"http.Server ReadHeaderTimeout of each instance."`
 	IdleTimeout         time.Duration `name:"idle-timeout" default:"2m" help:"http.Server IdleTimeout of each instance."`

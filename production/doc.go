@@ -45,8 +45,9 @@
 // life after about its Nth request, one instance at a time; [Runner.Scale]
 // (SIGTTIN, SIGTTOU) and [Runner.Drain] add and remove instances, a removed
 // one draining first. A life learns the current count from
-// [App.Concurrency]. With --hang-timeout, an instance whose oldest request is
-// older than that is logged with the stacks of its goroutines (labelled with
+// [App.Concurrency]. With --hang-timeout, an instance with a request that has
+// made no progress for that long (no byte of its body read, none of its
+// answer written) is logged with the stacks of its goroutines (labelled with
 // runtime/pprof goroutine labels, so that one life's goroutines are told from
 // the others'), and replaced. Go cannot stop a goroutine: a hung handler is
 // abandoned at its life's drain deadline and counted, and past

@@ -335,31 +335,148 @@ func (l *life) wantRecycle() {
 	}
 }
 
-// track records the start of request r for --hang-timeout and labels the
-// goroutine with the life, so its stack can be told from the others'. It
-// returns the function that forgets the request.
-func (l *life) track(r *http.Request) func() {
+// track records request r for --hang-timeout and labels the goroutine with
+// the life, so its stack can be told from the others'. It returns the
+// request's watch (watch wraps the request's body and answer, so that each
+// byte read or written counts as progress) and the function that forgets the
+// request.
+func (l *life) track(r *http.Request) (*reqWatch, func()) {
 	id := l.reqSeq.Add(1)
-	l.inflight.Store(id, time.Now().UnixNano())
+	rw := &reqWatch{l: l, id: id, seenAt: time.Now().UnixNano()}
+	l.inflight.Store(id, rw)
 	pprof.SetGoroutineLabels(pprof.WithLabels(r.Context(), pprof.Labels(lifeLabel, l.info.ID)))
-	return func() { l.inflight.Delete(id) }
+	return rw, func() { l.inflight.Delete(id) }
 }
 
 const lifeLabel = "goangel_life"
 
-// oldestRequest returns the age of the oldest request in flight.
-func (l *life) oldestRequest(now time.Time) (time.Duration, bool) {
-	oldest := int64(0)
+// reqWatch is one request in flight under --hang-timeout. A request is hung
+// when it makes no progress (no byte of its body read, none of its answer
+// written) for --hang-timeout, not when it is old: a long download or upload
+// that moves is never hung.
+type reqWatch struct {
+	l   *life
+	id  uint64
+	ops atomic.Uint64 // reads of the body and writes of the answer
+	// Owned by the supervisor's hang check (stalledRequest): the ops it
+	// saw last, and since when (unix nanoseconds).
+	seen   uint64
+	seenAt int64
+}
+
+func (rw *reqWatch) progress() { rw.ops.Add(1) }
+
+// watch returns w and r with the request's body and answer counted as
+// progress.
+func (rw *reqWatch) watch(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &progressBody{ReadCloser: r.Body, rw: rw}
+	}
+	return &progressWriter{ResponseWriter: w, rw: rw}, r
+}
+
+// progressBody counts each read of a request body as progress.
+type progressBody struct {
+	io.ReadCloser
+	rw *reqWatch
+}
+
+func (b *progressBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.rw.progress()
+	}
+	return n, err
+}
+
+// progressWriter counts each write of an answer as progress. It keeps the
+// optional interfaces a handler may need (Flusher, Hijacker, io.ReaderFrom,
+// io.StringWriter, and through Unwrap what http.ResponseController reaches).
+// A hijacked connection is its handler's: the request is no longer watched.
+type progressWriter struct {
+	http.ResponseWriter
+	rw *reqWatch
+}
+
+func (w *progressWriter) WriteHeader(code int) {
+	w.ResponseWriter.WriteHeader(code)
+	w.rw.progress()
+}
+
+func (w *progressWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	if n > 0 {
+		w.rw.progress()
+	}
+	return n, err
+}
+
+func (w *progressWriter) WriteString(s string) (int, error) {
+	n, err := io.WriteString(w.ResponseWriter, s)
+	if n > 0 {
+		w.rw.progress()
+	}
+	return n, err
+}
+
+// ReadFrom counts each chunk the source gives as progress. It gives up
+// net/http's sendfile (under --hang-timeout only): a long sendfile to a
+// slow client would show no progress until its end.
+func (w *progressWriter) ReadFrom(src io.Reader) (int64, error) {
+	return io.Copy(w.ResponseWriter, &progressReader{src, w.rw})
+}
+
+func (w *progressWriter) Flush() { _ = w.FlushError() }
+
+func (w *progressWriter) FlushError() error {
+	err := http.NewResponseController(w.ResponseWriter).Flush()
+	if err == nil {
+		w.rw.progress()
+	}
+	return err
+}
+
+func (w *progressWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.rw.l.inflight.Delete(w.rw.id)
+	}
+	return c, brw, err
+}
+
+func (w *progressWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// progressReader counts each read of an answer's source as progress.
+type progressReader struct {
+	io.Reader
+	rw *reqWatch
+}
+
+func (r *progressReader) Read(p []byte) (int, error) {
+	n, err := r.Reader.Read(p)
+	if n > 0 {
+		r.rw.progress()
+	}
+	return n, err
+}
+
+// stalledRequest returns how long the request in flight that has gone
+// longest without progress has gone without it. Called by the instance's
+// supervisor only (it owns the watches' seen fields).
+func (l *life) stalledRequest(now time.Time) (time.Duration, bool) {
+	var stalled time.Duration
+	found := false
 	l.inflight.Range(func(_, v any) bool {
-		if t := v.(int64); oldest == 0 || t < oldest {
-			oldest = t
+		rw := v.(*reqWatch)
+		if ops := rw.ops.Load(); ops != rw.seen {
+			rw.seen, rw.seenAt = ops, now.UnixNano()
+		}
+		if d := now.Sub(time.Unix(0, rw.seenAt)); !found || d > stalled {
+			stalled, found = d, true
 		}
 		return true
 	})
-	if oldest == 0 {
-		return 0, false
-	}
-	return now.Sub(time.Unix(0, oldest)), true
+	return stalled, found
 }
 
 // goroutines returns the stacks of the goroutines labelled with this life.

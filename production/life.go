@@ -65,8 +65,8 @@ type life struct {
 	requests  atomic.Uint64
 	recycleAt uint64
 	recycle   chan struct{}
-	// inflight holds the start of each request in flight (--hang-timeout).
-	inflight sync.Map // uint64 -> int64 unix nanoseconds
+	// inflight holds each request in flight (--hang-timeout).
+	inflight sync.Map // uint64 -> *reqWatch
 	reqSeq   atomic.Uint64
 
 	doing atomic.Pointer[string] // what it does now (runState.track)

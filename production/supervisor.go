@@ -213,12 +213,12 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) (res in
 			rs.emit(Event{Kind: EventRecycled, Instance: in.num, Life: l.info.Life, Count: int(served)})
 			l = nl
 		case <-hangTick:
-			age, ok := l.oldestRequest(time.Now())
+			age, ok := l.stalledRequest(time.Now())
 			if !ok || age < rs.cfg.HangTimeout {
 				continue
 			}
 			stack := l.goroutines()
-			l.log.WithField("stack", stack).Errorf("Instance #%d is hung: a request has run for %v (--hang-timeout %v). Replacing it; Go cannot stop the hung goroutines.", in.num, age.Round(time.Millisecond), rs.cfg.HangTimeout)
+			l.log.WithField("stack", stack).Errorf("Instance #%d is hung: a request has made no progress (no byte of its body read, none of its answer written) for %v (--hang-timeout %v). Replacing it; Go cannot stop the hung goroutines.", in.num, age.Round(time.Millisecond), rs.cfg.HangTimeout)
 			rs.emit(Event{Kind: EventHung, Instance: in.num, Life: l.info.Life, Delay: age, Stack: stack})
 			nl, err := in.surge(ctx, l, n+1, "hung")
 			n++

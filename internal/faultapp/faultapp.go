@@ -17,6 +17,9 @@
 //	/hang               logs "faultapp: /hang in flight", blocks until Release (ignores its context)
 //	/sleep?d=100ms      sleeps d, then 200
 //	/stream?n=10        n lines, flushed one by one
+//	/trickle?n=20&every=50ms
+//	                    n chunks of 64 KiB, one every d, flushed: a steady
+//	                    download that takes n*d
 //	/hijack             takes the connection over, answers by hand, closes it
 //	/hijack-echo        takes the connection over, answers 101 by hand, then
 //	                    echoes what the client sends until it closes (a
@@ -42,6 +45,9 @@ import (
 
 	"github.com/goangel/angel/production"
 )
+
+// TrickleChunk is the size of one chunk of /trickle.
+const TrickleChunk = 64 << 10
 
 // CrashKinds are the crash routes, one per way a life can end.
 var CrashKinds = []string{"error", "clean", "go-panic", "go-error", "timer-panic"}
@@ -131,6 +137,29 @@ func (a *App) Configure(app *production.App) error {
 		for i := range n {
 			fmt.Fprintf(w, "line %d\n", i)
 			w.(http.Flusher).Flush()
+		}
+	})
+	r.Get("/trickle", func(w http.ResponseWriter, req *http.Request) {
+		n, _ := strconv.Atoi(req.URL.Query().Get("n"))
+		every, err := time.ParseDuration(req.URL.Query().Get("every"))
+		if err != nil {
+			http.Error(w, "every: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n*TrickleChunk))
+		chunk := make([]byte, TrickleChunk)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for range n {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-t.C:
+			case <-req.Context().Done():
+				return
+			}
 		}
 	})
 	r.Get("/hijack", func(w http.ResponseWriter, _ *http.Request) {

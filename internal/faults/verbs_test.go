@@ -180,3 +180,89 @@ func TestReloadWithSlowRequests(t *testing.T) {
 		t.Fatalf("GET /ok after three reloads = %d %v", code, err)
 	}
 }
+
+// TestHangTimeoutIsNoProgress: --hang-timeout means no progress, not age: a
+// steady download and a steady upload that each take several times
+// --hang-timeout complete on the life they started on, while a request that
+// moves no byte is still found hung and its instance replaced.
+func TestHangTimeoutIsNoProgress(t *testing.T) {
+	a := faultapp.New()
+	defer a.Release()
+	var ev eventCounter
+	r := productiontest.Start(t, "faultapp", a.Configure, []string{"-j", "1", "--hang-timeout", "300ms", "--drain-timeout", "5s"},
+		production.WithEventHook(ev.hook))
+	addr := r.Addr().String()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
+
+	var wg sync.WaitGroup
+	wg.Go(func() { // 24 chunks of 64 KiB, one per 50ms: 1.2s, 4x --hang-timeout
+		resp, err := client.Get("http://" + addr + "/trickle?n=24&every=50ms")
+		if err != nil {
+			t.Errorf("download: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err != nil || n != 24*faultapp.TrickleChunk {
+			t.Errorf("download past --hang-timeout: %d of %d bytes, %v", n, 24*faultapp.TrickleChunk, err)
+		}
+	})
+	wg.Go(func() { // 24 chunks of 1 KiB, one per 50ms
+		pr, pw := io.Pipe()
+		go func() {
+			chunk := make([]byte, 1024)
+			for range 24 {
+				pw.Write(chunk)
+				time.Sleep(50 * time.Millisecond) // the pace of a slow client, not a wait for a condition
+			}
+			pw.Close()
+		}()
+		resp, err := client.Post("http://"+addr+"/upload", "application/octet-stream", pr)
+		if err != nil {
+			t.Errorf("upload: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != "24576" {
+			t.Errorf("upload past --hang-timeout: %d %q, want 200 \"24576\"", resp.StatusCode, b)
+		}
+	})
+	wg.Wait()
+	if n := ev.count(production.EventHung); n != 0 {
+		t.Fatalf("%d hung events for requests that made progress\n%s", n, r.Log())
+	}
+	if life := r.Stats().Instances[0].Life; life != 1 {
+		t.Fatalf("the instance was replaced (life %d) during moving requests\n%s", life, r.Log())
+	}
+
+	// A request that moves nothing is hung.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+	testutil.WaitFor(t, 10*time.Second, "the /hang request found hung", func() bool { return ev.count(production.EventHung) > 0 })
+}
+
+// eventCounter counts a runner's events by kind.
+type eventCounter struct {
+	mu    sync.Mutex
+	kinds map[production.EventKind]int
+}
+
+func (e *eventCounter) hook(ev production.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.kinds == nil {
+		e.kinds = map[production.EventKind]int{}
+	}
+	e.kinds[ev.Kind]++
+}
+
+func (e *eventCounter) count(k production.EventKind) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.kinds[k]
+}
