@@ -73,7 +73,10 @@ func (l *life) drain() {
 	l.end(nil)
 	rs.track(l, "draining")
 	l.view.Close()
-	l.callDrainHooks(deadline)
+	// The hooks' context carries the deadline until the drain ends, not
+	// only while they run: a goodbye written later on a hijacked
+	// connection with it must not fail with "context canceled".
+	endHooks := l.callDrainHooks(deadline)
 	<-l.serveDone
 
 	timer := time.NewTimer(time.Until(deadline))
@@ -124,6 +127,7 @@ wait:
 	if h := l.handlers.Load(); h > 0 {
 		rs.abandon(l, int(h))
 	}
+	endHooks()
 	l.release(deadline)
 }
 
@@ -232,16 +236,17 @@ func funcName(f any) string {
 	return "?"
 }
 
-// callDrainHooks tells the app (App.OnDrain) that the life drains.
-func (l *life) callDrainHooks(deadline time.Time) {
+// callDrainHooks tells the app (App.OnDrain) that the life drains. The
+// context it gives the hooks lives until the returned function is called,
+// when the drain ends (or its deadline passes).
+func (l *life) callDrainHooks(deadline time.Time) (end func()) {
 	l.hooksMu.Lock()
 	hooks := l.drainHooks
 	l.hooksMu.Unlock()
 	if len(hooks) == 0 {
-		return
+		return func() {}
 	}
 	ctx, cancel := context.WithDeadline(l.ctx, deadline)
-	defer cancel()
 	for _, f := range hooks {
 		func() {
 			defer func() {
@@ -252,6 +257,7 @@ func (l *life) callDrainHooks(deadline time.Time) {
 			f(ctx)
 		}()
 	}
+	return cancel
 }
 
 // wantRecycle asks the supervisor for a recycle (--max-requests).
