@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,6 +94,25 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// tcpNetwork returns the network to listen on address HOST:PORT: an IPv4
+// address (0.0.0.0 included) binds IPv4 only and an IPv6 address IPv6 only,
+// as -a/--address does (Go's "tcp" binds 0.0.0.0 on both); a host name
+// binds whatever it resolves to.
+func tcpNetwork(address string) string {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return "tcp"
+	}
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case err != nil:
+		return "tcp"
+	case ip.Unmap().Is4():
+		return "tcp4"
+	}
+	return "tcp6"
+}
+
 // startAdmin provides the prometheus.Registerer in the runner's container
 // and, with --admin-address, registers the metrics, hooks the event stream
 // and the logger, binds the admin listener and serves it.
@@ -114,7 +134,7 @@ func (rs *runState) startAdmin() error {
 		return fmt.Errorf("registering the metrics: %w", err)
 	}
 	var lc net.ListenConfig
-	ln, err := lc.Listen(rs.baseCtx, "tcp", cfg.AdminAddress)
+	ln, err := lc.Listen(rs.baseCtx, tcpNetwork(cfg.AdminAddress), cfg.AdminAddress)
 	if err != nil {
 		return fmt.Errorf("cannot listen on --admin-address %s: %w", cfg.AdminAddress, err)
 	}

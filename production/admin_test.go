@@ -710,3 +710,63 @@ func TestAdminReadyzDuringDrain(t *testing.T) {
 	}
 	expect(t, h.scrape(t), map[string]float64{"goangel_instances_wanted": 1, "goangel_instances_serving": 1})
 }
+
+// TestAdminHungReportKeepsStack: with the admin listener (its metrics
+// middleware) and pprof on, a hung life's report still holds the stack of
+// its hung handler, and /debug/pprof/goroutine?instance=N still finds it:
+// both read the one label scheme set once per request.
+func TestAdminHungReportKeepsStack(t *testing.T) {
+	release := make(chan struct{})
+	configure := func(app *production.App) error {
+		if err := hello(app); err != nil {
+			return err
+		}
+		app.Router.Get("/block", func(w http.ResponseWriter, r *http.Request) { blockedHandler(release) })
+		return nil
+	}
+	var ev eventLog
+	h := startAdmin(t, configure, []string{"-j", "1", "--pprof", "--hang-timeout", "300ms", "--drain-timeout", "300ms", "--max-abandoned", "5"}, production.WithEventHook(ev.hook))
+	defer close(release)
+	go func() {
+		if resp, err := fresh().Get(h.run.URL + "/block"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	waitFor(t, 10*time.Second, "the blocked handler in instance 0's goroutines", func() bool {
+		_, body := h.call(t, "GET", "/debug/pprof/goroutine?instance=0&life=1")
+		return strings.Contains(body, "blockedHandler")
+	})
+	waitFor(t, 20*time.Second, "the hung life reported", func() bool { return ev.count(production.EventHung) == 1 })
+	e, _ := ev.find(production.EventHung)
+	if !strings.Contains(e.Stack, "blockedHandler") {
+		t.Errorf("with --admin-address, the hung event's stack does not show the blocked handler:\n%s", e.Stack)
+	}
+}
+
+// TestAdminAddressIPv4Only: --admin-address 0.0.0.0:P listens on IPv4
+// only, like -a 0.0.0.0 (Go's "tcp" would also open [::]:P).
+func TestAdminAddressIPv4Only(t *testing.T) {
+	if ln, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	} else {
+		ln.Close()
+	}
+	h := startRunner(t, hello, []string{"-j", "1", "--admin-address", "0.0.0.0:0", "--admin-token", "s3cret"})
+	addr := h.run.AdminAddr()
+	if addr == nil {
+		t.Fatal("AdminAddr() = nil with --admin-address")
+	}
+	host, port, _ := net.SplitHostPort(addr.String())
+	if host != "0.0.0.0" {
+		t.Errorf("AdminAddr() = %s, want 0.0.0.0:%s", addr, port)
+	}
+	c, err := net.DialTimeout("tcp4", "127.0.0.1:"+port, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dialing the admin listener over IPv4: %v", err)
+	}
+	c.Close()
+	if c, err := net.DialTimeout("tcp6", "[::1]:"+port, 5*time.Second); err == nil {
+		c.Close()
+		t.Errorf("--admin-address 0.0.0.0:%s also accepts on [::1]:%s", port, port)
+	}
+}
