@@ -27,11 +27,7 @@ func (l *life) metrics(next http.Handler) http.Handler {
 	inst := strconv.Itoa(l.info.Number)
 	t := a.instance(l.info.Number)
 	var byClass [6]prometheus.Counter // index: status / 100; 0 for out-of-range codes
-	for i := range byClass {
-		class := strconv.Itoa(i) + "xx"
-		if i == 0 {
-			class = "other"
-		}
+	for i, class := range codeClasses {
 		byClass[i] = a.m.requests.WithLabelValues(inst, class)
 	}
 	observe := a.m.duration.WithLabelValues(inst)
