@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -268,17 +269,31 @@ func (l *life) wantRecycle() {
 	}
 }
 
-// track records the start of request r for --hang-timeout and labels the
-// goroutine with the life, so its stack can be told from the others'. It
-// returns the function that forgets the request.
-func (l *life) track(r *http.Request) func() {
+// track records the start of request r for --hang-timeout. It returns the
+// function that forgets the request.
+func (l *life) track(*http.Request) func() {
 	id := l.reqSeq.Add(1)
 	l.inflight.Store(id, time.Now().UnixNano())
-	pprof.SetGoroutineLabels(pprof.WithLabels(r.Context(), pprof.Labels(lifeLabel, l.info.ID)))
 	return func() { l.inflight.Delete(id) }
 }
 
-const lifeLabel = "goangel_life"
+// The goroutine labels of a life (runtime/pprof), the one scheme of every
+// goroutine a life runs: each request's (set once, by accounting) and each
+// app.Go goroutine's, inherited by the goroutines they start. A hung life's
+// report keeps the stacks labelled lifeLabel=ID; the admin listener's
+// /debug/pprof/goroutine?instance=N&life=L filters on the other two.
+const (
+	lifeLabel        = "goangel_life"
+	instanceNumLabel = "instance"
+	lifeNumLabel     = "life"
+)
+
+// lifeLabels returns a context holding the goroutine labels of life info,
+// for pprof.SetGoroutineLabels.
+func lifeLabels(info InstanceInfo) context.Context {
+	return pprof.WithLabels(context.Background(), pprof.Labels(
+		lifeLabel, info.ID, instanceNumLabel, strconv.Itoa(info.Number), lifeNumLabel, strconv.Itoa(info.Life)))
+}
 
 // oldestRequest returns the age of the oldest request in flight.
 func (l *life) oldestRequest(now time.Time) (time.Duration, bool) {
