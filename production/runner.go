@@ -416,9 +416,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	defer cancelSup()
 	lp := &runLoop{rs: rs, ctx: supCtx, results: make(chan instResult), lives: map[int]int{}, reloadDone: make(chan error, 1)}
 	started := make(chan error, cfg.Concurrency)
-	for i := range cfg.Concurrency {
-		lp.add(i, started)
-	}
+	lp.add(lp.freeNumbers(cfg.Concurrency), started)
 	var failed error
 	var crashed []error
 	interrupted := false
