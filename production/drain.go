@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -77,7 +78,10 @@ func (l *life) drain() {
 	l.end(nil)
 	rs.track(l, "draining")
 	l.view.Close()
-	l.callDrainHooks(deadline)
+	// The hooks' context carries the deadline until the drain ends, not
+	// only while they run: a goodbye written later on a hijacked
+	// connection with it must not fail with "context canceled".
+	endHooks := l.callDrainHooks(deadline)
 	<-l.serveDone
 
 	timer := time.NewTimer(time.Until(deadline))
@@ -129,6 +133,7 @@ wait:
 	if h := l.handlers.Load(); h > 0 {
 		rs.abandon(l, int(h))
 	}
+	endHooks()
 	l.release(deadline)
 }
 
@@ -305,16 +310,17 @@ func funcName(f any) string {
 	return "?"
 }
 
-// callDrainHooks tells the app (App.OnDrain) that the life drains.
-func (l *life) callDrainHooks(deadline time.Time) {
+// callDrainHooks tells the app (App.OnDrain) that the life drains. The
+// context it gives the hooks lives until the returned function is called,
+// when the drain ends (or its deadline passes).
+func (l *life) callDrainHooks(deadline time.Time) (end func()) {
 	l.hooksMu.Lock()
 	hooks := l.drainHooks
 	l.hooksMu.Unlock()
 	if len(hooks) == 0 {
-		return
+		return func() {}
 	}
 	ctx, cancel := context.WithDeadline(l.ctx, deadline)
-	defer cancel()
 	for _, f := range hooks {
 		func() {
 			defer func() {
@@ -325,6 +331,7 @@ func (l *life) callDrainHooks(deadline time.Time) {
 			f(ctx)
 		}()
 	}
+	return cancel
 }
 
 // wantRecycle asks the supervisor for a recycle (--max-requests).
@@ -335,20 +342,33 @@ func (l *life) wantRecycle() {
 	}
 }
 
-// track records request r for --hang-timeout and labels the goroutine with
-// the life, so its stack can be told from the others'. It returns the
-// request's watch (watch wraps the request's body and answer, so that each
-// byte read or written counts as progress) and the function that forgets the
-// request.
-func (l *life) track(r *http.Request) (*reqWatch, func()) {
+// track records request r for --hang-timeout. It returns the request's
+// watch (watch wraps the request's body and answer, so that each byte read
+// or written counts as progress) and the function that forgets the request.
+func (l *life) track(*http.Request) (*reqWatch, func()) {
 	id := l.reqSeq.Add(1)
 	rw := &reqWatch{l: l, id: id, seenAt: time.Now().UnixNano()}
 	l.inflight.Store(id, rw)
-	pprof.SetGoroutineLabels(pprof.WithLabels(r.Context(), pprof.Labels(lifeLabel, l.info.ID)))
 	return rw, func() { l.inflight.Delete(id) }
 }
 
-const lifeLabel = "goangel_life"
+// The goroutine labels of a life (runtime/pprof), the one scheme of every
+// goroutine a life runs: each request's (set once, by accounting) and each
+// app.Go goroutine's, inherited by the goroutines they start. A hung life's
+// report keeps the stacks labelled lifeLabel=ID; the admin listener's
+// /debug/pprof/goroutine?instance=N&life=L filters on the other two.
+const (
+	lifeLabel        = "goangel_life"
+	instanceNumLabel = "instance"
+	lifeNumLabel     = "life"
+)
+
+// lifeLabels returns a context holding the goroutine labels of life info,
+// for pprof.SetGoroutineLabels.
+func lifeLabels(info InstanceInfo) context.Context {
+	return pprof.WithLabels(context.Background(), pprof.Labels(
+		lifeLabel, info.ID, instanceNumLabel, strconv.Itoa(info.Number), lifeNumLabel, strconv.Itoa(info.Life)))
+}
 
 // reqWatch is one request in flight under --hang-timeout. A request is hung
 // when it makes no progress (no byte of its body read, none of its answer

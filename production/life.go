@@ -34,6 +34,7 @@ type life struct {
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	labels context.Context // lifeLabels(info), set on each of its goroutines
 
 	container *container.Container
 	client    pubsub.Client
@@ -111,6 +112,7 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 		in.state.Store(stateStarting)
 	}
 	l.log = logging.Instance(rs.logs.Logger, rs.r.name, in.num, n)
+	l.labels = lifeLabels(l.info)
 	l.ctx, l.cancel = context.WithCancelCause(rs.baseCtx)
 	l.container = rs.root.ChildNamed(fmt.Sprintf("instance #%d life %d", in.num, n))
 	rs.track(l, "starting")
@@ -315,7 +317,7 @@ func (l *life) goSupervised(f func(ctx context.Context) error) {
 		defer l.goWG.Done()
 		defer l.recoverCrash()
 		// Labelled, so that a hung life's report shows its goroutines.
-		pprof.SetGoroutineLabels(pprof.WithLabels(l.ctx, pprof.Labels(lifeLabel, l.info.ID)))
+		pprof.SetGoroutineLabels(l.labels)
 		if err := f(l.ctx); err != nil {
 			if ctxDone(l.ctx) {
 				if !errors.Is(err, context.Canceled) {

@@ -102,20 +102,15 @@ func WithClock(c Clock) Option { return func(r *Runner) { r.clock = c } }
 // WithRestartPolicy replaces DefaultRestartPolicy. Its fields become the
 // defaults of --max-restarts, --restart-window, --restart-backoff,
 // --restart-max-backoff and --restart-stable-after (which still override
-// them); when MaxRestarts or Window is not positive, the defaults' (10, 1m)
-// are kept. The other fields are taken as they are: InitialBackoff 0
-// respawns at once, always.
+// them). A field that is not positive takes the default's value, as a flag
+// not given does: RestartPolicy{MaxRestarts: 2, Window: time.Hour} keeps
+// the 10ms..5s backoff and StableAfter 10s, so a life that crashes right
+// after configure still counts as a failed start (a zero StableAfter would
+// count every life as started well and respawn it for ever). A MaxBackoff
+// left zero is at least InitialBackoff. To respawn failed starts without a
+// wait, give --restart-backoff 0 on the command line.
 func WithRestartPolicy(p RestartPolicy) Option {
-	return func(r *Runner) {
-		d := DefaultRestartPolicy()
-		if p.MaxRestarts <= 0 {
-			p.MaxRestarts = d.MaxRestarts
-		}
-		if p.Window <= 0 {
-			p.Window = d.Window
-		}
-		r.policy = p
-	}
+	return func(r *Runner) { r.policy = p.withDefaults() }
 }
 
 // WithContainer makes c the parent of the runner's container, so that

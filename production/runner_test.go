@@ -19,6 +19,7 @@ import (
 
 	"github.com/goangel/angel/container"
 	"github.com/goangel/angel/production"
+	"github.com/goangel/angel/production/productiontest"
 	"github.com/goangel/angel/pubsub"
 )
 
@@ -636,4 +637,25 @@ func TestNoGoroutineLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	goleak.VerifyNone(t, before)
+}
+
+// TestRestartPolicyOptionGivesUp: WithRestartPolicy with only MaxRestarts and
+// Window, and lives that crash as soon as they serve: the runner gives up
+// (exit 70) after the third failed start instead of respawning for ever.
+func TestRestartPolicyOptionGivesUp(t *testing.T) {
+	var lives atomic.Int64
+	configure := func(app *production.App) error {
+		lives.Add(1)
+		app.Go(func(ctx context.Context) error { return errors.New("crashes right after configure") })
+		return nil
+	}
+	run := productiontest.Start(t, "test", configure, []string{"-j", "1"},
+		production.WithRestartPolicy(production.RestartPolicy{MaxRestarts: 2, Window: time.Hour}))
+	err := run.Wait(30 * time.Second)
+	if production.ExitCode(err) != production.ExitGaveUp || !errors.Is(err, production.ErrGaveUp) {
+		t.Fatalf("Run = %v (exit %d), want the restart intensity exceeded, exit 70", err, production.ExitCode(err))
+	}
+	if n := lives.Load(); n != 3 {
+		t.Errorf("%d lives configured, want 3 (the first, then 2 restarts)", n)
+	}
 }

@@ -400,7 +400,9 @@ func TestStopKeepAliveLoad(t *testing.T) {
 }
 
 // TestHijackedDrainedAtStop: a handler that took over its connection is told
-// (OnDrain) when the runner stops, and the runner waits for it.
+// (OnDrain) when the runner stops, and the runner waits for it; the context
+// OnDrain gave stays valid (with the drain deadline) after the hook returned,
+// for the goodbye written with it (issue 20: it was canceled at once).
 func TestHijackedDrainedAtStop(t *testing.T) {
 	finish := make(chan struct{})
 	var told atomic.Bool
@@ -413,17 +415,22 @@ func TestHijackedDrainedAtStop(t *testing.T) {
 				return
 			}
 			defer conn.Close()
-			goodbye := make(chan struct{})
+			goodbye := make(chan context.Context, 1)
 			app.OnDrain(func(ctx context.Context) {
 				told.Store(true)
-				if _, ok := ctx.Deadline(); !ok {
-					t.Error("OnDrain context without the drain deadline")
-				}
-				close(goodbye)
+				goodbye <- ctx
 			})
 			io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\nhello\n")
-			<-goodbye
+			ctx := <-goodbye
 			<-finish // the handler needs a while to say goodbye
+			dl, ok := ctx.Deadline()
+			if !ok {
+				t.Error("OnDrain context without the drain deadline")
+			}
+			if err := ctx.Err(); err != nil {
+				t.Errorf("OnDrain context ended (%v) while its life still drains", err)
+			}
+			conn.SetWriteDeadline(dl)
 			io.WriteString(conn, "goodbye\n")
 			brw.Flush()
 		})
