@@ -113,14 +113,16 @@ func (rs *runState) startAdmin() error {
 	if err := a.register(); err != nil {
 		return fmt.Errorf("registering the metrics: %w", err)
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(rs.baseCtx, "tcp", cfg.AdminAddress)
+	ln, err := rs.listenAdmin(func() (net.Listener, error) { // listen_systemd.go: passed on by binary upgrades
+		var lc net.ListenConfig
+		return lc.Listen(rs.baseCtx, "tcp", cfg.AdminAddress)
+	})
 	if err != nil {
 		return fmt.Errorf("cannot listen on --admin-address %s: %w", cfg.AdminAddress, err)
 	}
 	a.ln = ln
 	rs.r.onEvent(a.onEvent)
-	rs.logs.Logger.AddHook(logLineCounter{a.m.logLines, a.m.slowConsumers})
+	rs.logs.AddHook(logLineCounter{a.m.logLines, a.m.slowConsumers})
 	errLog := log.New(logWriter{rs.entry.WithField("listener", "admin")}, "", 0)
 	a.srv = admin.New(admin.Config{
 		App:      rs.r.name,

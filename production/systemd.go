@@ -31,7 +31,10 @@ import (
 //     the service goes on in the new process).
 //   - WATCHDOG=1 every half WATCHDOG_USEC, only in the process WATCHDOG_PID
 //     names (or the new main process after an upgrade), and only while the
-//     supervisor loop is healthy.
+//     supervisor loop is healthy. WATCHDOG_PID follows what systemd was told
+//     last: a process that said MAINPID= sets it to its own pid, so that the
+//     process its upgrade starts (whose parent it is) pings too, however long
+//     the chain of upgrades.
 //
 // How health is judged: the watchdog sends a heartbeat (a channel) on
 // runState.beat, which the runner's supervisor loop answers from its select
@@ -66,13 +69,20 @@ type deploy struct {
 	upgrades  sync.WaitGroup                     // Upgrade's goroutines: the stop waits for them
 	upMu      sync.Mutex                         // one upgrade at a time; guards what follows
 	upg       atomic.Pointer[tableflip.Upgrader] // set once; Stop needs it without upMu
-	listeners []fileListener                     // the listening sockets a new process inherits
+	listeners []passedListener                   // the listening sockets a new process inherits
 	passed    int                                // how many of them the upgrader has (a failed upgrade keeps them)
 }
 
 // fileListener is a listening socket that can be passed to a new process.
 type fileListener interface {
 	File() (*os.File, error)
+}
+
+// passedListener is a listening socket a binary upgrade passes, and the name
+// the new process finds it by.
+type passedListener struct {
+	name string
+	ln   fileListener
 }
 
 // startDeploy sets up the notifier and the watchdog of one Run (see above)
@@ -211,6 +221,14 @@ func (d *deploy) loop(ctx context.Context) {
 	d.send(msg)
 	d.mu.Unlock()
 	if d.child {
+		if os.Getenv("WATCHDOG_USEC") != "" {
+			// systemd now watches this process (MAINPID=): say so to
+			// the process the next upgrade starts, which inherits this
+			// environment and checks WATCHDOG_PID against its parent.
+			// The WATCHDOG_PID systemd set names the first process of an
+			// upgrade chain, not this one's parent.
+			os.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
+		}
 		watchdog()
 	}
 	for {
