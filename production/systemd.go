@@ -24,7 +24,8 @@ import (
 //     upgrade says MAINPID=<its pid> first, so that systemd follows it (this
 //     needs NotifyAccess=all in the unit).
 //   - STATUS="N/M instances serving, K restarting", kept current from the
-//     supervision events and Runner.Stats.
+//     supervision events and Runner.Stats; "Reloading: …" while a reload
+//     runs, and the current line again once it ended.
 //   - RELOADING=1 and MONOTONIC_USEC= on EventReloadStarted, READY=1 on
 //     EventReloadFinished or EventReloadAborted (Type=notify-reload).
 //   - STOPPING=1 when the runner starts to stop (not after a binary upgrade:
@@ -143,7 +144,10 @@ func (d *deploy) event(ev Event) {
 		d.mu.Lock()
 		if d.ready && !d.stopping && !d.upgraded.Load() {
 			d.ready = false
-			d.send(daemon.SdNotifyReloading + "\n" + daemon.SdNotifyMonotonicUsec() + "STATUS=Reloading: replacing every instance, one at a time")
+			// Kept as the last status sent, so that loop sends the
+			// current one once the reload ends (it sends only changes).
+			d.status = "Reloading: replacing every instance, one at a time"
+			d.send(daemon.SdNotifyReloading + "\n" + daemon.SdNotifyMonotonicUsec() + "STATUS=" + d.status)
 		}
 		d.mu.Unlock()
 	case EventReloadFinished, EventReloadAborted:
@@ -238,7 +242,11 @@ func (d *deploy) loop(ctx context.Context) {
 			return
 		case <-d.poke:
 			d.mu.Lock()
-			if s := statusLine(d.rs.r.Stats()); s != d.status && !d.stopping && !d.upgraded.Load() {
+			s := statusLine(d.rs.r.Stats())
+			if !d.ready { // a reload runs
+				s = "Reloading: " + s
+			}
+			if s != d.status && !d.stopping && !d.upgraded.Load() {
 				d.status = s
 				d.send("STATUS=" + s)
 			}
