@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,6 +94,25 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// tcpNetwork returns the network to listen on address HOST:PORT: an IPv4
+// address (0.0.0.0 included) binds IPv4 only and an IPv6 address IPv6 only,
+// as -a/--address does (Go's "tcp" binds 0.0.0.0 on both); a host name
+// binds whatever it resolves to.
+func tcpNetwork(address string) string {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return "tcp"
+	}
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case err != nil:
+		return "tcp"
+	case ip.Unmap().Is4():
+		return "tcp4"
+	}
+	return "tcp6"
+}
+
 // startAdmin provides the prometheus.Registerer in the runner's container
 // and, with --admin-address, registers the metrics, hooks the event stream
 // and the logger, binds the admin listener and serves it.
@@ -113,9 +133,13 @@ func (rs *runState) startAdmin() error {
 	if err := a.register(); err != nil {
 		return fmt.Errorf("registering the metrics: %w", err)
 	}
+	a.m.zeroRunner()
+	for n := range cfg.Concurrency {
+		a.instance(n)
+	}
 	ln, err := rs.listenAdmin(func() (net.Listener, error) { // listen_systemd.go: passed on by binary upgrades
 		var lc net.ListenConfig
-		return lc.Listen(rs.baseCtx, "tcp", cfg.AdminAddress)
+		return lc.Listen(rs.baseCtx, tcpNetwork(cfg.AdminAddress), cfg.AdminAddress)
 	})
 	if err != nil {
 		return fmt.Errorf("cannot listen on --admin-address %s: %w", cfg.AdminAddress, err)
@@ -167,6 +191,9 @@ func (a *adminState) instance(n int) *instanceTrack {
 	if t == nil {
 		t = &instanceTrack{state: "starting"}
 		a.track[n] = t
+		if a.m != nil {
+			a.m.zeroInstance(strconv.Itoa(n))
+		}
 	}
 	return t
 }
@@ -348,6 +375,46 @@ func (c adminControl) Snapshot() admin.Snapshot {
 	return snap
 }
 
+// instLabel is the label of the instance number on the runner's metrics:
+// not "instance" (nor "job"), which are the Prometheus server's target
+// labels (a series of ours with "instance" arrives as "exported_instance").
+const instLabel = "goangel_instance"
+
+// The values of the labels of fixed sets, each series exposed at 0 from the
+// start so that increase() counts the first event.
+var (
+	crashCauses    = []string{"configure", "panic", "error", "crash"}
+	codeClasses    = []string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+	reloadOutcomes = []string{"finished", "aborted"}
+)
+
+// zeroInstance exposes every per-instance series of instance inst at 0
+// (a no-op for those that already exist).
+func (m *runMetrics) zeroInstance(inst string) {
+	for _, v := range []*prometheus.CounterVec{m.lives, m.respawns, m.giveUps, m.drained, m.recycles, m.hung, m.abandoned, m.crashLoops, m.connsAccepted} {
+		v.WithLabelValues(inst)
+	}
+	for _, c := range crashCauses {
+		m.crashes.WithLabelValues(inst, c)
+	}
+	for _, c := range codeClasses {
+		m.requests.WithLabelValues(inst, c)
+	}
+	m.backoff.WithLabelValues(inst)
+	m.duration.WithLabelValues(inst)
+}
+
+// zeroRunner exposes the series without an instance label at 0.
+func (m *runMetrics) zeroRunner() {
+	for _, o := range reloadOutcomes {
+		m.reloads.WithLabelValues(o)
+	}
+	for _, l := range logrus.AllLevels {
+		m.logLines.WithLabelValues(l.String())
+	}
+	m.slowConsumers.WithLabelValues()
+}
+
 // runMetrics are the runner's own metrics (names: docs/ADMIN.md).
 type runMetrics struct {
 	lives, respawns, giveUps, drained, recycles, hung, abandoned, crashLoops *prometheus.CounterVec
@@ -363,27 +430,27 @@ func newRunMetrics() *runMetrics {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "goangel_" + name, Help: help}, labels)
 	}
 	return &runMetrics{
-		lives:         counter("lives_started_total", "Lives of an instance that configured and served.", "instance"),
-		crashes:       counter("crashes_total", "Lives ended by a crash, by cause (panic, crash, error, configure).", "instance", "cause"),
-		respawns:      counter("respawns_total", "Respawns of a crashed instance.", "instance"),
-		giveUps:       counter("give_ups_total", "Instances that exceeded the restart intensity.", "instance"),
-		drained:       counter("lives_drained_total", "Ended lives that drained and released everything.", "instance"),
-		recycles:      counter("recycles_total", "Lives replaced after serving their share of requests.", "instance"),
-		hung:          counter("hung_instances_total", "Lives found hung and replaced.", "instance"),
-		abandoned:     counter("abandoned_goroutines_total", "Goroutines left behind by replaced lives.", "instance"),
-		crashLoops:    counter("crash_loops_total", "Crash loops detected.", "instance"),
+		lives:         counter("lives_started_total", "Lives of an instance that configured and served.", instLabel),
+		crashes:       counter("crashes_total", "Lives ended by a crash, by cause (panic, crash, error, configure).", instLabel, "cause"),
+		respawns:      counter("respawns_total", "Respawns of a crashed instance.", instLabel),
+		giveUps:       counter("give_ups_total", "Instances that exceeded the restart intensity.", instLabel),
+		drained:       counter("lives_drained_total", "Ended lives that drained and released everything.", instLabel),
+		recycles:      counter("recycles_total", "Lives replaced after serving their share of requests.", instLabel),
+		hung:          counter("hung_instances_total", "Lives found hung and replaced.", instLabel),
+		abandoned:     counter("abandoned_goroutines_total", "Goroutines left behind by replaced lives.", instLabel),
+		crashLoops:    counter("crash_loops_total", "Crash loops detected.", instLabel),
 		reloads:       counter("reloads_total", "Rolling reloads, by outcome (finished, aborted).", "outcome"),
-		requests:      counter("http_requests_total", "HTTP requests answered, by status class (1xx … 5xx).", "instance", "code"),
-		connsAccepted: counter("http_connections_accepted_total", "Connections handed to the instance by the shared listener.", "instance"),
+		requests:      counter("http_requests_total", "HTTP requests answered, by status class (1xx … 5xx).", instLabel, "code"),
+		connsAccepted: counter("http_connections_accepted_total", "Connections handed to the instance by the shared listener.", instLabel),
 		logLines:      counter("log_lines_total", "Log lines written by the runner's logger, by level.", "level"),
 		slowConsumers: counter("pubsub_slow_consumer_episodes_total", "Times a pub/sub subscription's queue became full (once per episode)."),
 		backoff: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "goangel_restart_backoff", Help: "1 while the instance waits for its restart backoff.",
-		}, []string{"instance"}),
+		}, []string{instLabel}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "goangel_http_request_duration_seconds", Help: "Time from the start of a request to the end of its handler.",
 			Buckets: prometheus.DefBuckets,
-		}, []string{"instance"}),
+		}, []string{instLabel}),
 		acceptErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "goangel_accept_errors_total", Help: "Accept errors on the shared socket that the acceptor survived."}),
 		scales:       prometheus.NewCounter(prometheus.CounterOpts{Name: "goangel_scales_total", Help: "Changes of the number of instances."}),
 		reloading:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "goangel_reload_in_progress", Help: "1 while a rolling reload runs."}),
@@ -455,9 +522,9 @@ type runnerCollector struct{ a *adminState }
 var (
 	descWanted   = prometheus.NewDesc("goangel_instances_wanted", "Instances the runner keeps.", nil, nil)
 	descServing  = prometheus.NewDesc("goangel_instances_serving", "Instances whose life serves.", nil, nil)
-	descPanics   = prometheus.NewDesc("goangel_handler_panics_total", "Handler panics recovered (answered 500).", []string{"instance"}, nil)
-	descInFlight = prometheus.NewDesc("goangel_http_requests_in_flight", "Requests being handled.", []string{"instance"}, nil)
-	descConns    = prometheus.NewDesc("goangel_http_connections_open", "Open connections.", []string{"instance"}, nil)
+	descPanics   = prometheus.NewDesc("goangel_handler_panics_total", "Handler panics recovered (answered 500).", []string{instLabel}, nil)
+	descInFlight = prometheus.NewDesc("goangel_http_requests_in_flight", "Requests being handled.", []string{instLabel}, nil)
+	descConns    = prometheus.NewDesc("goangel_http_connections_open", "Open connections.", []string{instLabel}, nil)
 	descWErrors  = prometheus.NewDesc("goangel_log_write_errors_total", "Writes to the log files that failed (those lines are lost).", []string{"log"}, nil)
 )
 

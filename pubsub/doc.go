@@ -77,7 +77,10 @@
 //     one queue subscription and the broker picks among them; when the
 //     server hands a message to a broker whose only members are the
 //     sender's own, the broker hands it back to the server for another
-//     member (at most 16 times, then it is dropped, counted and reported).
+//     member (at most 16 times, then it is dropped and counted in
+//     Stats().Dropped, and the first such drop is reported as EventError
+//     until a member of that broker takes a message again). Plain
+//     subscriptions never see the copies handed back.
 //
 // # Registration and permissions
 //

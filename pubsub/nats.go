@@ -616,6 +616,7 @@ type natsEntry struct {
 	next      atomic.Uint32              // a group's round-robin start
 	gone      atomic.Bool
 	nd        atomic.Uint64 // nats.go's drops, kept when ns goes
+	looping   atomic.Bool   // a group message was dropped after maxRedirects hand-backs, reported
 
 	lastEnc, lastID string // sender's cache: see sender
 }
@@ -688,7 +689,11 @@ func (e *natsEntry) handle(m *nats.Msg) {
 	}
 	var hops int
 	var rid string
-	if len(m.Header) > 1 { // most messages carry HeaderSender only
+	// A plain publish carries no header, a request or a response carries
+	// HeaderSender only; a queue-group message handed back carries
+	// headerRedirect beside whatever its first copy carried (none for a
+	// plain publish), a retained message's live copy headerRetained.
+	if len(m.Header) > 0 && (len(m.Header) > 1 || m.Header[HeaderSender] == nil) {
 		if redirect := m.Header.Get(headerRedirect); redirect != "" {
 			group, n, _ := strings.Cut(redirect, " ")
 			if group != e.group {
@@ -772,6 +777,7 @@ func (e *natsEntry) handleGroup(m *nats.Msg, msg Message, subs []*natsSub, uid s
 	}
 	b := e.b
 	if pick != nil {
+		e.looping.Store(false)
 		if pick.deliver(withReply(msg, m, pick, request), "") {
 			b.delivered.Add(1)
 			if b.ts != nil {
@@ -781,9 +787,14 @@ func (e *natsEntry) handleGroup(m *nats.Msg, msg Message, subs []*natsSub, uid s
 		return
 	}
 	if hops >= maxRedirects {
+		// Most likely the group has no member but the sender's own. Every
+		// such message is counted; the first of a run is reported, until
+		// this broker's members take a message again.
 		b.dropped.Add(1)
 		b.ts.dropped(msg.Topic)
-		b.cfg.emit(Event{Kind: EventError, Pattern: e.pattern, Err: fmt.Errorf("pubsub: queue group %q: message on %q dropped: only the sender's own members took it %d times", e.group, msg.Topic, hops)})
+		if !e.looping.Swap(true) {
+			b.cfg.emit(Event{Kind: EventError, Pattern: e.pattern, Err: fmt.Errorf("pubsub: queue group %q: message on %q dropped: only the sender's own members took it, %d times (is there a member of another client?); further such drops are counted in Stats().Dropped, not reported, until a member here takes a message", e.group, msg.Topic, hops+1)})
+		}
 		return
 	}
 	h := nats.Header{}

@@ -466,40 +466,114 @@ func TestNATSNamespaces(t *testing.T) {
 	}
 }
 
-// TestNATSQueueGroupAcrossProcesses: a group spans brokers; the sender's
-// broker holds only the sender's own member, so the server's pick of it
-// is handed back until another member takes the message.
+// TestNATSQueueGroupAcrossProcesses: a group spans brokers; a broker
+// whose only members are the sender's own hands the server's pick back,
+// and the copies handed back are for that group only.
 func TestNATSQueueGroupAcrossProcesses(t *testing.T) {
-	const n = 20
-	url := runServer(t, nil).ClientURL()
-	m1, m2 := newNATS(t, url), newNATS(t, url)
-	pub := register(t, m1, "pub")
-	own := subscribe(t, pub, "jobs", pubsub.InGroup("w"))
-	w := subscribe(t, register(t, m2, "worker"), "jobs", pubsub.InGroup("w"), pubsub.WithQueueSize(n))
-	plain := subscribe(t, register(t, m2, "plain"), "jobs", pubsub.WithQueueSize(n))
-	for i := range n {
-		publish(t, pub, "jobs", i)
-	}
-	seen := map[int]bool{}
-	for i := range n {
-		v, err := pubsub.Decode[int](recv(t, w))
-		if err != nil || v < 0 || v >= n || seen[v] {
-			t.Fatalf("worker message %d: %v %v (seen before: %v)", i, v, err, seen[v])
+	// The sender's member is the group's only member: the server picks it
+	// every time, so the hand-back happens on every run. It is bounded (16
+	// hand-backs, then the message is dropped, counted and reported), and
+	// the plain subscriptions, on both brokers, get the message once.
+	t.Run("only the sender's member", func(t *testing.T) {
+		url := runServer(t, nil).ClientURL()
+		var ev events
+		m1, m2 := newNATS(t, url, pubsub.WithEventHook(ev.hook)), newNATS(t, url)
+		raw, err := nats.Connect(url)
+		if err != nil {
+			t.Fatal(err)
 		}
-		seen[v] = true
-	}
-	// The plain subscription got each message once (the handed-back
-	// copies are for the group only).
-	for i := range n {
-		if v, _ := pubsub.Decode[int](recv(t, plain)); v != i {
-			t.Fatalf("plain got %d, want %d", v, i)
+		defer raw.Close()
+		wire, err := raw.SubscribeSync("jobs")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	empty(t, own)
-	publish(t, register(t, m1, "marker"), "jobs", -1)
-	if v, _ := pubsub.Decode[int](recv(t, plain)); v != -1 {
-		t.Errorf("plain got %d after the %d messages, want the marker (a duplicate?)", v, n)
-	}
+		if err := raw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		pub := register(t, m1, "pub")
+		own := subscribe(t, pub, "jobs", pubsub.InGroup("w"))
+		near := subscribe(t, register(t, m1, "near"), "jobs", pubsub.WithQueueSize(100))
+		far := subscribe(t, register(t, m2, "far"), "jobs", pubsub.WithQueueSize(100))
+		publish(t, pub, "jobs", 1)
+		publish(t, pub, "jobs", 1)
+		testutil.WaitFor(t, wait, "both messages dropped after their hand-backs", func() bool { return m1.Stats().Dropped == 2 })
+		// Reported once, not once per message.
+		ev.mu.Lock()
+		if len(ev.evs) != 1 || ev.evs[0].Kind != pubsub.EventError || ev.evs[0].Pattern != "jobs" || !strings.Contains(ev.evs[0].Err.Error(), `queue group "w"`) {
+			t.Errorf("events %v, want one error naming the queue group", ev.evs)
+		}
+		ev.mu.Unlock()
+		// The marker follows every hand-back on m1's connection.
+		publish(t, register(t, m1, "marker"), "jobs", -1)
+		copies := 0
+		for {
+			m, err := wire.NextMsg(wait)
+			if err != nil {
+				t.Fatalf("on the wire after %d copies: %v", copies, err)
+			}
+			if string(m.Data) == "-1" {
+				break
+			}
+			copies++
+		}
+		if copies != 2*(1+16) {
+			t.Errorf("on the wire: %d copies, want each message and its 16 hand-backs (34)", copies)
+		}
+		for _, s := range []pubsub.Subscription{near, far} {
+			for range 2 {
+				if v, _ := pubsub.Decode[int](recv(t, s)); v != 1 {
+					t.Fatalf("plain subscription got %d, want 1", v)
+				}
+			}
+			if v, _ := pubsub.Decode[int](recv(t, s)); v != -1 {
+				t.Errorf("plain subscription got %d after the message, want the marker (a handed-back copy)", v)
+			}
+		}
+		// The member never got its own client's message; the marker,
+		// from another client, it takes.
+		if v, _ := pubsub.Decode[int](recv(t, own)); v != -1 {
+			t.Errorf("the sender's member got %d, want the marker only", v)
+		}
+	})
+	// Two members: the server picks the sender's in about half the cases
+	// (the chance that it never does in 20 messages is 2^-20), and that
+	// member's broker hands the message back until the other takes it.
+	t.Run("another member", func(t *testing.T) {
+		const n = 20
+		url := runServer(t, nil).ClientURL()
+		m1, m2 := newNATS(t, url), newNATS(t, url)
+		pub := register(t, m1, "pub")
+		own := subscribe(t, pub, "jobs", pubsub.InGroup("w"))
+		w := subscribe(t, register(t, m2, "worker"), "jobs", pubsub.InGroup("w"), pubsub.WithQueueSize(n))
+		// Room for every copy, so that a copy handed back is not hidden by
+		// a drop.
+		plain := subscribe(t, register(t, m2, "plain"), "jobs", pubsub.WithQueueSize(100*n))
+		for i := range n {
+			publish(t, pub, "jobs", i)
+		}
+		seen := map[int]bool{}
+		for i := range n {
+			v, err := pubsub.Decode[int](recv(t, w))
+			if err != nil || v < 0 || v >= n || seen[v] {
+				t.Fatalf("worker message %d: %v %v (seen before: %v)", i, v, err, seen[v])
+			}
+			seen[v] = true
+		}
+		empty(t, own)
+		// Every hand-back is on m1's connection before the marker.
+		publish(t, register(t, m1, "marker"), "jobs", -1)
+		for i := range n {
+			if v, _ := pubsub.Decode[int](recv(t, plain)); v != i {
+				t.Fatalf("plain got %d, want %d", v, i)
+			}
+		}
+		if v, _ := pubsub.Decode[int](recv(t, plain)); v != -1 {
+			t.Errorf("plain got %d after the %d messages, want the marker (a handed-back copy)", v, n)
+		}
+		if st := m1.Stats(); st.Dropped != 0 {
+			t.Errorf("m1 stats %+v, want nothing dropped", st)
+		}
+	})
 }
 
 // TestNATSWireFormat: what other NATS clients see and send. A plain
