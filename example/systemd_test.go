@@ -490,10 +490,21 @@ func TestUnitFiles(t *testing.T) {
 		{"service", service, "\nExecStart=/usr/local/bin/goangel-example "},
 		{"socket", socket, "\nListenStream=127.0.0.1:3000\n"},
 		{"socket", socket, "\nFileDescriptorName=http\n"},
-		{"drop-in", dropIn, "\nExecReload=/bin/kill -HUP $MAINPID\n"},
+		{"service", service, "\nTimeoutStopSec=15s\n"}, // above --shutdown-timeout's default (10s)
+		{"service", service, "\nExecStop=/bin/sh -c 'pid=$$MAINPID; "},
+		{"service", service, "\nLogsDirectory=goangel-example\n"},
+		{"drop-in", dropIn, "\nExecReload=/bin/sh -c 'kill -HUP $$MAINPID'\n"},
 	} {
 		if !strings.Contains(c.text, c.want) {
 			t.Errorf("the %s unit lacks %q", c.file, strings.TrimSpace(c.want))
+		}
+	}
+	for name, text := range map[string]string{"service": service, "drop-in": dropIn} {
+		// procps (/bin/kill) is not in a minimal Debian 12.
+		for l := range strings.Lines(text) {
+			if !strings.HasPrefix(l, "#") && strings.Contains(l, "/bin/kill") {
+				t.Errorf("the %s unit needs procps: %s", name, strings.TrimSpace(l))
+			}
 		}
 	}
 	tool := testutil.NeedTool(t, "systemd", "systemd-analyze")
@@ -535,6 +546,16 @@ func TestUnitFiles(t *testing.T) {
 			continue
 		}
 		t.Errorf("systemd-analyze verify: %s", strings.TrimSpace(l))
+	}
+	// The hardening: an exposure of at most 4.0 (of 10).
+	cmd = exec.Command(tool, "security", "--offline=yes", "--threshold=40", "--no-pager", "goangel-example.service")
+	cmd.Dir = dir
+	out, err = cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("systemd-analyze security --threshold=40: %v\n%s", err, out)
+	}
+	if m := regexp.MustCompile(`Overall exposure level for goangel-example.service: (\S+)`).FindSubmatch(out); m != nil {
+		t.Logf("systemd-analyze security: exposure %s", m[1])
 	}
 }
 
