@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"net/netip"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ import (
 type adminState struct {
 	rs  *runState
 	reg *prometheus.Registry
+	red redactor    // the secrets of the command line
 	m   *runMetrics // nil without --admin-address: no per-request cost
 
 	mu        sync.Mutex
@@ -117,7 +119,7 @@ func tcpNetwork(address string) string {
 // and, with --admin-address, registers the metrics, hooks the event stream
 // and the logger, binds the admin listener and serves it.
 func (rs *runState) startAdmin() error {
-	a := &adminState{rs: rs, reg: prometheus.NewRegistry(), track: map[int]*instanceTrack{}}
+	a := &adminState{rs: rs, reg: prometheus.NewRegistry(), track: map[int]*instanceTrack{}, red: newRedactor(rs.cfg.secrets())}
 	if err := errors.Join(
 		container.Provide[prometheus.Registerer](rs.root, a.reg),
 		container.Provide[prometheus.Gatherer](rs.root, a.reg),
@@ -152,6 +154,8 @@ func (rs *runState) startAdmin() error {
 		Gatherer: a.reg,
 		Token:    cfg.AdminToken,
 		Pprof:    cfg.Pprof,
+		Cmdline:  func() []string { return a.red.redactArgs(os.Args) },
+		Hosts:    cfg.AdminHosts,
 		ErrorLog: errLog,
 	})
 	a.served = make(chan struct{})
@@ -349,8 +353,8 @@ func (c adminControl) Snapshot() admin.Snapshot {
 			Restarts:       is.Restarts,
 			Crashes:        is.Crashes,
 			Panics:         is.Panics,
-			LastCrash:      t.lastCrash,
-			LastCrashStack: t.lastCrashStack,
+			LastCrash:      a.red.String(t.lastCrash),
+			LastCrashStack: a.red.String(t.lastCrashStack),
 		}
 		if f, c := instanceLoad(is); f != 0 || c != 0 {
 			in.InFlight, in.Connections = f, c

@@ -85,6 +85,13 @@ type Config struct {
 	Token string
 	// Pprof serves /debug/pprof/.
 	Pprof bool
+	// Cmdline returns the command line /debug/pprof/cmdline shows, its
+	// secrets redacted (nil: os.Args as it is).
+	Cmdline func() []string
+	// Hosts are the host names, beside IP addresses and localhost, that
+	// requests may name in their Host header (DNS rebinding: a page on a
+	// name the attacker controls, resolved to the listener's address).
+	Hosts []string
 	// SampleEvery is the interval of the status page's history (default
 	// 5s); History the number of samples kept (default 60).
 	SampleEvery time.Duration
@@ -101,6 +108,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
+	handler http.Handler // mux behind guard
 	hist    history
 	probing chan struct{} // holds a token while a /healthz probe runs
 
@@ -130,6 +138,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), probing: make(chan struct{}, 1), stop: make(chan struct{})}
 	s.hist.max = cfg.History
 	s.routes()
+	s.handler = s.guard(s.mux)
 	return s
 }
 
@@ -154,7 +163,7 @@ func (s *Server) routes() {
 }
 
 // ServeHTTP serves the admin API (what Serve serves).
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Serve serves on ln and samples the history until Shutdown; it returns nil
 // after Shutdown. Call it once.

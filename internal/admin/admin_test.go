@@ -89,7 +89,12 @@ func newServer(t *testing.T, f *fake, mod func(*admin.Config)) *admin.Server {
 func do(t *testing.T, h http.Handler, method, target string, header ...string) (int, string, http.Header) {
 	t.Helper()
 	req := httptest.NewRequest(method, target, nil)
+	req.Host = "127.0.0.1:9090" // the listener's own address
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	rec := httptest.NewRecorder()
