@@ -39,7 +39,8 @@ type adminState struct {
 	reloading bool
 
 	srv    *admin.Server
-	ln     net.Listener
+	ln     net.Listener // --admin-address
+	sock   net.Listener // --admin-socket
 	served chan struct{}
 }
 
@@ -57,6 +58,15 @@ type instanceTrack struct {
 	lastCrashStack string
 }
 
+// AdminSocket returns the path of the admin listener's Unix socket, or ""
+// when there is none (no --admin-socket, or before Run has bound it).
+func (r *Runner) AdminSocket() string {
+	if a := r.admin.Load(); a != nil && a.sock != nil {
+		return a.sock.Addr().String()
+	}
+	return ""
+}
+
 // AdminAddr returns the address the admin listener is bound to, or nil when
 // there is none (no --admin-address, or before Run has bound it).
 func (r *Runner) AdminAddr() net.Addr {
@@ -68,9 +78,14 @@ func (r *Runner) AdminAddr() net.Addr {
 
 // validateAdmin checks --admin-address and --admin-token (from Validate).
 func (c *Config) validateAdmin() error {
+	if c.AdminSocket != "" {
+		if err := c.validateAdminSocket(); err != nil {
+			return err
+		}
+	}
 	if c.AdminAddress == "" {
-		if c.AdminToken != "" || c.Pprof {
-			return errors.New("--admin-token and --pprof need --admin-address HOST:PORT")
+		if c.AdminSocket == "" && (c.AdminToken != "" || c.Pprof || len(c.AdminHosts) > 0) {
+			return errors.New("--admin-token, --admin-host and --pprof need --admin-address HOST:PORT or --admin-socket PATH")
 		}
 		return nil
 	}
@@ -127,7 +142,7 @@ func (rs *runState) startAdmin() error {
 		return err
 	}
 	cfg := rs.cfg
-	if cfg.AdminAddress == "" {
+	if cfg.AdminAddress == "" && cfg.AdminSocket == "" {
 		rs.r.admin.Store(a)
 		return nil
 	}
@@ -139,12 +154,27 @@ func (rs *runState) startAdmin() error {
 	for n := range cfg.Concurrency {
 		a.instance(n)
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(rs.baseCtx, tcpNetwork(cfg.AdminAddress), cfg.AdminAddress)
-	if err != nil {
-		return fmt.Errorf("cannot listen on --admin-address %s: %w", cfg.AdminAddress, err)
+	var lns []net.Listener
+	if cfg.AdminAddress != "" {
+		var lc net.ListenConfig
+		ln, err := lc.Listen(rs.baseCtx, tcpNetwork(cfg.AdminAddress), cfg.AdminAddress)
+		if err != nil {
+			return fmt.Errorf("cannot listen on --admin-address %s: %w", cfg.AdminAddress, err)
+		}
+		a.ln = ln
+		lns = append(lns, ln)
 	}
-	a.ln = ln
+	if cfg.AdminSocket != "" {
+		ln, err := listenAdminSocket(rs.baseCtx, rs.r.adminSocketPath(cfg), cfg.adminSocketMode())
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return err
+		}
+		a.sock = ln
+		lns = append(lns, ln)
+	}
 	rs.r.onEvent(a.onEvent)
 	rs.logs.Logger.AddHook(logLineCounter{a.m.logLines, a.m.slowConsumers})
 	errLog := log.New(logWriter{rs.entry.WithField("listener", "admin")}, "", 0)
@@ -160,13 +190,23 @@ func (rs *runState) startAdmin() error {
 	})
 	a.served = make(chan struct{})
 	rs.r.admin.Store(a)
-	go func() {
-		defer close(a.served)
-		if err := a.srv.Serve(ln); err != nil {
-			rs.entry.WithError(err).Error("The admin listener failed")
+	var wg sync.WaitGroup
+	for _, ln := range lns {
+		wg.Go(func() {
+			if err := a.srv.Serve(ln); err != nil {
+				rs.entry.WithError(err).Error("The admin listener failed")
+			}
+		})
+		if ln.Addr().Network() == "unix" {
+			rs.entry.Infof("Admin listener at unix:%s (metrics at /metrics)", ln.Addr())
+		} else {
+			rs.entry.Infof("Admin listener at http://%s (metrics at /metrics)", ln.Addr())
 		}
+	}
+	go func() {
+		wg.Wait()
+		close(a.served)
 	}()
-	rs.entry.Infof("Admin listener at http://%s (metrics at /metrics)", ln.Addr())
 	return nil
 }
 

@@ -485,8 +485,9 @@ func TestAdminUsageErrors(t *testing.T) {
 		{[]string{"--admin-address", "192.0.2.1:9090"}, "is not a loopback address"},
 		{[]string{"--admin-address", "localhost"}, `--admin-address "localhost": want HOST:PORT`},
 		{[]string{"--admin-address", "127.0.0.1:http"}, "the port must be a number"},
-		{[]string{"--pprof"}, "--admin-token and --pprof need --admin-address"},
-		{[]string{"--admin-token", "x"}, "--admin-token and --pprof need --admin-address"},
+		{[]string{"--pprof"}, "--admin-token, --admin-host and --pprof need --admin-address HOST:PORT or --admin-socket PATH"},
+		{[]string{"--admin-socket", "a.sock", "--admin-socket-mode", "rw"}, `--admin-socket-mode "rw": want octal permissions`},
+		{[]string{"--admin-token", "x"}, "--admin-token, --admin-host and --pprof need --admin-address"},
 	} {
 		out := &syncBuffer{}
 		r := production.New("test", hello, production.WithOutput(out, out), production.WithLookupEnv(noEnv))

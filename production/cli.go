@@ -70,6 +70,8 @@ type Config struct {
 	AdminAddress        string        `name:"admin-address" placeholder:"HOST:PORT" help:"Serve /metrics, /healthz, /readyz, /instances and the status page here (off by default; a non-loopback address needs --admin-token)."`
 	AdminToken          string        `name:"admin-token" placeholder:"TOKEN" help:"Bearer token of the admin listener (required for everything but /healthz and /readyz when set)."`
 	Pprof               bool          `name:"pprof" help:"Serve /debug/pprof/ on the admin listener."`
+	AdminSocket         string        `name:"admin-socket" placeholder:"PATH" help:"Serve the admin listener on this Unix socket too (or only), its file permissions the access control; a relative PATH is in $RUNTIME_DIRECTORY when systemd set it (RuntimeDirectory=)."`
+	AdminSocketMode     string        `name:"admin-socket-mode" default:"0600" placeholder:"MODE" help:"Permissions of the --admin-socket file, octal."`
 	AdminHosts          []string      `name:"admin-host" sep:"," placeholder:"NAME[,NAME...]" help:"Host names the admin listener answers to, beside IP addresses and localhost (a request naming another Host is refused: DNS rebinding)."`
 
 	logging.Flags `embed:""`

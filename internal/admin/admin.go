@@ -115,6 +115,7 @@ type Server struct {
 	srv       *http.Server
 	stop      chan struct{}
 	wg        sync.WaitGroup
+	startOnce sync.Once
 	closeOnce sync.Once
 }
 
@@ -139,6 +140,12 @@ func New(cfg Config) *Server {
 	s.hist.max = cfg.History
 	s.routes()
 	s.handler = s.guard(s.mux)
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          cfg.ErrorLog,
+	}
 	return s
 }
 
@@ -165,17 +172,15 @@ func (s *Server) routes() {
 // ServeHTTP serves the admin API (what Serve serves).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Serve serves on ln and samples the history until Shutdown; it returns nil
-// after Shutdown. Call it once.
+// Serve serves on ln until Shutdown, and samples the history (from the
+// first call on); it returns nil after Shutdown. It may be called for
+// several listeners (a TCP address and a Unix socket), each in its own
+// goroutine.
 func (s *Server) Serve(ln net.Listener) error {
-	s.srv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          s.cfg.ErrorLog,
-	}
-	s.wg.Add(1)
-	go s.sampleLoop()
+	s.startOnce.Do(func() {
+		s.wg.Add(1)
+		go s.sampleLoop()
+	})
 	err := s.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -189,10 +194,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.stop)
-		if s.srv != nil {
-			if err = s.srv.Shutdown(ctx); err != nil {
-				err = errors.Join(err, s.srv.Close())
-			}
+		if err = s.srv.Shutdown(ctx); err != nil {
+			err = errors.Join(err, s.srv.Close())
 		}
 		s.wg.Wait()
 	})
