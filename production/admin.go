@@ -165,7 +165,8 @@ func (rs *runState) startAdmin() error {
 		lns = append(lns, ln)
 	}
 	if cfg.AdminSocket != "" {
-		ln, err := listenAdminSocket(rs.baseCtx, rs.r.adminSocketPath(cfg), cfg.adminSocketMode())
+		d := rs.r.sys.Load()
+		ln, err := listenAdminSocket(rs.baseCtx, rs.r.adminSocketPath(cfg.AdminSocket), cfg.adminSocketMode(), d != nil && d.child)
 		if err != nil {
 			for _, l := range lns {
 				l.Close()
@@ -346,6 +347,11 @@ func (c adminControl) Drain(ctx context.Context, n int) error {
 	}
 	c.logf("a drain of instance #%d", n)
 	return c.a.rs.r.Drain(ctx, n)
+}
+
+func (c adminControl) Upgrade(ctx context.Context) error {
+	c.logf("a binary upgrade")
+	return c.a.rs.r.Upgrade(ctx)
 }
 
 // logf logs what the admin listener was asked to do.

@@ -174,7 +174,11 @@ func (r *Runner) parse(args []string) (cfg *Config, done bool, err error) {
 			if !usageOnly {
 				fmt.Fprintf(ctx.Stdout, "goangel production runner: %s\n\n", r.name)
 			}
-			return kong.DefaultHelpPrinter(options, ctx)
+			if err := kong.DefaultHelpPrinter(options, ctx); err != nil || usageOnly {
+				return err
+			}
+			_, err := fmt.Fprintf(ctx.Stdout, "\nControl a running %s (status, reload, scale, restart, drain, upgrade, stats): %s ctl --help\n", r.name, r.name)
+			return err
 		}),
 		kong.ValueFormatter(func(v *kong.Value) string { return envHelp(r.envPrefix, v) }),
 		kong.Resolvers(envResolver(r.envPrefix, r.lookupEnv)),

@@ -273,6 +273,9 @@ func (r *Runner) Run(ctx context.Context, args []string) error {
 	if ctx == nil {
 		panic("production: Run with a nil Context")
 	}
+	if len(args) > 0 && args[0] == "ctl" {
+		return r.ctl(ctx, args[1:]) // ctl.go: control a running runner
+	}
 	if !r.ran.CompareAndSwap(false, true) {
 		return exitError(1, ErrAlreadyRun)
 	}

@@ -10,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,9 @@ type Control interface {
 	Restart(ctx context.Context, instance int) error
 	// Drain takes one instance out of the rotation, drains and removes it.
 	Drain(ctx context.Context, instance int) error
+	// Upgrade replaces the process by a new one of the binary on disk
+	// (a binary upgrade), returning once the new one serves.
+	Upgrade(ctx context.Context) error
 }
 
 // ErrNoInstance is what Control's Restart and Drain return (wrapped) for an
@@ -40,6 +44,9 @@ var ErrNoInstance = errors.New("admin: no such instance")
 
 // Snapshot is the state of the runner at one moment.
 type Snapshot struct {
+	// PID is the process's (filled by the server): after a binary upgrade,
+	// the new process answers with its own.
+	PID int `json:"pid"`
 	// Started: every instance's first life came up (the runner is ready).
 	Started bool `json:"started"`
 	// Wanted is the number of instances the runner keeps; Serving the number
@@ -160,6 +167,7 @@ func (s *Server) routes() {
 	guarded("POST /instances/{n}/drain", s.drain)
 	guarded("POST /scale", s.scale)
 	guarded("POST /reload", s.reload)
+	guarded("POST /upgrade", s.upgrade)
 	if s.cfg.Gatherer != nil {
 		h := promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: s.cfg.ErrorLog})
 		guarded("GET /metrics", h.ServeHTTP)
@@ -317,6 +325,7 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 // snapshot is Control.Snapshot with the fields the server computes.
 func (s *Server) snapshot() Snapshot {
 	snap := s.cfg.Control.Snapshot()
+	snap.PID = os.Getpid()
 	now := s.cfg.Now()
 	rates := s.hist.rates()
 	for i := range snap.Instances {
@@ -368,6 +377,19 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 	s.verb(w, "reloaded", s.cfg.Control.Reload(r.Context()))
+}
+
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
+	err := s.cfg.Control.Upgrade(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	// This process hands over and drains: its snapshot is no longer the
+	// service's.
+	writeJSON(w, http.StatusOK, struct {
+		Result string `json:"result"`
+	}{"upgraded: a new process serves; this one drains and exits"})
 }
 
 // verb answers a state change: 200 with the new snapshot, 404 for an

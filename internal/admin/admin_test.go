@@ -60,6 +60,7 @@ func (f *fake) Restart(_ context.Context, n int) error {
 	return f.record(fmt.Sprintf("restart %d", n))
 }
 func (f *fake) Drain(_ context.Context, n int) error { return f.record(fmt.Sprintf("drain %d", n)) }
+func (f *fake) Upgrade(context.Context) error        { return f.record("upgrade") }
 
 func (f *fake) Calls() []string {
 	f.mu.Lock()
@@ -112,6 +113,7 @@ func TestVerbs(t *testing.T) {
 		call           string
 	}{
 		{"POST", "/reload", 200, "reload"},
+		{"POST", "/upgrade", 200, "upgrade"},
 		{"POST", "/scale?n=3", 200, "scale 3"},
 		{"POST", "/instances/1/restart", 200, "restart 1"},
 		{"POST", "/instances/0/drain", 200, "drain 0"},
