@@ -71,6 +71,9 @@ type Config struct {
 	AdminAddress        string        `name:"admin-address" placeholder:"HOST:PORT" help:"Serve /metrics, /healthz, /readyz, /instances and the status page here (off by default; a non-loopback address needs --admin-token)."`
 	AdminToken          string        `name:"admin-token" placeholder:"TOKEN" help:"Bearer token of the admin listener (required for everything but /healthz and /readyz when set)."`
 	Pprof               bool          `name:"pprof" help:"Serve /debug/pprof/ on the admin listener."`
+	AdminSocket         string        `name:"admin-socket" placeholder:"PATH" help:"Serve the admin listener on this Unix socket too (or only), its file permissions the access control; a relative PATH is in $RUNTIME_DIRECTORY when systemd set it (RuntimeDirectory=)."`
+	AdminSocketMode     string        `name:"admin-socket-mode" default:"0600" placeholder:"MODE" help:"Permissions of the --admin-socket file, octal."`
+	AdminHosts          []string      `name:"admin-host" sep:"," placeholder:"NAME[,NAME...]" help:"Host names the admin listener answers to, beside IP addresses and localhost (a request naming another Host is refused: DNS rebinding)."`
 
 	logging.Flags `embed:""`
 
@@ -184,7 +187,11 @@ func (r *Runner) parse(args []string) (cfg *Config, done bool, err error) {
 			if !usageOnly {
 				fmt.Fprintf(ctx.Stdout, "goangel production runner: %s\n\n", r.name)
 			}
-			return kong.DefaultHelpPrinter(options, ctx)
+			if err := kong.DefaultHelpPrinter(options, ctx); err != nil || usageOnly {
+				return err
+			}
+			_, err := fmt.Fprintf(ctx.Stdout, "\nControl a running %s (status, reload, scale, restart, drain, upgrade, stats): %s ctl --help\n", r.name, r.name)
+			return err
 		}),
 		kong.ValueFormatter(func(v *kong.Value) string { return envHelp(r.envPrefix, v) }),
 		kong.Resolvers(envResolver(r.envPrefix, r.lookupEnv)),
