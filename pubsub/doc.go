@@ -59,8 +59,9 @@
 //     for a reader that cannot read yet). In memory the broker keeps them, at most WithRetainLimit topics
 //     (one more is delivered, not retained: ErrRetainLimit, counted in
 //     Stats().RetainRejected). With NATS they live in the server, in a
-//     JetStream stream with one message per subject (see NewNATS), so a
-//     state such as the example's greeting survives every process: a
+//     JetStream stream with one message per subject, kept on min(3, the
+//     cluster's size) servers (see NewNATS), so a state such as the
+//     example's greeting survives every process and one server's death: a
 //     server without JetStream is reported at start-up, and a retained
 //     publish then fails with ErrRetainUnavailable (after delivery).
 //   - Request/reply: Request(ctx, topic, v) delivers v like a publish and
