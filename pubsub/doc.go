@@ -34,7 +34,13 @@
 //
 //   - A message reaches every matching subscription of every other client;
 //     the sender's own subscriptions get it only when made with IncludeSelf.
-//   - Order is kept per publisher per subscription.
+//   - Order is kept per publisher per subscription, with one exception
+//     around a subscription's start: the retained messages come first,
+//     then the live messages that arrived while they were read (with
+//     NATS, from the stream), so a plain message published just before a
+//     retained one on the same topic may come after it (the retained
+//     message's live copy is then dropped as a duplicate). Publish a
+//     topic's state retained, always (see docs/STATE.md).
 //   - Topics are dot-separated tokens; subscriptions match exactly or with
 //     the NATS wildcards "*" (one token) and ">" (one or more trailing
 //     tokens). See Match.
