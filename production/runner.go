@@ -576,6 +576,9 @@ func openBroker(ctx context.Context, name string, cfg *Config, log *logrus.Entry
 	if len(cfg.PubSubTopicStats) > 0 {
 		opts = append(opts, pubsub.WithTopicStats(cfg.PubSubTopicStats...))
 	}
+	if cfg.PubSubReplicas != 0 {
+		opts = append(opts, pubsub.WithRetainReplicas(cfg.PubSubReplicas))
+	}
 	switch {
 	case cfg.PubSubToken != "":
 		opts = append(opts, pubsub.WithToken(cfg.PubSubToken))
