@@ -190,7 +190,7 @@ type Stats struct {
 	Wanted       int    // the number of instances the runner runs (-j, then Scale)
 	Serving      int    // instances whose current life serves
 	Reloading    bool   // a rolling reload is under way
-	Abandoned    int64  // handlers left running by hung lives
+	Abandoned    int64  // handlers left running past their life's drain deadline, still running
 	// ConsoleWriteErrors counts console log writes that failed (a closed
 	// pipe); the first one is reported on stderr.
 	ConsoleWriteErrors uint64
@@ -229,7 +229,7 @@ func (r *Runner) Stats() Stats {
 	if rs := r.rs.Load(); rs != nil {
 		s.Wanted = int(rs.wanted.Load())
 		s.Reloading = rs.reloading.Load()
-		s.Abandoned = rs.abandoned.Load()
+		s.Abandoned = rs.abandonedNow()
 		s.ConsoleWriteErrors = rs.logs.ConsoleWriteErrors()
 	}
 	for _, in := range ins {
@@ -272,6 +272,9 @@ func (r *Runner) Run(ctx context.Context, args []string) error {
 	if ctx == nil {
 		panic("production: Run with a nil Context")
 	}
+	if len(args) > 0 && args[0] == "ctl" {
+		return r.ctl(ctx, args[1:]) // ctl.go: control a running runner
+	}
 	if !r.ran.CompareAndSwap(false, true) {
 		return exitError(1, ErrAlreadyRun)
 	}
@@ -310,10 +313,12 @@ type runState struct {
 	recycling chan struct{} // holds a token while an instance recycles
 	crashes   crashRate     // crash-loop watch over every instance
 	active    sync.Map      // *life -> what it is doing (until released)
-	abandoned atomic.Int64  // handlers left running
-	leftMu    sync.Mutex
-	left      []string   // hooks and goroutines left running past a life's deadline
-	fatal     chan error // an end the runner must take (too many abandoned)
+	// abandonedLives holds the lives that left handlers running past
+	// their drain deadline, until those have returned (abandonedNow).
+	abandonedLives sync.Map // *life -> struct{}
+	leftMu         sync.Mutex
+	left           []string   // hooks and goroutines left running past a life's deadline
+	fatal          chan error // an end the runner must take (too many abandoned)
 	// beat carries the watchdog's heartbeats: the supervisor loop answers
 	// each with answerBeat (systemd.go).
 	beat chan chan struct{}
@@ -329,6 +334,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		return startupError("logging: %w", err)
 	}
 	defer logs.Close()
+	logs.Logger.AddHook(newRedactHook(cfg)) // admin_secrets.go: no secret in a log line
 	rs := &runState{
 		r:         r,
 		cfg:       cfg,
@@ -424,9 +430,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	defer cancelSup()
 	lp := &runLoop{rs: rs, ctx: supCtx, results: make(chan instResult), lives: map[int]int{}, reloadDone: make(chan error, 1)}
 	started := make(chan error, cfg.Concurrency)
-	for i := range cfg.Concurrency {
-		lp.add(i, started)
-	}
+	lp.add(lp.freeNumbers(cfg.Concurrency), started)
 	var failed error
 	var crashed []error
 	interrupted := false
@@ -575,6 +579,9 @@ func openBroker(ctx context.Context, name string, cfg *Config, log *logrus.Entry
 	opts := []pubsub.Option{pubsub.WithName("goangel " + name), pubsub.WithLogger(log), pubsub.WithNamespace(ns)}
 	if len(cfg.PubSubTopicStats) > 0 {
 		opts = append(opts, pubsub.WithTopicStats(cfg.PubSubTopicStats...))
+	}
+	if cfg.PubSubReplicas != 0 {
+		opts = append(opts, pubsub.WithRetainReplicas(cfg.PubSubReplicas))
 	}
 	switch {
 	case cfg.PubSubToken != "":

@@ -99,24 +99,26 @@ func testSpread(t *testing.T, workers int) {
 		})
 	}
 	wg.Wait()
-	if len(counts) != 4 {
-		t.Fatalf("connections served by %d instances, want 4: %v", len(counts), counts)
-	}
 	lo, hi := conns, 0
 	for _, n := range counts {
 		lo, hi = min(lo, n), max(hi, n)
 	}
-	ratio := float64(hi) / float64(lo)
-	t.Logf("spread of %d new connections from %d concurrent clients over 4 instances: %v, max/min = %.2f", conns, workers, counts, ratio)
-	// One client at a time: strict round-robin (1.00). Concurrent clients:
-	// a view not back in Accept yet is skipped (the acceptor hands over by
-	// position and does not yield after a handoff), so the spread is looser.
-	limit := 1.1
-	if workers > 1 {
-		limit = 1.5
+	t.Logf("spread of %d new connections from %d concurrent clients over 4 instances: %v, max/min = %.2f", conns, workers, counts, float64(hi)/float64(max(lo, 1)))
+	// Every instance gets a share, whatever the scheduler does. How even
+	// the shares are is not asserted: the acceptor hands a connection to
+	// the next view waiting in Accept, and on a loaded machine a server
+	// goroutine that was not scheduled back into Accept in time is skipped
+	// (any number of times). The exact round-robin order is pinned where
+	// every view is always waiting: TestViewsRoundRobin/order.
+	if len(counts) != 4 {
+		t.Fatalf("connections served by %d instances, want 4: %v", len(counts), counts)
 	}
-	if ratio > limit {
-		t.Errorf("uneven spread: max/min = %.2f > %.1f (%v)", ratio, limit, counts)
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	if total != conns {
+		t.Errorf("%d connections answered, want %d", total, conns)
 	}
 }
 

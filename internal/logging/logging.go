@@ -39,7 +39,7 @@ type Logging struct {
 	File, AccessFile *logrotate.Writer
 
 	console *console // nil when muted
-	late    *lateHooks
+	late    lateHooks
 
 	closeOnce sync.Once
 	closeErr  error
@@ -128,14 +128,13 @@ func (l *Logging) build(f Flags, quiet bool, stdout, stderr, file io.Writer) {
 	}
 
 	lg := logrus.New()
-	l.late = &lateHooks{}
-	lg.AddHook(l.late) // before anyone logs: see AddHook
 	lg.SetLevel(level)
 	// Formatting runs outside logrus' lock already; writes need none
 	// either: every writer below is safe for concurrent use and writes a
 	// line in one call.
 	lg.SetNoLock()
 	lg.Formatter = plain()
+	lg.AddHook(&l.late)
 	switch {
 	case file == nil && con == nil:
 		lg.Out = io.Discard
@@ -173,36 +172,38 @@ func (l *Logging) build(f Flags, quiet bool, stdout, stderr, file io.Writer) {
 	}
 }
 
-// AddHook adds h to Logger's hooks while other goroutines may be logging.
-// The logger runs without logrus' lock (SetNoLock), so Logger.AddHook is
-// only safe before the first line is logged; the admin listener's line
-// counter comes later, once the watchdog, the broker and the acceptor log.
-func (l *Logging) AddHook(h logrus.Hook) {
-	l.late.mu.Lock()
-	defer l.late.mu.Unlock()
-	var hs []logrus.Hook
-	if old := l.late.hooks.Load(); old != nil {
-		hs = append(hs, *old...)
-	}
-	hs = append(hs, h)
-	l.late.hooks.Store(&hs)
-}
+// AddHook adds a hook to Logger while other goroutines may already log
+// through it. Logger runs without logrus' lock (SetNoLock), so its own
+// AddHook is safe only before anything else logs.
+func (l *Logging) AddHook(h logrus.Hook) { l.late.add(h) }
 
-// lateHooks fires the hooks added by AddHook (copy on write).
+// lateHooks fires the hooks added by Logging.AddHook: the list is replaced
+// whole (copy on write), never changed in place under a reader.
 type lateHooks struct {
-	mu    sync.Mutex // serializes AddHook
+	mu    sync.Mutex // serializes add
 	hooks atomic.Pointer[[]logrus.Hook]
 }
 
-func (*lateHooks) Levels() []logrus.Level { return logrus.AllLevels }
+func (h *lateHooks) add(hook logrus.Hook) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var hooks []logrus.Hook
+	if old := h.hooks.Load(); old != nil {
+		hooks = append(hooks, *old...)
+	}
+	hooks = append(hooks, hook)
+	h.hooks.Store(&hooks)
+}
+
+func (h *lateHooks) Levels() []logrus.Level { return logrus.AllLevels }
 
 func (h *lateHooks) Fire(e *logrus.Entry) error {
-	hs := h.hooks.Load()
-	if hs == nil {
+	hooks := h.hooks.Load()
+	if hooks == nil {
 		return nil
 	}
 	var errs []error
-	for _, hook := range *hs {
+	for _, hook := range *hooks {
 		if slices.Contains(hook.Levels(), e.Level) {
 			errs = append(errs, hook.Fire(e))
 		}
