@@ -500,12 +500,12 @@ func startCmd(t *testing.T, cmd *exec.Cmd) {
 	})
 }
 
-// TestGreetingStoredFailed: when the greeting reached the other instances
-// but storing it in JetStream failed (here the stream was deleted under
-// the runner, as when the node holding it is lost), /change_greeting still
-// answers 200, the other instances take the greeting, and the storage
-// failure is logged (issue 20: it answered 500 "could not tell the other
-// instances").
+// TestGreetingStoredFailed: when storing the greeting in JetStream fails
+// (here the stream was deleted under the runner, as when the node holding
+// it is lost), /change_greeting still answers 200 within the client's 10s
+// (the broker retries a store for 10s: the example bounds the wait), the
+// other instances take the greeting, and the storage failure is logged
+// (issue 20: it answered 500 "could not tell the other instances").
 func TestGreetingStoredFailed(t *testing.T) {
 	url := natsServer(t)
 	rn := start(t, nil, "--pubsub-url", url)
@@ -534,7 +534,7 @@ func TestGreetingStoredFailed(t *testing.T) {
 		t.Fatalf("GET /change_greeting/Hej with the store gone = %d %q, want 200", a.code, a.body)
 	}
 	everyInstanceSays(t, rn, "/greeting", "Hej")
-	if want := "The greeting reached the other instances, but storing it for later lives failed"; !strings.Contains(rn.Log(), want) {
+	if want := "The greeting reached the other instances but was not stored for lives that start later"; !strings.Contains(rn.Log(), want) {
 		t.Errorf("log lacks %q:\n%s", want, rn.Log())
 	}
 }
