@@ -21,8 +21,9 @@ import (
 // This file is the one drain path. Every life that leaves service (crash,
 // reload, recycle, hung, scale-down, Drain, the runner's stop) ends here:
 //
-//  1. it stops accepting (its listener view is closed: the acceptor hands new
-//     connections to the other lives only);
+//  1. it stops accepting (end closed its listener view as soon as the life
+//     ended, crashed or replaced: the acceptor hands new connections to the
+//     other lives only);
 //  2. from now on every response carries "Connection: close", so each
 //     keep-alive client gets a full answer to the request it sent and moves
 //     to a live instance for the next one (http.Server.Shutdown is not used:
@@ -72,7 +73,6 @@ func (l *life) drain() {
 	deadline := time.Now().Add(rs.cfg.DrainTimeout)
 	l.end(nil)
 	rs.track(l, "draining")
-	l.view.Close()
 	l.callDrainHooks(deadline)
 	<-l.serveDone
 

@@ -108,6 +108,10 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 		in.state.Store(stateStarting)
 	}
 	l.log = logging.Instance(rs.logs.Logger, rs.r.name, in.num, n)
+	// The view exists before anything of the life runs, so that end (from
+	// any of the life's goroutines) can take it out of the rotation.
+	l.view = rs.acc.view()
+	l.ln = l.view
 	l.ctx, l.cancel = context.WithCancelCause(rs.baseCtx)
 	l.container = rs.root.ChildNamed(fmt.Sprintf("instance #%d life %d", in.num, n))
 	rs.track(l, "starting")
@@ -158,8 +162,6 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 		},
 	}
 	l.srv.ConnState = l.countConns(l.srv.ConnState) // mw_metrics.go
-	l.view = rs.acc.view()
-	l.ln = l.view
 	if rs.tls != nil {
 		// net/http adds its HTTP/2 settings to TLSConfig when Serve starts:
 		// every life needs its own copy. The handshake runs on the
@@ -278,12 +280,16 @@ func (l *life) recoverCrash() {
 	}
 }
 
-// end ends the life with reason err (nil: cleanly); the first call wins. From
-// now on the life's responses carry "Connection: close".
+// end ends the life with reason err (nil: cleanly); the first call wins. The
+// life leaves the rotation at once: its listener view is closed before end
+// returns, so the acceptor hands it no new connection (they go to the other
+// lives, or wait in the backlog while a replacement starts). From now on
+// the life's responses carry "Connection: close".
 func (l *life) end(err error) {
 	l.endOnce.Do(func() {
 		l.draining.Store(true)
 		l.endErr = err
+		l.view.Close()
 		close(l.ended)
 	})
 }
