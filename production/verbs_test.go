@@ -361,6 +361,15 @@ func TestSignals(t *testing.T) {
 	}
 }
 
+// skewClock is the system clock, moved forward by hand.
+type skewClock struct{ skew atomic.Int64 }
+
+func (c *skewClock) Now() time.Time { return time.Now().Add(time.Duration(c.skew.Load())) }
+func (c *skewClock) AfterFunc(d time.Duration, f func()) production.Timer {
+	return time.AfterFunc(d, f)
+}
+func (c *skewClock) advance(d time.Duration) { c.skew.Add(int64(d)) }
+
 func TestSecondSignalExits130(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
@@ -368,13 +377,41 @@ func TestSecondSignalExits130(t *testing.T) {
 		app.OnShutdown(func(context.Context) error { <-release; return nil })
 		return hello(app)
 	}
-	h, sigs := sigRunner(t, configure, []string{"-j", "1", "--drain-timeout", "1h"})
+	clock := &skewClock{}
+	h, sigs := sigRunner(t, configure, []string{"-j", "1", "--drain-timeout", "1h"}, production.WithClock(clock))
 	sigs <- syscall.SIGTERM
 	waitFor(t, 10*time.Second, "the stop", func() bool { return strings.Contains(h.run.Log(), "Stopping") })
+	clock.advance(time.Second) // past the window of a copy
 	sigs <- syscall.SIGINT
 	err := h.run.Wait(20 * time.Second)
 	if production.ExitCode(err) != production.ExitInterrupted {
 		t.Fatalf("Run = %v (exit %d), want exit %d", err, production.ExitCode(err), production.ExitInterrupted)
+	}
+}
+
+// TestStopSignalCopyIsOneStop: the same stop signal delivered twice at once
+// (GNU timeout signals the process and then its group) is one stop, which
+// drains; it is not the "second signal" that exits 130 (issue 20).
+func TestStopSignalCopyIsOneStop(t *testing.T) {
+	release := make(chan struct{})
+	configure := func(app *production.App) error {
+		app.OnShutdown(func(context.Context) error { <-release; return nil })
+		return hello(app)
+	}
+	h, sigs := sigRunner(t, configure, []string{"-j", "2", "--drain-timeout", "1h"})
+	sigs <- syscall.SIGTERM
+	sigs <- syscall.SIGTERM
+	waitFor(t, 10*time.Second, "the copy noticed", func() bool {
+		return strings.Contains(h.run.Log(), "Received SIGTERM again within 1s of the first stop signal: the same stop")
+	})
+	select {
+	case <-h.run.Done():
+		t.Fatalf("the runner ended on the copy of SIGTERM before its lives drained:\n%s", h.run.Log())
+	default:
+	}
+	close(release)
+	if err := h.run.Wait(20 * time.Second); err != nil {
+		t.Fatalf("Run = %v (exit %d), want a clean stop", err, production.ExitCode(err))
 	}
 }
 
@@ -399,7 +436,9 @@ func TestStopKeepAliveLoad(t *testing.T) {
 }
 
 // TestHijackedDrainedAtStop: a handler that took over its connection is told
-// (OnDrain) when the runner stops, and the runner waits for it.
+// (OnDrain) when the runner stops, and the runner waits for it; the context
+// OnDrain gave stays valid (with the drain deadline) after the hook returned,
+// for the goodbye written with it (issue 20: it was canceled at once).
 func TestHijackedDrainedAtStop(t *testing.T) {
 	finish := make(chan struct{})
 	var told atomic.Bool
@@ -412,17 +451,22 @@ func TestHijackedDrainedAtStop(t *testing.T) {
 				return
 			}
 			defer conn.Close()
-			goodbye := make(chan struct{})
+			goodbye := make(chan context.Context, 1)
 			app.OnDrain(func(ctx context.Context) {
 				told.Store(true)
-				if _, ok := ctx.Deadline(); !ok {
-					t.Error("OnDrain context without the drain deadline")
-				}
-				close(goodbye)
+				goodbye <- ctx
 			})
 			io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\nhello\n")
-			<-goodbye
+			ctx := <-goodbye
 			<-finish // the handler needs a while to say goodbye
+			dl, ok := ctx.Deadline()
+			if !ok {
+				t.Error("OnDrain context without the drain deadline")
+			}
+			if err := ctx.Err(); err != nil {
+				t.Errorf("OnDrain context ended (%v) while its life still drains", err)
+			}
+			conn.SetWriteDeadline(dl)
 			io.WriteString(conn, "goodbye\n")
 			brw.Flush()
 		})
