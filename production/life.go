@@ -166,7 +166,8 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 		},
 	}
 	l.srv.ConnState = l.countConns(l.srv.ConnState) // mw_metrics.go
-	l.ln = lifeListener{l.view, l} // drain.go: hijacked connections stay known
+	// drain.go: hijacked connections stay known.
+	l.ln = lifeListener{l.view, l}
 	if rs.tls != nil {
 		// net/http adds its HTTP/2 settings to TLSConfig when Serve starts:
 		// every life needs its own copy. The handshake runs on the
