@@ -25,7 +25,10 @@ import (
 // reload, recycle, hung, scale-down, Drain, the runner's stop) ends here:
 //
 //  1. it stops accepting (its listener view is closed: the acceptor hands new
-//     connections to the other lives only);
+//     connections to the other lives only). When the runner stops, the view
+//     stays open until the acceptor has taken the connections already
+//     waiting in the kernel's accept queue (acceptor.closeAfterQueue), which
+//     would be reset if the socket closed with them in it;
 //  2. from now on every response carries "Connection: close", so each
 //     keep-alive client gets a full answer to the request it sent and moves
 //     to a live instance for the next one (http.Server.Shutdown is not used:
@@ -77,26 +80,41 @@ func (l *life) drain() {
 	deadline := time.Now().Add(rs.cfg.DrainTimeout)
 	l.end(nil)
 	rs.track(l, "draining")
-	l.view.Close()
-	// The hooks' context carries the deadline until the drain ends, not
-	// only while they run: a goodbye written later on a hijacked
-	// connection with it must not fail with "context canceled".
-	endHooks := l.callDrainHooks(deadline)
-	<-l.serveDone
-
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
-	var sweep <-chan time.Time
 	stopping := rs.stopping
 	if rs.handedOver() {
 		// A binary upgrade's new process serves: clients move there, so
 		// idle connections are drained like a crash's, not closed.
 		stopping = nil
 	}
+	// While the runner stops, the acceptor still hands over the
+	// connections that were waiting in the kernel's accept queue
+	// (acceptor.closeAfterQueue): the view stays open until it is done, so
+	// that they are answered (with "Connection: close") instead of reset.
+	var queued <-chan struct{}
+	if stopping != nil && isClosed(stopping) && !isClosed(rs.acc.done) {
+		queued = rs.acc.done
+	} else {
+		l.view.Close()
+	}
+	// The hooks' context carries the deadline until the drain ends, not
+	// only while they run: a goodbye written later on a hijacked
+	// connection with it must not fail with "context canceled".
+	endHooks := l.callDrainHooks(deadline)
+	if queued == nil {
+		<-l.serveDone
+	}
+
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	var sweep <-chan time.Time
 	seen := map[net.Conn]uint64{}
 wait:
-	for l.busy() {
+	for queued != nil || l.busy() {
 		select {
+		case <-queued:
+			queued = nil
+			l.view.Close()
+			<-l.serveDone
 		case <-l.changed:
 		case <-stopping:
 			stopping = nil
@@ -107,6 +125,10 @@ wait:
 		case <-sweep:
 			l.closeIdle(seen)
 		case <-timer.C:
+			if queued != nil {
+				l.view.Close()
+				<-l.serveDone
+			}
 			if n, h := l.conns.Load(), l.handlers.Load(); n > 0 || h > 0 {
 				l.log.Warnf("Instance #%d life %d: %d connection(s) and %d request(s) still open after --drain-timeout %v: closing them and ending the context", l.info.Number, l.info.Life, n, h, rs.cfg.DrainTimeout)
 				l.srv.Close()

@@ -33,6 +33,15 @@ type acceptor struct {
 	slots      chan struct{}
 	writeStall time.Duration
 
+	// quiesce is closed by closeAfterQueue: the loop then takes only the
+	// connections already waiting in the kernel's accept queue, and ends
+	// once it finds the queue empty or at quiesceBy. dlMu orders the
+	// listener deadlines set by closeAfterQueue and by the loop.
+	quiesce     chan struct{}
+	quiesceOnce sync.Once
+	quiesceBy   time.Time
+	dlMu        sync.Mutex
+
 	mu    sync.Mutex                      // serialises changes to views
 	views atomic.Pointer[[]*listenerView] // the open views, copy-on-write
 	next  int                             // round-robin position; owned by the accept loop
@@ -44,11 +53,12 @@ const maxProbe = 64
 
 func newAcceptor(ln net.Listener, log *logrus.Entry) *acceptor {
 	return &acceptor{
-		ln:    ln,
-		conns: make(chan net.Conn),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
-		log:   log,
+		ln:      ln,
+		conns:   make(chan net.Conn),
+		stop:    make(chan struct{}),
+		quiesce: make(chan struct{}),
+		done:    make(chan struct{}),
+		log:     log,
 	}
 }
 
@@ -91,7 +101,14 @@ func (a *acceptor) limit(maxConns int, writeStall time.Duration) {
 
 func (a *acceptor) loop() {
 	var delay time.Duration
+	var quiesceBy <-chan time.Time // set once quiescing: the last moment to accept
+	armed := false                 // quiescing, and this Accept has its own short deadline
 	for {
+		if quiesceBy == nil && isClosed(a.quiesce) {
+			t := time.NewTimer(time.Until(a.quiesceBy))
+			defer t.Stop()
+			quiesceBy = t.C
+		}
 		if a.slots != nil {
 			// At --max-connections the acceptor stops accepting: new
 			// connections wait in the kernel's backlog until one closes,
@@ -100,9 +117,47 @@ func (a *acceptor) loop() {
 			case a.slots <- struct{}{}:
 			case <-a.stop:
 				return
+			case <-a.quiesce:
+				if quiesceBy == nil {
+					continue // start quiescing, then wait for a slot again
+				}
+				select {
+				case a.slots <- struct{}{}:
+				case <-a.stop:
+					return
+				case <-quiesceBy:
+					return
+				}
 			}
 		}
+		if quiesceBy != nil {
+			select {
+			case <-quiesceBy:
+				if a.slots != nil {
+					<-a.slots
+				}
+				return
+			default:
+			}
+			armed = a.armQuiet()
+		}
 		c, err := a.ln.Accept()
+		if err != nil && quiesceBy != nil && armed && isTimeout(err) {
+			// No connection within queueQuiet; the runtime may not have
+			// polled the socket meanwhile, so ask the kernel itself.
+			var ok bool
+			if c, ok = acceptQueued(a.ln); !ok {
+				// The accept queue is empty: close the socket now, so that
+				// a connection arriving after the check is refused rather
+				// than queued and reset by a later close.
+				a.ln.Close()
+				if a.slots != nil {
+					<-a.slots
+				}
+				return
+			}
+			err = nil
+		}
 		if err != nil {
 			if a.slots != nil {
 				<-a.slots
@@ -111,6 +166,9 @@ func (a *acceptor) loop() {
 			case <-a.stop:
 				return
 			default:
+			}
+			if isTimeout(err) && isClosed(a.quiesce) {
+				continue // woken by closeAfterQueue: arm, then accept
 			}
 			if errors.Is(err, net.ErrClosed) {
 				// Closed by someone else than close: nothing more to accept.
@@ -172,6 +230,69 @@ func (a *acceptor) hand(c net.Conn) bool {
 		return true
 	case <-a.stop:
 		c.Close()
+		return false
+	}
+}
+
+// queueQuiet is how long an Accept waits while the acceptor quiesces: one
+// that finds no connection within it found the kernel's accept queue empty.
+const queueQuiet = 5 * time.Millisecond
+
+// closeAfterQueue stops accepting once the connections already waiting in
+// the kernel's accept queue have been taken and handed to the lives (which,
+// draining, answer them with "Connection: close"), or at deadline, then
+// closes the shared socket. Closing it at once would reset every connection
+// still in the queue. Idempotent; close may follow.
+func (a *acceptor) closeAfterQueue(deadline time.Time) {
+	if !canDeadline(a.ln) {
+		a.close()
+		return
+	}
+	a.quiesceOnce.Do(func() {
+		a.dlMu.Lock()
+		a.quiesceBy = deadline
+		close(a.quiesce)
+		if d, ok := a.ln.(deadliner); ok {
+			_ = d.SetDeadline(time.Now()) // wake the loop's Accept
+		}
+		a.dlMu.Unlock()
+	})
+	select {
+	case <-a.done:
+	case <-a.stop:
+	}
+	a.close()
+}
+
+// armQuiet gives the next Accept a deadline queueQuiet away (the listener
+// has deadlines: closeAfterQueue checked).
+func (a *acceptor) armQuiet() bool {
+	d, ok := a.ln.(deadliner)
+	if !ok {
+		return false
+	}
+	a.dlMu.Lock()
+	defer a.dlMu.Unlock()
+	return d.SetDeadline(time.Now().Add(queueQuiet)) == nil
+}
+
+type deadliner interface{ SetDeadline(time.Time) error }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func canDeadline(ln net.Listener) bool {
+	_, ok := ln.(deadliner)
+	return ok
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
 		return false
 	}
 }

@@ -414,7 +414,10 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	r.mu.Unlock()
 
 	// Phase 1: start every instance; the first life of each must configure.
-	supCtx, cancelSup := context.WithCancel(stopCtx)
+	// The instances stop when phase 3 says so (cancelSup), not with stopCtx
+	// directly: by then the acceptor is taking the connections queued in
+	// the kernel, and the lives know the runner stops (rs.stopping).
+	supCtx, cancelSup := context.WithCancel(context.WithoutCancel(stopCtx))
 	defer cancelSup()
 	lp := &runLoop{rs: rs, ctx: supCtx, results: make(chan instResult), lives: map[int]int{}, reloadDone: make(chan error, 1)}
 	started := make(chan error, cfg.Concurrency)
@@ -451,7 +454,15 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	if lp.running > 0 {
 		rs.entry.Infof("Stopping `%s` application...", r.name)
 	}
-	rs.acc.close()
+	// The acceptor first takes the connections already waiting in the
+	// kernel's accept queue (closing the socket would reset them): the
+	// lives, draining, answer them with "Connection: close", and keep
+	// their views open until it is done (drain.go).
+	quiesced := make(chan struct{})
+	go func() {
+		defer close(quiesced)
+		rs.acc.closeAfterQueue(time.Now().Add(cfg.DrainTimeout))
+	}()
 	close(rs.stopping)
 	cancelSup()
 	lp.failPending()
@@ -467,6 +478,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		}
 		lp.side.Wait()
 		rs.bg.Wait()
+		<-quiesced
 	}()
 	limit := time.NewTimer(cfg.shutdownTimeout())
 	defer limit.Stop()

@@ -266,3 +266,96 @@ func (e *eventCounter) count(k production.EventKind) int {
 	defer e.mu.Unlock()
 	return e.kinds[k]
 }
+
+// TestStopServesAcceptQueue: connections waiting in the kernel's accept
+// queue when SIGTERM comes are answered (with Connection: close) before the
+// listener closes, not reset. --max-connections 4 with 4 slow requests in
+// flight holds 10 new connections, their requests sent, in the queue.
+func TestStopServesAcceptQueue(t *testing.T) {
+	a := faultapp.New()
+	r := productiontest.Start(t, "faultapp", a.Configure, []string{"-j", "2", "--max-connections", "4", "--drain-timeout", "10s"})
+	addr := r.Addr().String()
+	type answer struct {
+		what   string
+		status int
+		close  bool
+		err    error
+	}
+	answers := make(chan answer, 14)
+	ask := func(what, path string) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			answers <- answer{what: what, err: err}
+			return
+		}
+		t.Cleanup(func() { c.Close() })
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		go func() {
+			c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				answers <- answer{what: what, err: err}
+				return
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			answers <- answer{what: what, status: resp.StatusCode, close: resp.Close, err: err}
+		}()
+	}
+	for range 4 {
+		ask("slow request", "/sleep?d=1500ms")
+	}
+	testutil.WaitFor(t, 10*time.Second, "4 slow requests in flight", func() bool {
+		n := int64(0)
+		for _, s := range r.Stats().Instances {
+			n += s.InFlight
+		}
+		return n == 4
+	})
+	for range 10 {
+		ask("queued request", "/ok") // in the kernel's accept queue: every slot is taken
+	}
+	r.Signal(syscall.SIGTERM)
+	for range 14 {
+		select {
+		case ans := <-answers:
+			if ans.err != nil || ans.status != 200 {
+				t.Errorf("%s at SIGTERM: %d %v, want 200", ans.what, ans.status, ans.err)
+			} else if ans.what == "queued request" && !ans.close {
+				t.Errorf("%s at SIGTERM answered without Connection: close", ans.what)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("an answer did not come within 30s")
+		}
+	}
+	if err := r.Stop(); err != nil {
+		t.Errorf("Run = %v, want a clean stop", err)
+	}
+}
+
+// TestStopUnderNewConnections: SIGTERM while clients keep opening new
+// connections: every request is answered or refused (the listener closed);
+// none is reset or cut.
+func TestStopUnderNewConnections(t *testing.T) {
+	a := faultapp.New()
+	r := productiontest.Start(t, "faultapp", a.Configure, []string{"-j", "2", "--quiet", "--drain-timeout", "3s"})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	load := loadclient.Start(ctx, loadclient.Config{Addr: r.Addr().String(), Path: "/ok", Workers: 16, Timeout: 20 * time.Second})
+	testutil.WaitFor(t, 10*time.Second, "answers", func() bool { return load.Result().Count(loadclient.OK) > 500 })
+	r.Signal(syscall.SIGTERM)
+	select {
+	case <-r.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run still running 30s after SIGTERM")
+	}
+	stop()
+	res := load.Wait()
+	if err := r.Stop(); err != nil {
+		t.Errorf("Run = %v, want a clean stop", err)
+	}
+	if res.Failed() != res.Count(loadclient.Refused) {
+		t.Errorf("SIGTERM under new-connection load: %v; only refusals (after the listener closed) are expected", res)
+	}
+	t.Logf("%v", res)
+}
