@@ -214,6 +214,10 @@ type InstanceStats struct {
 }
 
 // Stats returns the counters; empty before Run has started the instances.
+// Once Run has returned it keeps what the run counted: every instance that
+// ran until the end, and (with --no-respawn, or after giving up) those that
+// ended by themselves, in state "stopped". Instances removed by Scale or
+// Drain leave it once drained.
 func (r *Runner) Stats() Stats {
 	r.mu.Lock()
 	ins, acc := r.instances, r.acc
@@ -530,6 +534,12 @@ func (lp *runLoop) serve(ctx context.Context) (crashed []error, failed error) {
 		case res := <-lp.results:
 			lp.running--
 			lp.drop(res.in)
+			if !res.startFailed && !res.in.removed() {
+				// Ended by itself (--no-respawn, gave up): Stats keeps
+				// what it counted, also once Run has returned.
+				lp.ended = append(lp.ended, res.in)
+				lp.publish()
+			}
 			switch {
 			case errors.Is(res.err, ErrGaveUp):
 				return crashed, res.err

@@ -112,6 +112,16 @@ func (in *instance) removedAndDrained() bool {
 	}
 }
 
+// removed reports whether the instance was removed (Drain, Scale down).
+func (in *instance) removed() bool {
+	select {
+	case <-in.remove:
+		return true
+	default:
+		return false
+	}
+}
+
 // doRemove asks the instance to drain its life and end. Idempotent.
 func (in *instance) doRemove() { in.removeMu.Do(func() { close(in.remove) }) }
 
@@ -502,6 +512,7 @@ type runLoop struct {
 	running int // supervisors that have not returned
 	insts   []*instance
 	leaving []*instance // removed (Drain, Scale down), still draining
+	ended   []*instance // ended by themselves (--no-respawn, gave up): Stats keeps their counts
 	lives   map[int]int // the last life number used per instance number
 
 	reloading   bool
@@ -515,6 +526,13 @@ type runLoop struct {
 // reporting their first life's start on started; one sort and one publish
 // for the lot, so that Scale(n) costs O(n log n) on the loop, not more.
 func (lp *runLoop) add(nums []int, started chan error) {
+	if len(lp.ended) > 0 {
+		fresh := make(map[int]bool, len(nums))
+		for _, num := range nums {
+			fresh[num] = true
+		}
+		lp.ended = slices.DeleteFunc(lp.ended, func(x *instance) bool { return fresh[x.num] })
+	}
 	for _, num := range nums {
 		in := newInstance(lp.rs, num, lp.lives[num]+1)
 		lp.insts = append(lp.insts, in)
@@ -544,10 +562,11 @@ func (lp *runLoop) remove(in *instance) {
 	in.doRemove()
 }
 
-// publish makes the set visible to Stats: the wanted instances and those
-// still draining after their removal, by number.
+// publish makes the set visible to Stats: the wanted instances, those
+// still draining after their removal, and those that ended by themselves,
+// by number.
 func (lp *runLoop) publish() {
-	all := append(slices.Clone(lp.insts), lp.leaving...)
+	all := append(append(slices.Clone(lp.insts), lp.leaving...), lp.ended...)
 	slices.SortStableFunc(all, func(a, b *instance) int { return a.num - b.num })
 	r := lp.rs.r
 	r.mu.Lock()
