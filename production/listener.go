@@ -18,14 +18,17 @@ import (
 // instance accepts (every one respawning) connections wait in the kernel's
 // backlog, and none is refused.
 type acceptor struct {
-	ln     net.Listener
-	conns  chan net.Conn // the fallback: any waiting view takes it
-	stop   chan struct{}
-	once   sync.Once
-	done   chan struct{}
-	log    *logrus.Entry
-	emit   func(Event)   // may be nil
-	errors atomic.Uint64 // accept errors survived
+	ln    net.Listener
+	conns chan net.Conn // the fallback: any waiting view takes it
+	stop  chan struct{}
+	once  sync.Once
+	done  chan struct{}
+	// startOnce starts run (start), or, when close comes first, marks
+	// the loop done without it.
+	startOnce sync.Once
+	log       *logrus.Entry
+	emit      func(Event)   // may be nil
+	errors    atomic.Uint64 // accept errors survived
 
 	// slots holds one token per open connection under --max-connections
 	// (nil: no limit); writeStall is --write-timeout (0: none). Both are
@@ -61,6 +64,12 @@ func newAcceptor(ln net.Listener, log *logrus.Entry) *acceptor {
 		log:     log,
 	}
 }
+
+// start starts the accept loop. The runner calls it once every instance
+// serves: until then connections wait in the kernel's accept queue, where
+// the old process of a binary upgrade still takes them, instead of being
+// held by a new process that may fail to start (and reset them).
+func (a *acceptor) start() { a.startOnce.Do(func() { go a.run() }) }
 
 // run supervises the accept loop: a panic in it is logged and the loop
 // restarted; it returns once close was called.
@@ -244,7 +253,9 @@ const queueQuiet = 5 * time.Millisecond
 // closes the shared socket. Closing it at once would reset every connection
 // still in the queue. Idempotent; close may follow.
 func (a *acceptor) closeAfterQueue(deadline time.Time) {
-	if !canDeadline(a.ln) {
+	started := true
+	a.startOnce.Do(func() { started = false; close(a.done) })
+	if !started || !canDeadline(a.ln) {
 		a.close()
 		return
 	}
@@ -304,6 +315,7 @@ func (a *acceptor) close() {
 		close(a.stop)
 		a.ln.Close()
 	})
+	a.startOnce.Do(func() { close(a.done) }) // never started: nothing to wait for
 	<-a.done
 }
 

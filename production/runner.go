@@ -381,7 +381,6 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	rs.acc = newAcceptor(ln, rs.entry)
 	rs.acc.emit = rs.emit
 	rs.acc.limit(cfg.MaxConnections, cfg.WriteTimeout)
-	go rs.acc.run()
 	defer rs.acc.close()
 
 	if rs.broker, err = openBroker(stopCtx, r.name, cfg, rs.entry); err != nil {
@@ -446,6 +445,8 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		}
 	}
 	if failed == nil && !interrupted {
+		// Accept only now that every instance serves (listener.go).
+		rs.acc.start()
 		close(r.ready)
 		// Phase 2: serve until a signal, the end of every instance
 		// (--no-respawn), an instance over the restart intensity, or too

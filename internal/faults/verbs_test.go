@@ -359,3 +359,41 @@ func TestStopUnderNewConnections(t *testing.T) {
 	}
 	t.Logf("%v", res)
 }
+
+// TestFailedUpgradeLosesNoConnection: a binary upgrade (SIGUSR2) whose new
+// process cannot serve (its configure fails, or hangs until
+// --upgrade-timeout kills it) loses no connection: the new process accepts
+// only once every instance of it serves, so every connection the load opens
+// meanwhile is answered by the old one.
+func TestFailedUpgradeLosesNoConnection(t *testing.T) {
+	for _, brk := range []string{"fail", "hang"} {
+		t.Run(brk, func(t *testing.T) {
+			p := startProc(t, []string{"FAULTAPP_UPGRADE_BREAK=" + brk}, nil, "-j", "2", "--upgrade-timeout", "2s")
+			ctx, stop := context.WithCancel(context.Background())
+			defer stop()
+			fresh := loadclient.Start(ctx, loadclient.Config{Addr: p.addr, Path: "/ok", Workers: 4, Body: "ok"})
+			kept := loadclient.Start(ctx, loadclient.Config{Addr: p.addr, Path: "/ok", Workers: 2, KeepAlive: true, Body: "ok"})
+			testutil.WaitFor(t, 10*time.Second, "answers", func() bool { return fresh.Result().Count(loadclient.OK) > 100 })
+			if err := p.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+				t.Fatal(err)
+			}
+			testutil.WaitFor(t, 30*time.Second, "the upgrade failed", func() bool {
+				return strings.Contains(p.out.String(), "Binary upgrade failed")
+			})
+			before := fresh.Result().Count(loadclient.OK)
+			testutil.WaitFor(t, 10*time.Second, "answers after the failed upgrade", func() bool {
+				return fresh.Result().Count(loadclient.OK) > before+100
+			})
+			stop()
+			for name, res := range map[string]*loadclient.Result{"new-connection": fresh.Wait(), "keep-alive": kept.Wait()} {
+				if res.Failed() > 0 {
+					t.Errorf("%s load through a failed upgrade (%s): %v", name, brk, res)
+				}
+			}
+			p.mustServe(t, "after the failed upgrade")
+			if code := p.stop(t, 15*time.Second); code != 0 {
+				t.Errorf("exit code %d after SIGTERM, want 0\n%s", code, p.out)
+			}
+		})
+	}
+}
