@@ -593,12 +593,8 @@ func (rs *runState) abandon(l *life, n int) {
 	total := rs.abandonedNow()
 	l.log.Errorf("Instance #%d life %d: %d handler(s) still running at the drain deadline were abandoned (%d in all; Go cannot stop a goroutine)", l.info.Number, l.info.Life, n, total)
 	rs.emit(Event{Kind: EventAbandoned, Instance: l.info.Number, Life: l.info.Life, Count: n})
-	select {
-	case <-rs.stopping:
-		// Left running by the stop itself: Run's error names them (124).
-		rs.leave(fmt.Sprintf("instance #%d life %d: %d handler(s)", l.info.Number, l.info.Life, n))
-	default:
-	}
+	// Those still running when the stop ends are named by Run's error
+	// (124): stillAbandoned.
 	if total > int64(rs.cfg.MaxAbandoned) {
 		select {
 		case rs.fatal <- exitError(ExitAbandoned, fmt.Errorf("%w: %d handlers left running, more than --max-abandoned %d", ErrAbandoned, total, rs.cfg.MaxAbandoned)):
@@ -621,4 +617,17 @@ func (rs *runState) abandonedNow() int64 {
 		return true
 	})
 	return n
+}
+
+// stillAbandoned names the abandoned handlers still running, per life.
+func (rs *runState) stillAbandoned() []string {
+	var out []string
+	rs.abandonedLives.Range(func(k, _ any) bool {
+		l := k.(*life)
+		if h := l.handlers.Load(); h > 0 {
+			out = append(out, fmt.Sprintf("instance #%d life %d: %d handler(s)", l.info.Number, l.info.Life, h))
+		}
+		return true
+	})
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -26,9 +27,16 @@ type acceptor struct {
 	// startOnce starts run (start), or, when close comes first, marks
 	// the loop done without it.
 	startOnce sync.Once
-	log       *logrus.Entry
-	emit      func(Event)   // may be nil
-	errors    atomic.Uint64 // accept errors survived
+
+	// open holds every connection served, for yielding at the connection
+	// limit (evictSilent); epoch is the zero of their lastIO stamps.
+	openMu  sync.Mutex
+	open    map[*limitedConn]struct{}
+	epoch   time.Time
+	evicted atomic.Uint64 // silent connections closed to make room
+	log     *logrus.Entry
+	emit    func(Event)   // may be nil
+	errors  atomic.Uint64 // accept errors survived
 
 	// slots holds one token per open connection under --max-connections
 	// (nil: no limit); writeStall is --write-timeout (0: none). Both are
@@ -62,6 +70,8 @@ func newAcceptor(ln net.Listener, log *logrus.Entry) *acceptor {
 		quiesce: make(chan struct{}),
 		done:    make(chan struct{}),
 		log:     log,
+		open:    map[*limitedConn]struct{}{},
+		epoch:   time.Now(),
 	}
 }
 
@@ -112,6 +122,8 @@ func (a *acceptor) loop() {
 	var delay time.Duration
 	var quiesceBy <-chan time.Time // set once quiescing: the last moment to accept
 	armed := false                 // quiescing, and this Accept has its own short deadline
+	var yieldTick <-chan time.Time // under --max-connections: time to look for a silent connection
+	yielding := false              // a silent connection yielded its slot: the next one may too
 	for {
 		if quiesceBy == nil && isClosed(a.quiesce) {
 			t := time.NewTimer(time.Until(a.quiesceBy))
@@ -121,11 +133,29 @@ func (a *acceptor) loop() {
 		if a.slots != nil {
 			// At --max-connections the acceptor stops accepting: new
 			// connections wait in the kernel's backlog until one closes,
-			// instead of taking descriptors up to EMFILE.
+			// instead of taking descriptors up to EMFILE; meanwhile a
+			// connection silent for silentYield yields its slot.
+			if yieldTick == nil {
+				t := time.NewTicker(silentYield / 4)
+				defer t.Stop()
+				yieldTick = t.C
+			}
+			if yielding && len(a.slots) == cap(a.slots) {
+				// The last yield made room for a connection that was
+				// waiting: more may wait behind it.
+				if yielding = a.evictSilent("--max-connections"); yielding {
+					continue
+				}
+			}
 			select {
 			case a.slots <- struct{}{}:
 			case <-a.stop:
 				return
+			case <-yieldTick:
+				if len(a.slots) == cap(a.slots) {
+					yielding = a.evictSilent("--max-connections")
+				}
+				continue
 			case <-a.quiesce:
 				if quiesceBy == nil {
 					continue // start quiescing, then wait for a slot again
@@ -185,8 +215,14 @@ func (a *acceptor) loop() {
 				return
 			}
 			// EMFILE, ENFILE, ECONNABORTED, …: never end the listener; back
-			// off like net/http does (5ms doubling up to 1s).
+			// off like net/http does (5ms doubling up to 1s). Out of
+			// descriptors, a silent connection yields first: then the
+			// acceptor retries at once.
 			a.errors.Add(1)
+			if (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) && a.evictSilent("no file descriptor left") {
+				delay = 0
+				continue
+			}
 			if delay == 0 {
 				delay = 5 * time.Millisecond
 			} else if delay *= 2; delay > time.Second {
@@ -206,9 +242,7 @@ func (a *acceptor) loop() {
 			continue
 		}
 		delay = 0
-		if a.slots != nil || a.writeStall > 0 {
-			c = &limitedConn{Conn: c, slots: a.slots, stall: a.writeStall}
-		}
+		c = a.track(c)
 		if !a.hand(c) {
 			return
 		}
@@ -390,6 +424,51 @@ func (v *listenerView) Close() error {
 
 func (v *listenerView) Addr() net.Addr { return v.addr }
 
+// silentYield: at the connection limit (--max-connections, or no file
+// descriptor left), a connection that has moved no byte either way for this
+// long is closed to make room for a new one, the longest silent first: an
+// idle keep-alive connection, or one that sent its headers and then nothing,
+// must not lock new clients out. A connection that moves bytes (a download,
+// an upload, a stream) is never silent.
+const silentYield = time.Second
+
+// now is the time in nanoseconds since a.epoch (monotonic).
+func (a *acceptor) now() int64 { return int64(time.Since(a.epoch)) }
+
+// track wraps an accepted connection as a limitedConn and records it among
+// the open ones.
+func (a *acceptor) track(c net.Conn) net.Conn {
+	lc := &limitedConn{Conn: c, slots: a.slots, stall: a.writeStall, acc: a}
+	lc.lastIO.Store(a.now())
+	a.openMu.Lock()
+	a.open[lc] = struct{}{}
+	a.openMu.Unlock()
+	return lc
+}
+
+// evictSilent closes the open connection that has been silent longest, if
+// it has been silent for silentYield; it reports whether it closed one.
+func (a *acceptor) evictSilent(why string) bool {
+	now := a.now()
+	var victim *limitedConn
+	var at int64
+	a.openMu.Lock()
+	for c := range a.open {
+		if t := c.lastIO.Load(); now-t >= int64(silentYield) && (victim == nil || t < at) {
+			victim, at = c, t
+		}
+	}
+	a.openMu.Unlock()
+	if victim == nil {
+		return false
+	}
+	if a.evicted.Add(1) == 1 {
+		a.log.Warnf("At the connection limit (%s): closing connections silent for %v or more to make room for new ones, the longest silent first (counted in Stats.ConnectionsYielded); this is logged once", why, silentYield)
+	}
+	victim.Close()
+	return true
+}
+
 // writeChunk is the most one stall-bounded write sends: a write of more waits
 // for the client chunk by chunk, each within --write-timeout, so that a slow
 // client that keeps reading is never cut while one that stops is.
@@ -405,15 +484,31 @@ type limitedConn struct {
 	net.Conn
 	slots chan struct{}
 	stall time.Duration
+	acc   *acceptor
+	// lastIO is when a byte last moved either way, in nanoseconds since
+	// acc.epoch (evictSilent).
+	lastIO atomic.Int64
 
 	once   sync.Once
 	mu     sync.Mutex
 	pinned bool // an explicit write deadline is set
 }
 
+func (c *limitedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.lastIO.Store(c.acc.now())
+	}
+	return n, err
+}
+
 func (c *limitedConn) Write(p []byte) (int, error) {
 	if c.stall <= 0 {
-		return c.Conn.Write(p)
+		n, err := c.Conn.Write(p)
+		if n > 0 {
+			c.lastIO.Store(c.acc.now())
+		}
+		return n, err
 	}
 	written := 0
 	for len(p) > 0 {
@@ -425,6 +520,9 @@ func (c *limitedConn) Write(p []byte) (int, error) {
 		c.mu.Unlock()
 		n, err := c.Conn.Write(chunk)
 		written += n
+		if n > 0 {
+			c.lastIO.Store(c.acc.now())
+		}
 		if err != nil {
 			return written, err
 		}
@@ -450,6 +548,9 @@ func (c *limitedConn) SetDeadline(t time.Time) error {
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
+		c.acc.openMu.Lock()
+		delete(c.acc.open, c)
+		c.acc.openMu.Unlock()
 		if c.slots != nil {
 			<-c.slots
 		}

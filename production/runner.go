@@ -187,10 +187,14 @@ func (r *Runner) Addr() net.Addr {
 type Stats struct {
 	Instances    []InstanceStats
 	AcceptErrors uint64 // accept errors on the shared socket that the acceptor survived
-	Wanted       int    // the number of instances the runner runs (-j, then Scale)
-	Serving      int    // instances whose current life serves
-	Reloading    bool   // a rolling reload is under way
-	Abandoned    int64  // handlers left running past their life's drain deadline, still running
+	// ConnectionsYielded counts connections closed at the connection limit
+	// (--max-connections, or no file descriptor left) because they had been
+	// silent for a second or more, to make room for new ones.
+	ConnectionsYielded uint64
+	Wanted             int   // the number of instances the runner runs (-j, then Scale)
+	Serving            int   // instances whose current life serves
+	Reloading          bool  // a rolling reload is under way
+	Abandoned          int64 // handlers left running past their life's drain deadline, still running
 	// ConsoleWriteErrors counts console log writes that failed (a closed
 	// pipe); the first one is reported on stderr.
 	ConsoleWriteErrors uint64
@@ -225,6 +229,7 @@ func (r *Runner) Stats() Stats {
 	var s Stats
 	if acc != nil {
 		s.AcceptErrors = acc.errors.Load()
+		s.ConnectionsYielded = acc.evicted.Load()
 	}
 	if rs := r.rs.Load(); rs != nil {
 		s.Wanted = int(rs.wanted.Load())
@@ -498,7 +503,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	}
 
 	rs.leftMu.Lock()
-	left := rs.left
+	left := append(rs.left, rs.stillAbandoned()...) // a handler that returned in the meantime is not left
 	rs.leftMu.Unlock()
 	switch {
 	case failed != nil && ExitCode(failed) != 1:

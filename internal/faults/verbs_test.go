@@ -397,3 +397,48 @@ func TestFailedUpgradeLosesNoConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestSilentConnectionsYield: 400 connections that send their headers and
+// then nothing, against a process limited to 256 descriptors (with and
+// without --max-connections), do not lock a new client out: at the
+// connection limit the longest silent connection yields to a new one, and
+// a client beside them keeps getting answers.
+func TestSilentConnectionsYield(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"no limit", []string{"-j", "2"}},
+		{"max-connections", []string{"-j", "2", "--max-connections", "200"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := startProcWith(t, "ulimit -n 256;", nil, nil, c.args...)
+			var silent []net.Conn
+			for range 400 {
+				s, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
+				if err != nil {
+					t.Fatalf("silent connection %d: %v", len(silent), err)
+				}
+				t.Cleanup(func() { s.Close() })
+				fmt.Fprintf(s, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n") // and no body
+				silent = append(silent, s)
+			}
+			ctx, stop := context.WithCancel(context.Background())
+			defer stop()
+			load := loadclient.Start(ctx, loadclient.Config{Addr: p.addr, Path: "/ok", Workers: 1, Body: "ok", Timeout: 10 * time.Second})
+			testutil.WaitFor(t, 30*time.Second, "10 answers beside 400 silent connections", func() bool {
+				return load.Result().Count(loadclient.OK) >= 10
+			})
+			stop()
+			if res := load.Wait(); res.Failed() > 0 {
+				t.Errorf("a client beside 400 silent connections: %v", res)
+			}
+			if !strings.Contains(p.out.String(), "closing connections silent") {
+				t.Errorf("the yielding of silent connections is not logged:\n%s", p.out)
+			}
+			if code := p.stop(t, 20*time.Second); code != 0 {
+				t.Errorf("exit code %d\n%s", code, p.out)
+			}
+		})
+	}
+}
