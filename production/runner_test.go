@@ -743,3 +743,42 @@ func TestStatsAfterRun(t *testing.T) {
 		})
 	}
 }
+
+// TestHeaderCountIsNotLimited pins what docs/RELIABILITY.md says: Go limits
+// the bytes of a request's header, not the number of headers, so 20,000
+// small headers (229 KB) reach the handler.
+func TestHeaderCountIsNotLimited(t *testing.T) {
+	var seen atomic.Int64
+	configure := func(app *production.App) error {
+		app.Router.Get("/", func(w http.ResponseWriter, r *http.Request) {
+			seen.Store(int64(len(r.Header)))
+			io.WriteString(w, "ok")
+		})
+		return nil
+	}
+	h := startRunner(t, configure, []string{"-j", "1"})
+	conn, err := net.DialTimeout("tcp", h.run.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	var req strings.Builder
+	req.WriteString("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n")
+	for i := range 20_000 {
+		fmt.Fprintf(&req, "X-%d: b\r\n", i)
+	}
+	req.WriteString("\r\n")
+	if req.Len() > 1<<20 {
+		t.Fatalf("the request's header is %d bytes: over Go's byte limit, not what this test is about", req.Len())
+	}
+	go io.WriteString(conn, req.String())
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || seen.Load() < 20_000 {
+		t.Errorf("20,000 small headers: %d, the handler saw %d headers; want 200 and all of them (docs/RELIABILITY.md)", resp.StatusCode, seen.Load())
+	}
+}
