@@ -268,7 +268,7 @@ func TestClosedViewTakesNoConnection(t *testing.T) {
 			v.Close()
 		}
 	}
-	go acc.run()
+	acc.start()
 	defer acc.close()
 
 	live := acc.view()
