@@ -70,7 +70,13 @@ build=$(grep '^go build' <<<"$readme_cmds" | head -1)
 (cd "$root" && ${build/-o goangel-example/-o $work/src/goangel-example}) || die "$build failed"
 (cd "$root" && CGO_ENABLED=0 go build -o "$work/e2eclient" ./internal/loadclient/cmd/e2eclient) || die "building e2eclient failed"
 
-systemd-nspawn -q -D "$rootfs" --volatile=overlay -b --register=no --keep-unit \
+# --register=no --keep-unit: no systemd-machined, no transient scope (on a
+# host without systemd as PID 1, as the machine this was made on, there is
+# no bus to ask for one). On a host booted with systemd the container gets a
+# delegated scope of its own, as systemd-nspawn(1) advises for --keep-unit.
+launcher=()
+[ -d /run/systemd/system ] && launcher=(systemd-run --quiet --scope -p Delegate=yes --)
+"${launcher[@]}" systemd-nspawn -q -D "$rootfs" --volatile=overlay -b --register=no --keep-unit \
   --private-network --console=read-only -M goangel-e2e --bind-ro="$work:/e2e" >"$work/console.log" 2>&1 &
 nspawn=$!
 leader=
