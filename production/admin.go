@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"net/netip"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ import (
 type adminState struct {
 	rs  *runState
 	reg *prometheus.Registry
+	red redactor    // the secrets of the command line
 	m   *runMetrics // nil without --admin-address: no per-request cost
 
 	mu        sync.Mutex
@@ -37,7 +39,8 @@ type adminState struct {
 	reloading bool
 
 	srv    *admin.Server
-	ln     net.Listener
+	ln     net.Listener // --admin-address
+	sock   net.Listener // --admin-socket
 	served chan struct{}
 }
 
@@ -55,6 +58,15 @@ type instanceTrack struct {
 	lastCrashStack string
 }
 
+// AdminSocket returns the path of the admin listener's Unix socket, or ""
+// when there is none (no --admin-socket, or before Run has bound it).
+func (r *Runner) AdminSocket() string {
+	if a := r.admin.Load(); a != nil && a.sock != nil {
+		return a.sock.Addr().String()
+	}
+	return ""
+}
+
 // AdminAddr returns the address the admin listener is bound to, or nil when
 // there is none (no --admin-address, or before Run has bound it).
 func (r *Runner) AdminAddr() net.Addr {
@@ -66,9 +78,14 @@ func (r *Runner) AdminAddr() net.Addr {
 
 // validateAdmin checks --admin-address and --admin-token (from Validate).
 func (c *Config) validateAdmin() error {
+	if c.AdminSocket != "" {
+		if err := c.validateAdminSocket(); err != nil {
+			return err
+		}
+	}
 	if c.AdminAddress == "" {
-		if c.AdminToken != "" || c.Pprof {
-			return errors.New("--admin-token and --pprof need --admin-address HOST:PORT")
+		if c.AdminSocket == "" && (c.AdminToken != "" || c.Pprof || len(c.AdminHosts) > 0) {
+			return errors.New("--admin-token, --admin-host and --pprof need --admin-address HOST:PORT or --admin-socket PATH")
 		}
 		return nil
 	}
@@ -117,7 +134,7 @@ func tcpNetwork(address string) string {
 // and, with --admin-address, registers the metrics, hooks the event stream
 // and the logger, binds the admin listener and serves it.
 func (rs *runState) startAdmin() error {
-	a := &adminState{rs: rs, reg: prometheus.NewRegistry(), track: map[int]*instanceTrack{}}
+	a := &adminState{rs: rs, reg: prometheus.NewRegistry(), track: map[int]*instanceTrack{}, red: newRedactor(rs.cfg.secrets())}
 	if err := errors.Join(
 		container.Provide[prometheus.Registerer](rs.root, a.reg),
 		container.Provide[prometheus.Gatherer](rs.root, a.reg),
@@ -125,7 +142,7 @@ func (rs *runState) startAdmin() error {
 		return err
 	}
 	cfg := rs.cfg
-	if cfg.AdminAddress == "" {
+	if cfg.AdminAddress == "" && cfg.AdminSocket == "" {
 		rs.r.admin.Store(a)
 		return nil
 	}
@@ -137,14 +154,30 @@ func (rs *runState) startAdmin() error {
 	for n := range cfg.Concurrency {
 		a.instance(n)
 	}
-	ln, err := rs.listenAdmin(func() (net.Listener, error) { // listen_systemd.go: passed on by binary upgrades
-		var lc net.ListenConfig
-		return lc.Listen(rs.baseCtx, tcpNetwork(cfg.AdminAddress), cfg.AdminAddress)
-	})
-	if err != nil {
-		return fmt.Errorf("cannot listen on --admin-address %s: %w", cfg.AdminAddress, err)
+	var lns []net.Listener
+	if cfg.AdminAddress != "" {
+		ln, err := rs.listenAdmin(func() (net.Listener, error) { // listen_systemd.go: passed on by binary upgrades
+			var lc net.ListenConfig
+			return lc.Listen(rs.baseCtx, tcpNetwork(cfg.AdminAddress), cfg.AdminAddress)
+		})
+		if err != nil {
+			return fmt.Errorf("cannot listen on --admin-address %s: %w", cfg.AdminAddress, err)
+		}
+		a.ln = ln
+		lns = append(lns, ln)
 	}
-	a.ln = ln
+	if cfg.AdminSocket != "" {
+		d := rs.r.sys.Load()
+		ln, err := listenAdminSocket(rs.baseCtx, rs.r.adminSocketPath(cfg.AdminSocket), cfg.adminSocketMode(), d != nil && d.child)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return err
+		}
+		a.sock = ln
+		lns = append(lns, ln)
+	}
 	rs.r.onEvent(a.onEvent)
 	rs.logs.AddHook(logLineCounter{a.m.logLines, a.m.slowConsumers})
 	errLog := log.New(logWriter{rs.entry.WithField("listener", "admin")}, "", 0)
@@ -154,17 +187,29 @@ func (rs *runState) startAdmin() error {
 		Gatherer: a.reg,
 		Token:    cfg.AdminToken,
 		Pprof:    cfg.Pprof,
+		Cmdline:  func() []string { return a.red.redactArgs(os.Args) },
+		Hosts:    cfg.AdminHosts,
 		ErrorLog: errLog,
 	})
 	a.served = make(chan struct{})
 	rs.r.admin.Store(a)
-	go func() {
-		defer close(a.served)
-		if err := a.srv.Serve(ln); err != nil {
-			rs.entry.WithError(err).Error("The admin listener failed")
+	var wg sync.WaitGroup
+	for _, ln := range lns {
+		wg.Go(func() {
+			if err := a.srv.Serve(ln); err != nil {
+				rs.entry.WithError(err).Error("The admin listener failed")
+			}
+		})
+		if ln.Addr().Network() == "unix" {
+			rs.entry.Infof("Admin listener at unix:%s (metrics at /metrics)", ln.Addr())
+		} else {
+			rs.entry.Infof("Admin listener at http://%s (metrics at /metrics)", ln.Addr())
 		}
+	}
+	go func() {
+		wg.Wait()
+		close(a.served)
 	}()
-	rs.entry.Infof("Admin listener at http://%s (metrics at /metrics)", ln.Addr())
 	return nil
 }
 
@@ -306,6 +351,11 @@ func (c adminControl) Drain(ctx context.Context, n int) error {
 	return c.a.rs.r.Drain(ctx, n)
 }
 
+func (c adminControl) Upgrade(ctx context.Context) error {
+	c.logf("a binary upgrade")
+	return c.a.rs.r.Upgrade(ctx)
+}
+
 // logf logs what the admin listener was asked to do.
 func (c adminControl) logf(format string, args ...any) {
 	c.a.rs.entry.WithField("listener", "admin").Infof("Admin listener: "+format+" was requested", args...)
@@ -351,8 +401,8 @@ func (c adminControl) Snapshot() admin.Snapshot {
 			Restarts:       is.Restarts,
 			Crashes:        is.Crashes,
 			Panics:         is.Panics,
-			LastCrash:      t.lastCrash,
-			LastCrashStack: t.lastCrashStack,
+			LastCrash:      a.red.String(t.lastCrash),
+			LastCrashStack: a.red.String(t.lastCrashStack),
 		}
 		if f, c := instanceLoad(is); f != 0 || c != 0 {
 			in.InFlight, in.Connections = f, c

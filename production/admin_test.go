@@ -485,8 +485,9 @@ func TestAdminUsageErrors(t *testing.T) {
 		{[]string{"--admin-address", "192.0.2.1:9090"}, "is not a loopback address"},
 		{[]string{"--admin-address", "localhost"}, `--admin-address "localhost": want HOST:PORT`},
 		{[]string{"--admin-address", "127.0.0.1:http"}, "the port must be a number"},
-		{[]string{"--pprof"}, "--admin-token and --pprof need --admin-address"},
-		{[]string{"--admin-token", "x"}, "--admin-token and --pprof need --admin-address"},
+		{[]string{"--pprof"}, "--admin-token, --admin-host and --pprof need --admin-address HOST:PORT or --admin-socket PATH"},
+		{[]string{"--admin-socket", "a.sock", "--admin-socket-mode", "rw"}, `--admin-socket-mode "rw": want octal permissions`},
+		{[]string{"--admin-token", "x"}, "--admin-token, --admin-host and --pprof need --admin-address"},
 	} {
 		out := &syncBuffer{}
 		r := production.New("test", hello, production.WithOutput(out, out), production.WithLookupEnv(noEnv))
@@ -849,5 +850,39 @@ func TestAdminMetricsExistAtZero(t *testing.T) {
 	}
 	if m := h.scrape(t); !m.has("goangel_crashes_total", "goangel_instance", "2", "cause", "crash") {
 		t.Error("goangel_crashes_total of instance 2 is not exposed after scaling to 3")
+	}
+}
+
+// TestAdminSecretsNotShown: a secret of the command line (here the admin
+// token) that reaches a log line or a crash reason is shown redacted, in
+// the log and in /instances.
+func TestAdminSecretsNotShown(t *testing.T) {
+	const secret = "t0ken-of-the-admin"
+	crash := make(chan struct{}, 1)
+	configure := func(app *production.App) error {
+		app.Logger.Infof("configure saw the token %s", secret)
+		app.Go(func(ctx context.Context) error {
+			select {
+			case <-crash:
+				return errors.New("refused with " + secret)
+			case <-ctx.Done():
+				return nil
+			}
+		})
+		return hello(app)
+	}
+	h := startAdmin(t, configure, []string{"-j", "1", "--admin-token", secret})
+	crash <- struct{}{}
+	var body string
+	waitFor(t, 10*time.Second, "the crash in /instances", func() bool {
+		_, body = h.call(t, "GET", "/instances")
+		return strings.Contains(body, "refused with")
+	})
+	if strings.Contains(body, secret) || !strings.Contains(body, "refused with [redacted]") {
+		t.Errorf("/instances shows the secret or no redacted crash:\n%s", body)
+	}
+	waitFor(t, 10*time.Second, "the log lines", func() bool { return strings.Count(h.run.Log(), "configure saw the token") >= 2 })
+	if log := h.run.Log(); strings.Contains(log, secret) || !strings.Contains(log, "configure saw the token [redacted]") {
+		t.Errorf("the log shows the secret:\n%s", log)
 	}
 }

@@ -67,10 +67,14 @@ type Config struct {
 	PubSubCertFile      string        `name:"pubsub-cert-file" placeholder:"PATH" help:"Client certificate for NATS."`
 	PubSubKeyFile       string        `name:"pubsub-key-file" placeholder:"PATH" help:"Client key for NATS."`
 	PubSubNamespace     string        `name:"pubsub-namespace" placeholder:"NAME" help:"Prefix of every NATS subject (default: the app's name), so that apps sharing a NATS server do not see each other's messages; apps that mean to talk give the same one."`
+	PubSubReplicas      int           `name:"pubsub-retain-replicas" default:"0" placeholder:"N" help:"Servers of the NATS cluster that keep the retained messages' JetStream stream, 1 to 5 (0: min(3, the cluster's JetStream servers), so that they outlive one server's death); an existing stream is updated where the server allows."`
 	PubSubTopicStats    []string      `name:"pubsub-metrics-topics" sep:"," placeholder:"PATTERN[,PATTERN...]" help:"Count pub/sub messages per topic for these topics or patterns (orders, orders.*, orders.>), exposed on /metrics with a pattern label (off by default: the number of series stays bounded)."`
 	AdminAddress        string        `name:"admin-address" placeholder:"HOST:PORT" help:"Serve /metrics, /healthz, /readyz, /instances and the status page here (off by default; a non-loopback address needs --admin-token)."`
 	AdminToken          string        `name:"admin-token" placeholder:"TOKEN" help:"Bearer token of the admin listener (required for everything but /healthz and /readyz when set)."`
 	Pprof               bool          `name:"pprof" help:"Serve /debug/pprof/ on the admin listener."`
+	AdminSocket         string        `name:"admin-socket" placeholder:"PATH" help:"Serve the admin listener on this Unix socket too (or only), its file permissions the access control; a relative PATH is in $RUNTIME_DIRECTORY when systemd set it (RuntimeDirectory=)."`
+	AdminSocketMode     string        `name:"admin-socket-mode" default:"0600" placeholder:"MODE" help:"Permissions of the --admin-socket file, octal."`
+	AdminHosts          []string      `name:"admin-host" sep:"," placeholder:"NAME[,NAME...]" help:"Host names the admin listener answers to, beside IP addresses and localhost (a request naming another Host is refused: DNS rebinding)."`
 
 	logging.Flags `embed:""`
 
@@ -124,6 +128,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PubSubURL != "" && !strings.HasPrefix(c.PubSubURL, "nats://") && !strings.HasPrefix(c.PubSubURL, "tls://") {
 		errs = append(errs, fmt.Errorf("--pubsub-url must be a nats:// or tls:// URL, got %q", c.PubSubURL))
+	}
+	if c.PubSubReplicas < 0 || c.PubSubReplicas > 5 {
+		errs = append(errs, fmt.Errorf("--pubsub-retain-replicas must be 0 (min(3, the cluster's size)) or 1 to 5 (JetStream's range), got %d", c.PubSubReplicas))
 	}
 	for _, p := range c.PubSubTopicStats {
 		if err := pubsub.ValidatePattern(p); err != nil {
@@ -184,7 +191,11 @@ func (r *Runner) parse(args []string) (cfg *Config, done bool, err error) {
 			if !usageOnly {
 				fmt.Fprintf(ctx.Stdout, "goangel production runner: %s\n\n", r.name)
 			}
-			return kong.DefaultHelpPrinter(options, ctx)
+			if err := kong.DefaultHelpPrinter(options, ctx); err != nil || usageOnly {
+				return err
+			}
+			_, err := fmt.Fprintf(ctx.Stdout, "\nControl a running %s (status, reload, scale, restart, drain, upgrade, stats): %s ctl --help\n", r.name, r.name)
+			return err
 		}),
 		kong.ValueFormatter(func(v *kong.Value) string { return envHelp(r.envPrefix, v) }),
 		kong.Resolvers(envResolver(r.envPrefix, r.lookupEnv)),

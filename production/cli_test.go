@@ -40,7 +40,7 @@ func TestHelp(t *testing.T) {
 		"--certificate-file=PATH", "--certificate-password=PASSWORD", "--key-file=PATH", "--key-password=PASSWORD",
 		"--max-restarts=10", "--restart-window=1m", "--drain-timeout=5s",
 		"--pubsub-url=nats://HOST:PORT", "--pubsub-token", "--pubsub-user", "--pubsub-password",
-		"--pubsub-creds", "--pubsub-ca-file", "--pubsub-cert-file", "--pubsub-key-file",
+		"--pubsub-creds", "--pubsub-ca-file", "--pubsub-cert-file", "--pubsub-key-file", "--pubsub-retain-replicas=N",
 		"--log-level", "--access-log",
 		"($TEST_PORT)", "($TEST_RESPAWN)",
 	} {
@@ -81,6 +81,7 @@ func TestUsageErrors(t *testing.T) {
 		{"negative log max files", []string{"--log-file", filepath.Join(dir, "app.log"), "--log-max-files=-1"}, nil, "--log-max-files -1: must not be negative"},
 		{"log pattern without file", []string{"--log-file-pattern", "app.%Y.log"}, nil, "--log-file-pattern needs --log-file"},
 		{"bad pubsub url", []string{"--pubsub-url", "http://x"}, nil, "--pubsub-url must be a nats:// or tls:// URL"},
+		{"bad pubsub retain replicas", []string{"--pubsub-retain-replicas", "7"}, nil, "--pubsub-retain-replicas must be 0 (min(3, the cluster's size)) or 1 to 5"},
 		{"bad pubsub metrics topic", []string{"--pubsub-metrics-topics", "orders,a..b"}, nil, `--pubsub-metrics-topics: "a..b" is not a topic or pattern`},
 		{"bad env pubsub metrics topic", nil, map[string]string{"TEST_PUBSUB_METRICS_TOPICS": "orders.>,>.x"}, `--pubsub-metrics-topics: ">.x" is not a topic or pattern`},
 		{"ssl without files", []string{"--ssl"}, nil, "--ssl needs --certificate-file and --key-file"},

@@ -272,6 +272,9 @@ func (r *Runner) Run(ctx context.Context, args []string) error {
 	if ctx == nil {
 		panic("production: Run with a nil Context")
 	}
+	if len(args) > 0 && args[0] == "ctl" {
+		return r.ctl(ctx, args[1:]) // ctl.go: control a running runner
+	}
 	if !r.ran.CompareAndSwap(false, true) {
 		return exitError(1, ErrAlreadyRun)
 	}
@@ -328,6 +331,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		return startupError("logging: %w", err)
 	}
 	defer logs.Close()
+	logs.Logger.AddHook(newRedactHook(cfg)) // admin_secrets.go: no secret in a log line
 	rs := &runState{
 		r:         r,
 		cfg:       cfg,
@@ -571,6 +575,9 @@ func openBroker(ctx context.Context, name string, cfg *Config, log *logrus.Entry
 	opts := []pubsub.Option{pubsub.WithName("goangel " + name), pubsub.WithLogger(log), pubsub.WithNamespace(ns)}
 	if len(cfg.PubSubTopicStats) > 0 {
 		opts = append(opts, pubsub.WithTopicStats(cfg.PubSubTopicStats...))
+	}
+	if cfg.PubSubReplicas != 0 {
+		opts = append(opts, pubsub.WithRetainReplicas(cfg.PubSubReplicas))
 	}
 	switch {
 	case cfg.PubSubToken != "":

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,7 +85,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	h := startRunner(t, configure, []string{"-j", "3", "--quiet"}, production.WithEventHook(ev.hook))
 	load := startLoad(t, h.run.Addr().String(), "/", 4, 2)
 	load.waitAnswered(t, 200)
-	minServing := watchServing(h.run.Runner)
+	minServing := ev.watchServing()
 	for round := range 2 {
 		if err := h.run.Reload(bg(t)); err != nil {
 			t.Fatalf("Reload %d: %v", round+1, err)
@@ -249,7 +248,7 @@ func TestRecycleUnderLoad(t *testing.T) {
 	h := startRunner(t, hello, []string{"-j", "3", "--quiet", "--max-requests", "150", "--max-requests-jitter", "20"}, production.WithEventHook(ev.hook))
 	load := startLoad(t, h.run.Addr().String(), "/", 4, 2)
 	// Never fewer than -j instances serving while lives are recycled.
-	minServing := watchServing(h.run.Runner)
+	minServing := ev.watchServing()
 	waitFor(t, 30*time.Second, "6 recycles", func() bool { return ev.count(production.EventRecycled) >= 6 })
 	if m := minServing(); m < 3 {
 		t.Errorf("%d instances serving at one point, want never below 3", m)
@@ -519,26 +518,45 @@ func readUntil(t *testing.T, br *bufio.Reader, want string) string {
 	}
 }
 
-// watchServing samples Stats().Serving until the returned function is
-// called, which returns the lowest count seen.
-func watchServing(r *production.Runner) func() int {
-	lowest := r.Stats().Serving
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			lowest = min(lowest, r.Stats().Serving)
-			runtime.Gosched()
-		}
-	})
+// watchServing returns a function that reports the fewest instances
+// serving at any point from now on, replayed from the events (so no moment
+// is missed, and nothing polls): an instance serves while one of its lives
+// has started and not ended. One instance's events come in order from its
+// supervisor's goroutine (a replacement's EventStarted before the old
+// life's EventEnded), and the log keeps the order in which they came.
+func (e *eventLog) watchServing() func() int {
+	e.mu.Lock()
+	from := len(e.events)
+	e.mu.Unlock()
 	return func() int {
-		close(done)
-		wg.Wait()
+		events := e.all()
+		live := map[int]map[int]bool{} // instance -> its lives started and not ended
+		serving := func() int {
+			n := 0
+			for _, lives := range live {
+				if len(lives) > 0 {
+					n++
+				}
+			}
+			return n
+		}
+		lowest := -1
+		for i, ev := range events {
+			switch ev.Kind {
+			case production.EventStarted:
+				if live[ev.Instance] == nil {
+					live[ev.Instance] = map[int]bool{}
+				}
+				live[ev.Instance][ev.Life] = true
+			case production.EventEnded:
+				delete(live[ev.Instance], ev.Life)
+			}
+			if i+1 >= from {
+				if s := serving(); lowest < 0 || s < lowest {
+					lowest = s
+				}
+			}
+		}
 		return lowest
 	}
 }

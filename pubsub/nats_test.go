@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/pubsub"
@@ -642,5 +643,122 @@ func TestNATSWireFormat(t *testing.T) {
 	}
 	if a := <-answered; a.err != nil || string(a.m.Data) != `"pong"` {
 		t.Errorf("foreign request: %v, answer %+v", a.err, a.m)
+	}
+}
+
+// TestNATSRetainedLoadFails: a subscription whose retained messages cannot
+// be read (here the stream is gone) is made all the same, with its live
+// messages; the failure is reported once and counted; when the stream
+// answers again the retained messages come, except for the topics that
+// got a newer live message meanwhile.
+func TestNATSRetainedLoadFails(t *testing.T) {
+	url := runServer(t, nil).ClientURL()
+	var ev events
+	b := newNATS(t, url, pubsub.WithNamespace("app"), pubsub.WithEventHook(ev.hook))
+	raw, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	js, err := jetstream.New(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := js.DeleteStream(ctx, "GOANGEL_RETAINED_app"); err != nil {
+		t.Fatal(err)
+	}
+	r := register(t, b, "r")
+	st := subscribe(t, r, "t")
+	su := subscribe(t, r, "u")
+	if got := b.Stats().RetainLoadFailed; got != 2 {
+		t.Errorf("RetainLoadFailed %d, want 2", got)
+	}
+	if k := ev.kinds(); len(k) != 1 || k[0] != pubsub.EventError {
+		t.Errorf("events %v, want one error for both failures", ev.evs)
+	}
+	// Live messages flow meanwhile.
+	other := newNATS(t, url, pubsub.WithNamespace("app")) // makes the stream again, empty
+	p := register(t, other, "p")
+	publish(t, p, "u", "live u")
+	if v := recvString(t, su); v != "live u" {
+		t.Fatalf("got %q, want the live message", v)
+	}
+	// Stored without a live copy: what the stream holds when it answers.
+	for topic, v := range map[string]string{"t": "stored t", "u": "stored u (older than the live one)"} {
+		if _, err := js.Publish(ctx, "_goangel_retained.app."+topic, []byte(`"`+v+`"`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.WaitFor(t, wait, "retained messages restored", func() bool {
+		for _, k := range ev.kinds() {
+			if k == pubsub.EventRetainRestored {
+				return true
+			}
+		}
+		return false
+	})
+	if m := recv(t, st); !m.Retained() || recvDecoded(t, m) != "stored t" {
+		t.Errorf("t got %+v, want the stored message, retained", m)
+	}
+	publish(t, p, "u", "marker")
+	if v := recvString(t, su); v != "marker" {
+		t.Errorf("u got %q, want the marker (its stored message is older than the live one it got)", v)
+	}
+}
+
+// TestNATSRetainReplicas: a single server keeps one replica by default;
+// more than the cluster has, or outside 1..5, is a clear error.
+func TestNATSRetainReplicas(t *testing.T) {
+	url := runServer(t, nil).ClientURL()
+	if r := newNATS(t, url).RetainReplicas(); r != 1 {
+		t.Errorf("replicas %d on one server, want 1", r)
+	}
+	ctx := context.Background()
+	if _, err := pubsub.NewNATS(ctx, url, pubsub.WithRetainReplicas(3)); err == nil || !strings.Contains(err.Error(), "cannot have 3 replicas") {
+		t.Errorf("3 replicas on one server: %v, want an error saying so", err)
+	}
+	if _, err := pubsub.NewNATS(ctx, url, pubsub.WithRetainReplicas(7)); !errors.Is(err, pubsub.ErrInvalidOptions) {
+		t.Errorf("7 replicas: %v, want ErrInvalidOptions", err)
+	}
+}
+
+// TestNATSRetainedAfterReconnect: core NATS keeps nothing for a client
+// that is away, so a retained message whose live copy was lost (here:
+// stored by another client without one) reaches a subscription when its
+// connection comes back, once, from the stream.
+func TestNATSRetainedAfterReconnect(t *testing.T) {
+	dir := t.TempDir()
+	s1 := runServer(t, &server.Options{JetStream: true, StoreDir: dir})
+	port := s1.Addr().(*net.TCPAddr).Port
+	var ev events
+	b := newNATS(t, s1.ClientURL(), pubsub.WithReconnect(10*time.Millisecond, 0), pubsub.WithEventHook(ev.hook))
+	sub := subscribe(t, register(t, b, "r"), "t")
+	raw, err := nats.Connect(s1.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := js.Publish(ctx, "_goangel_retained.t", []byte(`"missed live"`)); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	empty(t, sub)
+	s1.Shutdown()
+	s1.WaitForShutdown()
+	runServer(t, &server.Options{Port: port, JetStream: true, StoreDir: dir})
+	m := recv(t, sub)
+	if !m.Retained() || recvDecoded(t, m) != "missed live" {
+		t.Fatalf("after the reconnect got %+v, want the stored message, retained", m)
+	}
+	publish(t, register(t, b, "p"), "t", "marker")
+	if v := recvString(t, sub); v != "marker" {
+		t.Errorf("got %q, want the marker (the stored message twice?)", v)
 	}
 }
