@@ -74,8 +74,8 @@
 //     returns the first answer (Message.Respond) from another client,
 //     never from itself (a request is not delivered to the requester's
 //     own subscriptions, even with IncludeSelf), bounded by ctx;
-//     ErrNoResponders when nobody took it. With NATS it is NATS's own
-//     request/reply (an inbox subject). RequestAs[Resp] decodes the answer.
+//     ErrNoResponders when nobody took it. With NATS the answer comes to
+//     the broker's inbox subject (one subscription per broker). RequestAs[Resp] decodes the answer.
 //   - Queue groups: a subscription made with InGroup(name) is one member of
 //     the group; each message goes to one member of each group matching
 //     its topic (in turn, preferring a member with room in its queue),
@@ -140,9 +140,9 @@
 // connection. With WithNamespace (goangel's runner passes the app's name,
 // or --pubsub-namespace) every subject is "NAMESPACE.TOPIC": apps sharing
 // a server are apart unless they choose the same namespace. Each message carries the sending client's unique id (a nuid)
-// and its ClientInfo id (a plain publish in its reply subject, a request,
-// a response or a retained message's live copy in one header: see
-// HeaderSender), and a subscription drops messages from its own client
+// and its ClientInfo id (a plain publish, a request and a response in
+// its reply subject, a retained message in one header: see HeaderSender
+// and RequestReplyPrefix), and a subscription drops messages from its own client
 // unless made with IncludeSelf: "every instance but the sender" holds
 // across processes and machines.
 // Permissions are checked client-side, the same way as in memory. The

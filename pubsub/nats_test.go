@@ -2,6 +2,7 @@ package pubsub_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -643,6 +644,42 @@ func TestNATSWireFormat(t *testing.T) {
 	}
 	if a := <-answered; a.err != nil || string(a.m.Data) != `"pong"` {
 		t.Errorf("foreign request: %v, answer %+v", a.err, a.m)
+	}
+
+	// A goangel request carries no header: its requester is in its reply
+	// subject, and so is the responder of its answer.
+	for range 2 { // the foreign publish and request, seen on the wire
+		if _, err := seen.NextMsg(wait); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type reply struct {
+		m   pubsub.Message
+		err error
+	}
+	replied := make(chan reply, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		m, err := p.Request(ctx, "t", "ask")
+		replied <- reply{m, err}
+	}()
+	q = recv(t, s)
+	if q.Sender != id || !q.IsRequest() {
+		t.Errorf("goangel request: sender %q, request %v; want %q, a request", q.Sender, q.IsRequest(), id)
+	}
+	if err := q.Respond(context.Background(), "answer"); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-replied; r.err != nil || r.m.Sender != "r" || recvDecoded(t, r.m) != "answer" {
+		t.Errorf("goangel request: %v, answer %+v from %q; want \"answer\" from r", r.err, r.m, r.m.Sender)
+	}
+	w, err = seen.NextMsg(wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Header) != 0 || !strings.HasPrefix(w.Reply, pubsub.RequestReplyPrefix) || !strings.HasSuffix(w.Reply, "."+base64.RawURLEncoding.EncodeToString([]byte(id))) {
+		t.Errorf("a request on the wire: header %v, reply %q; want no header, a reply subject %s... ending with the id", w.Header, w.Reply, pubsub.RequestReplyPrefix)
 	}
 }
 
