@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"net/netip"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +31,7 @@ import (
 type adminState struct {
 	rs  *runState
 	reg *prometheus.Registry
+	red redactor    // the secrets of the command line
 	m   *runMetrics // nil without --admin-address: no per-request cost
 
 	mu        sync.Mutex
@@ -36,7 +39,8 @@ type adminState struct {
 	reloading bool
 
 	srv    *admin.Server
-	ln     net.Listener
+	ln     net.Listener // --admin-address
+	sock   net.Listener // --admin-socket
 	served chan struct{}
 }
 
@@ -54,6 +58,15 @@ type instanceTrack struct {
 	lastCrashStack string
 }
 
+// AdminSocket returns the path of the admin listener's Unix socket, or ""
+// when there is none (no --admin-socket, or before Run has bound it).
+func (r *Runner) AdminSocket() string {
+	if a := r.admin.Load(); a != nil && a.sock != nil {
+		return a.sock.Addr().String()
+	}
+	return ""
+}
+
 // AdminAddr returns the address the admin listener is bound to, or nil when
 // there is none (no --admin-address, or before Run has bound it).
 func (r *Runner) AdminAddr() net.Addr {
@@ -65,9 +78,14 @@ func (r *Runner) AdminAddr() net.Addr {
 
 // validateAdmin checks --admin-address and --admin-token (from Validate).
 func (c *Config) validateAdmin() error {
+	if c.AdminSocket != "" {
+		if err := c.validateAdminSocket(); err != nil {
+			return err
+		}
+	}
 	if c.AdminAddress == "" {
-		if c.AdminToken != "" || c.Pprof {
-			return errors.New("--admin-token and --pprof need --admin-address HOST:PORT")
+		if c.AdminSocket == "" && (c.AdminToken != "" || c.Pprof || len(c.AdminHosts) > 0) {
+			return errors.New("--admin-token, --admin-host and --pprof need --admin-address HOST:PORT or --admin-socket PATH")
 		}
 		return nil
 	}
@@ -93,11 +111,30 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// tcpNetwork returns the network to listen on address HOST:PORT: an IPv4
+// address (0.0.0.0 included) binds IPv4 only and an IPv6 address IPv6 only,
+// as -a/--address does (Go's "tcp" binds 0.0.0.0 on both); a host name
+// binds whatever it resolves to.
+func tcpNetwork(address string) string {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return "tcp"
+	}
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case err != nil:
+		return "tcp"
+	case ip.Unmap().Is4():
+		return "tcp4"
+	}
+	return "tcp6"
+}
+
 // startAdmin provides the prometheus.Registerer in the runner's container
 // and, with --admin-address, registers the metrics, hooks the event stream
 // and the logger, binds the admin listener and serves it.
 func (rs *runState) startAdmin() error {
-	a := &adminState{rs: rs, reg: prometheus.NewRegistry(), track: map[int]*instanceTrack{}}
+	a := &adminState{rs: rs, reg: prometheus.NewRegistry(), track: map[int]*instanceTrack{}, red: newRedactor(rs.cfg.secrets())}
 	if err := errors.Join(
 		container.Provide[prometheus.Registerer](rs.root, a.reg),
 		container.Provide[prometheus.Gatherer](rs.root, a.reg),
@@ -105,7 +142,7 @@ func (rs *runState) startAdmin() error {
 		return err
 	}
 	cfg := rs.cfg
-	if cfg.AdminAddress == "" {
+	if cfg.AdminAddress == "" && cfg.AdminSocket == "" {
 		rs.r.admin.Store(a)
 		return nil
 	}
@@ -113,14 +150,36 @@ func (rs *runState) startAdmin() error {
 	if err := a.register(); err != nil {
 		return fmt.Errorf("registering the metrics: %w", err)
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(rs.baseCtx, "tcp", cfg.AdminAddress)
-	if err != nil {
-		return fmt.Errorf("cannot listen on --admin-address %s: %w", cfg.AdminAddress, err)
+	a.m.zeroRunner()
+	for n := range cfg.Concurrency {
+		a.instance(n)
 	}
-	a.ln = ln
+	var lns []net.Listener
+	if cfg.AdminAddress != "" {
+		ln, err := rs.listenAdmin(func() (net.Listener, error) { // listen_systemd.go: passed on by binary upgrades
+			var lc net.ListenConfig
+			return lc.Listen(rs.baseCtx, tcpNetwork(cfg.AdminAddress), cfg.AdminAddress)
+		})
+		if err != nil {
+			return fmt.Errorf("cannot listen on --admin-address %s: %w", cfg.AdminAddress, err)
+		}
+		a.ln = ln
+		lns = append(lns, ln)
+	}
+	if cfg.AdminSocket != "" {
+		d := rs.r.sys.Load()
+		ln, err := listenAdminSocket(rs.baseCtx, rs.r.adminSocketPath(cfg.AdminSocket), cfg.adminSocketMode(), d != nil && d.child)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return err
+		}
+		a.sock = ln
+		lns = append(lns, ln)
+	}
 	rs.r.onEvent(a.onEvent)
-	rs.logs.Logger.AddHook(logLineCounter{a.m.logLines, a.m.slowConsumers})
+	rs.logs.AddHook(logLineCounter{a.m.logLines, a.m.slowConsumers})
 	errLog := log.New(logWriter{rs.entry.WithField("listener", "admin")}, "", 0)
 	a.srv = admin.New(admin.Config{
 		App:      rs.r.name,
@@ -128,17 +187,29 @@ func (rs *runState) startAdmin() error {
 		Gatherer: a.reg,
 		Token:    cfg.AdminToken,
 		Pprof:    cfg.Pprof,
+		Cmdline:  func() []string { return a.red.redactArgs(os.Args) },
+		Hosts:    cfg.AdminHosts,
 		ErrorLog: errLog,
 	})
 	a.served = make(chan struct{})
 	rs.r.admin.Store(a)
-	go func() {
-		defer close(a.served)
-		if err := a.srv.Serve(ln); err != nil {
-			rs.entry.WithError(err).Error("The admin listener failed")
+	var wg sync.WaitGroup
+	for _, ln := range lns {
+		wg.Go(func() {
+			if err := a.srv.Serve(ln); err != nil {
+				rs.entry.WithError(err).Error("The admin listener failed")
+			}
+		})
+		if ln.Addr().Network() == "unix" {
+			rs.entry.Infof("Admin listener at unix:%s (metrics at /metrics)", ln.Addr())
+		} else {
+			rs.entry.Infof("Admin listener at http://%s (metrics at /metrics)", ln.Addr())
 		}
+	}
+	go func() {
+		wg.Wait()
+		close(a.served)
 	}()
-	rs.entry.Infof("Admin listener at http://%s (metrics at /metrics)", ln.Addr())
 	return nil
 }
 
@@ -165,6 +236,9 @@ func (a *adminState) instance(n int) *instanceTrack {
 	if t == nil {
 		t = &instanceTrack{state: "starting"}
 		a.track[n] = t
+		if a.m != nil {
+			a.m.zeroInstance(strconv.Itoa(n))
+		}
 	}
 	return t
 }
@@ -277,6 +351,11 @@ func (c adminControl) Drain(ctx context.Context, n int) error {
 	return c.a.rs.r.Drain(ctx, n)
 }
 
+func (c adminControl) Upgrade(ctx context.Context) error {
+	c.logf("a binary upgrade")
+	return c.a.rs.r.Upgrade(ctx)
+}
+
 // logf logs what the admin listener was asked to do.
 func (c adminControl) logf(format string, args ...any) {
 	c.a.rs.entry.WithField("listener", "admin").Infof("Admin listener: "+format+" was requested", args...)
@@ -322,8 +401,8 @@ func (c adminControl) Snapshot() admin.Snapshot {
 			Restarts:       is.Restarts,
 			Crashes:        is.Crashes,
 			Panics:         is.Panics,
-			LastCrash:      t.lastCrash,
-			LastCrashStack: t.lastCrashStack,
+			LastCrash:      a.red.String(t.lastCrash),
+			LastCrashStack: a.red.String(t.lastCrashStack),
 		}
 		if f, c := instanceLoad(is); f != 0 || c != 0 {
 			in.InFlight, in.Connections = f, c
@@ -346,6 +425,46 @@ func (c adminControl) Snapshot() admin.Snapshot {
 	return snap
 }
 
+// instLabel is the label of the instance number on the runner's metrics:
+// not "instance" (nor "job"), which are the Prometheus server's target
+// labels (a series of ours with "instance" arrives as "exported_instance").
+const instLabel = "goangel_instance"
+
+// The values of the labels of fixed sets, each series exposed at 0 from the
+// start so that increase() counts the first event.
+var (
+	crashCauses    = []string{"configure", "panic", "error", "crash"}
+	codeClasses    = []string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+	reloadOutcomes = []string{"finished", "aborted"}
+)
+
+// zeroInstance exposes every per-instance series of instance inst at 0
+// (a no-op for those that already exist).
+func (m *runMetrics) zeroInstance(inst string) {
+	for _, v := range []*prometheus.CounterVec{m.lives, m.respawns, m.giveUps, m.drained, m.recycles, m.hung, m.abandoned, m.crashLoops, m.connsAccepted} {
+		v.WithLabelValues(inst)
+	}
+	for _, c := range crashCauses {
+		m.crashes.WithLabelValues(inst, c)
+	}
+	for _, c := range codeClasses {
+		m.requests.WithLabelValues(inst, c)
+	}
+	m.backoff.WithLabelValues(inst)
+	m.duration.WithLabelValues(inst)
+}
+
+// zeroRunner exposes the series without an instance label at 0.
+func (m *runMetrics) zeroRunner() {
+	for _, o := range reloadOutcomes {
+		m.reloads.WithLabelValues(o)
+	}
+	for _, l := range logrus.AllLevels {
+		m.logLines.WithLabelValues(l.String())
+	}
+	m.slowConsumers.WithLabelValues()
+}
+
 // runMetrics are the runner's own metrics (names: docs/ADMIN.md).
 type runMetrics struct {
 	lives, respawns, giveUps, drained, recycles, hung, abandoned, crashLoops *prometheus.CounterVec
@@ -361,27 +480,27 @@ func newRunMetrics() *runMetrics {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "goangel_" + name, Help: help}, labels)
 	}
 	return &runMetrics{
-		lives:         counter("lives_started_total", "Lives of an instance that configured and served.", "instance"),
-		crashes:       counter("crashes_total", "Lives ended by a crash, by cause (panic, crash, error, configure).", "instance", "cause"),
-		respawns:      counter("respawns_total", "Respawns of a crashed instance.", "instance"),
-		giveUps:       counter("give_ups_total", "Instances that exceeded the restart intensity.", "instance"),
-		drained:       counter("lives_drained_total", "Ended lives that drained and released everything.", "instance"),
-		recycles:      counter("recycles_total", "Lives replaced after serving their share of requests.", "instance"),
-		hung:          counter("hung_instances_total", "Lives found hung and replaced.", "instance"),
-		abandoned:     counter("abandoned_goroutines_total", "Goroutines left behind by replaced lives.", "instance"),
-		crashLoops:    counter("crash_loops_total", "Crash loops detected.", "instance"),
+		lives:         counter("lives_started_total", "Lives of an instance that configured and served.", instLabel),
+		crashes:       counter("crashes_total", "Lives ended by a crash, by cause (panic, crash, error, configure).", instLabel, "cause"),
+		respawns:      counter("respawns_total", "Respawns of a crashed instance.", instLabel),
+		giveUps:       counter("give_ups_total", "Instances that exceeded the restart intensity.", instLabel),
+		drained:       counter("lives_drained_total", "Ended lives that drained and released everything.", instLabel),
+		recycles:      counter("recycles_total", "Lives replaced after serving their share of requests.", instLabel),
+		hung:          counter("hung_instances_total", "Lives found hung and replaced.", instLabel),
+		abandoned:     counter("abandoned_goroutines_total", "Goroutines left behind by replaced lives.", instLabel),
+		crashLoops:    counter("crash_loops_total", "Crash loops detected.", instLabel),
 		reloads:       counter("reloads_total", "Rolling reloads, by outcome (finished, aborted).", "outcome"),
-		requests:      counter("http_requests_total", "HTTP requests answered, by status class (1xx … 5xx).", "instance", "code"),
-		connsAccepted: counter("http_connections_accepted_total", "Connections handed to the instance by the shared listener.", "instance"),
+		requests:      counter("http_requests_total", "HTTP requests answered, by status class (1xx … 5xx).", instLabel, "code"),
+		connsAccepted: counter("http_connections_accepted_total", "Connections handed to the instance by the shared listener.", instLabel),
 		logLines:      counter("log_lines_total", "Log lines written by the runner's logger, by level.", "level"),
 		slowConsumers: counter("pubsub_slow_consumer_episodes_total", "Times a pub/sub subscription's queue became full (once per episode)."),
 		backoff: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "goangel_restart_backoff", Help: "1 while the instance waits for its restart backoff.",
-		}, []string{"instance"}),
+		}, []string{instLabel}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "goangel_http_request_duration_seconds", Help: "Time from the start of a request to the end of its handler.",
 			Buckets: prometheus.DefBuckets,
-		}, []string{"instance"}),
+		}, []string{instLabel}),
 		acceptErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "goangel_accept_errors_total", Help: "Accept errors on the shared socket that the acceptor survived."}),
 		scales:       prometheus.NewCounter(prometheus.CounterOpts{Name: "goangel_scales_total", Help: "Changes of the number of instances."}),
 		reloading:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "goangel_reload_in_progress", Help: "1 while a rolling reload runs."}),
@@ -453,9 +572,9 @@ type runnerCollector struct{ a *adminState }
 var (
 	descWanted   = prometheus.NewDesc("goangel_instances_wanted", "Instances the runner keeps.", nil, nil)
 	descServing  = prometheus.NewDesc("goangel_instances_serving", "Instances whose life serves.", nil, nil)
-	descPanics   = prometheus.NewDesc("goangel_handler_panics_total", "Handler panics recovered (answered 500).", []string{"instance"}, nil)
-	descInFlight = prometheus.NewDesc("goangel_http_requests_in_flight", "Requests being handled.", []string{"instance"}, nil)
-	descConns    = prometheus.NewDesc("goangel_http_connections_open", "Open connections.", []string{"instance"}, nil)
+	descPanics   = prometheus.NewDesc("goangel_handler_panics_total", "Handler panics recovered (answered 500).", []string{instLabel}, nil)
+	descInFlight = prometheus.NewDesc("goangel_http_requests_in_flight", "Requests being handled.", []string{instLabel}, nil)
+	descConns    = prometheus.NewDesc("goangel_http_connections_open", "Open connections.", []string{instLabel}, nil)
 	descWErrors  = prometheus.NewDesc("goangel_log_write_errors_total", "Writes to the log files that failed (those lines are lost).", []string{"log"}, nil)
 )
 

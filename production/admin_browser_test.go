@@ -40,6 +40,30 @@ func browse(t *testing.T, bin string, args ...string) []byte {
 	return out.Bytes()
 }
 
+// startBrowser starts headless chromium with args and the URL in the
+// background, its profile in dir; stop ends it (and is also run at the end
+// of the test).
+func startBrowser(t *testing.T, bin string, args ...string) (stop func(), dir string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	dir = t.TempDir()
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=" + dir}
+	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("chromium %v: %v", args, err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			_ = cmd.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	return stop, dir
+}
+
 // TestAdminStatusPageInBrowser renders the status page in headless
 // chromium and checks the instance table of the DOM it built; and takes a
 // screenshot. With GOANGEL_UPDATE_SCREENSHOT=1 it first runs some load and a

@@ -3,6 +3,7 @@ package production
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,24 @@ func TestAdminEventsMoveMetrics(t *testing.T) {
 	}
 	if st := a.instance(0); st.state != "stopped" {
 		t.Errorf("instance 0 after giving up: state %s, want stopped", st.state)
+	}
+}
+
+// TestRedactArgs: /debug/pprof/cmdline's command line keeps no secret, in
+// either flag form, nor a --pubsub-url password.
+func TestRedactArgs(t *testing.T) {
+	cfg := &Config{AdminToken: "tok3n", PubSubPassword: "pa55", KeyPassword: "kp", PubSubURL: "nats://u:urlpa55@h:4222"}
+	r := newRedactor(cfg.secrets())
+	got := strings.Join(r.redactArgs([]string{"app", "--admin-token", "tok3n", "--pubsub-password=pa55",
+		"--key-password", "kp", "--pubsub-url", "nats://u:urlpa55@h:4222", "-j", "2", "--admin-address=127.0.0.1:9"}), " ")
+	want := "app --admin-token [redacted] --pubsub-password=[redacted] --key-password [redacted] --pubsub-url nats://u:[redacted]@h:4222 -j 2 --admin-address=127.0.0.1:9"
+	if got != want {
+		t.Errorf("redactArgs:\n got %s\nwant %s", got, want)
+	}
+	if s := fmt.Sprint(*cfg); strings.Contains(s, "tok3n") {
+		t.Errorf("a printed Config shows the admin token: %s", s)
+	}
+	if got := newRedactor(nil).String("tok3n"); got != "tok3n" {
+		t.Errorf("no secrets: %q", got)
 	}
 }

@@ -128,6 +128,31 @@ series:
 	return total
 }
 
+// has reports whether name has a series whose labels include every pair of
+// labels ("k", "v", ...).
+func (m metrics) has(name string, labels ...string) bool {
+	f := m[name]
+	if f == nil {
+		return false
+	}
+series:
+	for _, s := range f.Metric {
+		for i := 0; i+1 < len(labels); i += 2 {
+			found := false
+			for _, lp := range s.Label {
+				if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+					found = true
+				}
+			}
+			if !found {
+				continue series
+			}
+		}
+		return true
+	}
+	return false
+}
+
 // expect checks exact values of series sums.
 func expect(t *testing.T, m metrics, want map[string]float64) {
 	t.Helper()
@@ -200,19 +225,19 @@ func TestAdminMetricsAfterKnownEvents(t *testing.T) {
 	}
 	m := h.scrape(t)
 	expect(t, m, map[string]float64{
-		"goangel_http_requests_total code 2xx":    10,
-		"goangel_http_requests_total":             10,
-		"goangel_http_request_duration_seconds":   10,
-		"goangel_http_requests_in_flight":         0,
-		"goangel_lives_started_total":             2,
-		"goangel_lives_started_total instance 0":  1,
-		"goangel_lives_started_total instance 1":  1,
-		"goangel_instances_wanted":                2,
-		"goangel_instances_serving":               2,
-		"goangel_crashes_total":                   0,
-		"goangel_handler_panics_total":            0,
-		"goangel_pubsub_published_total":          0,
-		"goangel_http_connections_accepted_total": 1, // one keep-alive connection
+		"goangel_http_requests_total code 2xx":           10,
+		"goangel_http_requests_total":                    10,
+		"goangel_http_request_duration_seconds":          10,
+		"goangel_http_requests_in_flight":                0,
+		"goangel_lives_started_total":                    2,
+		"goangel_lives_started_total goangel_instance 0": 1,
+		"goangel_lives_started_total goangel_instance 1": 1,
+		"goangel_instances_wanted":                       2,
+		"goangel_instances_serving":                      2,
+		"goangel_crashes_total":                          0,
+		"goangel_handler_panics_total":                   0,
+		"goangel_pubsub_published_total":                 0,
+		"goangel_http_connections_accepted_total":        1, // one keep-alive connection
 	})
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "goangel_log_lines_total"} {
 		if m.sum(name) <= 0 {
@@ -242,12 +267,12 @@ func TestAdminMetricsAfterKnownEvents(t *testing.T) {
 		return m.sum("goangel_lives_started_total") == 3 && m.sum("goangel_lives_drained_total") == 1
 	})
 	expect(t, h.scrape(t), map[string]float64{
-		"goangel_crashes_total":                                 1,
-		"goangel_crashes_total cause crash instance " + crashed: 1,
-		"goangel_respawns_total instance " + crashed:            1,
-		"goangel_lives_started_total instance " + crashed:       2,
-		"goangel_give_ups_total":                                0,
-		"goangel_instances_serving":                             2,
+		"goangel_crashes_total": 1,
+		"goangel_crashes_total cause crash goangel_instance " + crashed: 1,
+		"goangel_respawns_total goangel_instance " + crashed:            1,
+		"goangel_lives_started_total goangel_instance " + crashed:       2,
+		"goangel_give_ups_total":                                        0,
+		"goangel_instances_serving":                                     2,
 	})
 	_, body := h.call(t, "GET", "/instances")
 	var snap admin.Snapshot
@@ -460,8 +485,9 @@ func TestAdminUsageErrors(t *testing.T) {
 		{[]string{"--admin-address", "192.0.2.1:9090"}, "is not a loopback address"},
 		{[]string{"--admin-address", "localhost"}, `--admin-address "localhost": want HOST:PORT`},
 		{[]string{"--admin-address", "127.0.0.1:http"}, "the port must be a number"},
-		{[]string{"--pprof"}, "--admin-token and --pprof need --admin-address"},
-		{[]string{"--admin-token", "x"}, "--admin-token and --pprof need --admin-address"},
+		{[]string{"--pprof"}, "--admin-token, --admin-host and --pprof need --admin-address HOST:PORT or --admin-socket PATH"},
+		{[]string{"--admin-socket", "a.sock", "--admin-socket-mode", "rw"}, `--admin-socket-mode "rw": want octal permissions`},
+		{[]string{"--admin-token", "x"}, "--admin-token, --admin-host and --pprof need --admin-address"},
 	} {
 		out := &syncBuffer{}
 		r := production.New("test", hello, production.WithOutput(out, out), production.WithLookupEnv(noEnv))
@@ -709,4 +735,154 @@ func TestAdminReadyzDuringDrain(t *testing.T) {
 		t.Errorf("readyz after the drain: %d %s", code, body)
 	}
 	expect(t, h.scrape(t), map[string]float64{"goangel_instances_wanted": 1, "goangel_instances_serving": 1})
+}
+
+// TestAdminHungReportKeepsStack: with the admin listener (its metrics
+// middleware) and pprof on, a hung life's report still holds the stack of
+// its hung handler, and /debug/pprof/goroutine?instance=N still finds it:
+// both read the one label scheme set once per request.
+func TestAdminHungReportKeepsStack(t *testing.T) {
+	release := make(chan struct{})
+	configure := func(app *production.App) error {
+		if err := hello(app); err != nil {
+			return err
+		}
+		app.Router.Get("/block", func(w http.ResponseWriter, r *http.Request) { blockedHandler(release) })
+		return nil
+	}
+	var ev eventLog
+	h := startAdmin(t, configure, []string{"-j", "1", "--pprof", "--hang-timeout", "300ms", "--drain-timeout", "300ms", "--max-abandoned", "5"}, production.WithEventHook(ev.hook))
+	defer close(release)
+	go func() {
+		if resp, err := fresh().Get(h.run.URL + "/block"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	waitFor(t, 10*time.Second, "the blocked handler in instance 0's goroutines", func() bool {
+		_, body := h.call(t, "GET", "/debug/pprof/goroutine?instance=0&life=1")
+		return strings.Contains(body, "blockedHandler")
+	})
+	waitFor(t, 20*time.Second, "the hung life reported", func() bool { return ev.count(production.EventHung) == 1 })
+	e, _ := ev.find(production.EventHung)
+	if !strings.Contains(e.Stack, "blockedHandler") {
+		t.Errorf("with --admin-address, the hung event's stack does not show the blocked handler:\n%s", e.Stack)
+	}
+}
+
+// TestAdminAddressIPv4Only: --admin-address 0.0.0.0:P listens on IPv4
+// only, like -a 0.0.0.0 (Go's "tcp" would also open [::]:P).
+func TestAdminAddressIPv4Only(t *testing.T) {
+	if ln, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	} else {
+		ln.Close()
+	}
+	h := startRunner(t, hello, []string{"-j", "1", "--admin-address", "0.0.0.0:0", "--admin-token", "s3cret"})
+	addr := h.run.AdminAddr()
+	if addr == nil {
+		t.Fatal("AdminAddr() = nil with --admin-address")
+	}
+	host, port, _ := net.SplitHostPort(addr.String())
+	if host != "0.0.0.0" {
+		t.Errorf("AdminAddr() = %s, want 0.0.0.0:%s", addr, port)
+	}
+	c, err := net.DialTimeout("tcp4", "127.0.0.1:"+port, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dialing the admin listener over IPv4: %v", err)
+	}
+	c.Close()
+	if c, err := net.DialTimeout("tcp6", "[::1]:"+port, 5*time.Second); err == nil {
+		c.Close()
+		t.Errorf("--admin-address 0.0.0.0:%s also accepts on [::1]:%s", port, port)
+	}
+}
+
+// TestAdminMetricsExistAtZero: every counter family of the runner exists at
+// 0 before its first event (per instance as instances appear), so that
+// Prometheus's increase() counts that event; no series of ours carries the
+// Prometheus server's target labels instance or job.
+func TestAdminMetricsExistAtZero(t *testing.T) {
+	h := startAdmin(t, hello, []string{"-j", "2"})
+	m := h.scrape(t)
+	perInstance := []string{
+		"goangel_lives_started_total", "goangel_crashes_total", "goangel_respawns_total", "goangel_give_ups_total",
+		"goangel_lives_drained_total", "goangel_recycles_total", "goangel_hung_instances_total",
+		"goangel_abandoned_goroutines_total", "goangel_crash_loops_total", "goangel_http_requests_total",
+		"goangel_http_connections_accepted_total", "goangel_restart_backoff", "goangel_http_request_duration_seconds",
+		"goangel_handler_panics_total", "goangel_http_requests_in_flight", "goangel_http_connections_open",
+	}
+	for _, name := range perInstance {
+		for _, inst := range []string{"0", "1"} {
+			if !m.has(name, "goangel_instance", inst) {
+				t.Errorf("%s{goangel_instance=%q} is not exposed before its first event", name, inst)
+			}
+		}
+	}
+	for _, key := range []string{
+		"goangel_crashes_total goangel_instance 1 cause configure", "goangel_crashes_total goangel_instance 1 cause panic",
+		"goangel_crashes_total goangel_instance 1 cause error", "goangel_crashes_total goangel_instance 1 cause crash",
+		"goangel_reloads_total outcome finished", "goangel_reloads_total outcome aborted",
+		"goangel_log_lines_total level error", "goangel_pubsub_slow_consumer_episodes_total",
+		"goangel_http_requests_total goangel_instance 0 code 5xx",
+	} {
+		parts := strings.Fields(key)
+		if !m.has(parts[0], parts[1:]...) {
+			t.Errorf("%s is not exposed before its first event", key)
+		}
+	}
+	expect(t, m, map[string]float64{"goangel_crashes_total": 0, "goangel_reloads_total": 0, "goangel_respawns_total": 0})
+	for name, f := range m {
+		if !strings.HasPrefix(name, "goangel_") {
+			continue
+		}
+		for _, s := range f.Metric {
+			for _, lp := range s.Label {
+				if lp.GetName() == "instance" || lp.GetName() == "job" {
+					t.Errorf("%s has the label %s, which Prometheus renames to exported_%s", name, lp.GetName(), lp.GetName())
+				}
+			}
+		}
+	}
+
+	// A scaled-up instance's series are there before its first crash.
+	if code, body := h.call(t, "POST", "/scale?n=3"); code != 200 {
+		t.Fatalf("POST /scale?n=3: %d %s", code, body)
+	}
+	if m := h.scrape(t); !m.has("goangel_crashes_total", "goangel_instance", "2", "cause", "crash") {
+		t.Error("goangel_crashes_total of instance 2 is not exposed after scaling to 3")
+	}
+}
+
+// TestAdminSecretsNotShown: a secret of the command line (here the admin
+// token) that reaches a log line or a crash reason is shown redacted, in
+// the log and in /instances.
+func TestAdminSecretsNotShown(t *testing.T) {
+	const secret = "t0ken-of-the-admin"
+	crash := make(chan struct{}, 1)
+	configure := func(app *production.App) error {
+		app.Logger.Infof("configure saw the token %s", secret)
+		app.Go(func(ctx context.Context) error {
+			select {
+			case <-crash:
+				return errors.New("refused with " + secret)
+			case <-ctx.Done():
+				return nil
+			}
+		})
+		return hello(app)
+	}
+	h := startAdmin(t, configure, []string{"-j", "1", "--admin-token", secret})
+	crash <- struct{}{}
+	var body string
+	waitFor(t, 10*time.Second, "the crash in /instances", func() bool {
+		_, body = h.call(t, "GET", "/instances")
+		return strings.Contains(body, "refused with")
+	})
+	if strings.Contains(body, secret) || !strings.Contains(body, "refused with [redacted]") {
+		t.Errorf("/instances shows the secret or no redacted crash:\n%s", body)
+	}
+	waitFor(t, 10*time.Second, "the log lines", func() bool { return strings.Count(h.run.Log(), "configure saw the token") >= 2 })
+	if log := h.run.Log(); strings.Contains(log, secret) || !strings.Contains(log, "configure saw the token [redacted]") {
+		t.Errorf("the log shows the secret:\n%s", log)
+	}
 }

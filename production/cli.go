@@ -32,6 +32,7 @@ type Config struct {
 	HTTP2               bool          `name:"http2" help:"Serve HTTP/2 beside HTTP/1.1: over TLS with --ssl, else cleartext with prior knowledge (h2c)."`
 	Address             string        `short:"a" default:"127.0.0.1" help:"The address to listen on."`
 	Concurrency         int           `short:"j" default:"${ncpu}" help:"The number of instances to run."`
+	MaxInstances        int           `name:"max-instances" default:"${max_instances}" help:"The most instances -j, POST /scale and SIGTTIN may ask for; more is refused with an error (each instance costs a goroutine pair and its app's state)."`
 	Port                int           `short:"p" default:"3000" help:"The port to listen on (0 takes a free port)."`
 	CertificateFile     string        `name:"certificate-file" placeholder:"PATH" help:"The PEM certificate (chain) for --ssl."`
 	CertificatePassword string        `name:"certificate-password" placeholder:"PASSWORD" help:"The password of an encrypted PEM certificate."`
@@ -48,8 +49,8 @@ type Config struct {
 	ShutdownTimeout     time.Duration `name:"shutdown-timeout" help:"How long the whole stop may take before the runner exits anyway with code 124 (default: --drain-timeout + 5s)."`
 	MaxRequests         int           `name:"max-requests" default:"0" help:"Recycle an instance's life after about this many requests, one instance at a time (0: never)."`
 	MaxRequestsJitter   int           `name:"max-requests-jitter" default:"0" help:"Add a random 0..N to --max-requests per life, so instances do not recycle together."`
-	HangTimeout         time.Duration `name:"hang-timeout" default:"0s" help:"Replace an instance whose oldest request has run this long, logging its goroutines (0: off)."`
-	MaxAbandoned        int           `name:"max-abandoned" default:"10" help:"Exit with code 75 once more than this many hung handlers were left running."`
+	HangTimeout         time.Duration `name:"hang-timeout" default:"0s" help:"Replace an instance with a request that has made no progress (no byte of its body read, none of its answer written) for this long, logging its goroutines (0: off)."`
+	MaxAbandoned        int           `name:"max-abandoned" default:"10" help:"Exit with code 75 once more than this many handlers are still running past their life's drain deadline (a handler stops counting when it returns)."`
 	ReadHeaderTimeout   time.Duration `name:"read-header-timeout" default:"10s" help:"http.Server ReadHeaderTimeout of each instance."`
 	IdleTimeout         time.Duration `name:"idle-timeout" default:"2m" help:"http.Server IdleTimeout of each instance."`
 	ReadTimeout         time.Duration `name:"read-timeout" default:"60s" help:"How long a request body may take to arrive, counted from the handler's start (0: no limit; a handler extends it with http.ResponseController.SetReadDeadline)."`
@@ -71,6 +72,9 @@ type Config struct {
 	AdminAddress        string        `name:"admin-address" placeholder:"HOST:PORT" help:"Serve /metrics, /healthz, /readyz, /instances and the status page here (off by default; a non-loopback address needs --admin-token)."`
 	AdminToken          string        `name:"admin-token" placeholder:"TOKEN" help:"Bearer token of the admin listener (required for everything but /healthz and /readyz when set)."`
 	Pprof               bool          `name:"pprof" help:"Serve /debug/pprof/ on the admin listener."`
+	AdminSocket         string        `name:"admin-socket" placeholder:"PATH" help:"Serve the admin listener on this Unix socket too (or only), its file permissions the access control; a relative PATH is in $RUNTIME_DIRECTORY when systemd set it (RuntimeDirectory=)."`
+	AdminSocketMode     string        `name:"admin-socket-mode" default:"0600" placeholder:"MODE" help:"Permissions of the --admin-socket file, octal."`
+	AdminHosts          []string      `name:"admin-host" sep:"," placeholder:"NAME[,NAME...]" help:"Host names the admin listener answers to, beside IP addresses and localhost (a request naming another Host is refused: DNS rebinding)."`
 
 	logging.Flags `embed:""`
 
@@ -88,6 +92,12 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("-j/--concurrency must be at least 1, got %d", c.Concurrency))
+	}
+	switch {
+	case c.MaxInstances < 1:
+		errs = append(errs, fmt.Errorf("--max-instances must be at least 1, got %d", c.MaxInstances))
+	case c.Concurrency > c.MaxInstances:
+		errs = append(errs, fmt.Errorf("-j/--concurrency %d is more than --max-instances %d; lower -j or raise --max-instances", c.Concurrency, c.MaxInstances))
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		errs = append(errs, fmt.Errorf("-p/--port must be in 0..65535, got %d", c.Port))
@@ -136,6 +146,11 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// defaultMaxInstances is the default of --max-instances: 1024 (an idle
+// instance costs about 17 KB and its app's state), or 4 per CPU on a
+// machine with more than 256.
+func defaultMaxInstances() int { return max(1024, 4*runtime.NumCPU()) }
+
 // shortDuration prints d without zero trailing units: 1m, not 1m0s.
 func shortDuration(d time.Duration) string {
 	s := d.String()
@@ -165,6 +180,7 @@ func (r *Runner) parse(args []string) (cfg *Config, done bool, err error) {
 		kong.Exit(func(code int) { panic(helpExit{code}) }),
 		kong.Vars{
 			"ncpu":                 strconv.Itoa(runtime.NumCPU()),
+			"max_instances":        strconv.Itoa(defaultMaxInstances()),
 			"max_restarts":         strconv.Itoa(r.policy.MaxRestarts),
 			"restart_window":       shortDuration(r.policy.Window),
 			"restart_backoff":      r.policy.InitialBackoff.String(),
@@ -175,7 +191,11 @@ func (r *Runner) parse(args []string) (cfg *Config, done bool, err error) {
 			if !usageOnly {
 				fmt.Fprintf(ctx.Stdout, "goangel production runner: %s\n\n", r.name)
 			}
-			return kong.DefaultHelpPrinter(options, ctx)
+			if err := kong.DefaultHelpPrinter(options, ctx); err != nil || usageOnly {
+				return err
+			}
+			_, err := fmt.Fprintf(ctx.Stdout, "\nControl a running %s (status, reload, scale, restart, drain, upgrade, stats): %s ctl --help\n", r.name, r.name)
+			return err
 		}),
 		kong.ValueFormatter(func(v *kong.Value) string { return envHelp(r.envPrefix, v) }),
 		kong.Resolvers(envResolver(r.envPrefix, r.lookupEnv)),

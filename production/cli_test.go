@@ -76,6 +76,7 @@ func TestUsageErrors(t *testing.T) {
 		{"port out of range", []string{"-p", "70000"}, nil, "-p/--port must be in 0..65535"},
 		{"bad duration", []string{"--restart-window", "soon"}, nil, "--restart-window"},
 		{"zero window", []string{"--restart-window", "0s"}, nil, "--restart-window must be positive"},
+		{"zero stable after", []string{"--restart-stable-after", "0s"}, nil, "--restart-stable-after must be positive"},
 		{"bad log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"negative log max files", []string{"--log-file", filepath.Join(dir, "app.log"), "--log-max-files=-1"}, nil, "--log-max-files -1: must not be negative"},
 		{"log pattern without file", []string{"--log-file-pattern", "app.%Y.log"}, nil, "--log-file-pattern needs --log-file"},

@@ -11,7 +11,7 @@ const redacted = "[redacted]"
 func (c Config) Format(f fmt.State, verb rune) {
 	type plain Config // no methods: no recursion
 	p := plain(c)
-	for _, s := range []*string{&p.CertificatePassword, &p.KeyPassword, &p.PubSubToken, &p.PubSubPassword} {
+	for _, s := range []*string{&p.CertificatePassword, &p.KeyPassword, &p.PubSubToken, &p.PubSubPassword, &p.AdminToken} {
 		if *s != "" {
 			*s = redacted
 		}

@@ -2,12 +2,10 @@ package production
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"runtime/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -18,9 +16,9 @@ import (
 // metrics is the per-life middleware of the admin listener's metrics
 // (chained in handler; a no-op without --admin-address): it counts each
 // request by status class, observes its duration, keeps the instance's
-// requests in flight, and labels the request's goroutine with the instance
-// and life (pprof goroutine labels, inherited by the goroutines it starts),
-// so that /debug/pprof/goroutine?instance=N lists that instance's.
+// requests in flight. It leaves the goroutine's labels alone: accounting set
+// the life's (drain.go's lifeLabels, which hang detection reads and
+// /debug/pprof/goroutine?instance=N filters on).
 func (l *life) metrics(next http.Handler) http.Handler {
 	a := l.rs.r.admin.Load()
 	if a == nil || a.m == nil {
@@ -29,17 +27,11 @@ func (l *life) metrics(next http.Handler) http.Handler {
 	inst := strconv.Itoa(l.info.Number)
 	t := a.instance(l.info.Number)
 	var byClass [6]prometheus.Counter // index: status / 100; 0 for out-of-range codes
-	for i := range byClass {
-		class := strconv.Itoa(i) + "xx"
-		if i == 0 {
-			class = "other"
-		}
+	for i, class := range codeClasses {
 		byClass[i] = a.m.requests.WithLabelValues(inst, class)
 	}
 	observe := a.m.duration.WithLabelValues(inst)
-	labels := pprof.WithLabels(context.Background(), pprof.Labels("instance", inst, "life", strconv.Itoa(l.info.Life)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pprof.SetGoroutineLabels(labels)
 		t.inFlight.Add(1)
 		start := time.Now()
 		sw := statusWriters.Get().(*statusWriter)

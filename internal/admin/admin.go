@@ -10,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,9 @@ type Control interface {
 	Restart(ctx context.Context, instance int) error
 	// Drain takes one instance out of the rotation, drains and removes it.
 	Drain(ctx context.Context, instance int) error
+	// Upgrade replaces the process by a new one of the binary on disk
+	// (a binary upgrade), returning once the new one serves.
+	Upgrade(ctx context.Context) error
 }
 
 // ErrNoInstance is what Control's Restart and Drain return (wrapped) for an
@@ -40,6 +44,9 @@ var ErrNoInstance = errors.New("admin: no such instance")
 
 // Snapshot is the state of the runner at one moment.
 type Snapshot struct {
+	// PID is the process's (filled by the server): after a binary upgrade,
+	// the new process answers with its own.
+	PID int `json:"pid"`
 	// Started: every instance's first life came up (the runner is ready).
 	Started bool `json:"started"`
 	// Wanted is the number of instances the runner keeps; Serving the number
@@ -85,6 +92,13 @@ type Config struct {
 	Token string
 	// Pprof serves /debug/pprof/.
 	Pprof bool
+	// Cmdline returns the command line /debug/pprof/cmdline shows, its
+	// secrets redacted (nil: os.Args as it is).
+	Cmdline func() []string
+	// Hosts are the host names, beside IP addresses and localhost, that
+	// requests may name in their Host header (DNS rebinding: a page on a
+	// name the attacker controls, resolved to the listener's address).
+	Hosts []string
 	// SampleEvery is the interval of the status page's history (default
 	// 5s); History the number of samples kept (default 60).
 	SampleEvery time.Duration
@@ -101,12 +115,14 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
+	handler http.Handler // mux behind guard
 	hist    history
 	probing chan struct{} // holds a token while a /healthz probe runs
 
 	srv       *http.Server
 	stop      chan struct{}
 	wg        sync.WaitGroup
+	startOnce sync.Once
 	closeOnce sync.Once
 }
 
@@ -130,6 +146,13 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), probing: make(chan struct{}, 1), stop: make(chan struct{})}
 	s.hist.max = cfg.History
 	s.routes()
+	s.handler = s.guard(s.mux)
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          cfg.ErrorLog,
+	}
 	return s
 }
 
@@ -144,6 +167,7 @@ func (s *Server) routes() {
 	guarded("POST /instances/{n}/drain", s.drain)
 	guarded("POST /scale", s.scale)
 	guarded("POST /reload", s.reload)
+	guarded("POST /upgrade", s.upgrade)
 	if s.cfg.Gatherer != nil {
 		h := promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: s.cfg.ErrorLog})
 		guarded("GET /metrics", h.ServeHTTP)
@@ -154,19 +178,17 @@ func (s *Server) routes() {
 }
 
 // ServeHTTP serves the admin API (what Serve serves).
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Serve serves on ln and samples the history until Shutdown; it returns nil
-// after Shutdown. Call it once.
+// Serve serves on ln until Shutdown, and samples the history (from the
+// first call on); it returns nil after Shutdown. It may be called for
+// several listeners (a TCP address and a Unix socket), each in its own
+// goroutine.
 func (s *Server) Serve(ln net.Listener) error {
-	s.srv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          s.cfg.ErrorLog,
-	}
-	s.wg.Add(1)
-	go s.sampleLoop()
+	s.startOnce.Do(func() {
+		s.wg.Add(1)
+		go s.sampleLoop()
+	})
 	err := s.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -180,10 +202,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.stop)
-		if s.srv != nil {
-			if err = s.srv.Shutdown(ctx); err != nil {
-				err = errors.Join(err, s.srv.Close())
-			}
+		if err = s.srv.Shutdown(ctx); err != nil {
+			err = errors.Join(err, s.srv.Close())
 		}
 		s.wg.Wait()
 	})
@@ -305,6 +325,7 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 // snapshot is Control.Snapshot with the fields the server computes.
 func (s *Server) snapshot() Snapshot {
 	snap := s.cfg.Control.Snapshot()
+	snap.PID = os.Getpid()
 	now := s.cfg.Now()
 	rates := s.hist.rates()
 	for i := range snap.Instances {
@@ -356,6 +377,19 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 	s.verb(w, "reloaded", s.cfg.Control.Reload(r.Context()))
+}
+
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
+	err := s.cfg.Control.Upgrade(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	// This process hands over and drains: its snapshot is no longer the
+	// service's.
+	writeJSON(w, http.StatusOK, struct {
+		Result string `json:"result"`
+	}{"upgraded: a new process serves; this one drains and exits"})
 }
 
 // verb answers a state change: 200 with the new snapshot, 404 for an

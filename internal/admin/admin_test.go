@@ -60,6 +60,7 @@ func (f *fake) Restart(_ context.Context, n int) error {
 	return f.record(fmt.Sprintf("restart %d", n))
 }
 func (f *fake) Drain(_ context.Context, n int) error { return f.record(fmt.Sprintf("drain %d", n)) }
+func (f *fake) Upgrade(context.Context) error        { return f.record("upgrade") }
 
 func (f *fake) Calls() []string {
 	f.mu.Lock()
@@ -89,7 +90,12 @@ func newServer(t *testing.T, f *fake, mod func(*admin.Config)) *admin.Server {
 func do(t *testing.T, h http.Handler, method, target string, header ...string) (int, string, http.Header) {
 	t.Helper()
 	req := httptest.NewRequest(method, target, nil)
+	req.Host = "127.0.0.1:9090" // the listener's own address
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	rec := httptest.NewRecorder()
@@ -107,6 +113,7 @@ func TestVerbs(t *testing.T) {
 		call           string
 	}{
 		{"POST", "/reload", 200, "reload"},
+		{"POST", "/upgrade", 200, "upgrade"},
 		{"POST", "/scale?n=3", 200, "scale 3"},
 		{"POST", "/instances/1/restart", 200, "restart 1"},
 		{"POST", "/instances/0/drain", 200, "drain 0"},

@@ -11,5 +11,8 @@
 // Access: with a token set (Config.Token), every endpoint but /healthz and
 // /readyz needs it, as "Authorization: Bearer TOKEN" (or HTTP Basic with the
 // token as the password, so that a browser can open the status page). State
-// changes are POST only.
+// changes are POST only, and refused when a browser sends them from another
+// origin (net/http.CrossOriginProtection); every endpoint refuses a Host
+// header that is not an IP address, localhost or a name of Config.Hosts
+// (DNS rebinding).
 package admin

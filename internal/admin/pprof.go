@@ -16,7 +16,7 @@ import (
 // runner labels each request's goroutine with "instance" and "life".
 func (s *Server) pprofRoutes(guarded func(string, http.HandlerFunc)) {
 	guarded("GET /debug/pprof/", pprof.Index)
-	guarded("GET /debug/pprof/cmdline", pprof.Cmdline)
+	guarded("GET /debug/pprof/cmdline", s.cmdline)
 	guarded("GET /debug/pprof/profile", pprof.Profile)
 	guarded("GET /debug/pprof/symbol", pprof.Symbol)
 	guarded("POST /debug/pprof/symbol", pprof.Symbol)
