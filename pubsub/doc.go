@@ -153,8 +153,13 @@
 // slow drop-policy subscriber holds up nobody). A Block subscription gets a
 // nats.go subscription of its own: waiting for it holds up only its own
 // delivery, never a remote publisher (NATS never pushes back on
-// publishers); behind it, nats.go's pending limits (WithPendingLimits) bound what waits, and nats.go's drops are counted in
-// Dropped and reported as EventSlowConsumer too.
+// publishers); in front of its queue a buffer bounded by the pending
+// limits (WithPendingLimits) holds what waits, and what does not fit is
+// dropped, counted in Dropped and under its topic, and reported as
+// EventSlowConsumer. The shared subscriptions never wait on nats.go's
+// delivery goroutine; behind them nats.go's own pending limits drop only
+// when that goroutine gets no CPU for long, counted in Dropped but not by
+// topic (nats.go does not say which messages).
 //
 // Delivery is at-most-once, as core NATS is: a message is delivered zero or
 // one time to each subscription and never redelivered. It is lost when a

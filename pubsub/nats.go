@@ -293,9 +293,11 @@ func withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // TopicStats returns the counters of each pattern given to
 // WithTopicStats, in the order given (nil without the option). They count
-// what this process published and delivered; messages nats.go dropped
-// under its pending limits (WithPendingLimits) are in Stats().Dropped
-// only, as nats.go does not say their topics.
+// what this process published, delivered and dropped (a Block
+// subscription's drops in front of its queue too); only the messages
+// nats.go itself dropped behind a shared subscription whose delivery
+// goroutine got no CPU for long are in Stats().Dropped alone, as nats.go
+// does not say their topics.
 func (b *NATS) TopicStats() []TopicStats { return b.ts.snapshot() }
 
 // Stats returns the broker-wide counters: Published by this broker's
@@ -461,16 +463,26 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 		e.subs.Store(&[]*natsSub{})
 		var ns *nats.Subscription
 		var err error
+		cb := e.handle
+		if e.dedicated {
+			e.feed = newFeed(e, b.pendingMsgs, b.pendingBytes)
+			cb = e.feed.put
+		}
 		if sc.group != "" {
-			ns, err = b.nc.QueueSubscribe(b.subject(pattern), sc.group, e.handle)
+			ns, err = b.nc.QueueSubscribe(b.subject(pattern), sc.group, cb)
 		} else {
-			ns, err = b.nc.Subscribe(b.subject(pattern), e.handle)
+			ns, err = b.nc.Subscribe(b.subject(pattern), cb)
 		}
 		if err != nil {
 			b.mu.Unlock()
 			return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, natsErr(err))
 		}
-		if b.pendingMsgs != 0 {
+		switch {
+		case e.dedicated:
+			// The feed bounds what waits; its callback never blocks.
+			_ = ns.SetPendingLimits(-1, -1)
+			b.wg.Go(e.feed.run)
+		case b.pendingMsgs != 0:
 			_ = ns.SetPendingLimits(b.pendingMsgs, b.pendingBytes)
 		}
 		e.ns = ns
@@ -571,6 +583,7 @@ type natsEntry struct {
 	gone      atomic.Bool
 	nd        atomic.Uint64 // nats.go's drops, kept when ns goes
 	looping   atomic.Bool   // a group message was dropped after maxRedirects hand-backs, reported
+	feed      *feed         // a Block subscription's buffer, nil when shared
 
 	lastEnc, lastID string // sender's cache: see sender
 }
@@ -610,6 +623,9 @@ func (e *natsEntry) remove(s *natsSub) bool {
 	}
 	e.gone.Store(true)
 	_ = e.ns.Unsubscribe() // fails only when the connection is closed: the interest is gone anyway
+	if e.feed != nil {
+		close(e.feed.done)
+	}
 	return true
 }
 
