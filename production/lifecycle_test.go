@@ -340,3 +340,48 @@ func TestConsoleWriteFailures(t *testing.T) {
 		t.Errorf("console failure reported %d times, want once:\n%s", n, stderr)
 	}
 }
+
+// TestBackoffStateBeforeItsEvent: when EventRespawning announces a backoff,
+// Stats already shows the instance in it. STATUS= and the admin listener
+// refresh on events, and none follows until the backoff ends: a state
+// stored after its event stayed stale for the whole backoff
+// (TestNotifyStatus saw "1 draining" instead of "1 restarting" under load).
+func TestBackoffStateBeforeItsEvent(t *testing.T) {
+	var run atomic.Pointer[production.Runner]
+	seen := make(chan string, 1)
+	hook := func(ev production.Event) {
+		if ev.Kind != production.EventRespawning || ev.Delay == 0 {
+			return
+		}
+		if r := run.Load(); r != nil {
+			for _, s := range r.Stats().Instances {
+				if s.Number == ev.Instance {
+					select {
+					case seen <- s.State:
+					default:
+					}
+				}
+			}
+		}
+	}
+	failRespawns := func(app *production.App) error {
+		if app.Info().Life > 1 {
+			return errors.New("not now")
+		}
+		return crashy(app)
+	}
+	h := startRunner(t, failRespawns, []string{"-j", "1", "--quiet"}, production.WithEventHook(hook),
+		production.WithRestartPolicy(production.RestartPolicy{MaxRestarts: 10, Window: time.Hour, InitialBackoff: time.Hour, MaxBackoff: time.Hour, StableAfter: time.Hour}))
+	run.Store(h.run.Runner)
+	if code, _, _, err := getWith(fresh(), h.run.URL+"/crash/crash"); err != nil || code != 200 {
+		t.Fatalf("GET /crash/crash = %d %v", code, err)
+	}
+	select {
+	case st := <-seen:
+		if st != "backoff" {
+			t.Errorf("instance state when its backoff was announced: %q, want \"backoff\"", st)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no backoff announced within 20s")
+	}
+}

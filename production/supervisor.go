@@ -312,14 +312,22 @@ func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *lif
 		}
 		log.Warnf("Instance #%d %s. Respawning %s: life %d failed to start.", in.num, what, inDelay(delay), n)
 	}
-	rs.emit(Event{Kind: EventRespawning, Instance: in.num, Life: n, Err: reason, Delay: delay})
 	prev := l
-	n = last // the last life number used
-	for {
+	// respawning announces the respawn of life n after delay. A backoff's
+	// state is stored before its event: STATUS= and the admin listener
+	// refresh on events, and no event follows until the backoff ends.
+	respawning := func(n int, err error) {
 		if delay > 0 {
 			in.retire(prev, "crashed")
 			prev = nil
 			in.state.Store(stateBackoff)
+		}
+		rs.emit(Event{Kind: EventRespawning, Instance: in.num, Life: n, Err: err, Delay: delay})
+	}
+	respawning(n, reason)
+	n = last // the last life number used
+	for {
+		if delay > 0 {
 			if !in.backoff(ctx, delay) {
 				return nil, n, true, nil
 			}
@@ -350,7 +358,7 @@ func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *lif
 			return nil, n, true, in.giveUp(nil, n, "failed to start: "+err.Error(), err)
 		}
 		rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": n}).Warnf("Instance #%d: %v. Respawning %s: life %d failed to start.", in.num, err, inDelay(delay), n)
-		rs.emit(Event{Kind: EventRespawning, Instance: in.num, Life: n, Err: err, Delay: delay})
+		respawning(n, err)
 	}
 }
 
