@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/goangel/angel/internal/testutil"
+	"github.com/goangel/angel/internal/testutil/natstest"
 	"github.com/goangel/angel/pubsub"
 )
 
@@ -34,40 +35,21 @@ func init() {
 }
 
 // runServer starts a NATS server in the test process on 127.0.0.1, on a
-// random port unless opts says otherwise; it is shut down (and waited for)
-// at cleanup.
+// random port unless opts says otherwise, with JetStream (which keeps the
+// retained messages) unless opts.StoreDir is "-"; it is shut down (and
+// waited for) at cleanup.
 func runServer(t testing.TB, opts *server.Options) *server.Server {
 	t.Helper()
 	if opts == nil {
 		opts = &server.Options{}
 	}
-	opts.Host = "127.0.0.1"
-	if opts.Port == 0 {
-		opts.Port = -1
-	}
-	opts.NoLog, opts.NoSigs = true, true
 	if !opts.JetStream && opts.StoreDir == "" {
-		// JetStream keeps the retained messages; a test that wants a
-		// server without it sets StoreDir to "-".
 		opts.JetStream, opts.StoreDir = true, t.TempDir()
 	}
 	if opts.StoreDir == "-" {
 		opts.StoreDir = ""
 	}
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatalf("nats server: %v", err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(wait) {
-		s.Shutdown()
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s
+	return natstest.Start(t, opts)
 }
 
 func newNATS(t testing.TB, url string, opts ...pubsub.Option) *pubsub.NATS {
