@@ -292,13 +292,17 @@ func (l *life) recoverCrash() {
 // end ends the life with reason err (nil: cleanly); the first call wins. The
 // life leaves the rotation at once: its listener view is closed before end
 // returns, so the acceptor hands it no new connection (they go to the other
-// lives, or wait in the backlog while a replacement starts). From now on
-// the life's responses carry "Connection: close".
+// lives, or wait in the backlog while a replacement starts); only while the
+// runner's stop serves the kernel's accept queue does a life that ends
+// cleanly keep it until drain closes it. From now on the life's responses
+// carry "Connection: close".
 func (l *life) end(err error) {
 	l.endOnce.Do(func() {
 		l.draining.Store(true)
 		l.endErr = err
-		l.view.Close()
+		if err != nil || !l.rs.servesQueue() {
+			l.view.Close() // else drain closes it once the accept queue is served
+		}
 		close(l.ended)
 	})
 }

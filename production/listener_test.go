@@ -44,7 +44,7 @@ func TestAcceptorSurvivesEMFILE(t *testing.T) {
 		t.Fatal(err)
 	}
 	acc := newAcceptor(&flakyListener{Listener: ln, fails: 3}, quietLog())
-	go acc.run()
+	acc.start()
 	defer acc.close()
 	v := acc.view()
 	defer v.Close()
@@ -80,7 +80,7 @@ func TestViewCloseKeepsSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	acc := newAcceptor(ln, quietLog())
-	go acc.run()
+	acc.start()
 	defer acc.close()
 
 	v1 := acc.view()
@@ -191,7 +191,7 @@ func testRoundRobinSockets(t *testing.T) {
 		t.Fatal(err)
 	}
 	acc := newAcceptor(ln, quietLog())
-	go acc.run()
+	acc.start()
 	defer acc.close()
 
 	views := []*listenerView{acc.view(), acc.view(), acc.view()}
@@ -268,7 +268,7 @@ func TestClosedViewTakesNoConnection(t *testing.T) {
 			v.Close()
 		}
 	}
-	go acc.run()
+	acc.start()
 	defer acc.close()
 
 	live := acc.view()
