@@ -24,11 +24,12 @@ import (
 // This file is the one drain path. Every life that leaves service (crash,
 // reload, recycle, hung, scale-down, Drain, the runner's stop) ends here:
 //
-//  1. it stops accepting (its listener view is closed: the acceptor hands new
-//     connections to the other lives only). When the runner stops, the view
-//     stays open until the acceptor has taken the connections already
-//     waiting in the kernel's accept queue (acceptor.closeAfterQueue), which
-//     would be reset if the socket closed with them in it;
+//  1. it stops accepting (end closed its listener view as soon as the life
+//     ended, crashed or replaced: the acceptor hands new connections to the
+//     other lives only). When the runner stops, a life that ends cleanly
+//     keeps its view open until the acceptor has taken the connections
+//     already waiting in the kernel's accept queue (acceptor.closeAfterQueue),
+//     which would be reset if the socket closed with them in it;
 //  2. from now on every response carries "Connection: close", so each
 //     keep-alive client gets a full answer to the request it sent and moves
 //     to a live instance for the next one (http.Server.Shutdown is not used:
@@ -74,6 +75,13 @@ func (c *connInfo) set(idle bool) {
 	c.state.Store(next)
 }
 
+// servesQueue reports whether the runner is stopping while its acceptor still
+// hands over the connections queued in the kernel (closeAfterQueue): a life
+// that ends cleanly then keeps its view open until the acceptor is done.
+func (rs *runState) servesQueue() bool {
+	return rs.stopping != nil && isClosed(rs.stopping) && !rs.handedOver() && !isClosed(rs.acc.done)
+}
+
 // drain takes the life out of service and releases it (see above).
 func (l *life) drain() {
 	rs := l.rs
@@ -91,7 +99,7 @@ func (l *life) drain() {
 	// (acceptor.closeAfterQueue): the view stays open until it is done, so
 	// that they are answered (with "Connection: close") instead of reset.
 	var queued <-chan struct{}
-	if stopping != nil && isClosed(stopping) && !isClosed(rs.acc.done) {
+	if l.view.open() && rs.servesQueue() {
 		queued = rs.acc.done
 	} else {
 		l.view.Close()

@@ -53,9 +53,15 @@ type acceptor struct {
 	quiesceBy   time.Time
 	dlMu        sync.Mutex
 
-	mu    sync.Mutex                      // serialises changes to views
+	mu    sync.Mutex                      // serialises changes to views (and requeue against close)
 	views atomic.Pointer[[]*listenerView] // the open views, copy-on-write
 	next  int                             // round-robin position; owned by the accept loop
+
+	requeued sync.WaitGroup // connections a closed view handed back (requeue)
+
+	// acceptHook, set by tests only (before any Accept), runs in each
+	// Accept between its closed check and its wait.
+	acceptHook func(*listenerView)
 }
 
 // maxProbe bounds how many views one handoff tries before it falls back to
@@ -277,6 +283,26 @@ func (a *acceptor) hand(c net.Conn) bool {
 	}
 }
 
+// requeue hands c, which a view took as it was being closed, to another
+// view (through the fallback), or closes it once the acceptor stops.
+func (a *acceptor) requeue(c net.Conn) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	select {
+	case <-a.stop:
+		c.Close()
+		return
+	default:
+	}
+	a.requeued.Go(func() {
+		select {
+		case a.conns <- c:
+		case <-a.stop:
+			c.Close()
+		}
+	})
+}
+
 // queueQuiet is how long an Accept waits while the acceptor quiesces: one
 // that finds no connection within it found the kernel's accept queue empty.
 const queueQuiet = 5 * time.Millisecond
@@ -343,14 +369,17 @@ func isClosed(ch <-chan struct{}) bool {
 }
 
 // close stops the accept loop, closes the shared socket and waits for the
-// loop to end. Idempotent.
+// loop (and any requeued connection) to end. Idempotent.
 func (a *acceptor) close() {
 	a.once.Do(func() {
+		a.mu.Lock()
 		close(a.stop)
+		a.mu.Unlock()
 		a.ln.Close()
 	})
 	a.startOnce.Do(func() { close(a.done) }) // never started: nothing to wait for
 	<-a.done
+	a.requeued.Wait()
 }
 
 // view returns a new listener view for one instance life.
@@ -386,9 +415,10 @@ func (a *acceptor) forget(v *listenerView) {
 
 // listenerView is one instance life's net.Listener on the shared socket.
 // Accept takes the next connection the acceptor hands over; Close makes a
-// pending and every later Accept return net.ErrClosed at once. Close is
-// idempotent and never closes the shared socket, so http.Server.Serve,
-// Shutdown and Close may call it freely.
+// pending and every later Accept return net.ErrClosed at once, and a closed
+// view takes no connection (one it was offered as it closed goes to another
+// view). Close is idempotent and never closes the shared socket, so
+// http.Server.Serve, Shutdown and Close may call it freely.
 type listenerView struct {
 	acc    *acceptor
 	own    chan net.Conn   // the round-robin handoff to this view
@@ -404,13 +434,25 @@ func (v *listenerView) Accept() (net.Conn, error) {
 		return nil, net.ErrClosed
 	default:
 	}
+	if v.acc.acceptHook != nil {
+		v.acc.acceptHook(v)
+	}
+	var c net.Conn
 	select {
-	case c := <-v.own:
-		return c, nil
-	case c := <-v.conns:
-		return c, nil
+	case c = <-v.own:
+	case c = <-v.conns:
 	case <-v.closed:
 		return nil, net.ErrClosed
+	}
+	select {
+	case <-v.closed:
+		// Closed while a connection was on offer too, and select took the
+		// connection: a closed view (a life that ended) serves no new
+		// connection.
+		v.acc.requeue(c)
+		return nil, net.ErrClosed
+	default:
+		return c, nil
 	}
 }
 
@@ -423,6 +465,9 @@ func (v *listenerView) Close() error {
 }
 
 func (v *listenerView) Addr() net.Addr { return v.addr }
+
+// open reports whether the view has not been closed.
+func (v *listenerView) open() bool { return !isClosed(v.closed) }
 
 // silentYield: at the connection limit (--max-connections, or no file
 // descriptor left), a connection that has moved no byte either way for this

@@ -287,7 +287,10 @@ func (r *Runner) Run(ctx context.Context, args []string) error {
 	if err != nil || helped {
 		return err
 	}
-	return r.run(ctx, cfg)
+	if err := r.run(ctx, cfg); err != nil {
+		return noteEnv(err, cfg.fromEnv, true) // cli.go (run's log line has it already, but not an error found before the logger)
+	}
+	return nil
 }
 
 // runState is what one Run shares with its instances.
@@ -354,6 +357,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	r.rs.Store(rs)
 	defer func() {
 		if err != nil {
+			err = noteEnv(err, cfg.fromEnv, true) // cli.go: name the variable that set a bad value
 			rs.entry.WithField("stack", stackOf(err)).Error(err.Error())
 			markLogged(err, !cfg.Quiet) // errors.go: Main does not print it again
 		}
