@@ -115,7 +115,7 @@ func (l *life) drain() {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	var sweep <-chan time.Time
-	seen := map[net.Conn]uint64{}
+	seen := map[net.Conn]idleSeen{}
 wait:
 	for queued != nil || l.busy() {
 		select {
@@ -250,16 +250,38 @@ func (l *life) endCause() error {
 
 // closeIdle closes the connections that were idle at the previous sweep and
 // have had no request since; it records what it saw in seen.
-func (l *life) closeIdle(seen map[net.Conn]uint64) {
+//
+// A connection that has not had its first request yet (state 1) is given
+// newConnSweeps sweeps instead of two: its client connected to send one, and
+// may be slow to write it on a busy machine (the acceptor still hands over
+// the connections queued in the kernel at the stop).
+func (l *life) closeIdle(seen map[net.Conn]idleSeen) {
 	l.connMap.Range(func(k, v any) bool {
 		c, st := k.(net.Conn), v.(*connInfo).state.Load()
-		if st&1 == 1 && seen[c] == st {
-			c.Close()
+		prev := seen[c]
+		if st&1 == 1 && prev.state == st {
+			prev.sweeps++
+			if st != 1 || prev.sweeps >= newConnSweeps {
+				c.Close()
+			}
+		} else {
+			prev = idleSeen{state: st, sweeps: 1}
 		}
-		seen[c] = st
+		seen[c] = prev
 		return true
 	})
 }
+
+// idleSeen is what closeIdle saw of a connection: its state, and in how many
+// sweeps in a row.
+type idleSeen struct {
+	state  uint64
+	sweeps int
+}
+
+// newConnSweeps is how many sweeps in a row a connection without a request
+// yet must be seen idle at the stop before it is closed (1s).
+const newConnSweeps = 5
 
 // release cancels the context, waits for the goroutines, runs the hooks,
 // closes the client and the container, all bounded by deadline. Safe on a
