@@ -176,6 +176,9 @@ func TestCtlUpgrade(t *testing.T) {
 	if snap.PID == old.Process.Pid || snap.PID == 0 || snap.Serving != 1 {
 		t.Errorf("after the upgrade the socket answers for pid %d (old %d), %d serving", snap.PID, old.Process.Pid, snap.Serving)
 	}
+	if snap.Generation != 1 || snap.LastUpgrade.IsZero() || snap.Build.GoVersion == "" {
+		t.Errorf("after one upgrade: generation %d, last upgrade %v, build %+v; want generation 1 and the time", snap.Generation, snap.LastUpgrade, snap.Build)
+	}
 	if err := syscall.Kill(snap.PID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

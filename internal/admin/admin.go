@@ -46,7 +46,18 @@ var ErrNoInstance = errors.New("admin: no such instance")
 type Snapshot struct {
 	// PID is the process's (filled by the server): after a binary upgrade,
 	// the new process answers with its own.
-	PID int `json:"pid"`
+	PID   int       `json:"pid"`
+	Build BuildInfo `json:"build"`
+	// StartedAt is when the runner started; UptimeSeconds the time since
+	// (filled by the server).
+	StartedAt     time.Time `json:"started_at"`
+	UptimeSeconds float64   `json:"uptime_seconds"`
+	// LastReload is when the last rolling reload finished (zero: none).
+	LastReload time.Time `json:"last_reload,omitzero"`
+	// Generation counts the binary upgrades that led to this process (0:
+	// started fresh); LastUpgrade is when this process was started by one.
+	Generation  int       `json:"generation"`
+	LastUpgrade time.Time `json:"last_upgrade,omitzero"`
 	// Started: every instance's first life came up (the runner is ready).
 	Started bool `json:"started"`
 	// Wanted is the number of instances the runner keeps; Serving the number
@@ -76,7 +87,16 @@ type Instance struct {
 	Crashes           uint64  `json:"crashes"`
 	Panics            uint64  `json:"panics"`
 	LastCrash         string  `json:"last_crash,omitempty"`
-	LastCrashStack    string  `json:"last_crash_stack,omitempty"`
+	// LastCrashTime is when the last crash ended a life (zero: none).
+	LastCrashTime  time.Time `json:"last_crash_time,omitzero"`
+	LastCrashStack string    `json:"last_crash_stack,omitempty"`
+}
+
+// BuildInfo is the running binary (runtime/debug.ReadBuildInfo).
+type BuildInfo struct {
+	Version   string `json:"version"`   // the main module's version, "(devel)" for a local build
+	Revision  string `json:"revision"`  // the VCS revision, with "-dirty" for modified sources ("" unknown)
+	GoVersion string `json:"goversion"` // the Go toolchain
 }
 
 // Config configures a Server.
@@ -327,6 +347,9 @@ func (s *Server) snapshot() Snapshot {
 	snap := s.cfg.Control.Snapshot()
 	snap.PID = os.Getpid()
 	now := s.cfg.Now()
+	if !snap.StartedAt.IsZero() {
+		snap.UptimeSeconds = now.Sub(snap.StartedAt).Seconds()
+	}
 	rates := s.hist.rates()
 	for i := range snap.Instances {
 		in := &snap.Instances[i]
