@@ -490,10 +490,21 @@ func TestUnitFiles(t *testing.T) {
 		{"service", service, "\nExecStart=/usr/local/bin/goangel-example "},
 		{"socket", socket, "\nListenStream=127.0.0.1:3000\n"},
 		{"socket", socket, "\nFileDescriptorName=http\n"},
-		{"drop-in", dropIn, "\nExecReload=/bin/kill -HUP $MAINPID\n"},
+		{"service", service, "\nTimeoutStopSec=15s\n"}, // above --shutdown-timeout's default (10s)
+		{"service", service, "\nExecStop=/bin/sh -c 'pid=$$MAINPID; "},
+		{"service", service, "\nLogsDirectory=goangel-example\n"},
+		{"drop-in", dropIn, "\nExecReload=/bin/sh -c 'kill -HUP $$MAINPID'\n"},
 	} {
 		if !strings.Contains(c.text, c.want) {
 			t.Errorf("the %s unit lacks %q", c.file, strings.TrimSpace(c.want))
+		}
+	}
+	for name, text := range map[string]string{"service": service, "drop-in": dropIn} {
+		// procps (/bin/kill) is not in a minimal Debian 12.
+		for l := range strings.Lines(text) {
+			if !strings.HasPrefix(l, "#") && strings.Contains(l, "/bin/kill") {
+				t.Errorf("the %s unit needs procps: %s", name, strings.TrimSpace(l))
+			}
 		}
 	}
 	tool := testutil.NeedTool(t, "systemd", "systemd-analyze")
@@ -535,6 +546,16 @@ func TestUnitFiles(t *testing.T) {
 			continue
 		}
 		t.Errorf("systemd-analyze verify: %s", strings.TrimSpace(l))
+	}
+	// The hardening: an exposure of at most 4.0 (of 10).
+	cmd = exec.Command(tool, "security", "--offline=yes", "--threshold=40", "--no-pager", "goangel-example.service")
+	cmd.Dir = dir
+	out, err = cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("systemd-analyze security --threshold=40: %v\n%s", err, out)
+	}
+	if m := regexp.MustCompile(`Overall exposure level for goangel-example.service: (\S+)`).FindSubmatch(out); m != nil {
+		t.Logf("systemd-analyze security: exposure %s", m[1])
 	}
 }
 
@@ -605,5 +626,133 @@ func TestCertificateReloadOnSIGHUP(t *testing.T) {
 	}
 	if code := exitCode(t, cmd); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0\n%s", code, logs)
+	}
+}
+
+// waitNth waits until the log matches re n times and returns the submatches
+// of the nth match; it stops early (Fatal) when the log matches fail.
+func (l *logFile) waitNth(t *testing.T, re string, n int, fail string) []string {
+	t.Helper()
+	rx, frx := regexp.MustCompile(re), regexp.MustCompile(fail)
+	var m [][]string
+	testutil.WaitFor(t, 30*time.Second, fmt.Sprintf("%d log lines matching %s", n, re), func() bool {
+		s := l.String()
+		if frx.MatchString(s) {
+			t.Fatalf("the log matches %s:\n%s", fail, s)
+		}
+		m = rx.FindAllStringSubmatch(s, -1)
+		return len(m) >= n
+	})
+	return m[n-1]
+}
+
+// TestBinaryUpgradeChain upgrades the example three times in a row, with the
+// admin listener on, under bounded load that never retries: every upgrade
+// succeeds (the admin socket passes to each new process with the app's),
+// no request fails, every generation answers on the admin listener, and
+// every generation pings the watchdog once it is the main process: the
+// third process too, whose parent is not the process WATCHDOG_PID names
+// (systemd follows MAINPID=, and so must the watchdog).
+func TestBinaryUpgradeChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs subprocesses")
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatalf("PR_SET_CHILD_SUBREAPER: %v", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "example")
+	copyFile(t, self, bin)
+	sock, notes := notifyListener(t)
+	logs, out := newLogFile(t)
+	port, adminPort := freePort(t), freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	admin := "http://127.0.0.1:" + strconv.Itoa(adminPort)
+	first := exampleCmd("/bin/sh", fmt.Sprintf("-a 127.0.0.1 -p %d -j 2 --upgrade-timeout 20s --admin-address 127.0.0.1:%d --pprof", port, adminPort), out,
+		"NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=100000")
+	first.Args = []string{"/bin/sh", "-c", `WATCHDOG_PID=$$ exec "$0"`, bin}
+	startCmd(t, first)
+	pids := []int{first.Process.Pid}
+	t.Cleanup(func() { // the later generations, if the test ends early
+		for _, pid := range pids[1:] {
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
+				waitPid(t, pid)
+			}
+		}
+	})
+	pings := func(pid int) int {
+		n := 0
+		for _, m := range notes() {
+			if m.pid == pid && m.msg == "WATCHDOG=1" {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 30*time.Second, "watchdog pings from the first process", func() bool { return pings(pids[0]) >= 2 })
+	logs.waitLog(t, `Instance #1 listening at`)
+	if a := get(t, admin+"/healthz"); a.code != 200 {
+		t.Fatalf("admin GET /healthz = %d %q", a.code, a.body)
+	}
+
+	ok, failed, stop := startLoad(addr, 4, 2)
+	defer func() {
+		if failed != nil {
+			stop()
+		}
+	}()
+	waitFor(t, 30*time.Second, "100 requests before the upgrades", func() bool { return ok() >= 100 || failed() > 0 })
+	for gen := 1; gen <= 3; gen++ {
+		old := pids[len(pids)-1]
+		copyFile(t, self, bin) // install the new binary
+		if err := syscall.Kill(old, syscall.SIGUSR2); err != nil {
+			t.Fatal(err)
+		}
+		logs.waitNth(t, `Binary upgrade: the new process is ready and serves`, gen, `Binary upgrade failed`)
+		m := logs.waitNth(t, `Binary upgrade: pid (\d+) serves on the socket inherited from the old process`, gen, `Binary upgrade failed`)
+		pid, _ := strconv.Atoi(m[1])
+		pids = append(pids, pid)
+		if gen == 1 {
+			if code := exitCode(t, first); code != 0 {
+				t.Errorf("process 1: exit code %d, want 0\n%s", code, logs)
+			}
+		} else if code := waitPid(t, old); code != 0 {
+			t.Errorf("process %d: exit code %d, want 0\n%s", gen, code, logs)
+		}
+		waitFor(t, 30*time.Second, fmt.Sprintf("watchdog pings from process %d (pid %d)", gen+1, pid), func() bool { return pings(pid) >= 2 })
+		if a := get(t, admin+"/healthz"); a.code != 200 {
+			t.Errorf("process %d: admin GET /healthz = %d %q", gen+1, a.code, a.body)
+		}
+		if a := get(t, admin+"/debug/pprof/cmdline"); a.code != 200 {
+			t.Errorf("process %d: admin GET /debug/pprof/cmdline = %d", gen+1, a.code)
+		}
+		served := ok()
+		waitFor(t, 30*time.Second, fmt.Sprintf("100 requests served by process %d", gen+1), func() bool { return ok() >= served+100 || failed() > 0 })
+	}
+	counts := stop()
+	if n := failed(); n > 0 {
+		t.Errorf("%d of %d requests failed during the upgrades: %s\n%s", n, n+ok(), counts, logs)
+	}
+	failed = nil
+	t.Logf("requests during the upgrades: %s", counts)
+	for i, pid := range pids {
+		if strings.Contains(logs.String(), fmt.Sprintf("pid %d", pid)) && pings(pid) == 0 {
+			t.Errorf("process %d (pid %d) sent no watchdog ping", i+1, pid)
+		}
+	}
+	for _, n := range notes() {
+		if strings.Contains(n.msg, "STOPPING=1") {
+			t.Errorf("pid %d said STOPPING=1 during an upgrade: %+v", n.pid, n.msg)
+		}
+	}
+	last := pids[len(pids)-1]
+	if err := syscall.Kill(last, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitPid(t, last); code != 0 {
+		t.Errorf("process 4: exit code %d after SIGTERM, want 0\n%s", code, logs)
 	}
 }

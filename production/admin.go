@@ -175,8 +175,10 @@ func (rs *runState) startAdmin() error {
 	}
 	var lns []net.Listener
 	if cfg.AdminAddress != "" {
-		var lc net.ListenConfig
-		ln, err := lc.Listen(rs.baseCtx, tcpNetwork(cfg.AdminAddress), cfg.AdminAddress)
+		ln, err := rs.listenAdmin(func() (net.Listener, error) { // listen_systemd.go: passed on by binary upgrades
+			var lc net.ListenConfig
+			return lc.Listen(rs.baseCtx, tcpNetwork(cfg.AdminAddress), cfg.AdminAddress)
+		})
 		if err != nil {
 			return fmt.Errorf("cannot listen on --admin-address %s: %w", cfg.AdminAddress, err)
 		}
@@ -195,7 +197,7 @@ func (rs *runState) startAdmin() error {
 		lns = append(lns, ln)
 	}
 	rs.r.onEvent(a.onEvent)
-	rs.logs.Logger.AddHook(logLineCounter{a.m.logLines, a.m.slowConsumers})
+	rs.logs.AddHook(logLineCounter{a.m.logLines, a.m.slowConsumers})
 	errLog := log.New(logWriter{rs.entry.WithField("listener", "admin")}, "", 0)
 	a.srv = admin.New(admin.Config{
 		App:      rs.r.name,

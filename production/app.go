@@ -64,7 +64,10 @@ func (a *App) Concurrency() int { return int(a.life.rs.wanted.Load()) }
 // It is the way to tell handlers of hijacked connections (WebSockets),
 // which net/http does not track, to say goodbye: they then get the same
 // deadline as ordinary requests (ctx's deadline, --drain-timeout), and the
-// life (and the process) waits for them until then. f must not block.
+// life (and the process) waits for them until then. ctx stays valid after f
+// returned, until the life's drain ends (its last connection and handler
+// are gone, or the deadline passed): hand it to the handlers that write
+// their goodbye with it. f must not block.
 func (a *App) OnDrain(f func(ctx context.Context)) {
 	l := a.life
 	l.hooksMu.Lock()

@@ -32,6 +32,7 @@ type Config struct {
 	HTTP2               bool            `name:"http2" help:"Serve HTTP/2 beside HTTP/1.1: over TLS with --ssl, else cleartext with prior knowledge (h2c)."`
 	Address             string          `short:"a" default:"127.0.0.1" help:"The address to listen on."`
 	Concurrency         int             `short:"j" default:"${ncpu}" help:"The number of instances to run."`
+	MaxInstances        int             `name:"max-instances" default:"${max_instances}" help:"The most instances -j, POST /scale and SIGTTIN may ask for; more is refused with an error (each instance costs a goroutine pair and its app's state)."`
 	Port                int             `short:"p" default:"3000" help:"The port to listen on (0 takes a free port)."`
 	CertificateFile     string          `name:"certificate-file" placeholder:"PATH" help:"The PEM certificate (chain) for --ssl."`
 	CertificatePassword string          `name:"certificate-password" placeholder:"PASSWORD" help:"The password of an encrypted PEM certificate."`
@@ -48,8 +49,8 @@ type Config struct {
 	ShutdownTimeout     time.Duration   `name:"shutdown-timeout" help:"How long the whole stop may take before the runner exits anyway with code 124 (default: --drain-timeout + 5s)."`
 	MaxRequests         int             `name:"max-requests" default:"0" help:"Recycle an instance's life after about this many requests, one instance at a time (0: never)."`
 	MaxRequestsJitter   int             `name:"max-requests-jitter" default:"0" help:"Add a random 0..N to --max-requests per life, so instances do not recycle together."`
-	HangTimeout         time.Duration   `name:"hang-timeout" default:"0s" help:"Replace an instance whose oldest request has run this long, logging its goroutines (0: off)."`
-	MaxAbandoned        int             `name:"max-abandoned" default:"10" help:"Exit with code 75 once more than this many hung handlers were left running."`
+	HangTimeout         time.Duration   `name:"hang-timeout" default:"0s" help:"Replace an instance with a request that has made no progress (no byte of its body read, none of its answer written) for this long, logging its goroutines (0: off)."`
+	MaxAbandoned        int             `name:"max-abandoned" default:"10" help:"Exit with code 75 once more than this many handlers are still running past their life's drain deadline (a handler stops counting when it returns)."`
 	ReadHeaderTimeout   time.Duration   `name:"read-header-timeout" default:"10s" help:"http.Server ReadHeaderTimeout of each instance."`
 	IdleTimeout         time.Duration   `name:"idle-timeout" default:"2m" help:"http.Server IdleTimeout of each instance."`
 	ReadTimeout         time.Duration   `name:"read-timeout" default:"60s" help:"How long a request body may take to arrive, counted from the handler's start (0: no limit; a handler extends it with http.ResponseController.SetReadDeadline)."`
@@ -66,6 +67,7 @@ type Config struct {
 	PubSubCertFile      string          `name:"pubsub-cert-file" placeholder:"PATH" help:"Client certificate for NATS."`
 	PubSubKeyFile       string          `name:"pubsub-key-file" placeholder:"PATH" help:"Client key for NATS."`
 	PubSubNamespace     string          `name:"pubsub-namespace" placeholder:"NAME" help:"Prefix of every NATS subject (default: the app's name), so that apps sharing a NATS server do not see each other's messages; apps that mean to talk give the same one."`
+	PubSubReplicas      int             `name:"pubsub-retain-replicas" default:"0" placeholder:"N" help:"Servers of the NATS cluster that keep the retained messages' JetStream stream, 1 to 5 (0: min(3, the cluster's JetStream servers), so that they outlive one server's death); an existing stream is updated where the server allows."`
 	PubSubTopicStats    []string        `name:"pubsub-metrics-topics" sep:"," placeholder:"PATTERN[,PATTERN...]" help:"Count pub/sub messages per topic for these topics or patterns (orders, orders.*, orders.>), exposed on /metrics with a pattern label (off by default: the number of series stays bounded)."`
 	AdminAddress        string          `name:"admin-address" placeholder:"HOST:PORT" help:"Serve /metrics, /healthz, /readyz, /instances and the status page here (off by default; a non-loopback address needs --admin-token)."`
 	AdminToken          string          `name:"admin-token" placeholder:"TOKEN" help:"Bearer token of the admin listener (required for everything but /healthz and /readyz when set)."`
@@ -92,6 +94,12 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("-j/--concurrency must be at least 1, got %d", c.Concurrency))
+	}
+	switch {
+	case c.MaxInstances < 1:
+		errs = append(errs, fmt.Errorf("--max-instances must be at least 1, got %d", c.MaxInstances))
+	case c.Concurrency > c.MaxInstances:
+		errs = append(errs, fmt.Errorf("-j/--concurrency %d is more than --max-instances %d; lower -j or raise --max-instances", c.Concurrency, c.MaxInstances))
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		errs = append(errs, fmt.Errorf("-p/--port must be in 0..65535, got %d", c.Port))
@@ -123,6 +131,9 @@ func (c *Config) Validate() error {
 	if c.PubSubURL != "" && !strings.HasPrefix(c.PubSubURL, "nats://") && !strings.HasPrefix(c.PubSubURL, "tls://") {
 		errs = append(errs, fmt.Errorf("--pubsub-url must be a nats:// or tls:// URL, got %q", c.PubSubURL))
 	}
+	if c.PubSubReplicas < 0 || c.PubSubReplicas > 5 {
+		errs = append(errs, fmt.Errorf("--pubsub-retain-replicas must be 0 (min(3, the cluster's size)) or 1 to 5 (JetStream's range), got %d", c.PubSubReplicas))
+	}
 	for _, p := range c.PubSubTopicStats {
 		if err := pubsub.ValidatePattern(p); err != nil {
 			errs = append(errs, fmt.Errorf("--pubsub-metrics-topics: %q is not a topic or pattern (%w); give a comma-separated list like orders,orders.*,orders.>", p, err))
@@ -136,6 +147,11 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// defaultMaxInstances is the default of --max-instances: 1024 (an idle
+// instance costs about 17 KB and its app's state), or 4 per CPU on a
+// machine with more than 256.
+func defaultMaxInstances() int { return max(1024, 4*runtime.NumCPU()) }
 
 // shortDuration prints d without zero trailing units: 1m, not 1m0s.
 func shortDuration(d time.Duration) string {
@@ -166,6 +182,7 @@ func (r *Runner) parse(args []string) (cfg *Config, done bool, err error) {
 		kong.Exit(func(code int) { panic(helpExit{code}) }),
 		kong.Vars{
 			"ncpu":                 strconv.Itoa(runtime.NumCPU()),
+			"max_instances":        strconv.Itoa(defaultMaxInstances()),
 			"max_restarts":         strconv.Itoa(r.policy.MaxRestarts),
 			"restart_window":       shortDuration(r.policy.Window),
 			"restart_backoff":      r.policy.InitialBackoff.String(),

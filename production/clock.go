@@ -6,7 +6,8 @@ import (
 )
 
 // Clock is the runner's source of time: the restart policy (backoff and
-// intensity window) and App.AfterFunc timers use it. Tests replace it with
+// intensity window), App.AfterFunc timers and the window in which a second
+// stop signal is a copy of the first use it. Tests replace it with
 // [WithClock] to drive time by hand; the default is the system clock.
 type Clock interface {
 	Now() time.Time

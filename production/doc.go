@@ -45,8 +45,9 @@
 // life after about its Nth request, one instance at a time; [Runner.Scale]
 // (SIGTTIN, SIGTTOU) and [Runner.Drain] add and remove instances, a removed
 // one draining first. A life learns the current count from
-// [App.Concurrency]. With --hang-timeout, an instance whose oldest request is
-// older than that is logged with the stacks of its goroutines (labelled with
+// [App.Concurrency]. With --hang-timeout, an instance with a request that has
+// made no progress for that long (no byte of its body read, none of its
+// answer written) is logged with the stacks of its goroutines (labelled with
 // runtime/pprof goroutine labels, so that one life's goroutines are told from
 // the others'), and replaced. Go cannot stop a goroutine: a hung handler is
 // abandoned at its life's drain deadline and counted, and past
@@ -110,8 +111,10 @@
 //
 // Hijacked connections (WebSockets) belong to their handler, which net/http
 // does not track: goangel counts their handlers, tells them with the
-// [App.OnDrain] hooks, and waits for them up to the drain deadline; r.Context()
-// is canceled then.
+// [App.OnDrain] hooks, and waits for them up to the drain deadline; then
+// r.Context() is canceled and the hijacked connections are closed, so that a
+// handler blocked reading one returns. A handler still running after that is
+// abandoned: it counts toward --max-abandoned until it returns.
 //
 // # Restart policy
 //

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"reflect"
@@ -36,8 +38,10 @@ import (
 //     across two sweeps stopIdleSweep apart is closed (no request is in
 //     flight on it);
 //  5. at the life's one deadline (--drain-timeout from the start of the
-//     drain) what is left is closed; handlers still running are abandoned
-//     (Go cannot stop a goroutine) and counted;
+//     drain) what is left is closed, hijacked connections included (so
+//     that a handler blocked reading one returns); handlers still running
+//     are abandoned (Go cannot stop a goroutine) and counted while they
+//     run;
 //  6. release: the context is canceled, the supervised goroutines are
 //     awaited, the OnShutdown hooks run, the pub/sub client and the
 //     container are closed, all within the same deadline.
@@ -74,7 +78,10 @@ func (l *life) drain() {
 	l.end(nil)
 	rs.track(l, "draining")
 	l.view.Close()
-	l.callDrainHooks(deadline)
+	// The hooks' context carries the deadline until the drain ends, not
+	// only while they run: a goodbye written later on a hijacked
+	// connection with it must not fail with "context canceled".
+	endHooks := l.callDrainHooks(deadline)
 	<-l.serveDone
 
 	timer := time.NewTimer(time.Until(deadline))
@@ -103,6 +110,7 @@ wait:
 			if n, h := l.conns.Load(), l.handlers.Load(); n > 0 || h > 0 {
 				l.log.Warnf("Instance #%d life %d: %d connection(s) and %d request(s) still open after --drain-timeout %v: closing them and ending the context", l.info.Number, l.info.Life, n, h, rs.cfg.DrainTimeout)
 				l.srv.Close()
+				l.closeHijacked()
 			}
 			break wait
 		}
@@ -125,12 +133,81 @@ wait:
 	if h := l.handlers.Load(); h > 0 {
 		rs.abandon(l, int(h))
 	}
+	endHooks()
 	l.release(deadline)
 }
 
 // abandonGrace is how long handlers get to return after their context ended
-// at the drain deadline, before they count as abandoned.
+// (and their hijacked connections were closed) at the drain deadline, before
+// they count as abandoned.
 const abandonGrace = 100 * time.Millisecond
+
+// lifeListener hands out the life's connections as *lifeConn, so that one a
+// handler hijacks stays known to the life until it is closed.
+type lifeListener struct {
+	net.Listener
+	l *life
+}
+
+func (ll lifeListener) Accept() (net.Conn, error) {
+	c, err := ll.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &lifeConn{Conn: c, l: ll.l}, nil
+}
+
+// lifeConn is one connection of a life.
+type lifeConn struct {
+	net.Conn
+	l        *life
+	hijacked atomic.Bool
+}
+
+func (c *lifeConn) Close() error {
+	err := c.Conn.Close()
+	if c.hijacked.Load() {
+		c.l.hijackedConns.Delete(c)
+	}
+	return err
+}
+
+// ReadFrom keeps net/http's sendfile path for io.Copy into an answer.
+func (c *lifeConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+// CloseWrite keeps net/http's half-close after an error answer.
+func (c *lifeConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
+}
+
+// hijacked records that a handler took c over (ConnState), until it is closed.
+func (l *life) hijacked(c net.Conn) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if lc, ok := c.(*lifeConn); ok {
+		lc.hijacked.Store(true)
+		l.hijackedConns.Store(lc, struct{}{})
+	}
+}
+
+// closeHijacked closes the connections the life's handlers took over, so
+// that a handler blocked reading one (a WebSocket waiting for its client)
+// returns at the drain deadline instead of being abandoned.
+func (l *life) closeHijacked() {
+	l.hijackedConns.Range(func(k, _ any) bool {
+		k.(*lifeConn).Close()
+		return true
+	})
+}
 
 // endCause is the cause App.Context is canceled with: the crash reason, or
 // ErrLifeEnded.
@@ -233,16 +310,17 @@ func funcName(f any) string {
 	return "?"
 }
 
-// callDrainHooks tells the app (App.OnDrain) that the life drains.
-func (l *life) callDrainHooks(deadline time.Time) {
+// callDrainHooks tells the app (App.OnDrain) that the life drains. The
+// context it gives the hooks lives until the returned function is called,
+// when the drain ends (or its deadline passes).
+func (l *life) callDrainHooks(deadline time.Time) (end func()) {
 	l.hooksMu.Lock()
 	hooks := l.drainHooks
 	l.hooksMu.Unlock()
 	if len(hooks) == 0 {
-		return
+		return func() {}
 	}
 	ctx, cancel := context.WithDeadline(l.ctx, deadline)
-	defer cancel()
 	for _, f := range hooks {
 		func() {
 			defer func() {
@@ -253,6 +331,7 @@ func (l *life) callDrainHooks(deadline time.Time) {
 			f(ctx)
 		}()
 	}
+	return cancel
 }
 
 // wantRecycle asks the supervisor for a recycle (--max-requests).
@@ -263,12 +342,14 @@ func (l *life) wantRecycle() {
 	}
 }
 
-// track records the start of request r for --hang-timeout. It returns the
-// function that forgets the request.
-func (l *life) track(*http.Request) func() {
+// track records request r for --hang-timeout. It returns the request's
+// watch (watch wraps the request's body and answer, so that each byte read
+// or written counts as progress) and the function that forgets the request.
+func (l *life) track(*http.Request) (*reqWatch, func()) {
 	id := l.reqSeq.Add(1)
-	l.inflight.Store(id, time.Now().UnixNano())
-	return func() { l.inflight.Delete(id) }
+	rw := &reqWatch{l: l, id: id, seenAt: time.Now().UnixNano()}
+	l.inflight.Store(id, rw)
+	return rw, func() { l.inflight.Delete(id) }
 }
 
 // The goroutine labels of a life (runtime/pprof), the one scheme of every
@@ -289,19 +370,133 @@ func lifeLabels(info InstanceInfo) context.Context {
 		lifeLabel, info.ID, instanceNumLabel, strconv.Itoa(info.Number), lifeNumLabel, strconv.Itoa(info.Life)))
 }
 
-// oldestRequest returns the age of the oldest request in flight.
-func (l *life) oldestRequest(now time.Time) (time.Duration, bool) {
-	oldest := int64(0)
+// reqWatch is one request in flight under --hang-timeout. A request is hung
+// when it makes no progress (no byte of its body read, none of its answer
+// written) for --hang-timeout, not when it is old: a long download or upload
+// that moves is never hung.
+type reqWatch struct {
+	l   *life
+	id  uint64
+	ops atomic.Uint64 // reads of the body and writes of the answer
+	// Owned by the supervisor's hang check (stalledRequest): the ops it
+	// saw last, and since when (unix nanoseconds).
+	seen   uint64
+	seenAt int64
+}
+
+func (rw *reqWatch) progress() { rw.ops.Add(1) }
+
+// watch returns w and r with the request's body and answer counted as
+// progress.
+func (rw *reqWatch) watch(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &progressBody{ReadCloser: r.Body, rw: rw}
+	}
+	return &progressWriter{ResponseWriter: w, rw: rw}, r
+}
+
+// progressBody counts each read of a request body as progress.
+type progressBody struct {
+	io.ReadCloser
+	rw *reqWatch
+}
+
+func (b *progressBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.rw.progress()
+	}
+	return n, err
+}
+
+// progressWriter counts each write of an answer as progress. It keeps the
+// optional interfaces a handler may need (Flusher, Hijacker, io.ReaderFrom,
+// io.StringWriter, and through Unwrap what http.ResponseController reaches).
+// A hijacked connection is its handler's: the request is no longer watched.
+type progressWriter struct {
+	http.ResponseWriter
+	rw *reqWatch
+}
+
+func (w *progressWriter) WriteHeader(code int) {
+	w.ResponseWriter.WriteHeader(code)
+	w.rw.progress()
+}
+
+func (w *progressWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	if n > 0 {
+		w.rw.progress()
+	}
+	return n, err
+}
+
+func (w *progressWriter) WriteString(s string) (int, error) {
+	n, err := io.WriteString(w.ResponseWriter, s)
+	if n > 0 {
+		w.rw.progress()
+	}
+	return n, err
+}
+
+// ReadFrom counts each chunk the source gives as progress. It gives up
+// net/http's sendfile (under --hang-timeout only): a long sendfile to a
+// slow client would show no progress until its end.
+func (w *progressWriter) ReadFrom(src io.Reader) (int64, error) {
+	return io.Copy(w.ResponseWriter, &progressReader{src, w.rw})
+}
+
+func (w *progressWriter) Flush() { _ = w.FlushError() }
+
+func (w *progressWriter) FlushError() error {
+	err := http.NewResponseController(w.ResponseWriter).Flush()
+	if err == nil {
+		w.rw.progress()
+	}
+	return err
+}
+
+func (w *progressWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.rw.l.inflight.Delete(w.rw.id)
+	}
+	return c, brw, err
+}
+
+func (w *progressWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// progressReader counts each read of an answer's source as progress.
+type progressReader struct {
+	io.Reader
+	rw *reqWatch
+}
+
+func (r *progressReader) Read(p []byte) (int, error) {
+	n, err := r.Reader.Read(p)
+	if n > 0 {
+		r.rw.progress()
+	}
+	return n, err
+}
+
+// stalledRequest returns how long the request in flight that has gone
+// longest without progress has gone without it. Called by the instance's
+// supervisor only (it owns the watches' seen fields).
+func (l *life) stalledRequest(now time.Time) (time.Duration, bool) {
+	var stalled time.Duration
+	found := false
 	l.inflight.Range(func(_, v any) bool {
-		if t := v.(int64); oldest == 0 || t < oldest {
-			oldest = t
+		rw := v.(*reqWatch)
+		if ops := rw.ops.Load(); ops != rw.seen {
+			rw.seen, rw.seenAt = ops, now.UnixNano()
+		}
+		if d := now.Sub(time.Unix(0, rw.seenAt)); !found || d > stalled {
+			stalled, found = d, true
 		}
 		return true
 	})
-	if oldest == 0 {
-		return 0, false
-	}
-	return now.Sub(time.Unix(0, oldest)), true
+	return stalled, found
 }
 
 // goroutines returns the stacks of the goroutines labelled with this life.
@@ -368,10 +563,12 @@ func (rs *runState) leave(what string) {
 	rs.leftMu.Unlock()
 }
 
-// abandon counts n handlers left running by l; past --max-abandoned the
-// runner exits with ExitAbandoned.
+// abandon counts n handlers left running by l: they count as abandoned while
+// they run (a slow request that returns after the deadline stops counting).
+// Past --max-abandoned still running the runner exits with ExitAbandoned.
 func (rs *runState) abandon(l *life, n int) {
-	total := rs.abandoned.Add(int64(n))
+	rs.abandonedLives.Store(l, struct{}{})
+	total := rs.abandonedNow()
 	l.log.Errorf("Instance #%d life %d: %d handler(s) still running at the drain deadline were abandoned (%d in all; Go cannot stop a goroutine)", l.info.Number, l.info.Life, n, total)
 	rs.emit(Event{Kind: EventAbandoned, Instance: l.info.Number, Life: l.info.Life, Count: n})
 	select {
@@ -386,4 +583,20 @@ func (rs *runState) abandon(l *life, n int) {
 		default:
 		}
 	}
+}
+
+// abandonedNow is the number of abandoned handlers still running: those of
+// the lives that abandoned some, counted afresh (a life whose handlers have
+// all returned is forgotten).
+func (rs *runState) abandonedNow() int64 {
+	var n int64
+	rs.abandonedLives.Range(func(k, _ any) bool {
+		h := k.(*life).handlers.Load()
+		if h <= 0 {
+			rs.abandonedLives.Delete(k)
+		}
+		n += max(h, 0)
+		return true
+	})
+	return n
 }

@@ -57,14 +57,17 @@ type life struct {
 	// connMap tracks each connection's state, so that a stopping runner
 	// closes only the connections idle for a while (drain.go).
 	connMap sync.Map // net.Conn -> *connInfo
+	// hijackedConns holds the connections handlers took over, until they
+	// are closed: the drain deadline closes them (drain.go).
+	hijackedConns sync.Map // *lifeConn -> struct{}
 
 	// requests counts the requests this life served; recycle is poked once
 	// it reaches recycleAt (--max-requests).
 	requests  atomic.Uint64
 	recycleAt uint64
 	recycle   chan struct{}
-	// inflight holds the start of each request in flight (--hang-timeout).
-	inflight sync.Map // uint64 -> int64 unix nanoseconds
+	// inflight holds each request in flight (--hang-timeout).
+	inflight sync.Map // uint64 -> *reqWatch
 	reqSeq   atomic.Uint64
 
 	doing atomic.Pointer[string] // what it does now (runState.track)
@@ -161,13 +164,13 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 	}
 	l.srv.ConnState = l.countConns(l.srv.ConnState) // mw_metrics.go
 	l.view = rs.acc.view()
-	l.ln = l.view
+	l.ln = lifeListener{l.view, l} // drain.go: hijacked connections stay known
 	if rs.tls != nil {
 		// net/http adds its HTTP/2 settings to TLSConfig when Serve starts:
 		// every life needs its own copy. The handshake runs on the
 		// connection's goroutine, never on the acceptor's.
 		l.srv.TLSConfig = rs.tls.Clone()
-		l.ln = tls.NewListener(l.view, l.srv.TLSConfig)
+		l.ln = tls.NewListener(l.ln, l.srv.TLSConfig)
 	}
 	l.serveDone = make(chan struct{})
 	go l.serve()
@@ -222,6 +225,9 @@ func (l *life) connState(c net.Conn, s http.ConnState) {
 		}
 	case http.StateClosed, http.StateHijacked:
 		l.connMap.Delete(c)
+		if s == http.StateHijacked {
+			l.hijacked(c)
+		}
 		if l.conns.Add(-1) == 0 {
 			l.poke()
 		}

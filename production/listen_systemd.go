@@ -53,10 +53,10 @@ func (rs *runState) listenSystemd(bind func() (net.Listener, error)) (net.Listen
 	}
 	if d != nil {
 		d.upMu.Lock()
-		d.listeners = nil
-		for _, ln := range lns {
+		d.listeners, d.passed = nil, 0
+		for i, ln := range lns {
 			if f, ok := ln.(fileListener); ok {
-				d.listeners = append(d.listeners, f)
+				d.listeners = append(d.listeners, passedListener{listenerName(i), f})
 			}
 		}
 		d.upMu.Unlock()
@@ -65,6 +65,36 @@ func (rs *runState) listenSystemd(bind func() (net.Listener, error)) (net.Listen
 		return lns[0], nil
 	}
 	return newMultiListener(lns), nil
+}
+
+// listenAdmin returns the admin listener of a Run: in a process started by
+// a binary upgrade, the socket the old process passed (it holds the port:
+// binding it again would fail); else bind's. Either way it is kept so that
+// the next binary upgrade passes it on (--pprof is served on it too).
+func (rs *runState) listenAdmin(bind func() (net.Listener, error)) (net.Listener, error) {
+	d := rs.r.sys.Load()
+	var ln net.Listener
+	if d != nil && d.child {
+		var err error
+		if ln, err = d.inheritOne(adminListenerName); err != nil {
+			return nil, err
+		}
+		if ln != nil {
+			rs.entry.Infof("Binary upgrade: pid %d serves the admin listener on the socket inherited from the old process (%s %s)", os.Getpid(), ln.Addr().Network(), ln.Addr())
+		}
+	}
+	if ln == nil {
+		var err error
+		if ln, err = bind(); err != nil {
+			return nil, err
+		}
+	}
+	if f, ok := ln.(fileListener); ok && d != nil {
+		d.upMu.Lock()
+		d.listeners = append(d.listeners, passedListener{adminListenerName, f})
+		d.upMu.Unlock()
+	}
+	return ln, nil
 }
 
 // activated holds the sockets systemd passed: a resource of the process,

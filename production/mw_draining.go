@@ -8,7 +8,8 @@ import (
 // accounting is the outermost per-request middleware of a life: it counts
 // the request (the instance's total, and the life's for --max-requests
 // recycling), keeps the life's handlers in flight (what its drain waits
-// for), records the request's start for --hang-timeout, labels its goroutine with the life's labels, and, once the life
+// for), watches the request's progress for --hang-timeout, labels its
+// goroutine with the life's labels, and, once the life
 // is draining, answers with "Connection: close" so that a keep-alive client
 // moves to a live instance for its next request instead of failing on a
 // closed connection (the drain path of drain.go, for every verb).
@@ -22,7 +23,9 @@ func (l *life) accounting(next http.Handler) http.Handler {
 		l.handlers.Add(1)
 		defer l.done()
 		if l.rs.cfg.HangTimeout > 0 {
-			defer l.track(r)()
+			rw, untrack := l.track(r)
+			defer untrack()
+			w, r = rw.watch(w, r)
 		}
 		if l.draining.Load() {
 			w.Header().Set("Connection", "close")

@@ -16,6 +16,7 @@ func TestAccounting(t *testing.T) {
 		changed:   make(chan struct{}, 1),
 		recycle:   make(chan struct{}, 1),
 		recycleAt: 2,
+		labels:    lifeLabels(InstanceInfo{}),
 	}
 	var inFlight int64
 	h := l.accounting(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -32,7 +32,8 @@ import (
 //
 // Every field is also a flag (--max-restarts, --restart-window,
 // --restart-backoff, --restart-max-backoff, --restart-stable-after);
-// [WithRestartPolicy] sets their defaults.
+// [WithRestartPolicy] sets their defaults, and a field it is given as zero
+// takes DefaultRestartPolicy's value: no zero field turns the limit off.
 type RestartPolicy struct {
 	MaxRestarts    int
 	Window         time.Duration
@@ -54,6 +55,28 @@ func DefaultRestartPolicy() RestartPolicy {
 	}
 }
 
+// withDefaults gives each field that is not positive the value of
+// DefaultRestartPolicy (a MaxBackoff at least InitialBackoff).
+func (p RestartPolicy) withDefaults() RestartPolicy {
+	d := DefaultRestartPolicy()
+	if p.MaxRestarts <= 0 {
+		p.MaxRestarts = d.MaxRestarts
+	}
+	if p.Window <= 0 {
+		p.Window = d.Window
+	}
+	if p.InitialBackoff <= 0 {
+		p.InitialBackoff = d.InitialBackoff
+	}
+	if p.MaxBackoff <= 0 {
+		p.MaxBackoff = max(d.MaxBackoff, p.InitialBackoff)
+	}
+	if p.StableAfter <= 0 {
+		p.StableAfter = d.StableAfter
+	}
+	return p
+}
+
 // policyOf is the RestartPolicy the flags describe.
 func policyOf(c *Config) RestartPolicy {
 	return RestartPolicy{
@@ -70,6 +93,9 @@ func (c *Config) validateSupervision() []error {
 	var errs []error
 	if c.DrainTimeout == 0 {
 		errs = append(errs, fmt.Errorf("--drain-timeout must be positive, got 0 (0 would cut every in-flight request; give a long duration for a patient drain)"))
+	}
+	if c.RestartStableAfter == 0 {
+		errs = append(errs, fmt.Errorf("--restart-stable-after must be positive, got 0 (0 counts every life as started well, so an instance that crashes right after it starts would be respawned for ever and --max-restarts never applies; give 1ns to respawn every crash at once)"))
 	}
 	if c.RestartMaxBackoff < c.RestartBackoff {
 		errs = append(errs, fmt.Errorf("--restart-max-backoff (%v) must not be shorter than --restart-backoff (%v)", c.RestartMaxBackoff, c.RestartBackoff))

@@ -102,3 +102,19 @@ func TestCrashRateWindow(t *testing.T) {
 		t.Errorf("reported %d crashes in the window, want the loop reported at 200", got)
 	}
 }
+
+// TestRestartPolicyZeroFieldsKeepTheLimit: a RestartPolicy that names only
+// MaxRestarts and Window still gives up on a life that crashes right after
+// configure (issue 20: StableAfter 0 counted every life as started well, and
+// the instance was respawned for ever).
+func TestRestartPolicyZeroFieldsKeepTheLimit(t *testing.T) {
+	p := RestartPolicy{MaxRestarts: 2, Window: time.Hour}.withDefaults()
+	d := DefaultRestartPolicy()
+	want := RestartPolicy{MaxRestarts: 2, Window: time.Hour, InitialBackoff: d.InitialBackoff, MaxBackoff: d.MaxBackoff, StableAfter: d.StableAfter}
+	if p != want {
+		t.Errorf("withDefaults = %+v, want %+v", p, want)
+	}
+	if p := (RestartPolicy{InitialBackoff: time.Minute}).withDefaults(); p.MaxBackoff != time.Minute {
+		t.Errorf("MaxBackoff = %v with InitialBackoff 1m, want 1m", p.MaxBackoff)
+	}
+}

@@ -102,20 +102,15 @@ func WithClock(c Clock) Option { return func(r *Runner) { r.clock = c } }
 // WithRestartPolicy replaces DefaultRestartPolicy. Its fields become the
 // defaults of --max-restarts, --restart-window, --restart-backoff,
 // --restart-max-backoff and --restart-stable-after (which still override
-// them); when MaxRestarts or Window is not positive, the defaults' (10, 1m)
-// are kept. The other fields are taken as they are: InitialBackoff 0
-// respawns at once, always.
+// them). A field that is not positive takes the default's value, as a flag
+// not given does: RestartPolicy{MaxRestarts: 2, Window: time.Hour} keeps
+// the 10ms..5s backoff and StableAfter 10s, so a life that crashes right
+// after configure still counts as a failed start (a zero StableAfter would
+// count every life as started well and respawn it for ever). A MaxBackoff
+// left zero is at least InitialBackoff. To respawn failed starts without a
+// wait, give --restart-backoff 0 on the command line.
 func WithRestartPolicy(p RestartPolicy) Option {
-	return func(r *Runner) {
-		d := DefaultRestartPolicy()
-		if p.MaxRestarts <= 0 {
-			p.MaxRestarts = d.MaxRestarts
-		}
-		if p.Window <= 0 {
-			p.Window = d.Window
-		}
-		r.policy = p
-	}
+	return func(r *Runner) { r.policy = p.withDefaults() }
 }
 
 // WithContainer makes c the parent of the runner's container, so that
@@ -195,7 +190,7 @@ type Stats struct {
 	Wanted       int    // the number of instances the runner runs (-j, then Scale)
 	Serving      int    // instances whose current life serves
 	Reloading    bool   // a rolling reload is under way
-	Abandoned    int64  // handlers left running by hung lives
+	Abandoned    int64  // handlers left running past their life's drain deadline, still running
 	// ConsoleWriteErrors counts console log writes that failed (a closed
 	// pipe); the first one is reported on stderr.
 	ConsoleWriteErrors uint64
@@ -219,6 +214,10 @@ type InstanceStats struct {
 }
 
 // Stats returns the counters; empty before Run has started the instances.
+// Once Run has returned it keeps what the run counted: every instance that
+// ran until the end, and (with --no-respawn, or after giving up) those that
+// ended by themselves, in state "stopped". Instances removed by Scale or
+// Drain leave it once drained.
 func (r *Runner) Stats() Stats {
 	r.mu.Lock()
 	ins, acc := r.instances, r.acc
@@ -230,7 +229,7 @@ func (r *Runner) Stats() Stats {
 	if rs := r.rs.Load(); rs != nil {
 		s.Wanted = int(rs.wanted.Load())
 		s.Reloading = rs.reloading.Load()
-		s.Abandoned = rs.abandoned.Load()
+		s.Abandoned = rs.abandonedNow()
 		s.ConsoleWriteErrors = rs.logs.ConsoleWriteErrors()
 	}
 	for _, in := range ins {
@@ -311,10 +310,12 @@ type runState struct {
 	recycling chan struct{} // holds a token while an instance recycles
 	crashes   crashRate     // crash-loop watch over every instance
 	active    sync.Map      // *life -> what it is doing (until released)
-	abandoned atomic.Int64  // handlers left running
-	leftMu    sync.Mutex
-	left      []string   // hooks and goroutines left running past a life's deadline
-	fatal     chan error // an end the runner must take (too many abandoned)
+	// abandonedLives holds the lives that left handlers running past
+	// their drain deadline, until those have returned (abandonedNow).
+	abandonedLives sync.Map // *life -> struct{}
+	leftMu         sync.Mutex
+	left           []string   // hooks and goroutines left running past a life's deadline
+	fatal          chan error // an end the runner must take (too many abandoned)
 	// beat carries the watchdog's heartbeats: the supervisor loop answers
 	// each with answerBeat (systemd.go).
 	beat chan chan struct{}
@@ -330,7 +331,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		return startupError("logging: %w", err)
 	}
 	defer logs.Close()
-	logs.Logger.AddHook(newRedactHook(cfg)) // admin_secrets.go: no secret in a log line
+	logs.AddHook(newRedactHook(cfg)) // admin_secrets.go: no secret in a log line (fires before the file hook)
 	rs := &runState{
 		r:         r,
 		cfg:       cfg,
@@ -425,9 +426,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	defer cancelSup()
 	lp := &runLoop{rs: rs, ctx: supCtx, results: make(chan instResult), lives: map[int]int{}, reloadDone: make(chan error, 1)}
 	started := make(chan error, cfg.Concurrency)
-	for i := range cfg.Concurrency {
-		lp.add(i, started)
-	}
+	lp.add(lp.freeNumbers(cfg.Concurrency), started)
 	var failed error
 	var crashed []error
 	interrupted := false
@@ -527,6 +526,12 @@ func (lp *runLoop) serve(ctx context.Context) (crashed []error, failed error) {
 		case res := <-lp.results:
 			lp.running--
 			lp.drop(res.in)
+			if !res.startFailed && !res.in.removed() {
+				// Ended by itself (--no-respawn, gave up): Stats keeps
+				// what it counted, also once Run has returned.
+				lp.ended = append(lp.ended, res.in)
+				lp.publish()
+			}
 			switch {
 			case errors.Is(res.err, ErrGaveUp):
 				return crashed, res.err
@@ -570,6 +575,9 @@ func openBroker(ctx context.Context, name string, cfg *Config, log *logrus.Entry
 	opts := []pubsub.Option{pubsub.WithName("goangel " + name), pubsub.WithLogger(log), pubsub.WithNamespace(ns)}
 	if len(cfg.PubSubTopicStats) > 0 {
 		opts = append(opts, pubsub.WithTopicStats(cfg.PubSubTopicStats...))
+	}
+	if cfg.PubSubReplicas != 0 {
+		opts = append(opts, pubsub.WithRetainReplicas(cfg.PubSubReplicas))
 	}
 	switch {
 	case cfg.PubSubToken != "":

@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/goangel/angel/logrotate"
 )
@@ -18,7 +19,8 @@ import (
 //	SIGTTOU         Scale down by one (never below 1)
 //	SIGUSR1         reopen log files only (nginx's convention), no reload
 //	SIGUSR2         Upgrade (binary upgrade)
-//	SIGTERM/SIGINT  stop: drain every instance; a second one exits 130 at once
+//	SIGTERM/SIGINT  stop: drain every instance; a second one exits 130 at once,
+//	                unless it came within stopSignalCopy of the first (a copy)
 //	SIGPIPE         ignored: a console whose reader went away must not kill
 //	                the process (writes then fail, and are counted)
 
@@ -27,6 +29,12 @@ var (
 	stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT}
 	verbSignals = []os.Signal{syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1, syscall.SIGUSR2}
 )
+
+// stopSignalCopy: a stop signal that arrives this soon after the first one
+// (by the runner's clock) is a copy of it, not a request to exit at once.
+// GNU timeout, shells and supervisors signal a process and then its group,
+// so the process gets the same signal twice within a millisecond.
+const stopSignalCopy = time.Second
 
 // WithSignals makes Run act on the signals received from c, as Main does
 // with the process's own (see the README's table). Tests send on c instead of
@@ -57,6 +65,7 @@ func (r *Runner) handleSignals(rs *runState, done <-chan struct{}, stop func(), 
 	defer verbs.Wait()
 	defer cancel()
 	stopping := false
+	var firstStop time.Time
 	for {
 		var s os.Signal
 		select {
@@ -67,13 +76,17 @@ func (r *Runner) handleSignals(rs *runState, done <-chan struct{}, stop func(), 
 		log := rs.entry.WithField("signal", signalName(s))
 		switch s {
 		case syscall.SIGTERM, syscall.SIGINT:
+			if stopping && rs.clock.Now().Sub(firstStop) < stopSignalCopy {
+				log.Infof("Received %s again within %v of the first stop signal: the same stop (a signal sent to the process and its group arrives twice).", signalName(s), stopSignalCopy)
+				continue
+			}
 			if stopping {
 				log.Warnf("Received %s again while stopping: exiting now (code %d).", signalName(s), ExitInterrupted)
 				close(abort)
 				return
 			}
-			stopping = true
-			log.Infof("Received %s: stopping (send it again to exit at once).", signalName(s))
+			stopping, firstStop = true, rs.clock.Now()
+			log.Infof("Received %s: stopping (send it again, %v or more later, to exit at once).", signalName(s), stopSignalCopy)
 			stop()
 		case syscall.SIGHUP:
 			log.Info("Received SIGHUP: reopening the log files and reloading.")

@@ -52,6 +52,10 @@ var ErrNoInstance = errors.New("production: no such instance")
 // ErrLastInstance: Drain or Scale would leave no instance.
 var ErrLastInstance = errors.New("production: an app needs at least one instance")
 
+// ErrTooManyInstances: Scale (POST /scale, SIGTTIN) asked for more instances
+// than --max-instances.
+var ErrTooManyInstances = errors.New("production: more instances than --max-instances")
+
 // instance is one instance's supervisor. Its fields below cmds are written by
 // its own goroutine only; the atomics are read by Stats.
 type instance struct {
@@ -102,6 +106,16 @@ func (in *instance) removedAndDrained() bool {
 	}
 	select {
 	case <-in.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// removed reports whether the instance was removed (Drain, Scale down).
+func (in *instance) removed() bool {
+	select {
+	case <-in.remove:
 		return true
 	default:
 		return false
@@ -209,12 +223,12 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) (res in
 			rs.emit(Event{Kind: EventRecycled, Instance: in.num, Life: l.info.Life, Count: int(served)})
 			l = nl
 		case <-hangTick:
-			age, ok := l.oldestRequest(time.Now())
+			age, ok := l.stalledRequest(time.Now())
 			if !ok || age < rs.cfg.HangTimeout {
 				continue
 			}
 			stack := l.goroutines()
-			l.log.WithField("stack", stack).Errorf("Instance #%d is hung: a request has run for %v (--hang-timeout %v). Replacing it; Go cannot stop the hung goroutines.", in.num, age.Round(time.Millisecond), rs.cfg.HangTimeout)
+			l.log.WithField("stack", stack).Errorf("Instance #%d is hung: a request has made no progress (no byte of its body read, none of its answer written) for %v (--hang-timeout %v). Replacing it; Go cannot stop the hung goroutines.", in.num, age.Round(time.Millisecond), rs.cfg.HangTimeout)
 			rs.emit(Event{Kind: EventHung, Instance: in.num, Life: l.info.Life, Delay: age, Stack: stack})
 			nl, err := in.surge(ctx, l, n+1, "hung")
 			n++
@@ -437,10 +451,13 @@ type verb struct {
 // SIGHUP calls Reload.
 func (r *Runner) Reload(ctx context.Context) error { return r.do(ctx, verb{kind: verbReload}) }
 
-// Scale sets the number of instances to n (at least 1). New instances serve
-// before Scale returns; removed ones (the highest numbers) leave the
-// round-robin at once and drain (shown in Stats as "draining"); Scale returns
-// once they have drained, or when ctx ends. SIGTTIN and SIGTTOU scale by one.
+// Scale sets the number of instances to n (1 to --max-instances). New
+// instances serve before Scale returns; removed ones (the highest numbers)
+// leave the round-robin at once and drain (shown in Stats as "draining");
+// Scale returns once they have drained, or when ctx ends. A stop of the
+// runner meanwhile is not delayed: the instances still starting are ended
+// and Scale returns ErrNotRunning or the cause of ctx. SIGTTIN and SIGTTOU
+// scale by one.
 func (r *Runner) Scale(ctx context.Context, n int) error {
 	if n < 1 {
 		return fmt.Errorf("%w: Scale(%d)", ErrLastInstance, n)
@@ -495,6 +512,7 @@ type runLoop struct {
 	running int // supervisors that have not returned
 	insts   []*instance
 	leaving []*instance // removed (Drain, Scale down), still draining
+	ended   []*instance // ended by themselves (--no-respawn, gave up): Stats keeps their counts
 	lives   map[int]int // the last life number used per instance number
 
 	reloading   bool
@@ -504,15 +522,25 @@ type runLoop struct {
 	side        sync.WaitGroup // goroutines the loop started (reloads, waits)
 }
 
-// add starts a supervisor for a new instance numbered num.
-func (lp *runLoop) add(num int, started chan error) *instance {
-	in := newInstance(lp.rs, num, lp.lives[num]+1)
-	lp.insts = append(lp.insts, in)
+// add starts a supervisor for each new instance numbered in nums, all
+// reporting their first life's start on started; one sort and one publish
+// for the lot, so that Scale(n) costs O(n log n) on the loop, not more.
+func (lp *runLoop) add(nums []int, started chan error) {
+	if len(lp.ended) > 0 {
+		fresh := make(map[int]bool, len(nums))
+		for _, num := range nums {
+			fresh[num] = true
+		}
+		lp.ended = slices.DeleteFunc(lp.ended, func(x *instance) bool { return fresh[x.num] })
+	}
+	for _, num := range nums {
+		in := newInstance(lp.rs, num, lp.lives[num]+1)
+		lp.insts = append(lp.insts, in)
+		lp.running++
+		go func() { lp.results <- in.supervise(lp.ctx, started) }()
+	}
 	slices.SortFunc(lp.insts, func(a, b *instance) int { return a.num - b.num })
-	lp.running++
-	go func() { lp.results <- in.supervise(lp.ctx, started) }()
 	lp.publish()
-	return in
 }
 
 // drop forgets in (ended, or its supervisor returned); its results still
@@ -534,10 +562,11 @@ func (lp *runLoop) remove(in *instance) {
 	in.doRemove()
 }
 
-// publish makes the set visible to Stats: the wanted instances and those
-// still draining after their removal, by number.
+// publish makes the set visible to Stats: the wanted instances, those
+// still draining after their removal, and those that ended by themselves,
+// by number.
 func (lp *runLoop) publish() {
-	all := append(slices.Clone(lp.insts), lp.leaving...)
+	all := append(append(slices.Clone(lp.insts), lp.leaving...), lp.ended...)
 	slices.SortStableFunc(all, func(a, b *instance) int { return a.num - b.num })
 	r := lp.rs.r
 	r.mu.Lock()
@@ -554,13 +583,23 @@ func (lp *runLoop) find(num int) *instance {
 	return nil
 }
 
-// freeNumber is the lowest instance number not in use (nor draining).
-func (lp *runLoop) freeNumber() int {
-	for n := 0; ; n++ {
-		if lp.find(n) == nil && !slices.ContainsFunc(lp.leaving, func(in *instance) bool { return in.num == n }) {
-			return n
+// freeNumbers returns the k lowest instance numbers not in use (nor
+// draining), in one pass over the instances.
+func (lp *runLoop) freeNumbers(k int) []int {
+	used := make(map[int]bool, len(lp.insts)+len(lp.leaving))
+	for _, in := range lp.insts {
+		used[in.num] = true
+	}
+	for _, in := range lp.leaving {
+		used[in.num] = true
+	}
+	nums := make([]int, 0, k)
+	for n := 0; len(nums) < k; n++ {
+		if !used[n] {
+			nums = append(nums, n)
 		}
 	}
+	return nums
 }
 
 // handle serves one verb; long work runs on side goroutines that reply.
@@ -575,9 +614,17 @@ func (lp *runLoop) handle(v verb) {
 		}
 		lp.startReload([]chan error{v.reply})
 	case verbScaleBy:
+		if v.n > 0 && len(lp.insts) >= rs.cfg.MaxInstances {
+			v.reply <- fmt.Errorf("%w: %d instances run, the most --max-instances allows; raise --max-instances to run more", ErrTooManyInstances, len(lp.insts))
+			return
+		}
 		v.n = max(1, len(lp.insts)+v.n)
 		fallthrough
 	case verbScale:
+		if v.n > rs.cfg.MaxInstances {
+			v.reply <- fmt.Errorf("%w: Scale(%d) asks for more than --max-instances %d; raise --max-instances to run more", ErrTooManyInstances, v.n, rs.cfg.MaxInstances)
+			return
+		}
 		lp.scale(v)
 	case verbRestart:
 		in := lp.find(v.n)
@@ -625,19 +672,22 @@ func (lp *runLoop) scale(v verb) {
 	case v.n > have:
 		rs.entry.Infof("Scaling up from %d to %d instances...", have, v.n)
 		rs.wanted.Store(int64(v.n)) // before the new lives read it
-		var starts []chan error
-		for range v.n - have {
-			started := make(chan error, 1)
-			lp.add(lp.freeNumber(), started)
-			starts = append(starts, started)
-		}
+		k := v.n - have
+		started := make(chan error, k)
+		lp.add(lp.freeNumbers(k), started)
 		rs.emit(Event{Kind: EventScaled, Instance: -1, Count: v.n})
 		lp.side.Go(func() {
 			var errs []error
-			for _, s := range starts {
-				if err := <-s; err != nil {
+			for range k {
+				if err := <-started; err != nil {
 					errs = append(errs, err)
 				}
+			}
+			if len(errs) > 0 && ctxDone(lp.ctx) {
+				// The runner stopped during the scale: the lives still
+				// starting were ended, not failed.
+				v.reply <- ErrNotRunning
+				return
 			}
 			v.reply <- errors.Join(errs...)
 		})
@@ -645,9 +695,13 @@ func (lp *runLoop) scale(v verb) {
 		rs.entry.Infof("Scaling down from %d to %d instances...", have, v.n)
 		rs.wanted.Store(int64(v.n))
 		gone := slices.Clone(lp.insts[v.n:])
+		lp.insts = lp.insts[:v.n]
+		lp.leaving = append(lp.leaving, gone...)
 		for _, in := range gone {
-			lp.remove(in)
+			lp.lives[in.num] = max(lp.lives[in.num], int(in.life.Load()))
+			in.doRemove()
 		}
+		lp.publish()
 		rs.emit(Event{Kind: EventScaled, Instance: -1, Count: v.n})
 		lp.side.Go(func() {
 			for _, in := range gone {

@@ -24,14 +24,18 @@ import (
 //     upgrade says MAINPID=<its pid> first, so that systemd follows it (this
 //     needs NotifyAccess=all in the unit).
 //   - STATUS="N/M instances serving, K restarting", kept current from the
-//     supervision events and Runner.Stats.
+//     supervision events and Runner.Stats; "Reloading: …" while a reload
+//     runs, and the current line again once it ended.
 //   - RELOADING=1 and MONOTONIC_USEC= on EventReloadStarted, READY=1 on
 //     EventReloadFinished or EventReloadAborted (Type=notify-reload).
 //   - STOPPING=1 when the runner starts to stop (not after a binary upgrade:
 //     the service goes on in the new process).
 //   - WATCHDOG=1 every half WATCHDOG_USEC, only in the process WATCHDOG_PID
 //     names (or the new main process after an upgrade), and only while the
-//     supervisor loop is healthy.
+//     supervisor loop is healthy. WATCHDOG_PID follows what systemd was told
+//     last: a process that said MAINPID= sets it to its own pid, so that the
+//     process its upgrade starts (whose parent it is) pings too, however long
+//     the chain of upgrades.
 //
 // How health is judged: the watchdog sends a heartbeat (a channel) on
 // runState.beat, which the runner's supervisor loop answers from its select
@@ -66,13 +70,20 @@ type deploy struct {
 	upgrades  sync.WaitGroup                     // Upgrade's goroutines: the stop waits for them
 	upMu      sync.Mutex                         // one upgrade at a time; guards what follows
 	upg       atomic.Pointer[tableflip.Upgrader] // set once; Stop needs it without upMu
-	listeners []fileListener                     // the listening sockets a new process inherits
+	listeners []passedListener                   // the listening sockets a new process inherits
 	passed    int                                // how many of them the upgrader has (a failed upgrade keeps them)
 }
 
 // fileListener is a listening socket that can be passed to a new process.
 type fileListener interface {
 	File() (*os.File, error)
+}
+
+// passedListener is a listening socket a binary upgrade passes, and the name
+// the new process finds it by.
+type passedListener struct {
+	name string
+	ln   fileListener
 }
 
 // startDeploy sets up the notifier and the watchdog of one Run (see above)
@@ -133,7 +144,10 @@ func (d *deploy) event(ev Event) {
 		d.mu.Lock()
 		if d.ready && !d.stopping && !d.upgraded.Load() {
 			d.ready = false
-			d.send(daemon.SdNotifyReloading + "\n" + daemon.SdNotifyMonotonicUsec() + "STATUS=Reloading: replacing every instance, one at a time")
+			// Kept as the last status sent, so that loop sends the
+			// current one once the reload ends (it sends only changes).
+			d.status = "Reloading: replacing every instance, one at a time"
+			d.send(daemon.SdNotifyReloading + "\n" + daemon.SdNotifyMonotonicUsec() + "STATUS=" + d.status)
 		}
 		d.mu.Unlock()
 	case EventReloadFinished, EventReloadAborted:
@@ -211,6 +225,14 @@ func (d *deploy) loop(ctx context.Context) {
 	d.send(msg)
 	d.mu.Unlock()
 	if d.child {
+		if os.Getenv("WATCHDOG_USEC") != "" {
+			// systemd now watches this process (MAINPID=): say so to
+			// the process the next upgrade starts, which inherits this
+			// environment and checks WATCHDOG_PID against its parent.
+			// The WATCHDOG_PID systemd set names the first process of an
+			// upgrade chain, not this one's parent.
+			os.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
+		}
 		watchdog()
 	}
 	for {
@@ -220,7 +242,11 @@ func (d *deploy) loop(ctx context.Context) {
 			return
 		case <-d.poke:
 			d.mu.Lock()
-			if s := statusLine(d.rs.r.Stats()); s != d.status && !d.stopping && !d.upgraded.Load() {
+			s := statusLine(d.rs.r.Stats())
+			if !d.ready { // a reload runs
+				s = "Reloading: " + s
+			}
+			if s != d.status && !d.stopping && !d.upgraded.Load() {
 				d.status = s
 				d.send("STATUS=" + s)
 			}

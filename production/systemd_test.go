@@ -300,3 +300,46 @@ func TestNotifyReadyWaitsForEveryInstance(t *testing.T) {
 		return false
 	})
 }
+
+// TestNotifyStatusAfterReload: after each reload (RELOADING=1 … READY=1) the
+// status systemd shows is the current one again, not the reload's.
+func TestNotifyStatusAfterReload(t *testing.T) {
+	sock := listenNotify(t)
+	h := startRunner(t, hello, []string{"-j", "2"})
+	status := func() string { // what systemctl status shows now
+		st := ""
+		for _, m := range sock.all() {
+			if v, ok := field(m, "STATUS"); ok {
+				st = v
+			}
+		}
+		return st
+	}
+	const want = "2/2 instances serving, 0 restarting"
+	waitFor(t, 10*time.Second, "STATUS="+want, func() bool { return status() == want })
+	for i := range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := h.run.Reload(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("Reload #%d: %v", i+1, err)
+		}
+		waitFor(t, 10*time.Second, fmt.Sprintf("STATUS=%s after reload #%d", want, i+1), func() bool { return status() == want })
+		sock.sync(t)
+		reloading := false
+		for _, m := range sock.all() {
+			if v, _ := field(m, "RELOADING"); v == "1" {
+				reloading = true
+			}
+			if v, _ := field(m, "READY"); v == "1" {
+				reloading = false
+			}
+			if st, ok := field(m, "STATUS"); ok && !reloading && strings.HasPrefix(st, "Reloading") {
+				t.Errorf("STATUS=%q outside a reload; notifications: %q", st, sock.all())
+			}
+		}
+	}
+	if err := h.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}

@@ -31,6 +31,9 @@ var ErrUpgrade = errors.New("production: binary upgrade failed")
 
 func listenerName(i int) string { return "goangel-listener-" + strconv.Itoa(i) }
 
+// adminListenerName names the admin listener's socket among those passed.
+const adminListenerName = "goangel-admin-listener"
+
 // Upgrade replaces the running executable without dropping a request: it
 // starts the executable at os.Args[0] again (the new binary, once it has
 // been installed over the old one) with the same arguments and environment
@@ -88,16 +91,15 @@ func (d *deploy) upgrade() error {
 		}
 		d.upg.Store(upg)
 	}
-	for i, ln := range d.listeners[d.passed:] {
-		i += d.passed
-		f, err := ln.File()
+	for _, ln := range d.listeners[d.passed:] {
+		f, err := ln.ln.File()
 		if err != nil {
-			return fmt.Errorf("%w: listening socket #%d: %w", ErrUpgrade, i, err)
+			return fmt.Errorf("%w: listening socket %s: %w", ErrUpgrade, ln.name, err)
 		}
-		err = upg.Fds.AddFile(listenerName(i), f)
+		err = upg.Fds.AddFile(ln.name, f)
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("%w: listening socket #%d: %w", ErrUpgrade, i, err)
+			return fmt.Errorf("%w: listening socket %s: %w", ErrUpgrade, ln.name, err)
 		}
 		d.passed++
 	}
@@ -133,17 +135,12 @@ func (d *deploy) inherit() ([]net.Listener, error) {
 	d.upg.Store(upg)
 	var lns []net.Listener
 	for i := 0; ; i++ {
-		f, err := upg.Fds.File(listenerName(i))
+		ln, err := d.inheritOne(listenerName(i))
 		if err != nil {
-			return nil, fmt.Errorf("binary upgrade: inherited socket #%d: %w", i, err)
+			return nil, err
 		}
-		if f == nil {
+		if ln == nil {
 			break
-		}
-		ln, err := net.FileListener(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("binary upgrade: inherited socket #%d: %w", i, err)
 		}
 		d.log.Infof("Binary upgrade: pid %d serves on the socket inherited from the old process (%s %s)", os.Getpid(), ln.Addr().Network(), ln.Addr())
 		lns = append(lns, ln)
@@ -152,4 +149,22 @@ func (d *deploy) inherit() ([]net.Listener, error) {
 		return nil, fmt.Errorf("binary upgrade: the old process passed no listening socket")
 	}
 	return lns, nil
+}
+
+// inheritOne takes the listening socket the old process passed as name; nil
+// when it passed none by that name.
+func (d *deploy) inheritOne(name string) (net.Listener, error) {
+	f, err := d.upg.Load().Fds.File(name)
+	if err != nil || f == nil {
+		if err != nil {
+			err = fmt.Errorf("binary upgrade: inherited socket %s: %w", name, err)
+		}
+		return nil, err
+	}
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("binary upgrade: inherited socket %s: %w", name, err)
+	}
+	return ln, nil
 }

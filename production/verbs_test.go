@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,7 +85,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	h := startRunner(t, configure, []string{"-j", "3", "--quiet"}, production.WithEventHook(ev.hook))
 	load := startLoad(t, h.run.Addr().String(), "/", 4, 2)
 	load.waitAnswered(t, 200)
-	minServing := watchServing(h.run.Runner)
+	minServing := ev.watchServing()
 	for round := range 2 {
 		if err := h.run.Reload(bg(t)); err != nil {
 			t.Fatalf("Reload %d: %v", round+1, err)
@@ -249,7 +248,7 @@ func TestRecycleUnderLoad(t *testing.T) {
 	h := startRunner(t, hello, []string{"-j", "3", "--quiet", "--max-requests", "150", "--max-requests-jitter", "20"}, production.WithEventHook(ev.hook))
 	load := startLoad(t, h.run.Addr().String(), "/", 4, 2)
 	// Never fewer than -j instances serving while lives are recycled.
-	minServing := watchServing(h.run.Runner)
+	minServing := ev.watchServing()
 	waitFor(t, 30*time.Second, "6 recycles", func() bool { return ev.count(production.EventRecycled) >= 6 })
 	if m := minServing(); m < 3 {
 		t.Errorf("%d instances serving at one point, want never below 3", m)
@@ -362,6 +361,15 @@ func TestSignals(t *testing.T) {
 	}
 }
 
+// skewClock is the system clock, moved forward by hand.
+type skewClock struct{ skew atomic.Int64 }
+
+func (c *skewClock) Now() time.Time { return time.Now().Add(time.Duration(c.skew.Load())) }
+func (c *skewClock) AfterFunc(d time.Duration, f func()) production.Timer {
+	return time.AfterFunc(d, f)
+}
+func (c *skewClock) advance(d time.Duration) { c.skew.Add(int64(d)) }
+
 func TestSecondSignalExits130(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
@@ -369,13 +377,41 @@ func TestSecondSignalExits130(t *testing.T) {
 		app.OnShutdown(func(context.Context) error { <-release; return nil })
 		return hello(app)
 	}
-	h, sigs := sigRunner(t, configure, []string{"-j", "1", "--drain-timeout", "1h"})
+	clock := &skewClock{}
+	h, sigs := sigRunner(t, configure, []string{"-j", "1", "--drain-timeout", "1h"}, production.WithClock(clock))
 	sigs <- syscall.SIGTERM
 	waitFor(t, 10*time.Second, "the stop", func() bool { return strings.Contains(h.run.Log(), "Stopping") })
+	clock.advance(time.Second) // past the window of a copy
 	sigs <- syscall.SIGINT
 	err := h.run.Wait(20 * time.Second)
 	if production.ExitCode(err) != production.ExitInterrupted {
 		t.Fatalf("Run = %v (exit %d), want exit %d", err, production.ExitCode(err), production.ExitInterrupted)
+	}
+}
+
+// TestStopSignalCopyIsOneStop: the same stop signal delivered twice at once
+// (GNU timeout signals the process and then its group) is one stop, which
+// drains; it is not the "second signal" that exits 130 (issue 20).
+func TestStopSignalCopyIsOneStop(t *testing.T) {
+	release := make(chan struct{})
+	configure := func(app *production.App) error {
+		app.OnShutdown(func(context.Context) error { <-release; return nil })
+		return hello(app)
+	}
+	h, sigs := sigRunner(t, configure, []string{"-j", "2", "--drain-timeout", "1h"})
+	sigs <- syscall.SIGTERM
+	sigs <- syscall.SIGTERM
+	waitFor(t, 10*time.Second, "the copy noticed", func() bool {
+		return strings.Contains(h.run.Log(), "Received SIGTERM again within 1s of the first stop signal: the same stop")
+	})
+	select {
+	case <-h.run.Done():
+		t.Fatalf("the runner ended on the copy of SIGTERM before its lives drained:\n%s", h.run.Log())
+	default:
+	}
+	close(release)
+	if err := h.run.Wait(20 * time.Second); err != nil {
+		t.Fatalf("Run = %v (exit %d), want a clean stop", err, production.ExitCode(err))
 	}
 }
 
@@ -400,7 +436,9 @@ func TestStopKeepAliveLoad(t *testing.T) {
 }
 
 // TestHijackedDrainedAtStop: a handler that took over its connection is told
-// (OnDrain) when the runner stops, and the runner waits for it.
+// (OnDrain) when the runner stops, and the runner waits for it; the context
+// OnDrain gave stays valid (with the drain deadline) after the hook returned,
+// for the goodbye written with it (issue 20: it was canceled at once).
 func TestHijackedDrainedAtStop(t *testing.T) {
 	finish := make(chan struct{})
 	var told atomic.Bool
@@ -413,17 +451,22 @@ func TestHijackedDrainedAtStop(t *testing.T) {
 				return
 			}
 			defer conn.Close()
-			goodbye := make(chan struct{})
+			goodbye := make(chan context.Context, 1)
 			app.OnDrain(func(ctx context.Context) {
 				told.Store(true)
-				if _, ok := ctx.Deadline(); !ok {
-					t.Error("OnDrain context without the drain deadline")
-				}
-				close(goodbye)
+				goodbye <- ctx
 			})
 			io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\nhello\n")
-			<-goodbye
+			ctx := <-goodbye
 			<-finish // the handler needs a while to say goodbye
+			dl, ok := ctx.Deadline()
+			if !ok {
+				t.Error("OnDrain context without the drain deadline")
+			}
+			if err := ctx.Err(); err != nil {
+				t.Errorf("OnDrain context ended (%v) while its life still drains", err)
+			}
+			conn.SetWriteDeadline(dl)
 			io.WriteString(conn, "goodbye\n")
 			brw.Flush()
 		})
@@ -475,26 +518,45 @@ func readUntil(t *testing.T, br *bufio.Reader, want string) string {
 	}
 }
 
-// watchServing samples Stats().Serving until the returned function is
-// called, which returns the lowest count seen.
-func watchServing(r *production.Runner) func() int {
-	lowest := r.Stats().Serving
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			lowest = min(lowest, r.Stats().Serving)
-			runtime.Gosched()
-		}
-	})
+// watchServing returns a function that reports the fewest instances
+// serving at any point from now on, replayed from the events (so no moment
+// is missed, and nothing polls): an instance serves while one of its lives
+// has started and not ended. One instance's events come in order from its
+// supervisor's goroutine (a replacement's EventStarted before the old
+// life's EventEnded), and the log keeps the order in which they came.
+func (e *eventLog) watchServing() func() int {
+	e.mu.Lock()
+	from := len(e.events)
+	e.mu.Unlock()
 	return func() int {
-		close(done)
-		wg.Wait()
+		events := e.all()
+		live := map[int]map[int]bool{} // instance -> its lives started and not ended
+		serving := func() int {
+			n := 0
+			for _, lives := range live {
+				if len(lives) > 0 {
+					n++
+				}
+			}
+			return n
+		}
+		lowest := -1
+		for i, ev := range events {
+			switch ev.Kind {
+			case production.EventStarted:
+				if live[ev.Instance] == nil {
+					live[ev.Instance] = map[int]bool{}
+				}
+				live[ev.Instance][ev.Life] = true
+			case production.EventEnded:
+				delete(live[ev.Instance], ev.Life)
+			}
+			if i+1 >= from {
+				if s := serving(); lowest < 0 || s < lowest {
+					lowest = s
+				}
+			}
+		}
 		return lowest
 	}
 }

@@ -34,7 +34,13 @@
 //
 //   - A message reaches every matching subscription of every other client;
 //     the sender's own subscriptions get it only when made with IncludeSelf.
-//   - Order is kept per publisher per subscription.
+//   - Order is kept per publisher per subscription, with one exception
+//     around a subscription's start: the retained messages come first,
+//     then the live messages that arrived while they were read (with
+//     NATS, from the stream), so a plain message published just before a
+//     retained one on the same topic may come after it (the retained
+//     message's live copy is then dropped as a duplicate). Publish a
+//     topic's state retained, always (see docs/STATE.md).
 //   - Topics are dot-separated tokens; subscriptions match exactly or with
 //     the NATS wildcards "*" (one token) and ">" (one or more trailing
 //     tokens). See Match.
@@ -59,8 +65,9 @@
 //     for a reader that cannot read yet). In memory the broker keeps them, at most WithRetainLimit topics
 //     (one more is delivered, not retained: ErrRetainLimit, counted in
 //     Stats().RetainRejected). With NATS they live in the server, in a
-//     JetStream stream with one message per subject (see NewNATS), so a
-//     state such as the example's greeting survives every process: a
+//     JetStream stream with one message per subject, kept on min(3, the
+//     cluster's size) servers (see NewNATS), so a state such as the
+//     example's greeting survives every process and one server's death: a
 //     server without JetStream is reported at start-up, and a retained
 //     publish then fails with ErrRetainUnavailable (after delivery).
 //   - Request/reply: Request(ctx, topic, v) delivers v like a publish and
@@ -77,7 +84,10 @@
 //     one queue subscription and the broker picks among them; when the
 //     server hands a message to a broker whose only members are the
 //     sender's own, the broker hands it back to the server for another
-//     member (at most 16 times, then it is dropped, counted and reported).
+//     member (at most 16 times, then it is dropped and counted in
+//     Stats().Dropped, and the first such drop is reported as EventError
+//     until a member of that broker takes a message again). Plain
+//     subscriptions never see the copies handed back.
 //
 // # Registration and permissions
 //

@@ -1,13 +1,11 @@
 package pubsub
 
 import (
-	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,7 +70,16 @@ type NATS struct {
 
 	js        jetstream.JetStream
 	stream    string // the retained messages' stream
-	retainErr error  // why retained messages are unavailable, or nil
+	retainErr error  // why retained messages are unavailable for good, or nil
+	// The stream's state (see nats_retained.go).
+	streamUp      atomic.Bool  // set up (created or updated)
+	replicas      atomic.Int32 // its replicas once set up
+	retainFailing atomic.Bool  // a failure was reported; until the stream answers again
+	reloads       map[*natsSub]struct{}
+	reloading     bool // the reloader runs; guarded by mu
+	life          context.Context
+	endLife       context.CancelFunc
+	wg            sync.WaitGroup
 
 	reg     registry[*natsClient]
 	mu      sync.Mutex
@@ -85,6 +92,7 @@ type NATS struct {
 	dropped        atomic.Uint64 // by our queues
 	natsDroppd     atomic.Uint64 // by nats.go, from subscriptions already gone
 	retainRejected atomic.Uint64
+	loadFailed     atomic.Uint64
 	ts             *topicStats // WithTopicStats, nil when off
 }
 
@@ -99,10 +107,23 @@ var _ Broker = (*NATS)(nil)
 //
 // Retained messages live in a JetStream stream named
 // GOANGEL_RETAINED[_NAMESPACE] that keeps one message per subject, under
-// the subjects "_goangel_retained.[NAMESPACE.]TOPIC", file-stored and
-// limited to WithRetainLimit topics. When the server has no JetStream,
-// NewNATS still connects, says so through the logger (and EventError),
-// and a retained publish is delivered but fails with ErrRetainUnavailable.
+// the subjects "_goangel_retained.[NAMESPACE.]TOPIC", file-stored,
+// limited to WithRetainLimit topics, on min(3, the cluster's size)
+// servers unless WithRetainReplicas says otherwise (an existing stream is
+// updated to it). When the server has no JetStream, NewNATS still
+// connects, says so through the logger (and EventError), and a retained
+// publish is delivered but fails with ErrRetainUnavailable.
+//
+// The stream's servers may die. A retained publish retries its store for
+// up to 10 s (or its ctx) while a new leader is elected. A subscription
+// whose retained messages cannot be read (the stream does not answer
+// within 2 s, or the connection is away) is made all the same: its live
+// messages flow, the failure is reported once (EventError) and counted
+// (Stats().RetainLoadFailed), and its retained messages follow when the
+// stream answers again (EventRetainRestored), except those of topics that
+// got a live message meanwhile, which is newer. When the stream cannot be
+// set up at start for the same reasons, NewNATS succeeds and sets it up
+// later.
 //
 // ctx bounds the connection attempt and the stream set-up only; the
 // connection then lives until Close, reconnecting as WithReconnect says.
@@ -114,7 +135,9 @@ func NewNATS(ctx context.Context, url string, opts ...Option) (*NATS, error) {
 		cfg:     newConfig(opts),
 		shared:  make(map[string]*natsEntry),
 		entries: make(map[*nats.Subscription]*natsEntry),
+		reloads: make(map[*natsSub]struct{}),
 	}
+	b.life, b.endLife = context.WithCancel(context.Background())
 	b.subjects.Store(&map[string]string{})
 	ts, err := newTopicStats(b.cfg.topicStats)
 	if err != nil {
@@ -151,41 +174,12 @@ func NewNATS(ctx context.Context, url string, opts ...Option) (*NATS, error) {
 	}
 	b.nc = nc
 	if err := b.setupRetained(ctx); err != nil {
+		b.endLife()
+		b.wg.Wait()
 		nc.Close()
 		return nil, err
 	}
 	return b, nil
-}
-
-// setupRetained creates (or updates) the stream of retained messages.
-func (b *NATS) setupRetained(ctx context.Context) error {
-	js, err := jetstream.New(b.nc)
-	if err != nil {
-		return fmt.Errorf("pubsub: JetStream: %w", err)
-	}
-	b.js = js
-	b.stream = "GOANGEL_RETAINED"
-	if ns := b.cfg.conn.namespace; ns != "" {
-		b.stream += "_" + strings.NewReplacer(".", "_", "*", "_", ">", "_").Replace(ns)
-	}
-	scfg := jetstream.StreamConfig{
-		Name:              b.stream,
-		Description:       "goangel retained messages: the last message of each topic",
-		Subjects:          []string{b.retainedSubject(">")},
-		MaxMsgsPerSubject: 1,
-		MaxMsgs:           int64(b.cfg.retainLimit),
-		Discard:           jetstream.DiscardNew,
-		Storage:           jetstream.FileStorage,
-	}
-	if _, err := js.CreateOrUpdateStream(ctx, scfg); err != nil {
-		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) || errors.Is(err, nats.ErrNoResponders) {
-			b.retainErr = fmt.Errorf("%w (%v)", ErrRetainUnavailable, err)
-			b.cfg.emit(Event{Kind: EventError, Err: b.retainErr})
-			return nil
-		}
-		return fmt.Errorf("pubsub: set up the JetStream stream %s for retained messages: %w", b.stream, err)
-	}
-	return nil
 }
 
 // subject is the NATS subject of a topic or pattern. With a namespace,
@@ -267,6 +261,8 @@ func (b *NATS) Close(ctx context.Context) error {
 		_ = c.Close()
 	}
 	b.closing.Store(true)
+	b.endLife()
+	b.wg.Wait()
 	var err error
 	if !b.nc.IsClosed() {
 		fctx, cancel := withDeadline(ctx)
@@ -305,7 +301,7 @@ func (b *NATS) Stats() Stats {
 		dropped += e.natsDropped()
 	}
 	b.mu.Unlock()
-	return Stats{Published: b.published.Load(), Delivered: b.delivered.Load(), Dropped: dropped, RetainRejected: b.retainRejected.Load()}
+	return Stats{Published: b.published.Load(), Delivered: b.delivered.Load(), Dropped: dropped, RetainRejected: b.retainRejected.Load(), RetainLoadFailed: b.loadFailed.Load()}
 }
 
 func (b *NATS) asyncError(_ *nats.Conn, ns *nats.Subscription, err error) {
@@ -378,17 +374,12 @@ func (c *natsClient) Publish(ctx context.Context, topic string, payload any, opt
 		// finds it in the stream if it missed it live (and keeps one copy
 		// if it gets both).
 		if rerr = b.retainErr; rerr == nil {
-			sm := nats.Msg{Subject: b.retainedSubject(topic), Header: c.hdr, Data: data}
-			ack, err := b.js.PublishMsg(ctx, &sm)
-			switch {
-			case err == nil:
-				m.Reply, m.Header = "", nats.Header{HeaderSender: c.hdr[HeaderSender], headerRetained: []string{strconv.FormatUint(ack.Sequence, 10)}}
-			case errors.Is(err, nats.ErrConnectionClosed):
-				return 0, fmt.Errorf("pubsub: publish %q: %w", topic, natsErr(err))
-			case strings.Contains(strings.ToLower(err.Error()), "maximum messages exceeded"):
-				rerr = fmt.Errorf("%w: the stream %s is full (%d topics, WithRetainLimit): %w", ErrRetainLimit, b.stream, b.cfg.retainLimit, err)
-			default:
-				rerr = fmt.Errorf("pubsub: retain: %w", err)
+			var seq uint64
+			seq, rerr = b.store(ctx, topic, c.hdr, data)
+			if rerr == nil {
+				m.Reply, m.Header = "", nats.Header{HeaderSender: c.hdr[HeaderSender], headerRetained: []string{strconv.FormatUint(seq, 10)}}
+			} else if errors.Is(rerr, ErrClosed) {
+				return 0, fmt.Errorf("pubsub: publish %q: %w", topic, rerr)
 			}
 		}
 		if rerr != nil {
@@ -468,9 +459,9 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 	if err != nil {
 		return nil, err
 	}
-	s := &natsSub{client: c, pattern: pattern, self: sc.self}
-	s.q = newQueue(sc, &b.dropped, b.cfg.reporter(c.id, pattern, sc.policy), b.ts)
 	retained := sc.group == "" && b.retainErr == nil
+	s := &natsSub{client: c, pattern: pattern, self: sc.self, retained: retained}
+	s.q = newQueue(sc, &b.dropped, b.cfg.reporter(c.id, pattern, sc.policy), b.ts)
 	if retained {
 		s.loading.Store(true) // live messages wait in s.pending meanwhile
 	}
@@ -519,7 +510,12 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 	// sends the interest on reconnect (an instance respawned during a NATS
 	// outage still starts; it gets no retained messages then).
 	if b.nc.IsReconnecting() {
-		s.loaded(nil)
+		if retained {
+			b.loadFailed.Add(1)
+			b.loadLater(s, nil)
+		} else {
+			s.loaded(nil)
+		}
 		return s, nil
 	}
 	fctx, cancel := withDeadline(ctx)
@@ -533,55 +529,33 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 	}
 	if err := b.nc.FlushWithContext(fctx); err != nil {
 		if b.nc.IsReconnecting() {
-			s.loaded(nil)
+			if retained {
+				b.loadFailed.Add(1)
+				b.loadLater(s, nil)
+			} else {
+				s.loaded(nil)
+			}
 			return s, nil
 		}
 		return fail(err)
 	}
 	if retained {
-		ms, err := b.loadRetained(fctx, s)
-		if err != nil {
+		lctx, cancel := context.WithTimeout(fctx, retainAttempt)
+		ms, err := b.loadRetained(lctx, s)
+		cancel()
+		switch {
+		case err == nil:
+			s.loaded(ms)
+		case ctx.Err() != nil || b.nc.IsClosed():
 			return fail(fmt.Errorf("retained messages: %w", err))
+		default:
+			// The life goes on with what it has; the retained messages
+			// follow when the stream answers again.
+			b.loadFailed.Add(1)
+			b.loadLater(s, err)
 		}
-		s.loaded(ms)
 	}
 	return s, nil
-}
-
-// loadRetained reads the retained messages of the topics s's pattern
-// matches, oldest first, leaving out its own client's (unless IncludeSelf).
-func (b *NATS) loadRetained(ctx context.Context, s *natsSub) ([]storedMsg, error) {
-	st, err := b.js.Stream(ctx, b.stream)
-	if err != nil {
-		return nil, err
-	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(b.retainedSubject(s.pattern)))
-	if err != nil {
-		return nil, err
-	}
-	var all []storedMsg
-	for subj := range info.State.Subjects {
-		raw, err := st.GetLastMsgForSubject(ctx, subj)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue // replaced or removed meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		m := &nats.Msg{Subject: strings.TrimPrefix(raw.Subject, retainedPrefix+"."), Header: raw.Header, Data: raw.Data}
-		if uid, _, _ := strings.Cut(m.Header.Get(HeaderSender), " "); uid == s.client.uid && !s.self {
-			continue
-		}
-		all = append(all, storedMsg{raw.Sequence, m})
-	}
-	slices.SortFunc(all, func(a, b storedMsg) int { return cmp.Compare(a.seq, b.seq) })
-	return all, nil
-}
-
-// storedMsg is a retained message read from the stream.
-type storedMsg struct {
-	seq uint64
-	m   *nats.Msg
 }
 
 func (c *natsClient) Close() error {
@@ -616,6 +590,7 @@ type natsEntry struct {
 	next      atomic.Uint32              // a group's round-robin start
 	gone      atomic.Bool
 	nd        atomic.Uint64 // nats.go's drops, kept when ns goes
+	looping   atomic.Bool   // a group message was dropped after maxRedirects hand-backs, reported
 
 	lastEnc, lastID string // sender's cache: see sender
 }
@@ -688,7 +663,11 @@ func (e *natsEntry) handle(m *nats.Msg) {
 	}
 	var hops int
 	var rid string
-	if len(m.Header) > 1 { // most messages carry HeaderSender only
+	// A plain publish carries no header, a request or a response carries
+	// HeaderSender only; a queue-group message handed back carries
+	// headerRedirect beside whatever its first copy carried (none for a
+	// plain publish), a retained message's live copy headerRetained.
+	if len(m.Header) > 0 && (len(m.Header) > 1 || m.Header[HeaderSender] == nil) {
 		if redirect := m.Header.Get(headerRedirect); redirect != "" {
 			group, n, _ := strings.Cut(redirect, " ")
 			if group != e.group {
@@ -772,6 +751,7 @@ func (e *natsEntry) handleGroup(m *nats.Msg, msg Message, subs []*natsSub, uid s
 	}
 	b := e.b
 	if pick != nil {
+		e.looping.Store(false)
 		if pick.deliver(withReply(msg, m, pick, request), "") {
 			b.delivered.Add(1)
 			if b.ts != nil {
@@ -781,9 +761,14 @@ func (e *natsEntry) handleGroup(m *nats.Msg, msg Message, subs []*natsSub, uid s
 		return
 	}
 	if hops >= maxRedirects {
+		// Most likely the group has no member but the sender's own. Every
+		// such message is counted; the first of a run is reported, until
+		// this broker's members take a message again.
 		b.dropped.Add(1)
 		b.ts.dropped(msg.Topic)
-		b.cfg.emit(Event{Kind: EventError, Pattern: e.pattern, Err: fmt.Errorf("pubsub: queue group %q: message on %q dropped: only the sender's own members took it %d times", e.group, msg.Topic, hops)})
+		if !e.looping.Swap(true) {
+			b.cfg.emit(Event{Kind: EventError, Pattern: e.pattern, Err: fmt.Errorf("pubsub: queue group %q: message on %q dropped: only the sender's own members took it, %d times (is there a member of another client?); further such drops are counted in Stats().Dropped, not reported, until a member here takes a message", e.group, msg.Topic, hops+1)})
+		}
 		return
 	}
 	h := nats.Header{}
@@ -802,12 +787,18 @@ type natsSub struct {
 	q       *queue
 	gone    atomic.Bool
 
+	// retained: the subscription gets retained messages (not a group
+	// member, and the server has JetStream).
+	retained bool
 	// While the retained messages load, live ones wait in pending.
 	loading atomic.Bool
-	hasSeen atomic.Bool
+	// While a failed load waits to be retried, the topics of the live
+	// messages delivered are noted: their retained messages are older.
+	later   atomic.Bool
 	mu      sync.Mutex
 	pending []pendingMsg
-	seen    map[string]uint64 // topic -> sequence of the stored message handed over at load
+	seen    map[string]uint64   // topic -> stream sequence of the newest retained message delivered
+	live    map[string]struct{} // while later: topics delivered live
 }
 
 type pendingMsg struct {
@@ -817,9 +808,10 @@ type pendingMsg struct {
 
 // deliver puts one live message in s's queue, or in pending while the
 // retained messages load. rid is the stream sequence of a retained
-// message sent live, or "".
+// message sent live, or "": a live copy no newer than the retained
+// message of its topic already delivered (from the stream) is dropped.
 func (s *natsSub) deliver(msg Message, rid string) bool {
-	if s.loading.Load() || (rid != "" && s.hasSeen.Load()) {
+	if s.loading.Load() || s.later.Load() || rid != "" {
 		s.mu.Lock()
 		if s.loading.Load() {
 			if len(s.pending) < cap(s.q.ch) {
@@ -830,26 +822,43 @@ func (s *natsSub) deliver(msg Message, rid string) bool {
 			s.mu.Unlock()
 			return true
 		}
-		if last, ok := s.seen[msg.Topic]; ok {
-			seq, _ := strconv.ParseUint(rid, 10, 64)
-			if seq <= last {
-				// Handed over from the stream already, or older.
-				s.mu.Unlock()
-				return false
-			}
-			delete(s.seen, msg.Topic) // what follows is newer
+		if s.later.Load() {
+			s.live[msg.Topic] = struct{}{}
+		}
+		if rid != "" && !s.newer(msg.Topic, rid) {
+			s.mu.Unlock()
+			return false // delivered from the stream already, or older
 		}
 		s.mu.Unlock()
 	}
 	return s.q.lockedPut(context.Background(), msg)
 }
 
+// newer reports whether the live copy of retained message rid is newer
+// than the retained message of its topic delivered last, and notes it.
+// With s.mu held.
+func (s *natsSub) newer(topic, rid string) bool {
+	seq, err := strconv.ParseUint(rid, 10, 64)
+	if err != nil {
+		return true
+	}
+	if seq <= s.seen[topic] {
+		return false
+	}
+	if s.seen == nil {
+		s.seen = map[string]uint64{}
+	}
+	s.seen[topic] = seq
+	return true
+}
+
 // loaded queues the retained messages, then the live ones that waited,
 // and lets live messages through. It never waits (Subscribe has not
-// returned: nobody reads yet): what does not fit is dropped, counted. The live copy of a retained message
-// carries its stream sequence: a stored message is left out when its
-// live copy (or a newer one) waited, and live copies as old as a stored
-// message handed over are dropped, now or when they come.
+// returned: nobody reads yet): what does not fit is dropped, counted. The
+// live copy of a retained message carries its stream sequence: a stored
+// message is left out when its live copy (or a newer one) waited, and
+// live copies as old as a stored message handed over are dropped, now or
+// when they come.
 func (s *natsSub) loaded(retained []storedMsg) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -862,32 +871,63 @@ func (s *natsSub) loaded(retained []storedMsg) {
 			newest[p.m.Topic] = seq
 		}
 	}
-	b := s.client.b
 	for _, r := range retained {
-		msg := Message{Topic: r.m.Subject[len(b.prefix):], Payload: Raw{Data: r.m.Data, Codec: b.cfg.codec}, meta: retainedMeta}
-		if newest[msg.Topic] >= r.seq {
-			continue
+		if newest[s.topicOf(r)] < r.seq {
+			s.putStored(r)
 		}
-		_, msg.Sender, _ = strings.Cut(r.m.Header.Get(HeaderSender), " ")
-		if s.q.putNow(msg) {
-			b.delivered.Add(1)
-		}
-		if s.seen == nil {
-			s.seen = map[string]uint64{}
-		}
-		s.seen[msg.Topic] = r.seq
-		s.hasSeen.Store(true)
 	}
 	for _, p := range s.pending {
-		if last, ok := s.seen[p.m.Topic]; ok && p.rid != "" {
-			if seq, _ := strconv.ParseUint(p.rid, 10, 64); seq <= last {
-				continue
-			}
+		if p.rid != "" && !s.newer(p.m.Topic, p.rid) {
+			continue
+		}
+		if s.later.Load() {
+			s.live[p.m.Topic] = struct{}{}
 		}
 		s.q.putNow(p.m)
 	}
 	s.pending = nil
 	s.loading.Store(false)
+}
+
+func (s *natsSub) topicOf(r storedMsg) string { return r.m.Subject[len(s.client.b.prefix):] }
+
+// putStored queues a retained message read from the stream and notes its
+// sequence; with s.mu held.
+func (s *natsSub) putStored(r storedMsg) {
+	b := s.client.b
+	msg := Message{Topic: s.topicOf(r), Payload: Raw{Data: r.m.Data, Codec: b.cfg.codec}, meta: retainedMeta}
+	_, msg.Sender, _ = strings.Cut(r.m.Header.Get(HeaderSender), " ")
+	if s.q.putNow(msg) {
+		b.delivered.Add(1)
+	}
+	if s.seen == nil {
+		s.seen = map[string]uint64{}
+	}
+	s.seen[msg.Topic] = r.seq
+}
+
+// resync queues the retained messages read again from the stream that
+// are newer than those s delivered: after a failed load, those of the
+// topics that got no live message since (a live message is newer than
+// what the stream held when the subscription was made, and the live copy
+// of a retained message stored since has come too, unless lost); after a
+// reconnect, those whose live copies were lost meanwhile.
+func (s *natsSub) resync(retained []storedMsg) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loading.Load() {
+		return // Subscribe's own load follows
+	}
+	later := s.later.Load()
+	for _, r := range retained {
+		topic := s.topicOf(r)
+		if _, ok := s.live[topic]; (later && ok) || r.seq <= s.seen[topic] {
+			continue
+		}
+		s.putStored(r)
+	}
+	s.live = nil
+	s.later.Store(false)
 }
 
 func (s *natsSub) Pattern() string   { return s.pattern }
@@ -907,6 +947,7 @@ func (s *natsSub) Unsubscribe() error {
 	b := s.client.b
 	b.mu.Lock()
 	delete(s.client.subs, s)
+	delete(b.reloads, s)
 	s.entry.remove(s)
 	b.mu.Unlock()
 	s.q.markClosed()

@@ -27,6 +27,9 @@ func (o *natsConfig) natsOptions(ctx context.Context, b *NATS) ([]nats.Option, e
 	if (o.certFile == "") != (o.keyFile == "") {
 		return nil, fmt.Errorf("%w: WithClientCert needs both a cert file and a key file", ErrInvalidOptions)
 	}
+	if o.retainReplicas < 0 || o.retainReplicas > 5 {
+		return nil, fmt.Errorf("%w: WithRetainReplicas(%d): JetStream keeps a stream on 1 to 5 servers; give 0 for min(3, the cluster's size)", ErrInvalidOptions, o.retainReplicas)
+	}
 	if o.namespace != "" {
 		if err := ValidateTopic(o.namespace); err != nil {
 			return nil, fmt.Errorf("%w: WithNamespace: %w", ErrInvalidOptions, err)
@@ -55,7 +58,10 @@ func (o *natsConfig) natsOptions(ctx context.Context, b *NATS) ([]nats.Option, e
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			b.cfg.emit(Event{Kind: EventDisconnected, Err: err})
 		}),
-		nats.ReconnectHandler(func(*nats.Conn) { b.cfg.emit(Event{Kind: EventReconnected}) }),
+		nats.ReconnectHandler(func(*nats.Conn) {
+			b.cfg.emit(Event{Kind: EventReconnected})
+			b.reconnected()
+		}),
 		nats.ClosedHandler(func(*nats.Conn) {
 			if !b.closing.Load() {
 				b.cfg.emit(Event{Kind: EventConnectionClosed})

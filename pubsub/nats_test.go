@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/pubsub"
@@ -466,40 +467,114 @@ func TestNATSNamespaces(t *testing.T) {
 	}
 }
 
-// TestNATSQueueGroupAcrossProcesses: a group spans brokers; the sender's
-// broker holds only the sender's own member, so the server's pick of it
-// is handed back until another member takes the message.
+// TestNATSQueueGroupAcrossProcesses: a group spans brokers; a broker
+// whose only members are the sender's own hands the server's pick back,
+// and the copies handed back are for that group only.
 func TestNATSQueueGroupAcrossProcesses(t *testing.T) {
-	const n = 20
-	url := runServer(t, nil).ClientURL()
-	m1, m2 := newNATS(t, url), newNATS(t, url)
-	pub := register(t, m1, "pub")
-	own := subscribe(t, pub, "jobs", pubsub.InGroup("w"))
-	w := subscribe(t, register(t, m2, "worker"), "jobs", pubsub.InGroup("w"), pubsub.WithQueueSize(n))
-	plain := subscribe(t, register(t, m2, "plain"), "jobs", pubsub.WithQueueSize(n))
-	for i := range n {
-		publish(t, pub, "jobs", i)
-	}
-	seen := map[int]bool{}
-	for i := range n {
-		v, err := pubsub.Decode[int](recv(t, w))
-		if err != nil || v < 0 || v >= n || seen[v] {
-			t.Fatalf("worker message %d: %v %v (seen before: %v)", i, v, err, seen[v])
+	// The sender's member is the group's only member: the server picks it
+	// every time, so the hand-back happens on every run. It is bounded (16
+	// hand-backs, then the message is dropped, counted and reported), and
+	// the plain subscriptions, on both brokers, get the message once.
+	t.Run("only the sender's member", func(t *testing.T) {
+		url := runServer(t, nil).ClientURL()
+		var ev events
+		m1, m2 := newNATS(t, url, pubsub.WithEventHook(ev.hook)), newNATS(t, url)
+		raw, err := nats.Connect(url)
+		if err != nil {
+			t.Fatal(err)
 		}
-		seen[v] = true
-	}
-	// The plain subscription got each message once (the handed-back
-	// copies are for the group only).
-	for i := range n {
-		if v, _ := pubsub.Decode[int](recv(t, plain)); v != i {
-			t.Fatalf("plain got %d, want %d", v, i)
+		defer raw.Close()
+		wire, err := raw.SubscribeSync("jobs")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	empty(t, own)
-	publish(t, register(t, m1, "marker"), "jobs", -1)
-	if v, _ := pubsub.Decode[int](recv(t, plain)); v != -1 {
-		t.Errorf("plain got %d after the %d messages, want the marker (a duplicate?)", v, n)
-	}
+		if err := raw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		pub := register(t, m1, "pub")
+		own := subscribe(t, pub, "jobs", pubsub.InGroup("w"))
+		near := subscribe(t, register(t, m1, "near"), "jobs", pubsub.WithQueueSize(100))
+		far := subscribe(t, register(t, m2, "far"), "jobs", pubsub.WithQueueSize(100))
+		publish(t, pub, "jobs", 1)
+		publish(t, pub, "jobs", 1)
+		testutil.WaitFor(t, wait, "both messages dropped after their hand-backs", func() bool { return m1.Stats().Dropped == 2 })
+		// Reported once, not once per message.
+		ev.mu.Lock()
+		if len(ev.evs) != 1 || ev.evs[0].Kind != pubsub.EventError || ev.evs[0].Pattern != "jobs" || !strings.Contains(ev.evs[0].Err.Error(), `queue group "w"`) {
+			t.Errorf("events %v, want one error naming the queue group", ev.evs)
+		}
+		ev.mu.Unlock()
+		// The marker follows every hand-back on m1's connection.
+		publish(t, register(t, m1, "marker"), "jobs", -1)
+		copies := 0
+		for {
+			m, err := wire.NextMsg(wait)
+			if err != nil {
+				t.Fatalf("on the wire after %d copies: %v", copies, err)
+			}
+			if string(m.Data) == "-1" {
+				break
+			}
+			copies++
+		}
+		if copies != 2*(1+16) {
+			t.Errorf("on the wire: %d copies, want each message and its 16 hand-backs (34)", copies)
+		}
+		for _, s := range []pubsub.Subscription{near, far} {
+			for range 2 {
+				if v, _ := pubsub.Decode[int](recv(t, s)); v != 1 {
+					t.Fatalf("plain subscription got %d, want 1", v)
+				}
+			}
+			if v, _ := pubsub.Decode[int](recv(t, s)); v != -1 {
+				t.Errorf("plain subscription got %d after the message, want the marker (a handed-back copy)", v)
+			}
+		}
+		// The member never got its own client's message; the marker,
+		// from another client, it takes.
+		if v, _ := pubsub.Decode[int](recv(t, own)); v != -1 {
+			t.Errorf("the sender's member got %d, want the marker only", v)
+		}
+	})
+	// Two members: the server picks the sender's in about half the cases
+	// (the chance that it never does in 20 messages is 2^-20), and that
+	// member's broker hands the message back until the other takes it.
+	t.Run("another member", func(t *testing.T) {
+		const n = 20
+		url := runServer(t, nil).ClientURL()
+		m1, m2 := newNATS(t, url), newNATS(t, url)
+		pub := register(t, m1, "pub")
+		own := subscribe(t, pub, "jobs", pubsub.InGroup("w"))
+		w := subscribe(t, register(t, m2, "worker"), "jobs", pubsub.InGroup("w"), pubsub.WithQueueSize(n))
+		// Room for every copy, so that a copy handed back is not hidden by
+		// a drop.
+		plain := subscribe(t, register(t, m2, "plain"), "jobs", pubsub.WithQueueSize(100*n))
+		for i := range n {
+			publish(t, pub, "jobs", i)
+		}
+		seen := map[int]bool{}
+		for i := range n {
+			v, err := pubsub.Decode[int](recv(t, w))
+			if err != nil || v < 0 || v >= n || seen[v] {
+				t.Fatalf("worker message %d: %v %v (seen before: %v)", i, v, err, seen[v])
+			}
+			seen[v] = true
+		}
+		empty(t, own)
+		// Every hand-back is on m1's connection before the marker.
+		publish(t, register(t, m1, "marker"), "jobs", -1)
+		for i := range n {
+			if v, _ := pubsub.Decode[int](recv(t, plain)); v != i {
+				t.Fatalf("plain got %d, want %d", v, i)
+			}
+		}
+		if v, _ := pubsub.Decode[int](recv(t, plain)); v != -1 {
+			t.Errorf("plain got %d after the %d messages, want the marker (a handed-back copy)", v, n)
+		}
+		if st := m1.Stats(); st.Dropped != 0 {
+			t.Errorf("m1 stats %+v, want nothing dropped", st)
+		}
+	})
 }
 
 // TestNATSWireFormat: what other NATS clients see and send. A plain
@@ -568,5 +643,122 @@ func TestNATSWireFormat(t *testing.T) {
 	}
 	if a := <-answered; a.err != nil || string(a.m.Data) != `"pong"` {
 		t.Errorf("foreign request: %v, answer %+v", a.err, a.m)
+	}
+}
+
+// TestNATSRetainedLoadFails: a subscription whose retained messages cannot
+// be read (here the stream is gone) is made all the same, with its live
+// messages; the failure is reported once and counted; when the stream
+// answers again the retained messages come, except for the topics that
+// got a newer live message meanwhile.
+func TestNATSRetainedLoadFails(t *testing.T) {
+	url := runServer(t, nil).ClientURL()
+	var ev events
+	b := newNATS(t, url, pubsub.WithNamespace("app"), pubsub.WithEventHook(ev.hook))
+	raw, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	js, err := jetstream.New(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := js.DeleteStream(ctx, "GOANGEL_RETAINED_app"); err != nil {
+		t.Fatal(err)
+	}
+	r := register(t, b, "r")
+	st := subscribe(t, r, "t")
+	su := subscribe(t, r, "u")
+	if got := b.Stats().RetainLoadFailed; got != 2 {
+		t.Errorf("RetainLoadFailed %d, want 2", got)
+	}
+	if k := ev.kinds(); len(k) != 1 || k[0] != pubsub.EventError {
+		t.Errorf("events %v, want one error for both failures", ev.evs)
+	}
+	// Live messages flow meanwhile.
+	other := newNATS(t, url, pubsub.WithNamespace("app")) // makes the stream again, empty
+	p := register(t, other, "p")
+	publish(t, p, "u", "live u")
+	if v := recvString(t, su); v != "live u" {
+		t.Fatalf("got %q, want the live message", v)
+	}
+	// Stored without a live copy: what the stream holds when it answers.
+	for topic, v := range map[string]string{"t": "stored t", "u": "stored u (older than the live one)"} {
+		if _, err := js.Publish(ctx, "_goangel_retained.app."+topic, []byte(`"`+v+`"`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.WaitFor(t, wait, "retained messages restored", func() bool {
+		for _, k := range ev.kinds() {
+			if k == pubsub.EventRetainRestored {
+				return true
+			}
+		}
+		return false
+	})
+	if m := recv(t, st); !m.Retained() || recvDecoded(t, m) != "stored t" {
+		t.Errorf("t got %+v, want the stored message, retained", m)
+	}
+	publish(t, p, "u", "marker")
+	if v := recvString(t, su); v != "marker" {
+		t.Errorf("u got %q, want the marker (its stored message is older than the live one it got)", v)
+	}
+}
+
+// TestNATSRetainReplicas: a single server keeps one replica by default;
+// more than the cluster has, or outside 1..5, is a clear error.
+func TestNATSRetainReplicas(t *testing.T) {
+	url := runServer(t, nil).ClientURL()
+	if r := newNATS(t, url).RetainReplicas(); r != 1 {
+		t.Errorf("replicas %d on one server, want 1", r)
+	}
+	ctx := context.Background()
+	if _, err := pubsub.NewNATS(ctx, url, pubsub.WithRetainReplicas(3)); err == nil || !strings.Contains(err.Error(), "cannot have 3 replicas") {
+		t.Errorf("3 replicas on one server: %v, want an error saying so", err)
+	}
+	if _, err := pubsub.NewNATS(ctx, url, pubsub.WithRetainReplicas(7)); !errors.Is(err, pubsub.ErrInvalidOptions) {
+		t.Errorf("7 replicas: %v, want ErrInvalidOptions", err)
+	}
+}
+
+// TestNATSRetainedAfterReconnect: core NATS keeps nothing for a client
+// that is away, so a retained message whose live copy was lost (here:
+// stored by another client without one) reaches a subscription when its
+// connection comes back, once, from the stream.
+func TestNATSRetainedAfterReconnect(t *testing.T) {
+	dir := t.TempDir()
+	s1 := runServer(t, &server.Options{JetStream: true, StoreDir: dir})
+	port := s1.Addr().(*net.TCPAddr).Port
+	var ev events
+	b := newNATS(t, s1.ClientURL(), pubsub.WithReconnect(10*time.Millisecond, 0), pubsub.WithEventHook(ev.hook))
+	sub := subscribe(t, register(t, b, "r"), "t")
+	raw, err := nats.Connect(s1.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := js.Publish(ctx, "_goangel_retained.t", []byte(`"missed live"`)); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	empty(t, sub)
+	s1.Shutdown()
+	s1.WaitForShutdown()
+	runServer(t, &server.Options{Port: port, JetStream: true, StoreDir: dir})
+	m := recv(t, sub)
+	if !m.Retained() || recvDecoded(t, m) != "missed live" {
+		t.Fatalf("after the reconnect got %+v, want the stored message, retained", m)
+	}
+	publish(t, register(t, b, "p"), "t", "marker")
+	if v := recvString(t, sub); v != "marker" {
+		t.Errorf("got %q, want the marker (the stored message twice?)", v)
 	}
 }

@@ -48,6 +48,7 @@ type natsConfig struct {
 	maxReconnects  int
 	pendingMsgs    int
 	pendingBytes   int
+	retainReplicas int
 	options        []nats.Option
 }
 
@@ -122,6 +123,17 @@ const DefaultRetainLimit = 10_000
 // (see NewNATS), shared by every process of the namespace.
 func WithRetainLimit(n int) Option {
 	return func(c *config) { c.retainLimit = n }
+}
+
+// WithRetainReplicas sets the number of servers that keep the stream of
+// retained messages (see NewNATS), 1 to 5. The default, 0, asks for 3 and
+// takes fewer when the cluster has fewer JetStream servers: min(3, the
+// cluster's size), so that the retained messages outlive one server's
+// death. An existing stream is updated to it where the server allows (a
+// server that refuses keeps the stream as it is, reported as EventError).
+// NATS only.
+func WithRetainReplicas(n int) Option {
+	return natsOption("WithRetainReplicas", func(c *natsConfig) { c.retainReplicas = n })
 }
 
 // WithName sets the connection name the NATS server shows (default

@@ -142,8 +142,14 @@ var (
 	// not retained.
 	ErrRetainLimit = errors.New("pubsub: retain limit reached")
 	// ErrRetainUnavailable: a retained publish over NATS when the server
-	// has no JetStream; the message was delivered, not retained.
-	ErrRetainUnavailable = errors.New("pubsub: retained messages need JetStream on the NATS server")
+	// has no JetStream, or when the stream of retained messages did not
+	// store it in time (its servers lost, a leader being elected); the
+	// message was delivered, not retained.
+	ErrRetainUnavailable = errors.New("pubsub: retained messages unavailable")
+
+	// errNoJetStream: the NATS server has no JetStream (wrapped with
+	// ErrRetainUnavailable).
+	errNoJetStream = errors.New("the NATS server has no JetStream")
 )
 
 // Policy says what a full subscription queue does with one more message.
@@ -194,6 +200,12 @@ type Stats struct {
 	// RetainRejected counts retained publishes that were delivered but not
 	// retained (ErrRetainLimit, ErrRetainUnavailable).
 	RetainRejected uint64
+	// RetainLoadFailed counts subscriptions that started without their
+	// retained messages because the stream keeping them did not answer or
+	// the connection was away (NATS): they got live messages at once, and
+	// the retained ones when the stream answered again (see
+	// EventRetainRestored).
+	RetainLoadFailed uint64
 }
 
 // EventKind names an Event.
@@ -213,6 +225,10 @@ const (
 	EventConnectionClosed
 	// EventError: an asynchronous error (NATS).
 	EventError
+	// EventRetainRestored: the stream of retained messages answers again
+	// after a failure reported as EventError (NATS); the subscriptions
+	// that started without their retained messages have got them.
+	EventRetainRestored
 )
 
 func (k EventKind) String() string {
@@ -229,6 +245,8 @@ func (k EventKind) String() string {
 		return "connection-closed"
 	case EventError:
 		return "error"
+	case EventRetainRestored:
+		return "retain-restored"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -272,8 +290,10 @@ func (c *config) emit(ev Event) {
 		l.Info("pubsub: reconnected to NATS")
 	case EventConnectionClosed:
 		l.Warn("pubsub: NATS connection closed")
+	case EventRetainRestored:
+		l.Info("pubsub: the stream of retained messages answers again; subscriptions that started without their retained messages have them now")
 	default:
-		if errors.Is(ev.Err, ErrRetainUnavailable) {
+		if errors.Is(ev.Err, errNoJetStream) {
 			l.Warn("pubsub: the NATS server has no JetStream: retained messages are not available (a retained publish is delivered but fails with ErrRetainUnavailable); run nats-server with -js")
 			return
 		}

@@ -17,7 +17,13 @@
 //	/hang               logs "faultapp: /hang in flight", blocks until Release (ignores its context)
 //	/sleep?d=100ms      sleeps d, then 200
 //	/stream?n=10        n lines, flushed one by one
+//	/trickle?n=20&every=50ms
+//	                    n chunks of 64 KiB, one every d, flushed: a steady
+//	                    download that takes n*d
 //	/hijack             takes the connection over, answers by hand, closes it
+//	/hijack-echo        takes the connection over, answers 101 by hand, then
+//	                    echoes what the client sends until it closes (a
+//	                    WebSocket-style handler blocked reading its client)
 //	/upload             reads the whole body, answers its length (400 on a bad body)
 //	/log?n=10           logs n lines at error level, then 200
 //
@@ -39,6 +45,9 @@ import (
 
 	"github.com/goangel/angel/production"
 )
+
+// TrickleChunk is the size of one chunk of /trickle.
+const TrickleChunk = 64 << 10
 
 // CrashKinds are the crash routes, one per way a life can end.
 var CrashKinds = []string{"error", "clean", "go-panic", "go-error", "timer-panic"}
@@ -130,6 +139,29 @@ func (a *App) Configure(app *production.App) error {
 			w.(http.Flusher).Flush()
 		}
 	})
+	r.Get("/trickle", func(w http.ResponseWriter, req *http.Request) {
+		n, _ := strconv.Atoi(req.URL.Query().Get("n"))
+		every, err := time.ParseDuration(req.URL.Query().Get("every"))
+		if err != nil {
+			http.Error(w, "every: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n*TrickleChunk))
+		chunk := make([]byte, TrickleChunk)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for range n {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-t.C:
+			case <-req.Context().Done():
+				return
+			}
+		}
+	})
 	r.Get("/hijack", func(w http.ResponseWriter, _ *http.Request) {
 		c, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
@@ -139,6 +171,17 @@ func (a *App) Configure(app *production.App) error {
 		defer c.Close()
 		brw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
 		brw.Flush()
+	})
+	r.Get("/hijack-echo", func(w http.ResponseWriter, _ *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		io.Copy(c, brw) // until the client closes, or the connection is closed under it
 	})
 	r.Post("/upload", func(w http.ResponseWriter, req *http.Request) {
 		b, err := io.ReadAll(req.Body)

@@ -9,11 +9,20 @@
 // after request on it (reconnecting only when the server said
 // "Connection: close", which is no failure), without it a new connection per
 // request.
+// With Config.TLS the connections are TLS (HTTP/1.1 over TLS).
+//
+// A server that stops closes its socket: connections still in the kernel's
+// backlog are reset, new ones refused, though no request of theirs reached
+// the server. After Load.Stopping, such requests (the first on a connection,
+// or any on one dialled after the call) count as Late, which is no failure;
+// a request on a connection the server had already answered must still
+// succeed.
 package loadclient
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +34,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -41,9 +51,10 @@ const (
 	BadStatus             // an answer with a status not in Config.Expect
 	BadBody               // an expected status, but not the body Config.Body asks for
 	Other                 // anything else
+	Late                  // after Load.Stopping: never reached the server (no failure)
 )
 
-var kindNames = [...]string{"ok", "refused", "reset", "eof", "timeout", "bad status", "bad body", "other"}
+var kindNames = [...]string{"ok", "refused", "reset", "eof", "timeout", "bad status", "bad body", "other", "late"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -79,6 +90,7 @@ type Config struct {
 	Timeout   time.Duration // per request (default 10s)
 	Expect    []int         // statuses that count as OK (default 200)
 	Body      string        // when set, the whole body an OK answer must have
+	TLS       *tls.Config   // when set, connect with TLS (ALPN http/1.1 unless it says otherwise)
 }
 
 // Result counts what happened.
@@ -107,11 +119,11 @@ func (r *Result) Quantile(q float64) time.Duration {
 	return ls[min(max(i, 0), len(ls)-1)]
 }
 
-// Failed is the number of requests that were not OK.
+// Failed is the number of requests that were neither OK nor Late.
 func (r *Result) Failed() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.Requests - r.Kinds[OK]
+	return r.Requests - r.Kinds[OK] - r.Kinds[Late]
 }
 
 // Count returns the number of requests of kind k.
@@ -125,7 +137,7 @@ func (r *Result) String() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var parts []string
-	for k := OK; k <= Other; k++ {
+	for k := OK; k <= Late; k++ {
 		if n := r.Kinds[k]; n > 0 {
 			s := fmt.Sprintf("%s=%d", k, n)
 			if ex := r.Examples[k]; ex != "" {
@@ -171,9 +183,14 @@ func Run(ctx context.Context, cfg Config) *Result { return Start(ctx, cfg).Wait(
 
 // Load is a run started by Start.
 type Load struct {
-	res *Result
-	wg  sync.WaitGroup
+	res      *Result
+	wg       sync.WaitGroup
+	stopping atomic.Bool
 }
+
+// Stopping says the server is about to stop: from now on a request that
+// fails on a connection the server never answered counts as Late.
+func (l *Load) Stopping() { l.stopping.Store(true) }
 
 // Result is the counts so far (its methods may be called while it runs).
 func (l *Load) Result() *Result { return l.res }
@@ -197,10 +214,14 @@ func Start(ctx context.Context, cfg Config) *Load {
 	if len(cfg.Expect) == 0 {
 		cfg.Expect = []int{http.StatusOK}
 	}
+	if cfg.TLS != nil && len(cfg.TLS.NextProtos) == 0 {
+		cfg.TLS = cfg.TLS.Clone()
+		cfg.TLS.NextProtos = []string{"http/1.1"}
+	}
 	l := &Load{res: &Result{Kinds: map[Kind]int{}, Statuses: map[int]int{}, Examples: map[Kind]string{}}}
 	for range cfg.Workers {
 		l.wg.Go(func() {
-			w := &worker{cfg: cfg}
+			w := &worker{cfg: cfg, stopping: &l.stopping}
 			defer w.close()
 			for ctx.Err() == nil {
 				start := time.Now()
@@ -208,6 +229,8 @@ func Start(ctx context.Context, cfg Config) *Load {
 				took := time.Since(start)
 				k := Classify(err)
 				switch {
+				case err != nil && w.late:
+					k = Late
 				case err != nil:
 				case !expected(cfg.Expect, status):
 					k = BadStatus
@@ -231,9 +254,12 @@ func expected(codes []int, status int) bool {
 }
 
 type worker struct {
-	cfg Config
-	c   net.Conn
-	br  *bufio.Reader
+	cfg      Config
+	c        net.Conn
+	br       *bufio.Reader
+	stopping *atomic.Bool
+	answered bool // the server answered on c
+	late     bool // the last request's failure never reached the server
 }
 
 func (w *worker) close() {
@@ -246,13 +272,38 @@ func (w *worker) close() {
 // do sends one request and reads its whole answer; it returns the status,
 // and the body when Config.Body asks for one.
 func (w *worker) do() (int, string, error) {
+	w.late = false
 	if w.c == nil {
-		c, err := net.DialTimeout("tcp", w.cfg.Addr, w.cfg.Timeout)
+		stopping := w.stopping.Load()
+		c, err := w.dial()
 		if err != nil {
+			w.late = stopping || w.stopping.Load()
+			if w.late {
+				time.Sleep(time.Millisecond) // the server is gone: do not spin
+			}
 			return 0, "", err
 		}
-		w.c, w.br = c, bufio.NewReader(c)
+		w.c, w.br, w.answered = c, bufio.NewReader(c), false
 	}
+	status, body, err := w.roundTrip()
+	if err != nil && !w.answered && w.stopping.Load() {
+		w.late = true // still in the backlog when the socket closed
+	}
+	if err == nil {
+		w.answered = true
+	}
+	return status, body, err
+}
+
+func (w *worker) dial() (net.Conn, error) {
+	d := &net.Dialer{Timeout: w.cfg.Timeout}
+	if w.cfg.TLS == nil {
+		return d.Dial("tcp", w.cfg.Addr)
+	}
+	return tls.DialWithDialer(d, "tcp", w.cfg.Addr, w.cfg.TLS)
+}
+
+func (w *worker) roundTrip() (int, string, error) {
 	w.c.SetDeadline(time.Now().Add(w.cfg.Timeout))
 	conn := "keep-alive"
 	if !w.cfg.KeepAlive {

@@ -65,3 +65,38 @@ func TestQuantile(t *testing.T) {
 		t.Error("the quantile of no requests is not 0")
 	}
 }
+
+// Config.TLS connects with TLS; after Stopping, requests refused by a
+// server that closed its socket count as Late, not as failures, while the
+// same refusals before Stopping are failures.
+func TestTLSAndStopping(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			t.Error("a request without TLS")
+		}
+		io.WriteString(w, "hello")
+	}))
+	tlsConfig := srv.Client().Transport.(*http.Transport).TLSClientConfig
+	addr := strings.TrimPrefix(srv.URL, "https://")
+	ctx, cancel := context.WithCancel(context.Background())
+	l := loadclient.Start(ctx, loadclient.Config{Addr: addr, Path: "/", Body: "hello", TLS: tlsConfig, Timeout: 5 * time.Second})
+	t.Cleanup(func() { cancel(); l.Wait() })
+	testutil.WaitFor(t, 10*time.Second, "ten answers over TLS", func() bool { return l.Result().Count(loadclient.OK) >= 10 })
+	l.Stopping()
+	srv.Close()
+	testutil.WaitFor(t, 10*time.Second, "ten late requests", func() bool { return l.Result().Count(loadclient.Late) >= 10 })
+	cancel()
+	if res := l.Wait(); res.Failed() != 0 {
+		t.Errorf("%v: want no failure", res)
+	}
+
+	// Without Stopping, a refusal is a failure.
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	l = loadclient.Start(ctx, loadclient.Config{Addr: addr, Path: "/", TLS: tlsConfig, Timeout: 5 * time.Second})
+	testutil.WaitFor(t, 10*time.Second, "a refused request", func() bool { return l.Result().Count(loadclient.Refused) >= 1 })
+	cancel()
+	if res := l.Wait(); res.Failed() == 0 || res.Count(loadclient.Late) != 0 {
+		t.Errorf("%v: want refusals counted as failures", res)
+	}
+}

@@ -3,7 +3,9 @@ package logging
 import (
 	"errors"
 	"io"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 
@@ -37,6 +39,7 @@ type Logging struct {
 	File, AccessFile *logrotate.Writer
 
 	console *console // nil when muted
+	late    lateHooks
 
 	closeOnce sync.Once
 	closeErr  error
@@ -131,6 +134,7 @@ func (l *Logging) build(f Flags, quiet bool, stdout, stderr, file io.Writer) {
 	// line in one call.
 	lg.SetNoLock()
 	lg.Formatter = plain()
+	lg.AddHook(&l.late)
 	switch {
 	case file == nil && con == nil:
 		lg.Out = io.Discard
@@ -166,6 +170,45 @@ func (l *Logging) build(f Flags, quiet bool, stdout, stderr, file io.Writer) {
 	if l.Access != nil && f.AccessLogNoQuery {
 		l.Access.AddHook(dropQuery{})
 	}
+}
+
+// AddHook adds a hook to Logger while other goroutines may already log
+// through it. Logger runs without logrus' lock (SetNoLock), so its own
+// AddHook is safe only before anything else logs.
+func (l *Logging) AddHook(h logrus.Hook) { l.late.add(h) }
+
+// lateHooks fires the hooks added by Logging.AddHook: the list is replaced
+// whole (copy on write), never changed in place under a reader.
+type lateHooks struct {
+	mu    sync.Mutex // serializes add
+	hooks atomic.Pointer[[]logrus.Hook]
+}
+
+func (h *lateHooks) add(hook logrus.Hook) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var hooks []logrus.Hook
+	if old := h.hooks.Load(); old != nil {
+		hooks = append(hooks, *old...)
+	}
+	hooks = append(hooks, hook)
+	h.hooks.Store(&hooks)
+}
+
+func (h *lateHooks) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (h *lateHooks) Fire(e *logrus.Entry) error {
+	hooks := h.hooks.Load()
+	if hooks == nil {
+		return nil
+	}
+	var errs []error
+	for _, hook := range *hooks {
+		if slices.Contains(hook.Levels(), e.Level) {
+			errs = append(errs, hook.Fire(e))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ConsoleWriteErrors is the number of console lines lost because stdout

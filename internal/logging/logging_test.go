@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/goangel/angel/internal/logging"
+	"github.com/goangel/angel/internal/testutil"
 )
 
 func defaults() logging.Flags {
@@ -299,5 +302,47 @@ func TestFileWriteErrorCountedAndReportedOnce(t *testing.T) {
 	}
 	if stdout.Len() != 0 {
 		t.Errorf("stdout %q", stdout.String())
+	}
+}
+
+// countHook counts the warnings it is fired for.
+type countHook struct{ n *atomic.Int64 }
+
+func (h countHook) Levels() []logrus.Level { return []logrus.Level{logrus.WarnLevel} }
+func (h countHook) Fire(*logrus.Entry) error {
+	h.n.Add(1)
+	return nil
+}
+
+// TestAddHookWhileLogging: a hook added while another goroutine logs (the
+// admin listener's line counter, added after the signal handler started) is
+// race-free (-race) and fired for its levels from then on.
+func TestAddHookWhileLogging(t *testing.T) {
+	l := open(t, defaults(), true, nil, nil)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var lines atomic.Int64
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				l.Logger.Info("busy")
+				lines.Add(1)
+			}
+		}
+	})
+	testutil.WaitFor(t, 10*time.Second, "a line logged", func() bool { return lines.Load() > 0 })
+	var n atomic.Int64
+	l.AddHook(countHook{&n})
+	from := lines.Load()
+	testutil.WaitFor(t, 10*time.Second, "lines logged after AddHook", func() bool { return lines.Load() > from+1 })
+	close(stop)
+	wg.Wait()
+	l.Logger.Info("not counted")
+	l.Logger.Warn("counted")
+	if got := n.Load(); got != 1 {
+		t.Errorf("the hook fired %d times, want 1 (the warning)", got)
 	}
 }

@@ -31,7 +31,7 @@ type block struct {
 // that nothing is written into the tree.
 func TestDocCodeCompiles(t *testing.T) {
 	dir := root(t)
-	readme := readmeBlocks(t, dir)
+	readme := append(mdBlocks(t, dir, "README.md"), mdBlocks(t, dir, "docs/STATE.md")...)
 	docs := commentBlocks(t, dir)
 	if len(readme) < 1 || len(docs) < 3 {
 		t.Fatalf("found %d Go blocks in README.md and %d in doc comments; the extraction is broken", len(readme), len(docs))
@@ -79,23 +79,26 @@ func TestDocCodeCompiles(t *testing.T) {
 		slices.Sort(failed)
 		t.Fatalf("documentation code does not compile: %v\n%s\nas built:\n%s", err, res, strings.Join(failed, "\n"))
 	}
-	t.Logf("compiled %d blocks of README.md and %d of doc comments", len(readme), len(docs))
+	t.Logf("compiled %d blocks of README.md and docs/STATE.md and %d of doc comments", len(readme), len(docs))
 }
 
 var fence = regexp.MustCompile("(?ms)^```go\n(.*?)^```")
 
-func readmeBlocks(t *testing.T, dir string) []block {
+// mdBlocks returns the ```go blocks of the Markdown file name (a path
+// from the module's root).
+func mdBlocks(t *testing.T, dir, name string) []block {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	b, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
+	base := strings.ToLower(strings.TrimSuffix(filepath.Base(name), ".md"))
 	var out []block
 	for _, m := range fence.FindAllSubmatchIndex(b, -1) {
 		line := 1 + strings.Count(string(b[:m[0]]), "\n")
 		out = append(out, block{
-			origin: fmt.Sprintf("README.md:%d", line),
-			slug:   fmt.Sprintf("readme_l%d", line),
+			origin: fmt.Sprintf("%s:%d", name, line),
+			slug:   fmt.Sprintf("%s_l%d", base, line),
 			code:   string(b[m[2]:m[3]]),
 		})
 	}

@@ -15,7 +15,7 @@ import (
 
 // BenchPolicy respawns at once, however often, so that benchmarks measure the
 // respawn itself rather than the backoff that protects production from loops.
-var BenchPolicy = production.RestartPolicy{MaxRestarts: 1 << 30, Window: time.Minute}
+var BenchPolicy = production.RestartPolicy{MaxRestarts: 1 << 30, Window: time.Minute, StableAfter: time.Nanosecond}
 
 // StartRunner runs configure in a quiet Runner with the given number of
 // instances on 127.0.0.1:0 and returns once every instance is serving; it is
