@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/sirupsen/logrus"
 
 	"github.com/goangel/angel/container"
@@ -428,6 +429,7 @@ func (c adminControl) Snapshot() admin.Snapshot {
 			LastCrashStack: a.red.String(t.lastCrashStack),
 			LastCrashTime:  t.lastCrashTime,
 		}
+		in.Errors, in.Latency = a.m.answers(strconv.Itoa(is.Number))
 		if f, c := instanceLoad(is); f != 0 || c != 0 {
 			in.InFlight, in.Connections = f, c
 		}
@@ -487,6 +489,25 @@ func (m *runMetrics) zeroRunner() {
 		m.logLines.WithLabelValues(l.String())
 	}
 	m.slowConsumers.WithLabelValues()
+}
+
+// answers returns instance inst's 5xx answers and its cumulative
+// request-duration histogram (for the status page and /instances).
+func (m *runMetrics) answers(inst string) (errors uint64, h admin.Histogram) {
+	var pb dto.Metric
+	if c, ok := m.requests.WithLabelValues(inst, "5xx").(prometheus.Metric); ok && c.Write(&pb) == nil {
+		errors = uint64(pb.GetCounter().GetValue())
+	}
+	pb.Reset()
+	if o, ok := m.duration.WithLabelValues(inst).(prometheus.Metric); ok && o.Write(&pb) == nil {
+		hist := pb.GetHistogram()
+		h.Count = hist.GetSampleCount()
+		for _, b := range hist.GetBucket() {
+			h.Bounds = append(h.Bounds, b.GetUpperBound())
+			h.Counts = append(h.Counts, b.GetCumulativeCount())
+		}
+	}
+	return errors, h
 }
 
 // runMetrics are the runner's own metrics (names: docs/ADMIN.md).

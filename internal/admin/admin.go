@@ -81,12 +81,24 @@ type Instance struct {
 	// RequestsPerSecond is the rate over the last sampling interval
 	// (filled by the server).
 	RequestsPerSecond float64 `json:"requests_per_second"`
-	InFlight          int64   `json:"in_flight"`
-	Connections       int64   `json:"connections"`
-	Restarts          uint64  `json:"restarts"`
-	Crashes           uint64  `json:"crashes"`
-	Panics            uint64  `json:"panics"`
-	LastCrash         string  `json:"last_crash,omitempty"`
+	// Errors counts the answers with a 5xx status; ErrorRate is their share
+	// of the answers over the last sampling interval (filled by the server).
+	Errors    uint64  `json:"errors"`
+	ErrorRate float64 `json:"error_rate"`
+	// LatencyP50Seconds and LatencyP99Seconds are the median and 99th
+	// percentile of the request durations over the last sampling interval
+	// (filled by the server from Latency; over the whole run before the
+	// first interval).
+	LatencyP50Seconds float64 `json:"latency_p50_seconds"`
+	LatencyP99Seconds float64 `json:"latency_p99_seconds"`
+	// Latency is the cumulative histogram of the request durations.
+	Latency     Histogram `json:"-"`
+	InFlight    int64     `json:"in_flight"`
+	Connections int64     `json:"connections"`
+	Restarts    uint64    `json:"restarts"`
+	Crashes     uint64    `json:"crashes"`
+	Panics      uint64    `json:"panics"`
+	LastCrash   string    `json:"last_crash,omitempty"`
 	// LastCrashTime is when the last crash ended a life (zero: none).
 	LastCrashTime  time.Time `json:"last_crash_time,omitzero"`
 	LastCrashStack string    `json:"last_crash_stack,omitempty"`
@@ -350,13 +362,21 @@ func (s *Server) snapshot() Snapshot {
 	if !snap.StartedAt.IsZero() {
 		snap.UptimeSeconds = now.Sub(snap.StartedAt).Seconds()
 	}
-	rates := s.hist.rates()
+	windows := s.hist.windows()
 	for i := range snap.Instances {
 		in := &snap.Instances[i]
 		if !in.Started.IsZero() && in.State == "serving" {
 			in.UptimeSeconds = now.Sub(in.Started).Seconds()
 		}
-		in.RequestsPerSecond = rates[in.Number]
+		w, ok := windows[in.Number]
+		if !ok { // no interval yet: the whole run
+			w.p50, w.p99 = in.Latency.Quantile(0.5), in.Latency.Quantile(0.99)
+			if in.Requests > 0 {
+				w.errorRate = float64(in.Errors) / float64(in.Requests)
+			}
+		}
+		in.RequestsPerSecond, in.ErrorRate = w.rate, w.errorRate
+		in.LatencyP50Seconds, in.LatencyP99Seconds = w.p50, w.p99
 	}
 	return snap
 }
