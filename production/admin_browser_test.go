@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,26 +44,62 @@ func browse(t *testing.T, bin string, args ...string) []byte {
 
 // startBrowser starts headless chromium with args and the URL in the
 // background, its profile in dir; stop ends it (and is also run at the end
-// of the test).
+// of the test, before dir is removed). Chromium runs in a process group of
+// its own, so that stop ends its helper processes too (they would go on
+// writing to dir).
 func startBrowser(t *testing.T, bin string, args ...string) (stop func(), dir string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	dir = t.TempDir()
 	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=" + dir}
 	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("chromium %v: %v", args, err)
 	}
+	pgid := cmd.Process.Pid
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
 			cancel()
 			_ = cmd.Wait()
+			// The helpers were killed with the group; wait (bounded) until
+			// none is left, zombies aside.
+			testutil.WaitFor(t, 10*time.Second, "chromium's processes to end", func() bool {
+				return syscall.Kill(-pgid, 0) == syscall.ESRCH || onlyZombies(pgid)
+			})
 		})
 	}
 	t.Cleanup(stop)
 	return stop, dir
+}
+
+// onlyZombies reports whether every process of group pgid has exited (is a
+// zombie not yet reaped).
+func onlyZombies(pgid int) bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces, so split
+		// after its closing parenthesis.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
+			return false
+		}
+	}
+	return true
 }
 
 // TestAdminStatusPageInBrowser renders the status page in headless
