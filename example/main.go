@@ -41,6 +41,10 @@ type Flags struct {
 // gets it when it subscribes.
 const greetingTopic = "greeting"
 
+// storeWait bounds how long a greeting change waits for the broker to
+// store it; past it the change is still sent to the other instances.
+const storeWait = 2 * time.Second
+
 func main() {
 	production.New("example", configure, production.WithFlags(&Flags{})).Main()
 }
@@ -87,10 +91,15 @@ func configure(app *production.App) error {
 	r.Get("/change_greeting/{newGreeting}", func(w http.ResponseWriter, r *http.Request) {
 		g := chi.URLParam(r, "newGreeting")
 		greeting.set(g)
-		_, err := pubsub.PublishAs(r.Context(), client, greetingTopic, g, pubsub.Retain())
+		// The broker stores a retained message before it sends it, and
+		// retries a store that fails (a JetStream node lost) for a while:
+		// bound the wait, so that the change reaches the others soon.
+		ctx, cancel := context.WithTimeout(r.Context(), storeWait)
+		defer cancel()
+		_, err := pubsub.PublishAs(ctx, client, greetingTopic, g, pubsub.Retain())
 		if errors.Is(err, pubsub.ErrRetainUnavailable) || errors.Is(err, pubsub.ErrRetainLimit) {
 			// The others have it; a life that starts later will not.
-			app.Logger.WithError(err).Warn("The greeting was not retained")
+			app.Logger.WithError(err).Warnf("The greeting reached the other instances but was not stored for lives that start later: %v", err)
 			err = nil
 		}
 		if err != nil {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/goangel/angel/internal/testutil"
@@ -496,4 +498,43 @@ func startCmd(t *testing.T, cmd *exec.Cmd) {
 			cmd.Wait()
 		}
 	})
+}
+
+// TestGreetingStoredFailed: when storing the greeting in JetStream fails
+// (here the stream was deleted under the runner, as when the node holding
+// it is lost), /change_greeting still answers 200 within the client's 10s
+// (the broker retries a store for 10s: the example bounds the wait), the
+// other instances take the greeting, and the storage failure is logged
+// (issue 20: it answered 500 "could not tell the other instances").
+func TestGreetingStoredFailed(t *testing.T) {
+	url := natsServer(t)
+	rn := start(t, nil, "--pubsub-url", url)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	deleted := 0
+	for name := range js.StreamNames(ctx).Name() {
+		if err := js.DeleteStream(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		deleted++
+	}
+	if deleted == 0 {
+		t.Fatal("the runner made no JetStream stream for retained messages")
+	}
+	if a := get(t, rn.URL+"/change_greeting/Hej"); a.code != 200 || a.body != "Changed greeting -> Hej" {
+		t.Fatalf("GET /change_greeting/Hej with the store gone = %d %q, want 200", a.code, a.body)
+	}
+	everyInstanceSays(t, rn, "/greeting", "Hej")
+	if want := "The greeting reached the other instances but was not stored for lives that start later"; !strings.Contains(rn.Log(), want) {
+		t.Errorf("log lacks %q:\n%s", want, rn.Log())
+	}
 }

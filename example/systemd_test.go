@@ -383,6 +383,17 @@ func TestBinaryUpgrade(t *testing.T) {
 	if code := waitPid(t, newPid); code != 0 {
 		t.Errorf("upgraded process: exit code %d after SIGTERM, want 0\n%s", code, logs)
 	}
+	// One failed upgrade, one ERROR line (issue 20: the signal's handler
+	// logged it again).
+	failures := 0
+	for line := range strings.SplitSeq(logs.String(), "\n") {
+		if strings.Contains(line, " ERROR ") && strings.Contains(line, "pgrade failed") {
+			failures++
+		}
+	}
+	if failures != 1 {
+		t.Errorf("%d ERROR lines for one failed upgrade, want 1:\n%s", failures, logs)
+	}
 }
 
 // waitPid waits for an adopted orphan (see PR_SET_CHILD_SUBREAPER) to exit

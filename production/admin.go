@@ -593,6 +593,8 @@ func (a *adminState) register() error {
 			stat("published_total", "Messages published.", func(s pubsub.Stats) uint64 { return s.Published }),
 			stat("delivered_total", "Messages handed to subscription queues.", func(s pubsub.Stats) uint64 { return s.Delivered }),
 			stat("dropped_total", "Messages dropped by subscription overflow policies.", func(s pubsub.Stats) uint64 { return s.Dropped }),
+			stat("retain_rejected_total", "Retained publishes delivered but not retained.", func(s pubsub.Stats) uint64 { return s.RetainRejected }),
+			stat("retain_load_failed_total", "Subscriptions that started without their retained messages (NATS: the stream did not answer); they get them when it does.", func(s pubsub.Stats) uint64 { return s.RetainLoadFailed }),
 		)
 	}
 	if b, ok := a.rs.broker.(interface{ TopicStats() []pubsub.TopicStats }); ok {

@@ -33,13 +33,59 @@ func browse(t *testing.T, bin string, args ...string) []byte {
 	defer cancel()
 	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
 		"--user-data-dir=" + t.TempDir()}
-	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
+	cmd := browserCmd(ctx, bin, append(base, args...)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
+	err := cmd.Run()
+	if cmd.Process != nil {
+		endGroup(t, cmd.Process.Pid)
+	}
+	if err != nil {
 		t.Fatalf("chromium %v: %v\n%s", args, err, errOut.String())
 	}
 	return out.Bytes()
+}
+
+// browserCmd runs chromium in a process group of its own, killed as a
+// whole when ctx ends: its renderer, network and storage processes outlive
+// a killed browser process and keep writing to the profile directory, whose
+// removal at the test's end then fails ("directory not empty").
+func browserCmd(ctx context.Context, bin string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	return cmd
+}
+
+// endGroup kills what is left of chromium's process group pgid and waits
+// until none of its processes runs (zombies left to be reaped write
+// nothing).
+func endGroup(t testing.TB, pgid int) {
+	t.Helper()
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	waitFor(t, 30*time.Second, "chromium's processes to end", func() bool { return !groupRuns(pgid) })
+}
+
+// groupRuns reports whether a process of group pgid runs (Linux: from
+// /proc; elsewhere it reports false).
+func groupRuns(pgid int) bool {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...; comm may hold spaces and parens.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
 }
 
 // startBrowser starts headless chromium with args and the URL in the
@@ -52,54 +98,21 @@ func startBrowser(t *testing.T, bin string, args ...string) (stop func(), dir st
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	dir = t.TempDir()
 	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=" + dir}
-	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd := browserCmd(ctx, bin, append(base, args...)...)
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("chromium %v: %v", args, err)
 	}
-	pgid := cmd.Process.Pid
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
 			cancel()
 			_ = cmd.Wait()
-			// The helpers were killed with the group; wait (bounded) until
-			// none is left, zombies aside.
-			testutil.WaitFor(t, 10*time.Second, "chromium's processes to end", func() bool {
-				return syscall.Kill(-pgid, 0) == syscall.ESRCH || onlyZombies(pgid)
-			})
+			endGroup(t, cmd.Process.Pid)
 		})
 	}
 	t.Cleanup(stop)
 	return stop, dir
-}
-
-// onlyZombies reports whether every process of group pgid has exited (is a
-// zombie not yet reaped).
-func onlyZombies(pgid int) bool {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return false
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...: comm may hold spaces, so split
-		// after its closing parenthesis.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
-			return false
-		}
-	}
-	return true
 }
 
 // TestAdminStatusPageInBrowser renders the status page in headless

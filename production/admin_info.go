@@ -75,8 +75,8 @@ func (infoCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// unix is t as Unix seconds, 0 for the zero time.
-func unix(t interface {
+// unixSeconds is t as Unix seconds, 0 for the zero time.
+func unixSeconds(t interface {
 	IsZero() bool
 	UnixNano() int64
 }) float64 {
@@ -90,11 +90,11 @@ func (c infoCollector) Collect(ch chan<- prometheus.Metric) {
 	snap := adminControl(c).Snapshot()
 	b := snap.Build
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, b.Version, b.Revision, b.GoVersion)
-	ch <- prometheus.MustNewConstMetric(descStart, prometheus.GaugeValue, unix(snap.StartedAt))
-	ch <- prometheus.MustNewConstMetric(descLastReload, prometheus.GaugeValue, unix(snap.LastReload))
+	ch <- prometheus.MustNewConstMetric(descStart, prometheus.GaugeValue, unixSeconds(snap.StartedAt))
+	ch <- prometheus.MustNewConstMetric(descLastReload, prometheus.GaugeValue, unixSeconds(snap.LastReload))
 	ch <- prometheus.MustNewConstMetric(descGeneration, prometheus.GaugeValue, float64(snap.Generation))
-	ch <- prometheus.MustNewConstMetric(descLastUpgrade, prometheus.GaugeValue, unix(snap.LastUpgrade))
+	ch <- prometheus.MustNewConstMetric(descLastUpgrade, prometheus.GaugeValue, unixSeconds(snap.LastUpgrade))
 	for _, in := range snap.Instances {
-		ch <- prometheus.MustNewConstMetric(descLastCrash, prometheus.GaugeValue, unix(in.LastCrashTime), strconv.Itoa(in.Number))
+		ch <- prometheus.MustNewConstMetric(descLastCrash, prometheus.GaugeValue, unixSeconds(in.LastCrashTime), strconv.Itoa(in.Number))
 	}
 }

@@ -297,6 +297,7 @@ func TestAdminMetricsAfterKnownEvents(t *testing.T) {
 		// One slow episode: the queue filled once and was never read.
 		"goangel_pubsub_slow_consumer_episodes_total": 1,
 	})
+	expect(t, h.scrape(t), map[string]float64{"goangel_pubsub_retain_load_failed_total": 0, "goangel_pubsub_retain_rejected_total": 0})
 
 	t.Run("reload", func(t *testing.T) {
 		code, body := h.call(t, "POST", "/reload")

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -84,6 +86,9 @@ type Config struct {
 	// by Validate. Unexported, so kong does not see it; a pointer, so
 	// printing a Config with %+v does not print the private key.
 	keyPair *tls.Certificate
+	// fromEnv names the environment variable of each flag set from the
+	// environment, so that an error found later can name it (noteEnv).
+	fromEnv map[string]envSource
 	// clientCAs is --client-ca-file, loaded by Validate.
 	clientCAs *x509.CertPool
 }
@@ -131,6 +136,9 @@ func (c *Config) Validate() error {
 	if c.PubSubURL != "" && !strings.HasPrefix(c.PubSubURL, "nats://") && !strings.HasPrefix(c.PubSubURL, "tls://") {
 		errs = append(errs, fmt.Errorf("--pubsub-url must be a nats:// or tls:// URL, got %q", c.PubSubURL))
 	}
+	if err := c.validatePubSub(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.PubSubReplicas < 0 || c.PubSubReplicas > 5 {
 		errs = append(errs, fmt.Errorf("--pubsub-retain-replicas must be 0 (min(3, the cluster's size)) or 1 to 5 (JetStream's range), got %d", c.PubSubReplicas))
 	}
@@ -146,6 +154,33 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// validatePubSub refuses NATS credentials without --pubsub-url (they would
+// be ignored: messages stay in memory) and a namespace that cannot prefix a
+// subject.
+func (c *Config) validatePubSub() error {
+	if c.PubSubURL == "" {
+		var given []string
+		for _, f := range []struct{ name, v string }{
+			{"--pubsub-token", c.PubSubToken}, {"--pubsub-user", c.PubSubUser}, {"--pubsub-password", c.PubSubPassword},
+			{"--pubsub-creds", c.PubSubCreds}, {"--pubsub-ca-file", c.PubSubCAFile}, {"--pubsub-cert-file", c.PubSubCertFile},
+			{"--pubsub-key-file", c.PubSubKeyFile},
+		} {
+			if f.v != "" {
+				given = append(given, f.name)
+			}
+		}
+		if len(given) > 0 {
+			return fmt.Errorf("%s need(s) --pubsub-url: without it messages stay in this process's memory and NATS is not used", strings.Join(given, ", "))
+		}
+	}
+	if c.PubSubNamespace != "" {
+		if err := pubsub.ValidateTopic(c.PubSubNamespace); err != nil {
+			return fmt.Errorf("--pubsub-namespace %q cannot prefix NATS subjects: %w; give dot-separated tokens without whitespace, none empty and none a wildcard (* or >)", c.PubSubNamespace, err)
+		}
+	}
+	return nil
 }
 
 // defaultMaxInstances is the default of --max-instances: 1024 (an idle
@@ -174,7 +209,8 @@ type helpExit struct{ code int }
 // It returns done=true when --help was printed.
 func (r *Runner) parse(args []string) (cfg *Config, done bool, err error) {
 	cfg = &Config{}
-	usageOnly := false // set after a usage error: print the options without the banner
+	usageOnly := false                // set after a usage error: print the options without the banner
+	fromEnv := map[string]envSource{} // flag name -> the environment variable that set it
 	options := []kong.Option{
 		kong.Name(r.name),
 		kong.Description(r.description()),
@@ -200,7 +236,7 @@ func (r *Runner) parse(args []string) (cfg *Config, done bool, err error) {
 			return err
 		}),
 		kong.ValueFormatter(func(v *kong.Value) string { return envHelp(r.envPrefix, v) }),
-		kong.Resolvers(envResolver(r.envPrefix, r.lookupEnv)),
+		kong.Resolvers(envResolver(r.envPrefix, r.lookupEnv, fromEnv)),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
 	}
 	for _, f := range r.appFlags {
@@ -225,7 +261,13 @@ func (r *Runner) parse(args []string) (cfg *Config, done bool, err error) {
 		}
 	}()
 	_, perr := parser.Parse(args)
+	if errors.Is(perr, syscall.EPIPE) {
+		// --help | head: the reader had enough. Nothing to report (and
+		// nowhere to: the usage would go the same way).
+		return nil, true, nil
+	}
 	if perr != nil {
+		perr = noteEnv(perr, fromEnv, false)
 		parser.Errorf("%s", perr.Error())
 		parser.Stdout = r.stderr
 		usageOnly = true
@@ -236,6 +278,7 @@ func (r *Runner) parse(args []string) (cfg *Config, done bool, err error) {
 		}
 		return nil, false, exitError(ExitUsage, fmt.Errorf("%w: %w", ErrUsage, perr))
 	}
+	cfg.fromEnv = fromEnv
 	return cfg, false, nil
 }
 
@@ -263,8 +306,9 @@ func envName(prefix string, f *kong.Flag) string {
 
 // envResolver resolves a flag not given on the command line from its
 // environment variable (through lookup, not kong's own os.LookupEnv, so that
-// tests can replace it), and names the variable when its value is bad.
-func envResolver(prefix string, lookup func(string) (string, bool)) kong.Resolver {
+// tests can replace it), and names the variable when its value is bad. It
+// records in fromEnv which flags it set, from which variable.
+func envResolver(prefix string, lookup func(string) (string, bool), fromEnv map[string]envSource) kong.Resolver {
 	return kong.ResolverFunc(func(_ *kong.Context, _ *kong.Path, f *kong.Flag) (any, error) {
 		name := envName(prefix, f)
 		if name == "" {
@@ -279,8 +323,74 @@ func envResolver(prefix string, lookup func(string) (string, bool)) kong.Resolve
 		if err := f.Mapper.Decode(&kong.DecodeContext{Value: f.Value, Scan: scan}, probe); err != nil {
 			return nil, fmt.Errorf("environment variable %s=%q: %w", name, v, err)
 		}
+		fromEnv[f.Name] = envSource{name: name, value: v}
 		return v, nil
 	})
+}
+
+// envNoted is a usage error whose message names the environment variables
+// that set the flags it is about.
+type envNoted struct {
+	err error
+	msg string
+}
+
+func (e *envNoted) Error() string { return e.msg }
+func (e *envNoted) Unwrap() error { return e.err }
+
+// envSource is the environment variable that set a flag, and its value.
+type envSource struct{ name, value string }
+
+// noteEnv adds to each line of err that names a flag set from the
+// environment (not the command line) which variable set it: Validate
+// speaks of flags, the operator may have written EXAMPLE_CONCURRENCY=0.
+// With byValue (for errors found after parsing, which quote a path or an
+// address rather than the flag), a line that quotes the value of such a
+// flag (4 characters or more) names its variable too.
+func noteEnv(err error, fromEnv map[string]envSource, byValue bool) error {
+	if len(fromEnv) == 0 {
+		return err
+	}
+	lines := strings.Split(err.Error(), "\n")
+	changed := false
+	for i, line := range lines {
+		var vars []string
+		for flag, env := range fromEnv {
+			v := env.value
+			quoted := byValue && len(v) >= 4 && v != "true" && v != "false" && strings.Contains(line, v)
+			if (mentionsFlag(line, flag) || quoted) && !strings.Contains(line, env.name) {
+				vars = append(vars, env.name)
+			}
+		}
+		if len(vars) > 0 {
+			slices.Sort(vars)
+			lines[i] = line + " (set by the environment variable " + strings.Join(vars, ", ") + ")"
+			changed = true
+		}
+	}
+	if !changed {
+		return err
+	}
+	return &envNoted{err: err, msg: strings.Join(lines, "\n")}
+}
+
+// mentionsFlag reports whether line names --flag (not a longer flag that
+// starts with the same name).
+func mentionsFlag(line, flag string) bool {
+	want := "--" + flag
+	for rest := line; ; {
+		i := strings.Index(rest, want)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(want):]
+		if rest == "" {
+			return true
+		}
+		if c := rest[0]; !(c == '-' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return true
+		}
+	}
 }
 
 // envHelp appends the environment variable to a flag's help.

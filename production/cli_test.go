@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,7 +93,15 @@ func TestUsageErrors(t *testing.T) {
 		{"mismatched pair", []string{"--ssl", "--certificate-file", cert, "--key-file", otherKey}, nil, "private key does not match public key"},
 		{"bad env value", nil, map[string]string{"TEST_PORT": "abc"}, `environment variable TEST_PORT="abc"`},
 		{"bad env bool", nil, map[string]string{"TEST_RESPAWN": "perhaps"}, "TEST_RESPAWN"},
-		{"env validated too", nil, map[string]string{"TEST_CONCURRENCY": "0"}, "-j/--concurrency must be at least 1"},
+		{"env validated too", nil, map[string]string{"TEST_CONCURRENCY": "0"}, "-j/--concurrency must be at least 1, got 0 (set by the environment variable TEST_CONCURRENCY)"},
+		{"env named once per line", nil, map[string]string{"TEST_RESTART_BACKOFF": "2s", "TEST_RESTART_MAX_BACKOFF": "1s"}, "--restart-max-backoff (1s) must not be shorter than --restart-backoff (2s) (set by the environment variable TEST_RESTART_BACKOFF, TEST_RESTART_MAX_BACKOFF)"},
+		{"key password without ssl", []string{"--key-password", "secret"}, nil, "--key-password need(s) --ssl"},
+		{"certificate password without ssl", []string{"--certificate-password", "secret"}, nil, "--certificate-password need(s) --ssl"},
+		{"pubsub token without url", []string{"--pubsub-token", "t"}, nil, "--pubsub-token need(s) --pubsub-url"},
+		{"pubsub credentials without url", []string{"--pubsub-user", "u", "--pubsub-password", "p", "--pubsub-creds", "c", "--pubsub-ca-file", "ca", "--pubsub-cert-file", "c", "--pubsub-key-file", "k"}, nil,
+			"--pubsub-user, --pubsub-password, --pubsub-creds, --pubsub-ca-file, --pubsub-cert-file, --pubsub-key-file need(s) --pubsub-url"},
+		{"env pubsub password without url", nil, map[string]string{"TEST_PUBSUB_PASSWORD": "p"}, "--pubsub-password need(s) --pubsub-url: without it messages stay in this process's memory and NATS is not used (set by the environment variable TEST_PUBSUB_PASSWORD)"},
+		{"bad pubsub namespace", []string{"--pubsub-url", "nats://127.0.0.1:1", "--pubsub-namespace", "a..b"}, nil, `--pubsub-namespace "a..b" cannot prefix NATS subjects`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, errOut := &syncBuffer{}, &syncBuffer{}
@@ -180,5 +189,47 @@ func TestPolicyDefaultsInHelp(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}
+	}
+}
+
+// closedStdout is a stdout whose reader went away (--help | head), as the
+// os package reports it.
+type closedStdout struct{}
+
+func (closedStdout) Write([]byte) (int, error) {
+	return 0, &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}
+}
+
+// TestHelpIntoClosedPipe: --help into a pipe whose reader has gone (| head)
+// is no error: nothing on stderr, no usage printed again, exit 0.
+func TestHelpIntoClosedPipe(t *testing.T) {
+	errOut := &syncBuffer{}
+	r := production.New("test", hello, production.WithOutput(closedStdout{}, errOut), production.WithLookupEnv(noEnv))
+	if err := r.Run(context.Background(), []string{"--help"}); err != nil {
+		t.Errorf("Run(--help) into a closed pipe = %v (exit %d), want nil", err, production.ExitCode(err))
+	}
+	if errOut.String() != "" {
+		t.Errorf("stderr:\n%s\nwant nothing", errOut)
+	}
+}
+
+// TestStartupErrorNamesTheEnvironment: an error found after parsing (here
+// the log file cannot be created) names the environment variable whose
+// value it quotes.
+func TestStartupErrorNamesTheEnvironment(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(file, "app.log") // a directory that is a file
+	out := &syncBuffer{}
+	r := production.New("test", hello, production.WithOutput(out, out),
+		production.WithLookupEnv(envOf(map[string]string{"TEST_LOG_FILE": bad})))
+	err := r.Run(context.Background(), []string{"-p", "0"})
+	if production.ExitCode(err) != production.ExitStartup {
+		t.Fatalf("Run = %v (exit %d), want exit 78", err, production.ExitCode(err))
+	}
+	if want := "(set by the environment variable TEST_LOG_FILE)"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
 	}
 }

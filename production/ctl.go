@@ -61,7 +61,7 @@ var ctlEnvFlags = map[string]bool{"admin-address": true, "admin-socket": true, "
 // ctl runs `PROGRAM ctl ARGS`: parse, send the verb, print the answer.
 func (r *Runner) ctl(ctx context.Context, args []string) (err error) {
 	var cli ctlCLI
-	env := envResolver(r.envPrefix, r.lookupEnv)
+	env := envResolver(r.envPrefix, r.lookupEnv, map[string]envSource{})
 	parser, err := kong.New(&cli,
 		kong.Name(r.name+" ctl"),
 		kong.Description(fmt.Sprintf("Controls a running `%s` through its admin listener (--admin-address or --admin-socket).", r.name)),

@@ -24,8 +24,12 @@ import (
 // This file is the one drain path. Every life that leaves service (crash,
 // reload, recycle, hung, scale-down, Drain, the runner's stop) ends here:
 //
-//  1. it stops accepting (its listener view is closed: the acceptor hands new
-//     connections to the other lives only);
+//  1. it stops accepting (end closed its listener view as soon as the life
+//     ended, crashed or replaced: the acceptor hands new connections to the
+//     other lives only). When the runner stops, a life that ends cleanly
+//     keeps its view open until the acceptor has taken the connections
+//     already waiting in the kernel's accept queue (acceptor.closeAfterQueue),
+//     which would be reset if the socket closed with them in it;
 //  2. from now on every response carries "Connection: close", so each
 //     keep-alive client gets a full answer to the request it sent and moves
 //     to a live instance for the next one (http.Server.Shutdown is not used:
@@ -71,32 +75,54 @@ func (c *connInfo) set(idle bool) {
 	c.state.Store(next)
 }
 
+// servesQueue reports whether the runner is stopping while its acceptor still
+// hands over the connections queued in the kernel (closeAfterQueue): a life
+// that ends cleanly then keeps its view open until the acceptor is done.
+func (rs *runState) servesQueue() bool {
+	return rs.stopping != nil && isClosed(rs.stopping) && !rs.handedOver() && !isClosed(rs.acc.done)
+}
+
 // drain takes the life out of service and releases it (see above).
 func (l *life) drain() {
 	rs := l.rs
 	deadline := time.Now().Add(rs.cfg.DrainTimeout)
 	l.end(nil)
 	rs.track(l, "draining")
-	l.view.Close()
-	// The hooks' context carries the deadline until the drain ends, not
-	// only while they run: a goodbye written later on a hijacked
-	// connection with it must not fail with "context canceled".
-	endHooks := l.callDrainHooks(deadline)
-	<-l.serveDone
-
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
-	var sweep <-chan time.Time
 	stopping := rs.stopping
 	if rs.handedOver() {
 		// A binary upgrade's new process serves: clients move there, so
 		// idle connections are drained like a crash's, not closed.
 		stopping = nil
 	}
+	// While the runner stops, the acceptor still hands over the
+	// connections that were waiting in the kernel's accept queue
+	// (acceptor.closeAfterQueue): the view stays open until it is done, so
+	// that they are answered (with "Connection: close") instead of reset.
+	var queued <-chan struct{}
+	if l.view.open() && rs.servesQueue() {
+		queued = rs.acc.done
+	} else {
+		l.view.Close()
+	}
+	// The hooks' context carries the deadline until the drain ends, not
+	// only while they run: a goodbye written later on a hijacked
+	// connection with it must not fail with "context canceled".
+	endHooks := l.callDrainHooks(deadline)
+	if queued == nil {
+		<-l.serveDone
+	}
+
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	var sweep <-chan time.Time
 	seen := map[net.Conn]uint64{}
 wait:
-	for l.busy() {
+	for queued != nil || l.busy() {
 		select {
+		case <-queued:
+			queued = nil
+			l.view.Close()
+			<-l.serveDone
 		case <-l.changed:
 		case <-stopping:
 			stopping = nil
@@ -107,6 +133,10 @@ wait:
 		case <-sweep:
 			l.closeIdle(seen)
 		case <-timer.C:
+			if queued != nil {
+				l.view.Close()
+				<-l.serveDone
+			}
 			if n, h := l.conns.Load(), l.handlers.Load(); n > 0 || h > 0 {
 				l.log.Warnf("Instance #%d life %d: %d connection(s) and %d request(s) still open after --drain-timeout %v: closing them and ending the context", l.info.Number, l.info.Life, n, h, rs.cfg.DrainTimeout)
 				l.srv.Close()
@@ -571,12 +601,8 @@ func (rs *runState) abandon(l *life, n int) {
 	total := rs.abandonedNow()
 	l.log.Errorf("Instance #%d life %d: %d handler(s) still running at the drain deadline were abandoned (%d in all; Go cannot stop a goroutine)", l.info.Number, l.info.Life, n, total)
 	rs.emit(Event{Kind: EventAbandoned, Instance: l.info.Number, Life: l.info.Life, Count: n})
-	select {
-	case <-rs.stopping:
-		// Left running by the stop itself: Run's error names them (124).
-		rs.leave(fmt.Sprintf("instance #%d life %d: %d handler(s)", l.info.Number, l.info.Life, n))
-	default:
-	}
+	// Those still running when the stop ends are named by Run's error
+	// (124): stillAbandoned.
 	if total > int64(rs.cfg.MaxAbandoned) {
 		select {
 		case rs.fatal <- exitError(ExitAbandoned, fmt.Errorf("%w: %d handlers left running, more than --max-abandoned %d", ErrAbandoned, total, rs.cfg.MaxAbandoned)):
@@ -599,4 +625,17 @@ func (rs *runState) abandonedNow() int64 {
 		return true
 	})
 	return n
+}
+
+// stillAbandoned names the abandoned handlers still running, per life.
+func (rs *runState) stillAbandoned() []string {
+	var out []string
+	rs.abandonedLives.Range(func(k, _ any) bool {
+		l := k.(*life)
+		if h := l.handlers.Load(); h > 0 {
+			out = append(out, fmt.Sprintf("instance #%d life %d: %d handler(s)", l.info.Number, l.info.Life, h))
+		}
+		return true
+	})
+	return out
 }

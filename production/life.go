@@ -113,6 +113,9 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 	}
 	l.log = logging.Instance(rs.logs.Logger, rs.r.name, in.num, n)
 	l.labels = lifeLabels(l.info)
+	// The view exists before anything of the life runs, so that end (from
+	// any of the life's goroutines) can take it out of the rotation.
+	l.view = rs.acc.view()
 	l.ctx, l.cancel = context.WithCancelCause(rs.baseCtx)
 	l.container = rs.root.ChildNamed(fmt.Sprintf("instance #%d life %d", in.num, n))
 	rs.track(l, "starting")
@@ -163,8 +166,8 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 		},
 	}
 	l.srv.ConnState = l.countConns(l.srv.ConnState) // mw_metrics.go
-	l.view = rs.acc.view()
-	l.ln = lifeListener{l.view, l} // drain.go: hijacked connections stay known
+	// drain.go: hijacked connections stay known.
+	l.ln = lifeListener{l.view, l}
 	if rs.tls != nil {
 		// net/http adds its HTTP/2 settings to TLSConfig when Serve starts:
 		// every life needs its own copy. The handshake runs on the
@@ -286,12 +289,20 @@ func (l *life) recoverCrash() {
 	}
 }
 
-// end ends the life with reason err (nil: cleanly); the first call wins. From
-// now on the life's responses carry "Connection: close".
+// end ends the life with reason err (nil: cleanly); the first call wins. The
+// life leaves the rotation at once: its listener view is closed before end
+// returns, so the acceptor hands it no new connection (they go to the other
+// lives, or wait in the backlog while a replacement starts); only while the
+// runner's stop serves the kernel's accept queue does a life that ends
+// cleanly keep it until drain closes it. From now on the life's responses
+// carry "Connection: close".
 func (l *life) end(err error) {
 	l.endOnce.Do(func() {
 		l.draining.Store(true)
 		l.endErr = err
+		if err != nil || !l.rs.servesQueue() {
+			l.view.Close() // else drain closes it once the accept queue is served
+		}
 		close(l.ended)
 	})
 }

@@ -218,11 +218,21 @@ func TestConfigInContainer(t *testing.T) {
 		cfg.Respawn = false // must not stop the runner from respawning
 		return crashy(app)
 	}
-	h := startRunner(t, configure, []string{"-j", "1", "--pubsub-token", "tok-s3cret", "--key-password", "pw-s3cret"})
+	p := newPKI(t)
+	c, k := p.issue("server", false)
+	cert, _ := p.files("server", c, k)
+	key := p.pkcs8Encrypted("pkcs8", k, "pw-s3cret")
+	h := startRunner(t, configure, []string{"-j", "1", "--ssl", "--certificate-file", cert, "--key-file", key, "--key-password", "pw-s3cret",
+		"--admin-address", "127.0.0.1:0", "--admin-token", "tok-s3cret"})
 	if s := <-printed; strings.Contains(s, "s3cret") || !strings.Contains(s, "[redacted]") {
 		t.Errorf("Config printed with its secrets: %s", s)
 	}
-	if code, _, _, err := getWith(fresh(), h.run.URL+"/crash/crash"); err != nil || code != 200 {
+	// The NATS secrets need --pubsub-url (and a server): print a Config.
+	cfg := production.Config{PubSubToken: "tok-s3cret", PubSubPassword: "pw-s3cret", CertificatePassword: "cert-s3cret"}
+	if s := fmt.Sprintf("%v %+v %#v %s", cfg, cfg, cfg, cfg); strings.Contains(s, "s3cret") {
+		t.Errorf("Config printed with its secrets: %s", s)
+	}
+	if code, _, _, err := getWith(tlsClient(p, nil), h.run.URL+"/crash/crash"); err != nil || code != 200 {
 		t.Fatal(code, err)
 	}
 	waitFor(t, 10*time.Second, "the respawn", func() bool { return lives(h.run.Runner)[0] == 2 })
@@ -338,5 +348,50 @@ func TestConsoleWriteFailures(t *testing.T) {
 	waitFor(t, 10*time.Second, "failures counted", func() bool { return r.Stats().ConsoleWriteErrors >= 4 })
 	if n := strings.Count(stderr.String(), "writing the console (stdout) failed"); n != 1 {
 		t.Errorf("console failure reported %d times, want once:\n%s", n, stderr)
+	}
+}
+
+// TestBackoffStateBeforeItsEvent: when EventRespawning announces a backoff,
+// Stats already shows the instance in it. STATUS= and the admin listener
+// refresh on events, and none follows until the backoff ends: a state
+// stored after its event stayed stale for the whole backoff
+// (TestNotifyStatus saw "1 draining" instead of "1 restarting" under load).
+func TestBackoffStateBeforeItsEvent(t *testing.T) {
+	var run atomic.Pointer[production.Runner]
+	seen := make(chan string, 1)
+	hook := func(ev production.Event) {
+		if ev.Kind != production.EventRespawning || ev.Delay == 0 {
+			return
+		}
+		if r := run.Load(); r != nil {
+			for _, s := range r.Stats().Instances {
+				if s.Number == ev.Instance {
+					select {
+					case seen <- s.State:
+					default:
+					}
+				}
+			}
+		}
+	}
+	failRespawns := func(app *production.App) error {
+		if app.Info().Life > 1 {
+			return errors.New("not now")
+		}
+		return crashy(app)
+	}
+	h := startRunner(t, failRespawns, []string{"-j", "1", "--quiet"}, production.WithEventHook(hook),
+		production.WithRestartPolicy(production.RestartPolicy{MaxRestarts: 10, Window: time.Hour, InitialBackoff: time.Hour, MaxBackoff: time.Hour, StableAfter: time.Hour}))
+	run.Store(h.run.Runner)
+	if code, _, _, err := getWith(fresh(), h.run.URL+"/crash/crash"); err != nil || code != 200 {
+		t.Fatalf("GET /crash/crash = %d %v", code, err)
+	}
+	select {
+	case st := <-seen:
+		if st != "backoff" {
+			t.Errorf("instance state when its backoff was announced: %q, want \"backoff\"", st)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no backoff announced within 20s")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -18,14 +19,24 @@ import (
 // instance accepts (every one respawning) connections wait in the kernel's
 // backlog, and none is refused.
 type acceptor struct {
-	ln     net.Listener
-	conns  chan net.Conn // the fallback: any waiting view takes it
-	stop   chan struct{}
-	once   sync.Once
-	done   chan struct{}
-	log    *logrus.Entry
-	emit   func(Event)   // may be nil
-	errors atomic.Uint64 // accept errors survived
+	ln    net.Listener
+	conns chan net.Conn // the fallback: any waiting view takes it
+	stop  chan struct{}
+	once  sync.Once
+	done  chan struct{}
+	// startOnce starts run (start), or, when close comes first, marks
+	// the loop done without it.
+	startOnce sync.Once
+
+	// open holds every connection served, for yielding at the connection
+	// limit (evictSilent); epoch is the zero of their lastIO stamps.
+	openMu  sync.Mutex
+	open    map[*limitedConn]struct{}
+	epoch   time.Time
+	evicted atomic.Uint64 // silent connections closed to make room
+	log     *logrus.Entry
+	emit    func(Event)   // may be nil
+	errors  atomic.Uint64 // accept errors survived
 
 	// slots holds one token per open connection under --max-connections
 	// (nil: no limit); writeStall is --write-timeout (0: none). Both are
@@ -33,9 +44,24 @@ type acceptor struct {
 	slots      chan struct{}
 	writeStall time.Duration
 
-	mu    sync.Mutex                      // serialises changes to views
+	// quiesce is closed by closeAfterQueue: the loop then takes only the
+	// connections already waiting in the kernel's accept queue, and ends
+	// once it finds the queue empty or at quiesceBy. dlMu orders the
+	// listener deadlines set by closeAfterQueue and by the loop.
+	quiesce     chan struct{}
+	quiesceOnce sync.Once
+	quiesceBy   time.Time
+	dlMu        sync.Mutex
+
+	mu    sync.Mutex                      // serialises changes to views (and requeue against close)
 	views atomic.Pointer[[]*listenerView] // the open views, copy-on-write
 	next  int                             // round-robin position; owned by the accept loop
+
+	requeued sync.WaitGroup // connections a closed view handed back (requeue)
+
+	// acceptHook, set by tests only (before any Accept), runs in each
+	// Accept between its closed check and its wait.
+	acceptHook func(*listenerView)
 }
 
 // maxProbe bounds how many views one handoff tries before it falls back to
@@ -44,13 +70,22 @@ const maxProbe = 64
 
 func newAcceptor(ln net.Listener, log *logrus.Entry) *acceptor {
 	return &acceptor{
-		ln:    ln,
-		conns: make(chan net.Conn),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
-		log:   log,
+		ln:      ln,
+		conns:   make(chan net.Conn),
+		stop:    make(chan struct{}),
+		quiesce: make(chan struct{}),
+		done:    make(chan struct{}),
+		log:     log,
+		open:    map[*limitedConn]struct{}{},
+		epoch:   time.Now(),
 	}
 }
+
+// start starts the accept loop. The runner calls it once every instance
+// serves: until then connections wait in the kernel's accept queue, where
+// the old process of a binary upgrade still takes them, instead of being
+// held by a new process that may fail to start (and reset them).
+func (a *acceptor) start() { a.startOnce.Do(func() { go a.run() }) }
 
 // run supervises the accept loop: a panic in it is logged and the loop
 // restarted; it returns once close was called.
@@ -91,18 +126,83 @@ func (a *acceptor) limit(maxConns int, writeStall time.Duration) {
 
 func (a *acceptor) loop() {
 	var delay time.Duration
+	var quiesceBy <-chan time.Time // set once quiescing: the last moment to accept
+	armed := false                 // quiescing, and this Accept has its own short deadline
+	var yieldTick <-chan time.Time // under --max-connections: time to look for a silent connection
+	yielding := false              // a silent connection yielded its slot: the next one may too
 	for {
+		if quiesceBy == nil && isClosed(a.quiesce) {
+			t := time.NewTimer(time.Until(a.quiesceBy))
+			defer t.Stop()
+			quiesceBy = t.C
+		}
 		if a.slots != nil {
 			// At --max-connections the acceptor stops accepting: new
 			// connections wait in the kernel's backlog until one closes,
-			// instead of taking descriptors up to EMFILE.
+			// instead of taking descriptors up to EMFILE; meanwhile a
+			// connection silent for silentYield yields its slot.
+			if yieldTick == nil {
+				t := time.NewTicker(silentYield / 4)
+				defer t.Stop()
+				yieldTick = t.C
+			}
+			if yielding && len(a.slots) == cap(a.slots) {
+				// The last yield made room for a connection that was
+				// waiting: more may wait behind it.
+				if yielding = a.evictSilent("--max-connections"); yielding {
+					continue
+				}
+			}
 			select {
 			case a.slots <- struct{}{}:
 			case <-a.stop:
 				return
+			case <-yieldTick:
+				if len(a.slots) == cap(a.slots) {
+					yielding = a.evictSilent("--max-connections")
+				}
+				continue
+			case <-a.quiesce:
+				if quiesceBy == nil {
+					continue // start quiescing, then wait for a slot again
+				}
+				select {
+				case a.slots <- struct{}{}:
+				case <-a.stop:
+					return
+				case <-quiesceBy:
+					return
+				}
 			}
 		}
+		if quiesceBy != nil {
+			select {
+			case <-quiesceBy:
+				if a.slots != nil {
+					<-a.slots
+				}
+				return
+			default:
+			}
+			armed = a.armQuiet()
+		}
 		c, err := a.ln.Accept()
+		if err != nil && quiesceBy != nil && armed && isTimeout(err) {
+			// No connection within queueQuiet; the runtime may not have
+			// polled the socket meanwhile, so ask the kernel itself.
+			var ok bool
+			if c, ok = acceptQueued(a.ln); !ok {
+				// The accept queue is empty: close the socket now, so that
+				// a connection arriving after the check is refused rather
+				// than queued and reset by a later close.
+				a.ln.Close()
+				if a.slots != nil {
+					<-a.slots
+				}
+				return
+			}
+			err = nil
+		}
 		if err != nil {
 			if a.slots != nil {
 				<-a.slots
@@ -112,14 +212,23 @@ func (a *acceptor) loop() {
 				return
 			default:
 			}
+			if isTimeout(err) && isClosed(a.quiesce) {
+				continue // woken by closeAfterQueue: arm, then accept
+			}
 			if errors.Is(err, net.ErrClosed) {
 				// Closed by someone else than close: nothing more to accept.
 				a.log.WithError(err).Error("Shared listener closed")
 				return
 			}
 			// EMFILE, ENFILE, ECONNABORTED, …: never end the listener; back
-			// off like net/http does (5ms doubling up to 1s).
+			// off like net/http does (5ms doubling up to 1s). Out of
+			// descriptors, a silent connection yields first: then the
+			// acceptor retries at once.
 			a.errors.Add(1)
+			if (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) && a.evictSilent("no file descriptor left") {
+				delay = 0
+				continue
+			}
 			if delay == 0 {
 				delay = 5 * time.Millisecond
 			} else if delay *= 2; delay > time.Second {
@@ -139,9 +248,7 @@ func (a *acceptor) loop() {
 			continue
 		}
 		delay = 0
-		if a.slots != nil || a.writeStall > 0 {
-			c = &limitedConn{Conn: c, slots: a.slots, stall: a.writeStall}
-		}
+		c = a.track(c)
 		if !a.hand(c) {
 			return
 		}
@@ -176,14 +283,103 @@ func (a *acceptor) hand(c net.Conn) bool {
 	}
 }
 
+// requeue hands c, which a view took as it was being closed, to another
+// view (through the fallback), or closes it once the acceptor stops.
+func (a *acceptor) requeue(c net.Conn) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	select {
+	case <-a.stop:
+		c.Close()
+		return
+	default:
+	}
+	a.requeued.Go(func() {
+		select {
+		case a.conns <- c:
+		case <-a.stop:
+			c.Close()
+		}
+	})
+}
+
+// queueQuiet is how long an Accept waits while the acceptor quiesces: one
+// that finds no connection within it found the kernel's accept queue empty.
+const queueQuiet = 5 * time.Millisecond
+
+// closeAfterQueue stops accepting once the connections already waiting in
+// the kernel's accept queue have been taken and handed to the lives (which,
+// draining, answer them with "Connection: close"), or at deadline, then
+// closes the shared socket. Closing it at once would reset every connection
+// still in the queue. Idempotent; close may follow.
+func (a *acceptor) closeAfterQueue(deadline time.Time) {
+	started := true
+	a.startOnce.Do(func() { started = false; close(a.done) })
+	if !started || !canDeadline(a.ln) {
+		a.close()
+		return
+	}
+	a.quiesceOnce.Do(func() {
+		a.dlMu.Lock()
+		a.quiesceBy = deadline
+		close(a.quiesce)
+		if d, ok := a.ln.(deadliner); ok {
+			_ = d.SetDeadline(time.Now()) // wake the loop's Accept
+		}
+		a.dlMu.Unlock()
+	})
+	select {
+	case <-a.done:
+	case <-a.stop:
+	}
+	a.close()
+}
+
+// armQuiet gives the next Accept a deadline queueQuiet away (the listener
+// has deadlines: closeAfterQueue checked).
+func (a *acceptor) armQuiet() bool {
+	d, ok := a.ln.(deadliner)
+	if !ok {
+		return false
+	}
+	a.dlMu.Lock()
+	defer a.dlMu.Unlock()
+	return d.SetDeadline(time.Now().Add(queueQuiet)) == nil
+}
+
+type deadliner interface{ SetDeadline(time.Time) error }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func canDeadline(ln net.Listener) bool {
+	_, ok := ln.(deadliner)
+	return ok
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
 // close stops the accept loop, closes the shared socket and waits for the
-// loop to end. Idempotent.
+// loop (and any requeued connection) to end. Idempotent.
 func (a *acceptor) close() {
 	a.once.Do(func() {
+		a.mu.Lock()
 		close(a.stop)
+		a.mu.Unlock()
 		a.ln.Close()
 	})
+	a.startOnce.Do(func() { close(a.done) }) // never started: nothing to wait for
 	<-a.done
+	a.requeued.Wait()
 }
 
 // view returns a new listener view for one instance life.
@@ -219,9 +415,10 @@ func (a *acceptor) forget(v *listenerView) {
 
 // listenerView is one instance life's net.Listener on the shared socket.
 // Accept takes the next connection the acceptor hands over; Close makes a
-// pending and every later Accept return net.ErrClosed at once. Close is
-// idempotent and never closes the shared socket, so http.Server.Serve,
-// Shutdown and Close may call it freely.
+// pending and every later Accept return net.ErrClosed at once, and a closed
+// view takes no connection (one it was offered as it closed goes to another
+// view). Close is idempotent and never closes the shared socket, so
+// http.Server.Serve, Shutdown and Close may call it freely.
 type listenerView struct {
 	acc    *acceptor
 	own    chan net.Conn   // the round-robin handoff to this view
@@ -237,13 +434,25 @@ func (v *listenerView) Accept() (net.Conn, error) {
 		return nil, net.ErrClosed
 	default:
 	}
+	if v.acc.acceptHook != nil {
+		v.acc.acceptHook(v)
+	}
+	var c net.Conn
 	select {
-	case c := <-v.own:
-		return c, nil
-	case c := <-v.conns:
-		return c, nil
+	case c = <-v.own:
+	case c = <-v.conns:
 	case <-v.closed:
 		return nil, net.ErrClosed
+	}
+	select {
+	case <-v.closed:
+		// Closed while a connection was on offer too, and select took the
+		// connection: a closed view (a life that ended) serves no new
+		// connection.
+		v.acc.requeue(c)
+		return nil, net.ErrClosed
+	default:
+		return c, nil
 	}
 }
 
@@ -256,6 +465,54 @@ func (v *listenerView) Close() error {
 }
 
 func (v *listenerView) Addr() net.Addr { return v.addr }
+
+// open reports whether the view has not been closed.
+func (v *listenerView) open() bool { return !isClosed(v.closed) }
+
+// silentYield: at the connection limit (--max-connections, or no file
+// descriptor left), a connection that has moved no byte either way for this
+// long is closed to make room for a new one, the longest silent first: an
+// idle keep-alive connection, or one that sent its headers and then nothing,
+// must not lock new clients out. A connection that moves bytes (a download,
+// an upload, a stream) is never silent.
+const silentYield = time.Second
+
+// now is the time in nanoseconds since a.epoch (monotonic).
+func (a *acceptor) now() int64 { return int64(time.Since(a.epoch)) }
+
+// track wraps an accepted connection as a limitedConn and records it among
+// the open ones.
+func (a *acceptor) track(c net.Conn) net.Conn {
+	lc := &limitedConn{Conn: c, slots: a.slots, stall: a.writeStall, acc: a}
+	lc.lastIO.Store(a.now())
+	a.openMu.Lock()
+	a.open[lc] = struct{}{}
+	a.openMu.Unlock()
+	return lc
+}
+
+// evictSilent closes the open connection that has been silent longest, if
+// it has been silent for silentYield; it reports whether it closed one.
+func (a *acceptor) evictSilent(why string) bool {
+	now := a.now()
+	var victim *limitedConn
+	var at int64
+	a.openMu.Lock()
+	for c := range a.open {
+		if t := c.lastIO.Load(); now-t >= int64(silentYield) && (victim == nil || t < at) {
+			victim, at = c, t
+		}
+	}
+	a.openMu.Unlock()
+	if victim == nil {
+		return false
+	}
+	if a.evicted.Add(1) == 1 {
+		a.log.Warnf("At the connection limit (%s): closing connections silent for %v or more to make room for new ones, the longest silent first (counted in Stats.ConnectionsYielded); this is logged once", why, silentYield)
+	}
+	victim.Close()
+	return true
+}
 
 // writeChunk is the most one stall-bounded write sends: a write of more waits
 // for the client chunk by chunk, each within --write-timeout, so that a slow
@@ -272,15 +529,31 @@ type limitedConn struct {
 	net.Conn
 	slots chan struct{}
 	stall time.Duration
+	acc   *acceptor
+	// lastIO is when a byte last moved either way, in nanoseconds since
+	// acc.epoch (evictSilent).
+	lastIO atomic.Int64
 
 	once   sync.Once
 	mu     sync.Mutex
 	pinned bool // an explicit write deadline is set
 }
 
+func (c *limitedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.lastIO.Store(c.acc.now())
+	}
+	return n, err
+}
+
 func (c *limitedConn) Write(p []byte) (int, error) {
 	if c.stall <= 0 {
-		return c.Conn.Write(p)
+		n, err := c.Conn.Write(p)
+		if n > 0 {
+			c.lastIO.Store(c.acc.now())
+		}
+		return n, err
 	}
 	written := 0
 	for len(p) > 0 {
@@ -292,6 +565,9 @@ func (c *limitedConn) Write(p []byte) (int, error) {
 		c.mu.Unlock()
 		n, err := c.Conn.Write(chunk)
 		written += n
+		if n > 0 {
+			c.lastIO.Store(c.acc.now())
+		}
 		if err != nil {
 			return written, err
 		}
@@ -317,6 +593,9 @@ func (c *limitedConn) SetDeadline(t time.Time) error {
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
+		c.acc.openMu.Lock()
+		delete(c.acc.open, c)
+		c.acc.openMu.Unlock()
 		if c.slots != nil {
 			<-c.slots
 		}

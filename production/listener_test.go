@@ -44,7 +44,7 @@ func TestAcceptorSurvivesEMFILE(t *testing.T) {
 		t.Fatal(err)
 	}
 	acc := newAcceptor(&flakyListener{Listener: ln, fails: 3}, quietLog())
-	go acc.run()
+	acc.start()
 	defer acc.close()
 	v := acc.view()
 	defer v.Close()
@@ -80,7 +80,7 @@ func TestViewCloseKeepsSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	acc := newAcceptor(ln, quietLog())
-	go acc.run()
+	acc.start()
 	defer acc.close()
 
 	v1 := acc.view()
@@ -191,7 +191,7 @@ func testRoundRobinSockets(t *testing.T) {
 		t.Fatal(err)
 	}
 	acc := newAcceptor(ln, quietLog())
-	go acc.run()
+	acc.start()
 	defer acc.close()
 
 	views := []*listenerView{acc.view(), acc.view(), acc.view()}
@@ -243,4 +243,80 @@ func testRoundRobinSockets(t *testing.T) {
 	if counts := dialAndCount(20); counts[1] != 0 || counts[0]+counts[2] != 20 {
 		t.Errorf("20 connections after closing view 1: %v, want none for view 1", counts)
 	}
+}
+
+// TestClosedViewTakesNoConnection: a view closed while a connection is on
+// offer (both ready when its Accept waits, so select may take either) never
+// returns the connection; it goes to a live view instead.
+func TestClosedViewTakesNoConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := newAcceptor(ln, quietLog())
+	// The view under test is made ready both ways just before it waits: a
+	// connection in its (buffered) handoff, and closed.
+	offers := map[*listenerView]net.Conn{}
+	var mu sync.Mutex
+	acc.acceptHook = func(v *listenerView) {
+		mu.Lock()
+		c, ok := offers[v]
+		delete(offers, v)
+		mu.Unlock()
+		if ok {
+			v.own <- c
+			v.Close()
+		}
+	}
+	acc.start()
+	defer acc.close()
+
+	live := acc.view()
+	defer live.Close()
+	taken := make(chan net.Conn)
+	go func() {
+		for {
+			c, err := live.Accept()
+			if err != nil {
+				close(taken)
+				return
+			}
+			taken <- c
+		}
+	}()
+	took := 0
+	for i := range 50 {
+		v := acc.view()
+		v.own = make(chan net.Conn, 1)
+		c, peer := net.Pipe()
+		mu.Lock()
+		offers[v] = c
+		mu.Unlock()
+		if got, err := v.Accept(); err == nil {
+			t.Fatalf("try %d: a view closed with a connection on offer returned it (%v), want net.ErrClosed", i, got.RemoteAddr())
+		} else if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("try %d: Accept = %v, want net.ErrClosed", i, err)
+		}
+		select {
+		case left := <-v.own:
+			// select chose closed: the connection was never taken (with
+			// the real, unbuffered handoff the acceptor still holds it).
+			left.Close()
+			peer.Close()
+			continue
+		default:
+		}
+		took++
+		select {
+		case got := <-taken:
+			if got != c {
+				t.Fatalf("try %d: the live view got another connection", i)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("try %d: the connection the closed view took as it closed reached no live view", i)
+		}
+		c.Close()
+		peer.Close()
+	}
+	t.Logf("in %d of 50 tries select took the connection rather than the close", took)
 }

@@ -187,10 +187,14 @@ func (r *Runner) Addr() net.Addr {
 type Stats struct {
 	Instances    []InstanceStats
 	AcceptErrors uint64 // accept errors on the shared socket that the acceptor survived
-	Wanted       int    // the number of instances the runner runs (-j, then Scale)
-	Serving      int    // instances whose current life serves
-	Reloading    bool   // a rolling reload is under way
-	Abandoned    int64  // handlers left running past their life's drain deadline, still running
+	// ConnectionsYielded counts connections closed at the connection limit
+	// (--max-connections, or no file descriptor left) because they had been
+	// silent for a second or more, to make room for new ones.
+	ConnectionsYielded uint64
+	Wanted             int   // the number of instances the runner runs (-j, then Scale)
+	Serving            int   // instances whose current life serves
+	Reloading          bool  // a rolling reload is under way
+	Abandoned          int64 // handlers left running past their life's drain deadline, still running
 	// ConsoleWriteErrors counts console log writes that failed (a closed
 	// pipe); the first one is reported on stderr.
 	ConsoleWriteErrors uint64
@@ -225,6 +229,7 @@ func (r *Runner) Stats() Stats {
 	var s Stats
 	if acc != nil {
 		s.AcceptErrors = acc.errors.Load()
+		s.ConnectionsYielded = acc.evicted.Load()
 	}
 	if rs := r.rs.Load(); rs != nil {
 		s.Wanted = int(rs.wanted.Load())
@@ -282,7 +287,10 @@ func (r *Runner) Run(ctx context.Context, args []string) error {
 	if err != nil || helped {
 		return err
 	}
-	return r.run(ctx, cfg)
+	if err := r.run(ctx, cfg); err != nil {
+		return noteEnv(err, cfg.fromEnv, true) // cli.go (run's log line has it already, but not an error found before the logger)
+	}
+	return nil
 }
 
 // runState is what one Run shares with its instances.
@@ -349,6 +357,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	r.rs.Store(rs)
 	defer func() {
 		if err != nil {
+			err = noteEnv(err, cfg.fromEnv, true) // cli.go: name the variable that set a bad value
 			rs.entry.WithField("stack", stackOf(err)).Error(err.Error())
 			markLogged(err, !cfg.Quiet) // errors.go: Main does not print it again
 		}
@@ -385,7 +394,6 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	rs.acc = newAcceptor(ln, rs.entry)
 	rs.acc.emit = rs.emit
 	rs.acc.limit(cfg.MaxConnections, cfg.WriteTimeout)
-	go rs.acc.run()
 	defer rs.acc.close()
 
 	if rs.broker, err = openBroker(stopCtx, r.name, cfg, rs.entry); err != nil {
@@ -422,7 +430,10 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	r.mu.Unlock()
 
 	// Phase 1: start every instance; the first life of each must configure.
-	supCtx, cancelSup := context.WithCancel(stopCtx)
+	// The instances stop when phase 3 says so (cancelSup), not with stopCtx
+	// directly: by then the acceptor is taking the connections queued in
+	// the kernel, and the lives know the runner stops (rs.stopping).
+	supCtx, cancelSup := context.WithCancel(context.WithoutCancel(stopCtx))
 	defer cancelSup()
 	lp := &runLoop{rs: rs, ctx: supCtx, results: make(chan instResult), lives: map[int]int{}, reloadDone: make(chan error, 1)}
 	started := make(chan error, cfg.Concurrency)
@@ -447,6 +458,8 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		}
 	}
 	if failed == nil && !interrupted {
+		// Accept only now that every instance serves (listener.go).
+		rs.acc.start()
 		close(r.ready)
 		// Phase 2: serve until a signal, the end of every instance
 		// (--no-respawn), an instance over the restart intensity, or too
@@ -459,7 +472,15 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	if lp.running > 0 {
 		rs.entry.Infof("Stopping `%s` application...", r.name)
 	}
-	rs.acc.close()
+	// The acceptor first takes the connections already waiting in the
+	// kernel's accept queue (closing the socket would reset them): the
+	// lives, draining, answer them with "Connection: close", and keep
+	// their views open until it is done (drain.go).
+	quiesced := make(chan struct{})
+	go func() {
+		defer close(quiesced)
+		rs.acc.closeAfterQueue(time.Now().Add(cfg.DrainTimeout))
+	}()
 	close(rs.stopping)
 	cancelSup()
 	lp.failPending()
@@ -475,6 +496,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		}
 		lp.side.Wait()
 		rs.bg.Wait()
+		<-quiesced
 	}()
 	limit := time.NewTimer(cfg.shutdownTimeout())
 	defer limit.Stop()
@@ -489,7 +511,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	}
 
 	rs.leftMu.Lock()
-	left := rs.left
+	left := append(rs.left, rs.stillAbandoned()...) // a handler that returned in the meantime is not left
 	rs.leftMu.Unlock()
 	switch {
 	case failed != nil && ExitCode(failed) != 1:

@@ -110,12 +110,35 @@ func (r *Runner) handleSignals(rs *runState, done <-chan struct{}, stop func(), 
 	}
 }
 
+// reportedError is an error its source has logged already (a failed
+// reload, a failed binary upgrade): logVerb does not log it again, so that
+// one failure is one ERROR line.
+type reportedError struct{ error }
+
+func (e reportedError) Unwrap() error { return e.error }
+
+// reported marks err as logged by its source.
+func reported(err error) error {
+	if err == nil || isReported(err) {
+		return err
+	}
+	return reportedError{err}
+}
+
+func isReported(err error) bool {
+	var re reportedError
+	return errors.As(err, &re)
+}
+
 func (r *Runner) logVerb(rs *runState, what string, err error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, context.Canceled):
+	case isReported(err):
 	case errors.Is(err, ErrNotRunning):
 		rs.entry.Warnf("%s ignored: the runner is not serving (starting or stopping).", what)
+	case errors.Is(err, ErrLastInstance):
+		rs.entry.Warnf("%s refused: %v.", what, err)
 	default:
 		rs.entry.WithError(err).Errorf("%s failed: %v", what, err)
 	}

@@ -291,7 +291,11 @@ func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *lif
 		}
 	}
 	if !rs.cfg.Respawn {
-		log.Infof("Instance #%d %s.", in.num, what)
+		if reason != nil { // the instance is gone for good: an operator alerts on it
+			log.Errorf("Instance #%d %s. Not respawned (--no-respawn).", in.num, what)
+		} else {
+			log.Infof("Instance #%d %s.", in.num, what)
+		}
 		in.retire(l, "ended")
 		if reason != nil {
 			return nil, n, true, fmt.Errorf("%w: instance #%d: %w", ErrCrashed, in.num, reason)
@@ -312,14 +316,22 @@ func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *lif
 		}
 		log.Warnf("Instance #%d %s. Respawning %s: life %d failed to start.", in.num, what, inDelay(delay), n)
 	}
-	rs.emit(Event{Kind: EventRespawning, Instance: in.num, Life: n, Err: reason, Delay: delay})
 	prev := l
-	n = last // the last life number used
-	for {
+	// respawning announces the respawn of life n after delay. A backoff's
+	// state is stored before its event: STATUS= and the admin listener
+	// refresh on events, and no event follows until the backoff ends.
+	respawning := func(n int, err error) {
 		if delay > 0 {
 			in.retire(prev, "crashed")
 			prev = nil
 			in.state.Store(stateBackoff)
+		}
+		rs.emit(Event{Kind: EventRespawning, Instance: in.num, Life: n, Err: err, Delay: delay})
+	}
+	respawning(n, reason)
+	n = last // the last life number used
+	for {
+		if delay > 0 {
 			if !in.backoff(ctx, delay) {
 				return nil, n, true, nil
 			}
@@ -350,7 +362,7 @@ func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *lif
 			return nil, n, true, in.giveUp(nil, n, "failed to start: "+err.Error(), err)
 		}
 		rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": n}).Warnf("Instance #%d: %v. Respawning %s: life %d failed to start.", in.num, err, inDelay(delay), n)
-		rs.emit(Event{Kind: EventRespawning, Instance: in.num, Life: n, Err: err, Delay: delay})
+		respawning(n, err)
 	}
 }
 
@@ -618,7 +630,11 @@ func (lp *runLoop) handle(v verb) {
 			v.reply <- fmt.Errorf("%w: %d instances run, the most --max-instances allows; raise --max-instances to run more", ErrTooManyInstances, len(lp.insts))
 			return
 		}
-		v.n = max(1, len(lp.insts)+v.n)
+		if len(lp.insts)+v.n < 1 {
+			v.reply <- fmt.Errorf("%w: only %d runs", ErrLastInstance, len(lp.insts))
+			return
+		}
+		v.n = len(lp.insts) + v.n
 		fallthrough
 	case verbScale:
 		if v.n > rs.cfg.MaxInstances {
@@ -750,8 +766,11 @@ func (lp *runLoop) reloaded(err error) {
 	case err != nil && ctxDone(lp.ctx):
 		// The runner stops: not the reload's fault.
 	case err != nil:
-		rs.entry.WithError(err).Errorf("Reload aborted: %v. The instances not reloaded keep serving on their old lives.", err)
+		if !isReported(err) { // a reload hook (the certificate) said why already
+			rs.entry.WithError(err).Errorf("Reload aborted: %v. The instances not reloaded keep serving on their old lives.", err)
+		}
 		rs.emit(Event{Kind: EventReloadAborted, Instance: -1, Err: err})
+		err = reported(err) // signals.go: SIGHUP does not log it again
 	default:
 		rs.entry.Infof("Reloaded %d instances.", len(lp.insts))
 		rs.emit(Event{Kind: EventReloadFinished, Instance: -1, Count: len(lp.insts)})

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -60,7 +61,8 @@ func (c *Config) validateTLS() error {
 	if !c.SSL {
 		var given []string
 		for _, f := range []struct{ name, v string }{
-			{"--certificate-file", c.CertificateFile}, {"--key-file", c.KeyFile},
+			{"--certificate-file", c.CertificateFile}, {"--certificate-password", c.CertificatePassword},
+			{"--key-file", c.KeyFile}, {"--key-password", c.KeyPassword},
 			{"--client-ca-file", c.ClientCAFile}, {"--client-auth", c.ClientAuth},
 		} {
 			if f.v != "" {
@@ -187,6 +189,12 @@ func readPEM(flag, path, password, passwordFlag string) ([]byte, error) {
 			}
 			//lint:ignore SA1019 legacy encrypted PEM is what --*-password has always meant
 			der, err := x509.DecryptPEMBlock(block, []byte(password)) //nolint:staticcheck
+			if err == nil && strings.HasSuffix(block.Type, "PRIVATE KEY") && !isPrivateKey(der) {
+				// Legacy PEM encryption has no integrity check: a wrong
+				// password passes its padding check about once in 256
+				// tries and yields garbage.
+				err = errors.New("the decrypted bytes are not a private key")
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%s %s is encrypted (legacy PEM encryption, %s) and cannot be decrypted with %s: %w; check the password", flag, path, block.Headers["DEK-Info"], passwordFlag, err)
 			}
@@ -198,6 +206,19 @@ func readPEM(flag, path, password, passwordFlag string) ([]byte, error) {
 		return nil, fmt.Errorf("%s %s: no PEM data found (a DER file? convert it with `openssl x509 -inform der` or `openssl pkey -inform der`)", flag, path)
 	}
 	return out, nil
+}
+
+// isPrivateKey reports whether der is a private key in one of the forms a
+// PEM key file holds (PKCS#8, PKCS#1 RSA, SEC 1 EC).
+func isPrivateKey(der []byte) bool {
+	if _, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		return true
+	}
+	if _, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return true
+	}
+	_, err := x509.ParseECPrivateKey(der)
+	return err == nil
 }
 
 // certStore holds the pair served to new handshakes; Reload replaces it.
@@ -232,7 +253,7 @@ func (rs *runState) setupTLS() {
 		pair, err := cfg.loadKeyPair()
 		if err != nil {
 			rs.entry.WithError(err).Errorf("Certificate reload failed: still serving the old certificate; fix %s / %s and reload again", cfg.CertificateFile, cfg.KeyFile)
-			return fmt.Errorf("certificate reload: %w", err)
+			return reported(fmt.Errorf("certificate reload: %w", err)) // signals.go: logged once, here
 		}
 		store.pair.Store(&pair)
 		rs.entry.Infof("Certificate reloaded from %s (%s); new handshakes get it", cfg.CertificateFile, describeCert(&pair))

@@ -83,7 +83,7 @@ func (d *deploy) upgrade() error {
 		upg, err = tableflip.New(tableflip.Options{UpgradeTimeout: d.rs.cfg.UpgradeTimeout})
 		if err != nil {
 			d.log.WithError(err).Error("Binary upgrade failed: cannot set it up; still serving")
-			return fmt.Errorf("%w: %w", ErrUpgrade, err)
+			return reported(fmt.Errorf("%w: %w", ErrUpgrade, err)) // signals.go: logged once, here
 		}
 		if err := upg.Ready(); err != nil { // this process serves: no parent to tell
 			upg.Stop()
@@ -113,7 +113,7 @@ func (d *deploy) upgrade() error {
 	}
 	if err != nil {
 		d.log.WithError(err).Errorf("Binary upgrade failed: the new process did not become ready (%v); it was killed if it still ran, and this process (pid %d) keeps serving", err, os.Getpid())
-		return fmt.Errorf("%w: %w", ErrUpgrade, err)
+		return reported(fmt.Errorf("%w: %w", ErrUpgrade, err)) // signals.go: logged once, here
 	}
 	d.upgraded.Store(true)
 	d.log.Infof("Binary upgrade: the new process is ready and serves; this process (pid %d) drains and exits", os.Getpid())

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -19,7 +20,18 @@ func TestMain(m *testing.M) {
 		a := faultapp.New()
 		a.HangConfigure = os.Getenv("FAULTAPP_HANG_CONFIGURE") == "1"
 		a.HangHook = os.Getenv("FAULTAPP_HANG_HOOK") == "1"
-		production.New("faultapp", a.Configure).Main()
+		configure := a.Configure
+		if b := os.Getenv("FAULTAPP_UPGRADE_BREAK"); b != "" && os.Getenv("TABLEFLIP_HAS_PARENT_7DIU3") != "" {
+			// The new process of a binary upgrade cannot start: its
+			// configure fails, or hangs until the old process kills it.
+			configure = func(*production.App) error {
+				if b == "hang" {
+					select {}
+				}
+				return errors.New("faultapp: the new binary cannot start")
+			}
+		}
+		production.New("faultapp", configure).Main()
 		return
 	}
 	goleak.VerifyTestMain(m)

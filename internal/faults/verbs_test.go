@@ -266,3 +266,179 @@ func (e *eventCounter) count(k production.EventKind) int {
 	defer e.mu.Unlock()
 	return e.kinds[k]
 }
+
+// TestStopServesAcceptQueue: connections waiting in the kernel's accept
+// queue when SIGTERM comes are answered (with Connection: close) before the
+// listener closes, not reset. --max-connections 4 with 4 slow requests in
+// flight holds 10 new connections, their requests sent, in the queue.
+func TestStopServesAcceptQueue(t *testing.T) {
+	a := faultapp.New()
+	r := productiontest.Start(t, "faultapp", a.Configure, []string{"-j", "2", "--max-connections", "4", "--drain-timeout", "10s"})
+	addr := r.Addr().String()
+	type answer struct {
+		what   string
+		status int
+		close  bool
+		err    error
+	}
+	answers := make(chan answer, 14)
+	ask := func(what, path string) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			answers <- answer{what: what, err: err}
+			return
+		}
+		t.Cleanup(func() { c.Close() })
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		go func() {
+			c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				answers <- answer{what: what, err: err}
+				return
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			answers <- answer{what: what, status: resp.StatusCode, close: resp.Close, err: err}
+		}()
+	}
+	for range 4 {
+		ask("slow request", "/sleep?d=1500ms")
+	}
+	testutil.WaitFor(t, 10*time.Second, "4 slow requests in flight", func() bool {
+		n := int64(0)
+		for _, s := range r.Stats().Instances {
+			n += s.InFlight
+		}
+		return n == 4
+	})
+	for range 10 {
+		ask("queued request", "/ok") // in the kernel's accept queue: every slot is taken
+	}
+	r.Signal(syscall.SIGTERM)
+	for range 14 {
+		select {
+		case ans := <-answers:
+			if ans.err != nil || ans.status != 200 {
+				t.Errorf("%s at SIGTERM: %d %v, want 200", ans.what, ans.status, ans.err)
+			} else if ans.what == "queued request" && !ans.close {
+				t.Errorf("%s at SIGTERM answered without Connection: close", ans.what)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("an answer did not come within 30s")
+		}
+	}
+	if err := r.Stop(); err != nil {
+		t.Errorf("Run = %v, want a clean stop", err)
+	}
+}
+
+// TestStopUnderNewConnections: SIGTERM while clients keep opening new
+// connections: every request is answered or refused (the listener closed);
+// none is reset or cut.
+func TestStopUnderNewConnections(t *testing.T) {
+	a := faultapp.New()
+	r := productiontest.Start(t, "faultapp", a.Configure, []string{"-j", "2", "--quiet", "--drain-timeout", "3s"})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	load := loadclient.Start(ctx, loadclient.Config{Addr: r.Addr().String(), Path: "/ok", Workers: 16, Timeout: 20 * time.Second})
+	testutil.WaitFor(t, 10*time.Second, "answers", func() bool { return load.Result().Count(loadclient.OK) > 500 })
+	r.Signal(syscall.SIGTERM)
+	select {
+	case <-r.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run still running 30s after SIGTERM")
+	}
+	stop()
+	res := load.Wait()
+	if err := r.Stop(); err != nil {
+		t.Errorf("Run = %v, want a clean stop", err)
+	}
+	if res.Failed() != res.Count(loadclient.Refused) {
+		t.Errorf("SIGTERM under new-connection load: %v; only refusals (after the listener closed) are expected", res)
+	}
+	t.Logf("%v", res)
+}
+
+// TestFailedUpgradeLosesNoConnection: a binary upgrade (SIGUSR2) whose new
+// process cannot serve (its configure fails, or hangs until
+// --upgrade-timeout kills it) loses no connection: the new process accepts
+// only once every instance of it serves, so every connection the load opens
+// meanwhile is answered by the old one.
+func TestFailedUpgradeLosesNoConnection(t *testing.T) {
+	for _, brk := range []string{"fail", "hang"} {
+		t.Run(brk, func(t *testing.T) {
+			p := startProc(t, []string{"FAULTAPP_UPGRADE_BREAK=" + brk}, nil, "-j", "2", "--upgrade-timeout", "2s")
+			ctx, stop := context.WithCancel(context.Background())
+			defer stop()
+			fresh := loadclient.Start(ctx, loadclient.Config{Addr: p.addr, Path: "/ok", Workers: 4, Body: "ok"})
+			kept := loadclient.Start(ctx, loadclient.Config{Addr: p.addr, Path: "/ok", Workers: 2, KeepAlive: true, Body: "ok"})
+			testutil.WaitFor(t, 10*time.Second, "answers", func() bool { return fresh.Result().Count(loadclient.OK) > 100 })
+			if err := p.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+				t.Fatal(err)
+			}
+			testutil.WaitFor(t, 30*time.Second, "the upgrade failed", func() bool {
+				return strings.Contains(p.out.String(), "Binary upgrade failed")
+			})
+			before := fresh.Result().Count(loadclient.OK)
+			testutil.WaitFor(t, 10*time.Second, "answers after the failed upgrade", func() bool {
+				return fresh.Result().Count(loadclient.OK) > before+100
+			})
+			stop()
+			for name, res := range map[string]*loadclient.Result{"new-connection": fresh.Wait(), "keep-alive": kept.Wait()} {
+				if res.Failed() > 0 {
+					t.Errorf("%s load through a failed upgrade (%s): %v", name, brk, res)
+				}
+			}
+			p.mustServe(t, "after the failed upgrade")
+			if code := p.stop(t, 15*time.Second); code != 0 {
+				t.Errorf("exit code %d after SIGTERM, want 0\n%s", code, p.out)
+			}
+		})
+	}
+}
+
+// TestSilentConnectionsYield: 400 connections that send their headers and
+// then nothing, against a process limited to 256 descriptors (with and
+// without --max-connections), do not lock a new client out: at the
+// connection limit the longest silent connection yields to a new one, and
+// a client beside them keeps getting answers.
+func TestSilentConnectionsYield(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"no limit", []string{"-j", "2"}},
+		{"max-connections", []string{"-j", "2", "--max-connections", "200"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := startProcWith(t, "ulimit -n 256;", nil, nil, c.args...)
+			var silent []net.Conn
+			for range 400 {
+				s, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
+				if err != nil {
+					t.Fatalf("silent connection %d: %v", len(silent), err)
+				}
+				t.Cleanup(func() { s.Close() })
+				fmt.Fprintf(s, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n") // and no body
+				silent = append(silent, s)
+			}
+			ctx, stop := context.WithCancel(context.Background())
+			defer stop()
+			load := loadclient.Start(ctx, loadclient.Config{Addr: p.addr, Path: "/ok", Workers: 1, Body: "ok", Timeout: 10 * time.Second})
+			testutil.WaitFor(t, 30*time.Second, "10 answers beside 400 silent connections", func() bool {
+				return load.Result().Count(loadclient.OK) >= 10
+			})
+			stop()
+			if res := load.Wait(); res.Failed() > 0 {
+				t.Errorf("a client beside 400 silent connections: %v", res)
+			}
+			if !strings.Contains(p.out.String(), "closing connections silent") {
+				t.Errorf("the yielding of silent connections is not logged:\n%s", p.out)
+			}
+			if code := p.stop(t, 20*time.Second); code != 0 {
+				t.Errorf("exit code %d\n%s", code, p.out)
+			}
+		})
+	}
+}

@@ -98,7 +98,14 @@ func (f *TextFormatter) Format(e *logrus.Entry) ([]byte, error) {
 	}
 	b.WriteString(levelName[lvl])
 	b.WriteByte(' ')
-	b.WriteString(strings.TrimRight(e.Message, "\n"))
+	msg := strings.TrimRight(e.Message, "\n")
+	if f.Journal && strings.Contains(msg, "\n") {
+		// The journal makes each line a record: every line of a
+		// message (errors.Join's) keeps the level, or journalctl -p err
+		// misses all but the first.
+		msg = strings.ReplaceAll(msg, "\n", "\n"+journalPriority[lvl])
+	}
+	b.WriteString(msg)
 
 	var fieldsArr [16]field
 	fields := fieldsArr[:0]

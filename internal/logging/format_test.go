@@ -80,3 +80,18 @@ func (e *stackError) Format(s fmt.State, verb rune) {
 		fmt.Fprintf(s, "\n%s", e.stack)
 	}
 }
+
+// TestJournalMultiLineMessage: under the journal every line of a message
+// (the runner's final error joins several) carries the level prefix, so
+// that the journal records each line at that priority (journalctl -p err).
+func TestJournalMultiLineMessage(t *testing.T) {
+	e := &logrus.Entry{Level: logrus.ErrorLevel, Message: "production: instance crashed: #0: boom\nproduction: instance crashed: #1: bang", Data: logrus.Fields{"app": "x"}}
+	b, err := (&logging.TextFormatter{Journal: true}).Format(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<3>ERROR production: instance crashed: #0: boom\n<3>production: instance crashed: #1: bang app=x\n"
+	if string(b) != want {
+		t.Errorf("got  %q\nwant %q", b, want)
+	}
+}

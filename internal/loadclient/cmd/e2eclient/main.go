@@ -165,11 +165,11 @@ func crashLoop(args []string) error {
 	instance := fs.Int("instance", 0, "the instance to crash")
 	n := fs.Int("n", 12, "how many lives to crash")
 	fs.Parse(args)
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(2 * time.Minute)
 	var lastLife uint64
 	for i := 0; i < *n; {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("crashed %d lives of instance #%d within a minute, want %d", i, *instance, *n)
+			return fmt.Errorf("crashed %d lives of instance #%d within 2 minutes, want %d", i, *instance, *n)
 		}
 		before, err := readInstances(*admin)
 		if err != nil {
@@ -185,20 +185,25 @@ func crashLoop(args []string) error {
 			return err
 		}
 		// The request is counted when its handler returns, which may
-		// follow the answer: wait until one instance counts it.
+		// follow the answer: wait until one instance counts it (or a life
+		// changed meanwhile, and the count says nothing: try again).
 		served, life := -1, uint64(0)
-		for wait := time.Now().Add(10 * time.Second); served < 0 && time.Now().Before(wait); {
+		for wait, changed := time.Now().Add(10*time.Second), false; served < 0 && !changed && time.Now().Before(wait); {
 			after, err := readInstances(*admin)
 			if err != nil {
 				c.Close()
 				return err
 			}
-			for num, a := range after {
-				if b, ok := before[num]; ok && a[0] == b[0] && a[1] == b[1]+1 {
+			for num, b := range before {
+				a, ok := after[num]
+				switch {
+				case !ok || a[0] != b[0]:
+					changed = true
+				case a[1] == b[1]+1:
 					served, life = num, a[0]
 				}
 			}
-			if served < 0 {
+			if served < 0 && !changed {
 				time.Sleep(20 * time.Millisecond)
 			}
 		}
@@ -210,6 +215,21 @@ func crashLoop(args []string) error {
 			fmt.Printf("crashing instance #%d life %d\n", served, life)
 			lastLife = life
 			i++
+			c.Close()
+			// The next connection must find the next life: wait for it.
+			for wait := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				now, err := readInstances(*admin)
+				if err != nil {
+					return err
+				}
+				if a, ok := now[*instance]; ok && a[0] > lastLife {
+					break
+				}
+				if time.Now().After(wait) {
+					return fmt.Errorf("instance #%d: no life after %d serves within 10s", *instance, lastLife)
+				}
+			}
+			continue
 		}
 		c.Close()
 	}

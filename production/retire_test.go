@@ -1,0 +1,178 @@
+package production_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/goangel/angel/production"
+)
+
+// heldClock is a Clock whose timers fire only when the test releases them:
+// a respawn backoff lasts exactly as long as the test wants.
+type heldClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	pending []*heldTimer
+}
+
+type heldTimer struct {
+	f     func()
+	state atomic.Int32 // 0 pending, 1 fired, 2 stopped
+}
+
+func (t *heldTimer) Stop() bool { return t.state.CompareAndSwap(0, 2) }
+
+func (c *heldClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *heldClock) AfterFunc(d time.Duration, f func()) production.Timer {
+	t := &heldTimer{f: f}
+	c.mu.Lock()
+	c.pending = append(c.pending, t)
+	c.mu.Unlock()
+	return t
+}
+
+// release fires every pending timer and returns how many fired.
+func (c *heldClock) release() int {
+	c.mu.Lock()
+	ts := c.pending
+	c.pending = nil
+	c.now = c.now.Add(time.Hour)
+	c.mu.Unlock()
+	n := 0
+	for _, t := range ts {
+		if t.state.CompareAndSwap(0, 1) {
+			go t.f()
+			n++
+		}
+	}
+	return n
+}
+
+// TestRetiredLifeTakesNoConnection: one instance, whose life crashed while
+// configure fails (slowly: a database that does not answer), so that no
+// life serves, first while the replacement configures, then through the
+// respawn backoff. New connections made meanwhile wait (in the backlog, or
+// held by the acceptor) and are answered by the next life that serves,
+// never by the crashed life nor by one that failed to start: a life that
+// ends leaves the rotation at once, the shared fallback handoff included.
+func TestRetiredLifeTakesNoConnection(t *testing.T) {
+	for round := range 3 {
+		t.Run(fmt.Sprintf("round %d", round+1), testRetiredLifeTakesNoConnection)
+	}
+}
+
+func testRetiredLifeTakesNoConnection(t *testing.T) {
+	clock := &heldClock{now: time.Unix(1e9, 0)}
+	var failing atomic.Bool
+	configuring := make(chan struct{}, 16) // a failing configure began
+	fail := make(chan struct{})            // closed: failing configures return
+	configure := func(app *production.App) error {
+		if failing.Load() {
+			configuring <- struct{}{}
+			<-fail
+			return errors.New("database unreachable")
+		}
+		if err := hello(app); err != nil {
+			return err
+		}
+		app.Router.Get("/crash", func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "bye")
+			app.Crash(errors.New("out of memory"))
+		})
+		return nil
+	}
+	var ev eventLog
+	h := startRunner(t, configure, []string{"-j", "1", "--quiet"}, production.WithClock(clock), production.WithEventHook(ev.hook))
+	defer func() {
+		select {
+		case <-fail:
+		default:
+			close(fail)
+		}
+	}()
+	addr := h.run.Addr().String()
+	// Life 1 serves (so its crash respawns at once), then crashes.
+	if code, _, _, err := h.get("/"); err != nil || code != 200 {
+		t.Fatalf("GET / = %d %v", code, err)
+	}
+	failing.Store(true)
+	if code, _, _, err := getWith(fresh(), h.run.URL+"/crash"); err != nil || code != 200 {
+		t.Fatalf("GET /crash = %d %v", code, err)
+	}
+	// Gap 1: life 2 configures (and will fail); life 1 has crashed.
+	select {
+	case <-configuring:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no respawn began within 10s of the crash")
+	}
+	conns := sendInGap(t, addr, 4)
+	// Gap 2: life 2 fails, life 3 (at once: the first failed start after a
+	// life that started well) fails too, and the instance backs off, held
+	// by the clock.
+	close(fail)
+	var failed int
+	waitFor(t, 10*time.Second, "a failed start and a backoff", func() bool {
+		for _, e := range ev.all() {
+			if e.Kind == production.EventRespawning && e.Delay > 0 {
+				failed = e.Life
+				return true
+			}
+		}
+		return false
+	})
+	conns = append(conns, sendInGap(t, addr, 4)...)
+	// End the gap: configure works again, the backoff ends, the next life
+	// serves and answers every request sent in the gaps.
+	failing.Store(false)
+	waitFor(t, 10*time.Second, "the backoff timer", func() bool { return clock.release() > 0 })
+	next := strconv.Itoa(failed + 1)
+	for i, c := range conns {
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Errorf("connection %d made in a gap: %v, want an answer from life %s", i, err, next)
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if life := resp.Header.Get("X-Life"); resp.StatusCode != 200 || life != next {
+			t.Errorf("connection %d made in a gap: %d from life %q, want 200 from life %s (lives 1 to %d had ended)", i, resp.StatusCode, life, next, failed)
+		}
+	}
+	if err := h.stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+}
+
+// sendInGap opens n connections and sends a request on each; the answers
+// are read later.
+func sendInGap(t *testing.T, addr string, n int) []net.Conn {
+	t.Helper()
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			t.Fatalf("dial %d while no life serves: %v (connections must wait, not be refused)", i, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	return conns
+}
