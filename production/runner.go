@@ -339,7 +339,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		return startupError("logging: %w", err)
 	}
 	defer logs.Close()
-	logs.Logger.AddHook(newRedactHook(cfg)) // admin_secrets.go: no secret in a log line
+	logs.AddHook(newRedactHook(cfg)) // admin_secrets.go: no secret in a log line (fires before the file hook)
 	rs := &runState{
 		r:         r,
 		cfg:       cfg,
