@@ -75,6 +75,7 @@ func (a *App) Release() { a.releaseOnce.Do(func() { close(a.release) }) }
 // Configure is the production.Runner configure function.
 func (a *App) Configure(app *production.App) error {
 	if a.HangConfigure && app.Info().Life > 1 {
+		app.Logger.Warn("faultapp: this configure hangs (HangConfigure)")
 		select {} // a configure that never returns
 	}
 	if a.HangHook {

@@ -345,6 +345,11 @@ func TestShutdownBounded(t *testing.T) {
 			if code, _, err := p.get("/crash/error"); err != nil || code != 200 {
 				t.Fatalf("GET /crash/error = %d %v", code, err)
 			}
+			// The crash comes after the answer: a SIGTERM sent before the
+			// respawn began would find nothing hung.
+			testutil.WaitFor(t, 10*time.Second, "the respawn's configure hanging", func() bool {
+				return strings.Contains(p.out.String(), "this configure hangs")
+			})
 		}, "configure"},
 		{"hung hook", []string{"FAULTAPP_HANG_HOOK=1"}, func(*testing.T, *proc) {}, "hook"},
 		{"hung handler", nil, func(t *testing.T, p *proc) {
