@@ -314,6 +314,11 @@ func (a *adminState) onEvent(ev Event) {
 		m.reloads.WithLabelValues(outcome).Inc()
 	case EventScaled:
 		m.scales.Inc()
+		// Scaling up takes the lowest free numbers: their series exist at 0
+		// from now on, before a crash of their first life can reach them.
+		for n := range ev.Count {
+			m.zeroInstance(strconv.Itoa(n))
+		}
 	case EventRecycled:
 		m.recycles.WithLabelValues(inst).Inc()
 	case EventHung:

@@ -851,8 +851,8 @@ func TestAdminMetricsExistAtZero(t *testing.T) {
 	if code, body := h.call(t, "POST", "/scale?n=3"); code != 200 {
 		t.Fatalf("POST /scale?n=3: %d %s", code, body)
 	}
-	if m := h.scrape(t); !m.has("goangel_crashes_total", "goangel_instance", "2", "cause", "crash") {
-		t.Error("goangel_crashes_total of instance 2 is not exposed after scaling to 3")
+	if m := h.scrape(t); !m.has("goangel_crashes_total", "goangel_instance", "2", "cause", "crash") || !m.has("goangel_recycles_total", "goangel_instance", "2") {
+		t.Error("the counters of instance 2 are not exposed after scaling to 3")
 	}
 }
 

@@ -619,10 +619,11 @@ func (rs *runState) leave(what string) {
 // they run (a slow request that returns after the deadline stops counting).
 // Past --max-abandoned still running the runner exits with ExitAbandoned.
 func (rs *runState) abandon(l *life, n int) {
+	stack := l.goroutines()
 	rs.abandonedLives.Store(l, struct{}{})
 	total := rs.abandonedNow()
-	l.log.Errorf("Instance #%d life %d: %d handler(s) still running at the drain deadline were abandoned (%d in all; Go cannot stop a goroutine)", l.info.Number, l.info.Life, n, total)
-	rs.emit(Event{Kind: EventAbandoned, Instance: l.info.Number, Life: l.info.Life, Count: n})
+	l.log.WithField("stack", stack).Errorf("Instance #%d life %d: %d handler(s) still running at the drain deadline were abandoned (%d in all; Go cannot stop a goroutine)", l.info.Number, l.info.Life, n, total)
+	rs.emit(Event{Kind: EventAbandoned, Instance: l.info.Number, Life: l.info.Life, Count: n, Stack: stack})
 	// Those still running when the stop ends are named by Run's error
 	// (124): stillAbandoned.
 	if total > int64(rs.cfg.MaxAbandoned) {

@@ -46,7 +46,10 @@ const (
 	// (its requests' and its app.Go functions'). The life is replaced.
 	EventHung
 	// EventAbandoned: a stopped life left Count handlers running past its
-	// drain deadline (Go cannot kill a goroutine).
+	// drain deadline (Go cannot kill a goroutine); Stack holds the stacks of
+	// the life's goroutines still running, so that a handler that hung on a
+	// life already leaving service (recycled, reloaded, scaled down, never
+	// reported as EventHung) still shows where it is stuck.
 	EventAbandoned
 	// EventCrashLoop: lives crash at a high rate across the instances; Count
 	// is the number of crashes within Delay. The runner keeps respawning.
@@ -85,7 +88,7 @@ type Event struct {
 	Err      error
 	Delay    time.Duration
 	Count    int       // see each EventKind
-	Stack    string    // a crash's stack, or a hung life's goroutines
+	Stack    string    // a crash's stack, or a hung or abandoning life's goroutines
 	Time     time.Time // wall-clock time of the event
 }
 

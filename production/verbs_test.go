@@ -298,8 +298,44 @@ func TestHungInstanceReplaced(t *testing.T) {
 	if code, _, _, err := h.get("/"); err != nil || code != 200 {
 		t.Fatalf("GET / after the hang = %d %v", code, err)
 	}
-	if out := h.run.Log(); !strings.Contains(out, "is hung") || !strings.Contains(out, "abandoned") {
-		t.Errorf("log does not report the hang:\n%s", out)
+	// Stats counts the abandoned handler just before the line is logged.
+	waitFor(t, 20*time.Second, "the hang and the abandoned handler logged", func() bool {
+		out := h.run.Log()
+		return strings.Contains(out, "is hung") && strings.Contains(out, "abandoned")
+	})
+}
+
+// TestRecycledLifeAbandonsWithStack: a handler that hangs on a life that is
+// leaving service anyway (here recycled by --max-requests, so hang detection,
+// which watches the serving life, never reports it) is abandoned at the drain
+// deadline, and that report carries the stack of the goroutines left running.
+func TestRecycledLifeAbandonsWithStack(t *testing.T) {
+	release := make(chan struct{})
+	configure := func(app *production.App) error {
+		hello(app)
+		app.Router.Get("/block", func(w http.ResponseWriter, r *http.Request) {
+			blockedHandler(release)
+		})
+		return nil
+	}
+	var ev eventLog
+	h := startRunner(t, configure, []string{"-j", "1", "--max-requests", "1", "--drain-timeout", "200ms", "--max-abandoned", "5"}, production.WithEventHook(ev.hook))
+	defer close(release)
+	go func() {
+		if resp, err := fresh().Get(h.run.URL + "/block"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	waitFor(t, 20*time.Second, "the abandoned handler reported", func() bool { return ev.count(production.EventAbandoned) == 1 })
+	e, _ := ev.find(production.EventAbandoned)
+	if !strings.Contains(e.Stack, "blockedHandler") {
+		t.Errorf("the abandoned event's stack does not show the blocked handler:\n%s", e.Stack)
+	}
+	if n := ev.count(production.EventHung); n != 0 {
+		t.Errorf("%d hung events without --hang-timeout", n)
+	}
+	if code, _, _, err := h.get("/"); err != nil || code != 200 {
+		t.Fatalf("GET / after the recycle = %d %v", code, err)
 	}
 }
 

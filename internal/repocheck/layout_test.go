@@ -34,9 +34,22 @@ func TestPublicPackages(t *testing.T) {
 }
 
 // The library's build (tests aside) needs no NATS server: it is a test
-// dependency only.
+// dependency only. internal/testutil/natstest, which starts one for tests, is
+// imported by test files only, and left out of the build checked here.
 func TestNoNATSServerInBuild(t *testing.T) {
-	for _, dep := range strings.Fields(goCmd(t, root(t), "list", "-deps", "./...")) {
+	const natstest = "github.com/goangel/angel/internal/testutil/natstest"
+	var pkgs []string
+	for _, line := range strings.Split(strings.TrimSpace(goCmd(t, root(t), "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...")), "\n") {
+		f := strings.Fields(line)
+		if f[0] == natstest {
+			continue
+		}
+		if slices.Contains(f[1:], natstest) {
+			t.Errorf("%s imports %s: start NATS servers from test files only", f[0], natstest)
+		}
+		pkgs = append(pkgs, f[0])
+	}
+	for _, dep := range strings.Fields(goCmd(t, root(t), append([]string{"list", "-deps"}, pkgs...)...)) {
 		if strings.HasPrefix(dep, "github.com/nats-io/nats-server") {
 			t.Fatalf("go build ./... compiles %s: start NATS servers in test files only", dep)
 		}
