@@ -142,7 +142,8 @@ func TestCtl(t *testing.T) {
 }
 
 // TestCtlUpgrade: `example ctl upgrade` replaces the running example by a
-// new process, which takes the admin socket over; the old one exits 0.
+// new process, which takes the admin socket and the admin address over
+// (generation 1); the old one exits 0.
 func TestCtlUpgrade(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs subprocesses")
@@ -160,8 +161,9 @@ func TestCtlUpgrade(t *testing.T) {
 	copyFile(t, self, bin)
 	sock := filepath.Join(t.TempDir(), "admin.sock")
 	logs, out := newLogFile(t)
-	old := exampleCmd(bin, "-a 127.0.0.1 -p 0 -j 1 --upgrade-timeout 20s --admin-socket "+sock, out)
+	old := exampleCmd(bin, "-a 127.0.0.1 -p 0 -j 1 --upgrade-timeout 20s --admin-address 127.0.0.1:0 --admin-socket "+sock, out)
 	startCmd(t, old)
+	addr := logs.waitLog(t, `Admin listener at http://(127\.0\.0\.1:\d+)`)[1]
 	logs.waitLog(t, `Instance #0 listening at`)
 	at := "--admin-socket " + sock
 
@@ -175,6 +177,12 @@ func TestCtlUpgrade(t *testing.T) {
 	snap := ctlSnapshot(t, nil, at)
 	if snap.PID == old.Process.Pid || snap.PID == 0 || snap.Serving != 1 {
 		t.Errorf("after the upgrade the socket answers for pid %d (old %d), %d serving", snap.PID, old.Process.Pid, snap.Serving)
+	}
+	if tcp := ctlSnapshot(t, nil, "--admin-address "+addr); tcp.PID != snap.PID {
+		t.Errorf("after the upgrade --admin-address %s answers for pid %d, the socket for %d", addr, tcp.PID, snap.PID)
+	}
+	if snap.Generation != 1 || snap.LastUpgrade.IsZero() || snap.Build.GoVersion == "" {
+		t.Errorf("after one upgrade: generation %d, last upgrade %v, build %+v; want generation 1 and the time", snap.Generation, snap.LastUpgrade, snap.Build)
 	}
 	if err := syscall.Kill(snap.PID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)

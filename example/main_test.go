@@ -16,12 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"github.com/goangel/angel/internal/testutil"
+	"github.com/goangel/angel/internal/testutil/natstest"
 	"github.com/goangel/angel/production"
 	"github.com/goangel/angel/production/productiontest"
 	"github.com/goangel/angel/pubsub"
@@ -261,7 +261,7 @@ func TestHelpListsAppFlags(t *testing.T) {
 // nats-server: a greeting changed on one reaches every instance of both, and
 // no client receives its own message.
 func TestNATS(t *testing.T) {
-	url := natsServer(t)
+	url := natstest.JetStream(t)
 	recvA, recvB := &counter{}, &counter{}
 	a := start(t, recvA, "--pubsub-url", url)
 	b := start(t, recvB, "--pubsub-url", url)
@@ -296,33 +296,6 @@ func TestNATS(t *testing.T) {
 	}
 }
 
-// natsServer runs a NATS server with JetStream (in a temporary directory)
-// on 127.0.0.1 until the test ends, and returns its URL.
-func natsServer(t *testing.T) string {
-	t.Helper()
-	return startNATS(t, &server.Options{JetStream: true, StoreDir: t.TempDir()})
-}
-
-// startNATS runs a NATS server with opts on a free port of 127.0.0.1 until
-// the test ends, and returns its URL.
-func startNATS(t *testing.T, opts *server.Options) string {
-	t.Helper()
-	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	return ns.ClientURL()
-}
-
 // TestCrashStorm: every instance crashes at once, right after a greeting
 // change, round after round; after each storm every instance serves the
 // last greeting. On NATS the greeting lives in the server: a second runner
@@ -335,7 +308,7 @@ func TestCrashStorm(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var args []string
 			if tc.nats {
-				args = []string{"--pubsub-url", natsServer(t)}
+				args = []string{"--pubsub-url", natstest.JetStream(t)}
 			}
 			st := &storm{}
 			rn := startStorm(t, nil, st, args...)
@@ -365,7 +338,7 @@ func TestCrashStorm(t *testing.T) {
 // TestNATSWithoutJetStream: start-up says clearly that retained messages
 // are not available; the example still serves and passes greetings live.
 func TestNATSWithoutJetStream(t *testing.T) {
-	rn := start(t, nil, "--pubsub-url", startNATS(t, &server.Options{}))
+	rn := start(t, nil, "--pubsub-url", natstest.Start(t, nil).ClientURL())
 	if want := "the NATS server has no JetStream: retained messages are not available"; !strings.Contains(rn.Log(), want) {
 		t.Errorf("log lacks %q:\n%s", want, rn.Log())
 	}
@@ -378,7 +351,7 @@ func TestNATSWithoutJetStream(t *testing.T) {
 // TestNamespaces: two apps on one NATS server are apart by default (each
 // app's name prefixes its subjects); with one --pubsub-namespace they talk.
 func TestNamespaces(t *testing.T) {
-	url := natsServer(t)
+	url := natstest.JetStream(t)
 	run := func(name string, args ...string) *productiontest.Runner {
 		return productiontest.Start(t, name, tagged(nil, nil), append([]string{"-j", "2", "--pubsub-url", url}, args...), production.WithFlags(&Flags{}))
 	}
@@ -507,7 +480,7 @@ func startCmd(t *testing.T, cmd *exec.Cmd) {
 // other instances take the greeting, and the storage failure is logged
 // (issue 20: it answered 500 "could not tell the other instances").
 func TestGreetingStoredFailed(t *testing.T) {
-	url := natsServer(t)
+	url := natstest.JetStream(t)
 	rn := start(t, nil, "--pubsub-url", url)
 	nc, err := nats.Connect(url)
 	if err != nil {

@@ -278,6 +278,25 @@ func notifyListener(t *testing.T) (string, func() []note) {
 	}
 }
 
+// upgradable returns a copy of the test binary (the example) for a test to
+// upgrade: the upgrade replaces the file the process runs. Orphans (the
+// upgraded process, once the old one exits) become this process's
+// children, so that the test can wait for them. self is the test binary,
+// to copy over bin again as the new version.
+func upgradable(t *testing.T) (self, bin string) {
+	t.Helper()
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatalf("PR_SET_CHILD_SUBREAPER: %v", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(t.TempDir(), "example")
+	copyFile(t, self, bin)
+	return self, bin
+}
+
 // TestBinaryUpgrade upgrades the running example (SIGUSR2) to a new binary
 // under bounded concurrent load: no request fails, the old process exits 0
 // after draining, the new one serves and tells systemd MAINPID= and READY=1
@@ -288,17 +307,7 @@ func TestBinaryUpgrade(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs subprocesses")
 	}
-	// Orphans (the upgraded process, once the old one exits) become this
-	// process's children, so that the test can wait for them.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		t.Fatalf("PR_SET_CHILD_SUBREAPER: %v", err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "example")
-	copyFile(t, self, bin)
+	self, bin := upgradable(t)
 	sock, notes := notifyListener(t)
 	logs, out := newLogFile(t)
 	port := freePort(t)
@@ -668,15 +677,7 @@ func TestBinaryUpgradeChain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs subprocesses")
 	}
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		t.Fatalf("PR_SET_CHILD_SUBREAPER: %v", err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "example")
-	copyFile(t, self, bin)
+	self, bin := upgradable(t)
 	sock, notes := notifyListener(t)
 	logs, out := newLogFile(t)
 	port, adminPort := freePort(t), freePort(t)

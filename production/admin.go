@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/sirupsen/logrus"
 
 	"github.com/goangel/angel/container"
@@ -34,9 +35,15 @@ type adminState struct {
 	red redactor    // the secrets of the command line
 	m   *runMetrics // nil without --admin-address: no per-request cost
 
-	mu        sync.Mutex
-	track     map[int]*instanceTrack
-	reloading bool
+	build       admin.BuildInfo
+	startedAt   time.Time
+	generation  int
+	lastUpgrade time.Time // when a binary upgrade started this process
+
+	mu         sync.Mutex
+	track      map[int]*instanceTrack
+	reloading  bool
+	lastReload time.Time
 
 	srv    *admin.Server
 	ln     net.Listener // --admin-address
@@ -56,6 +63,7 @@ type instanceTrack struct {
 	started        time.Time
 	lastCrash      string
 	lastCrashStack string
+	lastCrashTime  time.Time
 }
 
 // AdminSocket returns the path of the admin listener's Unix socket, or ""
@@ -78,6 +86,11 @@ func (r *Runner) AdminAddr() net.Addr {
 
 // validateAdmin checks --admin-address and --admin-token (from Validate).
 func (c *Config) validateAdmin() error {
+	for i, b := range c.MetricsBuckets {
+		if b <= 0 || (i > 0 && b <= c.MetricsBuckets[i-1]) {
+			return fmt.Errorf("--metrics-buckets %v: want positive durations in increasing order, e.g. 100us,1ms,10ms,100ms,1s", c.MetricsBuckets)
+		}
+	}
 	if c.AdminSocket != "" {
 		if err := c.validateAdminSocket(); err != nil {
 			return err
@@ -134,7 +147,14 @@ func tcpNetwork(address string) string {
 // and, with --admin-address, registers the metrics, hooks the event stream
 // and the logger, binds the admin listener and serves it.
 func (rs *runState) startAdmin() error {
-	a := &adminState{rs: rs, reg: prometheus.NewRegistry(), track: map[int]*instanceTrack{}, red: newRedactor(rs.cfg.secrets())}
+	a := &adminState{rs: rs, reg: prometheus.NewRegistry(), track: map[int]*instanceTrack{}, red: newRedactor(rs.cfg.secrets()),
+		build: buildInfo(), startedAt: time.Now()}
+	d := rs.r.sys.Load()
+	child := d != nil && d.child
+	a.generation = upgradeGeneration(child)
+	if child {
+		a.lastUpgrade = a.startedAt
+	}
 	if err := errors.Join(
 		container.Provide[prometheus.Registerer](rs.root, a.reg),
 		container.Provide[prometheus.Gatherer](rs.root, a.reg),
@@ -146,7 +166,7 @@ func (rs *runState) startAdmin() error {
 		rs.r.admin.Store(a)
 		return nil
 	}
-	a.m = newRunMetrics()
+	a.m = newRunMetrics(cfg)
 	if err := a.register(); err != nil {
 		return fmt.Errorf("registering the metrics: %w", err)
 	}
@@ -167,8 +187,7 @@ func (rs *runState) startAdmin() error {
 		lns = append(lns, ln)
 	}
 	if cfg.AdminSocket != "" {
-		d := rs.r.sys.Load()
-		ln, err := listenAdminSocket(rs.baseCtx, rs.r.adminSocketPath(cfg.AdminSocket), cfg.adminSocketMode(), d != nil && d.child)
+		ln, err := listenAdminSocket(rs.baseCtx, rs.r.adminSocketPath(cfg.AdminSocket), cfg.adminSocketMode(), child)
 		if err != nil {
 			for _, l := range lns {
 				l.Close()
@@ -261,7 +280,7 @@ func (a *adminState) onEvent(ev Event) {
 	case EventEnded:
 		if ev.Err != nil {
 			m.crashes.WithLabelValues(inst, crashCause(ev.Err)).Inc()
-			t.lastCrash, t.lastCrashStack = ev.Err.Error(), stackOf(ev.Err)
+			t.lastCrash, t.lastCrashStack, t.lastCrashTime = ev.Err.Error(), stackOf(ev.Err), ev.Time
 		}
 		t.state = "stopped"
 	case EventRespawning:
@@ -284,6 +303,9 @@ func (a *adminState) onEvent(ev Event) {
 		m.reloading.Set(1)
 	case EventReloadFinished, EventReloadAborted:
 		a.reloading = false
+		if ev.Kind == EventReloadFinished {
+			a.lastReload = ev.Time
+		}
 		m.reloading.Set(0)
 		outcome := "finished"
 		if ev.Kind == EventReloadAborted {
@@ -376,7 +398,8 @@ func (c adminControl) check(n int) error {
 func (c adminControl) Snapshot() admin.Snapshot {
 	a, r := c.a, c.a.rs.r
 	s := r.Stats()
-	snap := admin.Snapshot{Wanted: statsWanted(s), Reloading: statsReloading(s)}
+	snap := admin.Snapshot{Wanted: statsWanted(s), Reloading: statsReloading(s),
+		Build: a.build, StartedAt: a.startedAt, Generation: a.generation, LastUpgrade: a.lastUpgrade}
 	select {
 	case <-r.ready:
 		snap.Started = true
@@ -388,6 +411,7 @@ func (c adminControl) Snapshot() admin.Snapshot {
 	}
 	a.mu.Lock()
 	snap.Reloading = snap.Reloading || a.reloading
+	snap.LastReload = a.lastReload
 	for i, is := range s.Instances {
 		t := tracks[i]
 		in := admin.Instance{
@@ -403,7 +427,9 @@ func (c adminControl) Snapshot() admin.Snapshot {
 			Panics:         is.Panics,
 			LastCrash:      a.red.String(t.lastCrash),
 			LastCrashStack: a.red.String(t.lastCrashStack),
+			LastCrashTime:  t.lastCrashTime,
 		}
+		in.Errors, in.Latency = a.m.answers(strconv.Itoa(is.Number))
 		if f, c := instanceLoad(is); f != 0 || c != 0 {
 			in.InFlight, in.Connections = f, c
 		}
@@ -465,6 +491,25 @@ func (m *runMetrics) zeroRunner() {
 	m.slowConsumers.WithLabelValues()
 }
 
+// answers returns instance inst's 5xx answers and its cumulative
+// request-duration histogram (for the status page and /instances).
+func (m *runMetrics) answers(inst string) (errors uint64, h admin.Histogram) {
+	var pb dto.Metric
+	if c, ok := m.requests.WithLabelValues(inst, "5xx").(prometheus.Metric); ok && c.Write(&pb) == nil {
+		errors = uint64(pb.GetCounter().GetValue())
+	}
+	pb.Reset()
+	if o, ok := m.duration.WithLabelValues(inst).(prometheus.Metric); ok && o.Write(&pb) == nil {
+		hist := pb.GetHistogram()
+		h.Count = hist.GetSampleCount()
+		for _, b := range hist.GetBucket() {
+			h.Bounds = append(h.Bounds, b.GetUpperBound())
+			h.Counts = append(h.Counts, b.GetCumulativeCount())
+		}
+	}
+	return errors, h
+}
+
 // runMetrics are the runner's own metrics (names: docs/ADMIN.md).
 type runMetrics struct {
 	lives, respawns, giveUps, drained, recycles, hung, abandoned, crashLoops *prometheus.CounterVec
@@ -475,7 +520,33 @@ type runMetrics struct {
 	reloading                                                                prometheus.Gauge
 }
 
-func newRunMetrics() *runMetrics {
+// defaultBuckets are the request-duration histogram's bucket bounds
+// without --metrics-buckets: 5µs doubling to 10.5s, so that a quantile read
+// from them is within 2x of the truth anywhere in that range.
+var defaultBuckets = prometheus.ExponentialBuckets(5e-6, 2, 22)
+
+// durationOpts are the options of the request-duration histogram.
+func durationOpts(cfg *Config) prometheus.HistogramOpts {
+	o := prometheus.HistogramOpts{
+		Name: "goangel_http_request_duration_seconds", Help: "Time from the start of a request to the end of its handler.",
+		Buckets: defaultBuckets,
+	}
+	if len(cfg.MetricsBuckets) > 0 {
+		o.Buckets = make([]float64, len(cfg.MetricsBuckets))
+		for i, b := range cfg.MetricsBuckets {
+			o.Buckets[i] = b.Seconds()
+		}
+	}
+	if cfg.NativeHistograms {
+		o.NativeHistogramBucketFactor = 1.1
+		o.NativeHistogramMaxBucketNumber = 160
+		o.NativeHistogramMinResetDuration = time.Hour
+		o.NativeHistogramZeroThreshold = 1e-7 // 100ns
+	}
+	return o
+}
+
+func newRunMetrics(cfg *Config) *runMetrics {
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "goangel_" + name, Help: help}, labels)
 	}
@@ -497,10 +568,7 @@ func newRunMetrics() *runMetrics {
 		backoff: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "goangel_restart_backoff", Help: "1 while the instance waits for its restart backoff.",
 		}, []string{instLabel}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "goangel_http_request_duration_seconds", Help: "Time from the start of a request to the end of its handler.",
-			Buckets: prometheus.DefBuckets,
-		}, []string{instLabel}),
+		duration:     prometheus.NewHistogramVec(durationOpts(cfg), []string{instLabel}),
 		acceptErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "goangel_accept_errors_total", Help: "Accept errors on the shared socket that the acceptor survived."}),
 		scales:       prometheus.NewCounter(prometheus.CounterOpts{Name: "goangel_scales_total", Help: "Changes of the number of instances."}),
 		reloading:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "goangel_reload_in_progress", Help: "1 while a rolling reload runs."}),
@@ -514,7 +582,7 @@ func (a *adminState) register() error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.lives, m.crashes, m.respawns, m.giveUps, m.drained, m.recycles, m.hung, m.abandoned, m.crashLoops,
 		m.reloads, m.requests, m.connsAccepted, m.logLines, m.slowConsumers, m.backoff, m.duration, m.acceptErrors, m.scales, m.reloading,
-		runnerCollector{a},
+		runnerCollector{a}, infoCollector{a},
 	}
 	if b, ok := a.rs.broker.(interface{ Stats() pubsub.Stats }); ok {
 		stat := func(name, help string, f func(pubsub.Stats) uint64) prometheus.Collector {
@@ -525,6 +593,8 @@ func (a *adminState) register() error {
 			stat("published_total", "Messages published.", func(s pubsub.Stats) uint64 { return s.Published }),
 			stat("delivered_total", "Messages handed to subscription queues.", func(s pubsub.Stats) uint64 { return s.Delivered }),
 			stat("dropped_total", "Messages dropped by subscription overflow policies.", func(s pubsub.Stats) uint64 { return s.Dropped }),
+			stat("retain_rejected_total", "Retained publishes delivered but not retained.", func(s pubsub.Stats) uint64 { return s.RetainRejected }),
+			stat("retain_load_failed_total", "Subscriptions that started without their retained messages (NATS: the stream did not answer); they get them when it does.", func(s pubsub.Stats) uint64 { return s.RetainLoadFailed }),
 		)
 	}
 	if b, ok := a.rs.broker.(interface{ TopicStats() []pubsub.TopicStats }); ok {

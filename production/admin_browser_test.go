@@ -90,7 +90,9 @@ func groupRuns(pgid int) bool {
 
 // startBrowser starts headless chromium with args and the URL in the
 // background, its profile in dir; stop ends it (and is also run at the end
-// of the test).
+// of the test, before dir is removed). Chromium runs in a process group of
+// its own, so that stop ends its helper processes too (they would go on
+// writing to dir).
 func startBrowser(t *testing.T, bin string, args ...string) (stop func(), dir string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -140,7 +142,8 @@ func TestAdminStatusPageInBrowser(t *testing.T) {
 	}
 
 	dom := string(browse(t, bin, "--dump-dom", h.admin+"/"))
-	for _, want := range []string{`<table id="instances">`, `data-instance="0"`, `data-instance="1"`, `data-instance="2"`, "<svg", "serving", "triggered crash"} {
+	for _, want := range []string{`<table id="instances">`, `data-instance="0"`, `data-instance="1"`, `data-instance="2"`, "<svg", "serving", "triggered crash",
+		`id="version"`, `id="uptime"`, `id="last-reload"`, `class="p50"`, `class="p99"`, `class="errors"`, `id="y-axis"`, "time (a point every"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the DOM chromium built lacks %q:\n%s", want, dom)
 		}
@@ -159,7 +162,7 @@ func TestAdminStatusPageInBrowser(t *testing.T) {
 	}
 
 	png := filepath.Join(t.TempDir(), "status.png")
-	browse(t, bin, "--screenshot="+png, "--window-size=1100,560", h.admin+"/")
+	browse(t, bin, "--screenshot="+png, "--window-size=1280,640", h.admin+"/")
 	img, err := os.ReadFile(png)
 	if err != nil {
 		t.Fatal(err)
@@ -171,6 +174,24 @@ func TestAdminStatusPageInBrowser(t *testing.T) {
 		if err := os.WriteFile(filepath.Join("..", "docs", "admin-status.png"), img, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestAdminStatusPageRefreshesWithCredentials: the status page opened the
+// documented way, with the token as the Basic password in the URL
+// (http://:TOKEN@host/), keeps refreshing its live part in Chromium (which
+// refuses a fetch of a URL with credentials), and shows no refresh error.
+func TestAdminStatusPageRefreshesWithCredentials(t *testing.T) {
+	bin := chromium(t)
+	const token = "status-page-t0ken"
+	h := startAdmin(t, hello, []string{"-j", "2", "--admin-token", token})
+	url := "http://ops:" + token + "@" + strings.TrimPrefix(h.admin, "http://") + "/"
+	dom := string(browse(t, bin, "--virtual-time-budget=10000", "--dump-dom", url))
+	if !strings.Contains(dom, `data-by="refresh"`) || strings.Count(dom, "<tr data-instance=") != 2 {
+		t.Errorf("the page opened with credentials did not refresh its live part:\n%s", dom)
+	}
+	if !strings.Contains(dom, `id="refresh-error" class="bad" hidden=""`) {
+		t.Errorf("the page shows a refresh error:\n%s", dom)
 	}
 }
 

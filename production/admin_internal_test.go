@@ -42,7 +42,7 @@ func TestIsLoopback(t *testing.T) {
 // TestAdminEventsMoveMetrics feeds events to the admin hook as the runner
 // would and checks the metric each one moves.
 func TestAdminEventsMoveMetrics(t *testing.T) {
-	a := &adminState{m: newRunMetrics(), track: map[int]*instanceTrack{}}
+	a := &adminState{m: newRunMetrics(&Config{}), track: map[int]*instanceTrack{}}
 	now := time.Unix(1e9, 0)
 	a.onEvent(Event{Kind: EventStarted, Instance: 1, Life: 1, Time: now})
 	a.onEvent(Event{Kind: EventEnded, Instance: 1, Life: 1, Err: newPanicError("boom")})

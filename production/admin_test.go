@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -295,6 +297,7 @@ func TestAdminMetricsAfterKnownEvents(t *testing.T) {
 		// One slow episode: the queue filled once and was never read.
 		"goangel_pubsub_slow_consumer_episodes_total": 1,
 	})
+	expect(t, h.scrape(t), map[string]float64{"goangel_pubsub_retain_load_failed_total": 0, "goangel_pubsub_retain_rejected_total": 0})
 
 	t.Run("reload", func(t *testing.T) {
 		code, body := h.call(t, "POST", "/reload")
@@ -871,7 +874,8 @@ func TestAdminSecretsNotShown(t *testing.T) {
 		})
 		return hello(app)
 	}
-	h := startAdmin(t, configure, []string{"-j", "1", "--admin-token", secret})
+	logFile := filepath.Join(t.TempDir(), "app.log")
+	h := startAdmin(t, configure, []string{"-j", "1", "--admin-token", secret, "--log-file", logFile})
 	crash <- struct{}{}
 	var body string
 	waitFor(t, 10*time.Second, "the crash in /instances", func() bool {
@@ -884,5 +888,12 @@ func TestAdminSecretsNotShown(t *testing.T) {
 	waitFor(t, 10*time.Second, "the log lines", func() bool { return strings.Count(h.run.Log(), "configure saw the token") >= 2 })
 	if log := h.run.Log(); strings.Contains(log, secret) || !strings.Contains(log, "configure saw the token [redacted]") {
 		t.Errorf("the log shows the secret:\n%s", log)
+	}
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log := string(b); strings.Contains(log, secret) || !strings.Contains(log, "configure saw the token [redacted]") {
+		t.Errorf("the log file shows the secret:\n%s", log)
 	}
 }

@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/goangel/angel/internal/loadclient"
+	"github.com/goangel/angel/internal/testutil/natstest"
 	"github.com/goangel/angel/production"
 	"github.com/goangel/angel/pubsub"
 )
@@ -89,7 +89,7 @@ func TestAllFeaturesOn(t *testing.T) {
 	sock := listenNotify(t)
 	t.Setenv("WATCHDOG_USEC", "200000") // a ping every 100ms
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
-	natsURL := startJetStream(t)
+	natsURL := natstest.JetStream(t)
 	dir := t.TempDir()
 	cert, key := writePair(t, dir, "server")
 	accessLog := filepath.Join(dir, "access.log")
@@ -454,23 +454,4 @@ func countLines(t *testing.T, path string) int {
 		n++
 	}
 	return n
-}
-
-// startJetStream runs a NATS server with JetStream (retained messages) on a
-// free port of 127.0.0.1 until the test ends, and returns its URL.
-func startJetStream(t *testing.T) string {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, JetStream: true, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	return ns.ClientURL()
 }

@@ -27,56 +27,58 @@ import (
 // EXAMPLE_RESPAWN=false, EXAMPLE_PUBSUB_URL=nats://…. The command line wins
 // over the environment, the environment over the defaults.
 type Config struct {
-	Respawn             bool          `negatable:"" default:"true" help:"Respawn crashed instances (on by default)."`
-	UseZone             bool          `name:"use-zone" help:"Give each request its own child container (reachable from its context) and recover boundary."`
-	Quiet               bool          `help:"Mute the runner's console log lines."`
-	SSL                 bool          `name:"ssl" help:"Serve HTTPS (needs --certificate-file and --key-file)."`
-	HTTP2               bool          `name:"http2" help:"Serve HTTP/2 beside HTTP/1.1: over TLS with --ssl, else cleartext with prior knowledge (h2c)."`
-	Address             string        `short:"a" default:"127.0.0.1" help:"The address to listen on."`
-	Concurrency         int           `short:"j" default:"${ncpu}" help:"The number of instances to run."`
-	MaxInstances        int           `name:"max-instances" default:"${max_instances}" help:"The most instances -j, POST /scale and SIGTTIN may ask for; more is refused with an error (each instance costs a goroutine pair and its app's state)."`
-	Port                int           `short:"p" default:"3000" help:"The port to listen on (0 takes a free port)."`
-	CertificateFile     string        `name:"certificate-file" placeholder:"PATH" help:"The PEM certificate (chain) for --ssl."`
-	CertificatePassword string        `name:"certificate-password" placeholder:"PASSWORD" help:"The password of an encrypted PEM certificate."`
-	KeyFile             string        `name:"key-file" placeholder:"PATH" help:"The PEM private key for --ssl."`
-	KeyPassword         string        `name:"key-password" placeholder:"PASSWORD" help:"The password of an encrypted private key (PKCS#8 \"ENCRYPTED PRIVATE KEY\" or legacy PEM encryption)."`
-	ClientCAFile        string        `name:"client-ca-file" placeholder:"PATH" help:"PEM CA certificates that client certificates must chain to (--ssl)."`
-	ClientAuth          string        `name:"client-auth" placeholder:"MODE" help:"Client certificates: none, request, require, verify-if-given, require-and-verify (default: require-and-verify with --client-ca-file, else none)."`
-	MaxRestarts         int           `name:"max-restarts" default:"${max_restarts}" help:"Give up when one instance fails to start more often than this within --restart-window (at least 1)."`
-	RestartWindow       time.Duration `name:"restart-window" default:"${restart_window}" help:"The window of --max-restarts."`
-	RestartBackoff      time.Duration `name:"restart-backoff" default:"${restart_backoff}" help:"The first wait before respawning an instance that failed to start (doubled each time; 0: never wait)."`
-	RestartMaxBackoff   time.Duration `name:"restart-max-backoff" default:"${restart_max_backoff}" help:"The longest wait before respawning an instance that failed to start."`
-	RestartStableAfter  time.Duration `name:"restart-stable-after" default:"${restart_stable_after}" help:"A life that ran this long (or answered a request) has started well: its crash is respawned at once and not counted."`
-	DrainTimeout        time.Duration `name:"drain-timeout" default:"5s" help:"How long a stopping life lets in-flight requests, keep-alive clients, goroutines and hooks finish (must be positive)."`
-	ShutdownTimeout     time.Duration `name:"shutdown-timeout" help:"How long the whole stop may take before the runner exits anyway with code 124 (default: --drain-timeout + 5s)."`
-	MaxRequests         int           `name:"max-requests" default:"0" help:"Recycle an instance's life after about this many requests, one instance at a time (0: never)."`
-	MaxRequestsJitter   int           `name:"max-requests-jitter" default:"0" help:"Add a random 0..N to --max-requests per life, so instances do not recycle together."`
-	HangTimeout         time.Duration `name:"hang-timeout" default:"0s" help:"Replace an instance with a request that has made no progress (no byte of its body read, none of its answer written) for this long, logging its goroutines (0: off)."`
-	MaxAbandoned        int           `name:"max-abandoned" default:"10" help:"Exit with code 75 once more than this many handlers are still running past their life's drain deadline (a handler stops counting when it returns)."`
-	ReadHeaderTimeout   time.Duration `name:"read-header-timeout" default:"10s" help:"http.Server ReadHeaderTimeout of each instance."`
-	IdleTimeout         time.Duration `name:"idle-timeout" default:"2m" help:"http.Server IdleTimeout of each instance."`
-	ReadTimeout         time.Duration `name:"read-timeout" default:"60s" help:"How long a request body may take to arrive, counted from the handler's start (0: no limit; a handler extends it with http.ResponseController.SetReadDeadline)."`
-	WriteTimeout        time.Duration `name:"write-timeout" default:"60s" help:"How long one write to a client may stall: no 64 KiB accepted by the client within it closes the connection (0: no limit; streaming answers to a reading client are never cut)."`
-	RequestTimeout      time.Duration `name:"request-timeout" default:"0s" help:"Cancel each request's context after this; a handler that has not started its answer by then gets 503 (0: off)."`
-	MaxConnections      int           `name:"max-connections" default:"0" help:"Open connections the runner serves at once; past it new connections wait in the kernel's backlog (0: no limit)."`
-	UpgradeTimeout      time.Duration `name:"upgrade-timeout" default:"1m" help:"How long a binary upgrade (SIGUSR2) waits for the new process to serve before it kills it and keeps the old one."`
-	PubSubURL           string        `name:"pubsub-url" placeholder:"nats://HOST:PORT" help:"Pass messages between instances (and processes) through this NATS server instead of in memory."`
-	PubSubToken         string        `name:"pubsub-token" help:"NATS token."`
-	PubSubUser          string        `name:"pubsub-user" help:"NATS user."`
-	PubSubPassword      string        `name:"pubsub-password" help:"NATS password."`
-	PubSubCreds         string        `name:"pubsub-creds" placeholder:"PATH" help:"NATS credentials file."`
-	PubSubCAFile        string        `name:"pubsub-ca-file" placeholder:"PATH" help:"CA certificate for the NATS server."`
-	PubSubCertFile      string        `name:"pubsub-cert-file" placeholder:"PATH" help:"Client certificate for NATS."`
-	PubSubKeyFile       string        `name:"pubsub-key-file" placeholder:"PATH" help:"Client key for NATS."`
-	PubSubNamespace     string        `name:"pubsub-namespace" placeholder:"NAME" help:"Prefix of every NATS subject (default: the app's name), so that apps sharing a NATS server do not see each other's messages; apps that mean to talk give the same one."`
-	PubSubReplicas      int           `name:"pubsub-retain-replicas" default:"0" placeholder:"N" help:"Servers of the NATS cluster that keep the retained messages' JetStream stream, 1 to 5 (0: min(3, the cluster's JetStream servers), so that they outlive one server's death); an existing stream is updated where the server allows."`
-	PubSubTopicStats    []string      `name:"pubsub-metrics-topics" sep:"," placeholder:"PATTERN[,PATTERN...]" help:"Count pub/sub messages per topic for these topics or patterns (orders, orders.*, orders.>), exposed on /metrics with a pattern label (off by default: the number of series stays bounded)."`
-	AdminAddress        string        `name:"admin-address" placeholder:"HOST:PORT" help:"Serve /metrics, /healthz, /readyz, /instances and the status page here (off by default; a non-loopback address needs --admin-token)."`
-	AdminToken          string        `name:"admin-token" placeholder:"TOKEN" help:"Bearer token of the admin listener (required for everything but /healthz and /readyz when set)."`
-	Pprof               bool          `name:"pprof" help:"Serve /debug/pprof/ on the admin listener."`
-	AdminSocket         string        `name:"admin-socket" placeholder:"PATH" help:"Serve the admin listener on this Unix socket too (or only), its file permissions the access control; a relative PATH is in $RUNTIME_DIRECTORY when systemd set it (RuntimeDirectory=)."`
-	AdminSocketMode     string        `name:"admin-socket-mode" default:"0600" placeholder:"MODE" help:"Permissions of the --admin-socket file, octal."`
-	AdminHosts          []string      `name:"admin-host" sep:"," placeholder:"NAME[,NAME...]" help:"Host names the admin listener answers to, beside IP addresses and localhost (a request naming another Host is refused: DNS rebinding)."`
+	Respawn             bool            `negatable:"" default:"true" help:"Respawn crashed instances (on by default)."`
+	UseZone             bool            `name:"use-zone" help:"Give each request its own child container (reachable from its context) and recover boundary."`
+	Quiet               bool            `help:"Mute the runner's console log lines."`
+	SSL                 bool            `name:"ssl" help:"Serve HTTPS (needs --certificate-file and --key-file)."`
+	HTTP2               bool            `name:"http2" help:"Serve HTTP/2 beside HTTP/1.1: over TLS with --ssl, else cleartext with prior knowledge (h2c)."`
+	Address             string          `short:"a" default:"127.0.0.1" help:"The address to listen on."`
+	Concurrency         int             `short:"j" default:"${ncpu}" help:"The number of instances to run."`
+	MaxInstances        int             `name:"max-instances" default:"${max_instances}" help:"The most instances -j, POST /scale and SIGTTIN may ask for; more is refused with an error (each instance costs a goroutine pair and its app's state)."`
+	Port                int             `short:"p" default:"3000" help:"The port to listen on (0 takes a free port)."`
+	CertificateFile     string          `name:"certificate-file" placeholder:"PATH" help:"The PEM certificate (chain) for --ssl."`
+	CertificatePassword string          `name:"certificate-password" placeholder:"PASSWORD" help:"The password of an encrypted PEM certificate."`
+	KeyFile             string          `name:"key-file" placeholder:"PATH" help:"The PEM private key for --ssl."`
+	KeyPassword         string          `name:"key-password" placeholder:"PASSWORD" help:"The password of an encrypted private key (PKCS#8 \"ENCRYPTED PRIVATE KEY\" or legacy PEM encryption)."`
+	ClientCAFile        string          `name:"client-ca-file" placeholder:"PATH" help:"PEM CA certificates that client certificates must chain to (--ssl)."`
+	ClientAuth          string          `name:"client-auth" placeholder:"MODE" help:"Client certificates: none, request, require, verify-if-given, require-and-verify (default: require-and-verify with --client-ca-file, else none)."`
+	MaxRestarts         int             `name:"max-restarts" default:"${max_restarts}" help:"Give up when one instance fails to start more often than this within --restart-window (at least 1)."`
+	RestartWindow       time.Duration   `name:"restart-window" default:"${restart_window}" help:"The window of --max-restarts."`
+	RestartBackoff      time.Duration   `name:"restart-backoff" default:"${restart_backoff}" help:"The first wait before respawning an instance that failed to start (doubled each time; 0: never wait)."`
+	RestartMaxBackoff   time.Duration   `name:"restart-max-backoff" default:"${restart_max_backoff}" help:"The longest wait before respawning an instance that failed to start."`
+	RestartStableAfter  time.Duration   `name:"restart-stable-after" default:"${restart_stable_after}" help:"A life that ran this long (or answered a request) has started well: its crash is respawned at once and not counted."`
+	DrainTimeout        time.Duration   `name:"drain-timeout" default:"5s" help:"How long a stopping life lets in-flight requests, keep-alive clients, goroutines and hooks finish (must be positive)."`
+	ShutdownTimeout     time.Duration   `name:"shutdown-timeout" help:"How long the whole stop may take before the runner exits anyway with code 124 (default: --drain-timeout + 5s)."`
+	MaxRequests         int             `name:"max-requests" default:"0" help:"Recycle an instance's life after about this many requests, one instance at a time (0: never)."`
+	MaxRequestsJitter   int             `name:"max-requests-jitter" default:"0" help:"Add a random 0..N to --max-requests per life, so instances do not recycle together."`
+	HangTimeout         time.Duration   `name:"hang-timeout" default:"0s" help:"Replace an instance with a request that has made no progress (no byte of its body read, none of its answer written) for this long, logging its goroutines (0: off)."`
+	MaxAbandoned        int             `name:"max-abandoned" default:"10" help:"Exit with code 75 once more than this many handlers are still running past their life's drain deadline (a handler stops counting when it returns)."`
+	ReadHeaderTimeout   time.Duration   `name:"read-header-timeout" default:"10s" help:"http.Server ReadHeaderTimeout of each instance."`
+	IdleTimeout         time.Duration   `name:"idle-timeout" default:"2m" help:"http.Server IdleTimeout of each instance."`
+	ReadTimeout         time.Duration   `name:"read-timeout" default:"60s" help:"How long a request body may take to arrive, counted from the handler's start (0: no limit; a handler extends it with http.ResponseController.SetReadDeadline)."`
+	WriteTimeout        time.Duration   `name:"write-timeout" default:"60s" help:"How long one write to a client may stall: no 64 KiB accepted by the client within it closes the connection (0: no limit; streaming answers to a reading client are never cut)."`
+	RequestTimeout      time.Duration   `name:"request-timeout" default:"0s" help:"Cancel each request's context after this; a handler that has not started its answer by then gets 503 (0: off)."`
+	MaxConnections      int             `name:"max-connections" default:"0" help:"Open connections the runner serves at once; past it new connections wait in the kernel's backlog (0: no limit)."`
+	UpgradeTimeout      time.Duration   `name:"upgrade-timeout" default:"1m" help:"How long a binary upgrade (SIGUSR2) waits for the new process to serve before it kills it and keeps the old one."`
+	PubSubURL           string          `name:"pubsub-url" placeholder:"nats://HOST:PORT" help:"Pass messages between instances (and processes) through this NATS server instead of in memory."`
+	PubSubToken         string          `name:"pubsub-token" help:"NATS token."`
+	PubSubUser          string          `name:"pubsub-user" help:"NATS user."`
+	PubSubPassword      string          `name:"pubsub-password" help:"NATS password."`
+	PubSubCreds         string          `name:"pubsub-creds" placeholder:"PATH" help:"NATS credentials file."`
+	PubSubCAFile        string          `name:"pubsub-ca-file" placeholder:"PATH" help:"CA certificate for the NATS server."`
+	PubSubCertFile      string          `name:"pubsub-cert-file" placeholder:"PATH" help:"Client certificate for NATS."`
+	PubSubKeyFile       string          `name:"pubsub-key-file" placeholder:"PATH" help:"Client key for NATS."`
+	PubSubNamespace     string          `name:"pubsub-namespace" placeholder:"NAME" help:"Prefix of every NATS subject (default: the app's name), so that apps sharing a NATS server do not see each other's messages; apps that mean to talk give the same one."`
+	PubSubReplicas      int             `name:"pubsub-retain-replicas" default:"0" placeholder:"N" help:"Servers of the NATS cluster that keep the retained messages' JetStream stream, 1 to 5 (0: min(3, the cluster's JetStream servers), so that they outlive one server's death); an existing stream is updated where the server allows."`
+	PubSubTopicStats    []string        `name:"pubsub-metrics-topics" sep:"," placeholder:"PATTERN[,PATTERN...]" help:"Count pub/sub messages per topic for these topics or patterns (orders, orders.*, orders.>), exposed on /metrics with a pattern label (off by default: the number of series stays bounded)."`
+	AdminAddress        string          `name:"admin-address" placeholder:"HOST:PORT" help:"Serve /metrics, /healthz, /readyz, /instances and the status page here (off by default; a non-loopback address needs --admin-token)."`
+	AdminToken          string          `name:"admin-token" placeholder:"TOKEN" help:"Bearer token of the admin listener (required for everything but /healthz and /readyz when set)."`
+	Pprof               bool            `name:"pprof" help:"Serve /debug/pprof/ on the admin listener."`
+	AdminSocket         string          `name:"admin-socket" placeholder:"PATH" help:"Serve the admin listener on this Unix socket too (or only), its file permissions the access control; a relative PATH is in $RUNTIME_DIRECTORY when systemd set it (RuntimeDirectory=)."`
+	AdminSocketMode     string          `name:"admin-socket-mode" default:"0600" placeholder:"MODE" help:"Permissions of the --admin-socket file, octal."`
+	MetricsBuckets      []time.Duration `name:"metrics-buckets" sep:"," placeholder:"DURATION[,DURATION...]" help:"Upper bounds of the request-duration histogram's buckets (default: 5us doubling to 10.5s, 22 buckets, so that a quantile is within 2x from microseconds to seconds)."`
+	NativeHistograms    bool            `name:"metrics-native-histograms" negatable:"" default:"true" help:"Also expose the request-duration histogram as a Prometheus native histogram (bucket factor 1.1; scraped by Prometheus with --enable-feature=native-histograms)."`
+	AdminHosts          []string        `name:"admin-host" sep:"," placeholder:"NAME[,NAME...]" help:"Host names the admin listener answers to, beside IP addresses and localhost (a request naming another Host is refused: DNS rebinding)."`
 
 	logging.Flags `embed:""`
 

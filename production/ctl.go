@@ -283,9 +283,10 @@ func printStatus(w io.Writer, s admin.Snapshot) {
 	if why := admin.NotReady(s); why != "" {
 		state = "not ready: " + why
 	}
-	fmt.Fprintf(w, "pid %d: %d of %d instances serving; %s\n", s.PID, s.Serving, s.Wanted, state)
+	fmt.Fprintf(w, "pid %d, version %s, up %s, generation %d: %d of %d instances serving; %s\n", s.PID, s.Build.Version,
+		(time.Duration(s.UptimeSeconds) * time.Second).String(), s.Generation, s.Serving, s.Wanted, state)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "INSTANCE\tLIFE\tSTATE\tUPTIME\tREQ/S\tREQUESTS\tIN FLIGHT\tCONNS\tRESTARTS\tCRASHES\tLAST CRASH")
+	fmt.Fprintln(tw, "INSTANCE\tLIFE\tSTATE\tUPTIME\tREQ/S\tREQUESTS\tIN FLIGHT\tCONNS\tP50\tP99\t5XX\tRESTARTS\tCRASHES\tLAST CRASH")
 	for _, in := range s.Instances {
 		uptime := "-"
 		if in.UptimeSeconds > 0 {
@@ -298,10 +299,23 @@ func printStatus(w io.Writer, s admin.Snapshot) {
 		if len(last) > 60 {
 			last = last[:57] + "..."
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.1f\t%d\t%d\t%d\t%d\t%d\t%s\n", in.Number, in.Life, in.State, uptime,
-			in.RequestsPerSecond, in.Requests, in.InFlight, in.Connections, in.Restarts, in.Crashes, last)
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.1f\t%d\t%d\t%d\t%s\t%s\t%.1f%%\t%d\t%d\t%s\n", in.Number, in.Life, in.State, uptime,
+			in.RequestsPerSecond, in.Requests, in.InFlight, in.Connections, ctlLatency(in.LatencyP50Seconds), ctlLatency(in.LatencyP99Seconds),
+			100*in.ErrorRate, in.Restarts, in.Crashes, last)
 	}
 	_ = tw.Flush()
+}
+
+// ctlLatency formats seconds: 850µs, 12.3ms; "-" for none.
+func ctlLatency(sec float64) string {
+	if sec <= 0 {
+		return "-"
+	}
+	d := time.Duration(sec * float64(time.Second))
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond).String()
+	}
+	return d.Round(10 * time.Microsecond).String()
 }
 
 // printStats prints the totals, then the counters of each instance.

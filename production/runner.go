@@ -339,7 +339,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		return startupError("logging: %w", err)
 	}
 	defer logs.Close()
-	logs.Logger.AddHook(newRedactHook(cfg)) // admin_secrets.go: no secret in a log line
+	logs.AddHook(newRedactHook(cfg)) // admin_secrets.go: no secret in a log line (fires before the file hook)
 	rs := &runState{
 		r:         r,
 		cfg:       cfg,
@@ -445,7 +445,15 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		select {
 		case err := <-started:
 			n++
-			if err != nil && failed == nil {
+			switch {
+			case err == nil:
+			case ctxDone(stopCtx) && (errors.Is(err, ErrStopping) || errors.Is(err, context.Canceled)):
+				// A configure that the stop itself ended (App.Context) is
+				// the stop, not a failed start. Checked here too, not only
+				// by the case below: select picks at random when both are
+				// ready (after a watchdog beat, say).
+				interrupted = true
+			case failed == nil:
 				failed = err
 			}
 		case <-stopCtx.Done():

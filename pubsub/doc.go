@@ -74,8 +74,8 @@
 //     returns the first answer (Message.Respond) from another client,
 //     never from itself (a request is not delivered to the requester's
 //     own subscriptions, even with IncludeSelf), bounded by ctx;
-//     ErrNoResponders when nobody took it. With NATS it is NATS's own
-//     request/reply (an inbox subject). RequestAs[Resp] decodes the answer.
+//     ErrNoResponders when nobody took it. With NATS the answer comes to
+//     the broker's inbox subject (one subscription per broker). RequestAs[Resp] decodes the answer.
 //   - Queue groups: a subscription made with InGroup(name) is one member of
 //     the group; each message goes to one member of each group matching
 //     its topic (in turn, preferring a member with room in its queue),
@@ -140,9 +140,9 @@
 // connection. With WithNamespace (goangel's runner passes the app's name,
 // or --pubsub-namespace) every subject is "NAMESPACE.TOPIC": apps sharing
 // a server are apart unless they choose the same namespace. Each message carries the sending client's unique id (a nuid)
-// and its ClientInfo id (a plain publish in its reply subject, a request,
-// a response or a retained message's live copy in one header: see
-// HeaderSender), and a subscription drops messages from its own client
+// and its ClientInfo id (a plain publish, a request and a response in
+// its reply subject, a retained message in one header: see HeaderSender
+// and RequestReplyPrefix), and a subscription drops messages from its own client
 // unless made with IncludeSelf: "every instance but the sender" holds
 // across processes and machines.
 // Permissions are checked client-side, the same way as in memory. The
@@ -153,8 +153,13 @@
 // slow drop-policy subscriber holds up nobody). A Block subscription gets a
 // nats.go subscription of its own: waiting for it holds up only its own
 // delivery, never a remote publisher (NATS never pushes back on
-// publishers); behind it, nats.go's pending limits (WithPendingLimits) bound what waits, and nats.go's drops are counted in
-// Dropped and reported as EventSlowConsumer too.
+// publishers); in front of its queue a buffer bounded by the pending
+// limits (WithPendingLimits) holds what waits, and what does not fit is
+// dropped, counted in Dropped and under its topic, and reported as
+// EventSlowConsumer. The shared subscriptions never wait on nats.go's
+// delivery goroutine; behind them nats.go's own pending limits drop only
+// when that goroutine gets no CPU for long, counted in Dropped but not by
+// topic (nats.go does not say which messages).
 //
 // Delivery is at-most-once, as core NATS is: a message is delivered zero or
 // one time to each subscription and never redelivered. It is lost when a

@@ -17,8 +17,8 @@ import (
 	"github.com/nats-io/nuid"
 )
 
-// HeaderSender is the header that carries the sender of a request, of a
-// response and of the live copy of a retained message: "<uid> <id>", the
+// HeaderSender is the header that carries the sender of a retained
+// message (its live copy and its stored copy): "<uid> <id>", the
 // unique id (a 22-character nuid) of the publishing client object, a space,
 // and its ClientInfo.ID (which becomes Message.Sender). A subscription drops
 // messages carrying its own client's uid. One header, not two: nats.go
@@ -31,6 +31,9 @@ import (
 // backend's CPU per message (fan-out to four subscriptions); a reply
 // subject costs neither. Nothing subscribes to it, and the messages of
 // other NATS clients (no header, no such reply subject) have Sender "".
+// A request and a response carry no header either (see
+// RequestReplyPrefix); a response's reply subject is its responder's
+// SenderReplyPrefix one.
 const HeaderSender = "Goangel-Sender"
 
 // SenderReplyPrefix begins the reply subject of a plain publish (see
@@ -81,6 +84,7 @@ type NATS struct {
 	endLife       context.CancelFunc
 	wg            sync.WaitGroup
 
+	reqs    requests // the response inbox of Request
 	reg     registry[*natsClient]
 	mu      sync.Mutex
 	shared  map[string]*natsEntry             // by pattern and group
@@ -136,6 +140,7 @@ func NewNATS(ctx context.Context, url string, opts ...Option) (*NATS, error) {
 		shared:  make(map[string]*natsEntry),
 		entries: make(map[*nats.Subscription]*natsEntry),
 		reloads: make(map[*natsSub]struct{}),
+		reqs:    newRequests(),
 	}
 	b.life, b.endLife = context.WithCancel(context.Background())
 	b.subjects.Store(&map[string]string{})
@@ -238,13 +243,15 @@ func (b *NATS) Register(ctx context.Context, info ClientInfo) (Client, error) {
 	}
 	return b.reg.register(info.ID, func() *natsClient {
 		uid := nuid.Next()
+		tail := uid + "." + base64.RawURLEncoding.EncodeToString([]byte(info.ID))
 		return &natsClient{
 			b:     b,
 			id:    info.ID,
 			uid:   uid,
 			perms: p,
 			hdr:   nats.Header{HeaderSender: []string{uid + " " + info.ID}},
-			reply: SenderReplyPrefix + uid + "." + base64.RawURLEncoding.EncodeToString([]byte(info.ID)),
+			reply: SenderReplyPrefix + tail,
+			rtail: tail,
 			subs:  make(map[*natsSub]struct{}),
 		}
 	})
@@ -286,9 +293,11 @@ func withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // TopicStats returns the counters of each pattern given to
 // WithTopicStats, in the order given (nil without the option). They count
-// what this process published and delivered; messages nats.go dropped
-// under its pending limits (WithPendingLimits) are in Stats().Dropped
-// only, as nats.go does not say their topics.
+// what this process published, delivered and dropped (a Block
+// subscription's drops in front of its queue too); only the messages
+// nats.go itself dropped behind a shared subscription whose delivery
+// goroutine got no CPU for long are in Stats().Dropped alone, as nats.go
+// does not say their topics.
 func (b *NATS) TopicStats() []TopicStats { return b.ts.snapshot() }
 
 // Stats returns the broker-wide counters: Published by this broker's
@@ -338,7 +347,8 @@ type natsClient struct {
 	uid    string
 	perms  perms
 	hdr    nats.Header // never mutated: shared by every request and response
-	reply  string      // the reply subject of a plain publish (see HeaderSender)
+	reply  string      // the reply subject of a plain publish and of a response (see HeaderSender)
+	rtail  string      // "<uid>.<id in base64url>", the end of a request's reply subject
 	closed atomic.Bool
 	subs   map[*natsSub]struct{} // guarded by b.mu
 }
@@ -399,34 +409,6 @@ func (c *natsClient) Publish(ctx context.Context, topic string, payload any, opt
 	return 1, nil
 }
 
-// Request uses NATS's own request/reply (an inbox subject per request).
-// When the only subscriptions are the requester's own (which never take
-// its requests), the server cannot tell: Request then waits for ctx.
-func (c *natsClient) Request(ctx context.Context, topic string, payload any) (Message, error) {
-	data, err := c.prepare(ctx, topic, payload)
-	if err != nil {
-		return Message{}, err
-	}
-	b := c.b
-	rctx, cancel := withDeadline(ctx)
-	defer cancel()
-	b.published.Add(1)
-	if b.ts != nil {
-		b.ts.of(topic).published()
-	}
-	resp, err := b.nc.RequestMsgWithContext(rctx, &nats.Msg{Subject: b.subject(topic), Header: c.hdr, Data: data})
-	switch {
-	case errors.Is(err, nats.ErrNoResponders):
-		return Message{}, fmt.Errorf("pubsub: request %q: %w", topic, ErrNoResponders)
-	case err != nil && ctx.Err() != nil:
-		return Message{}, fmt.Errorf("pubsub: request %q: no answer: %w", topic, ctx.Err())
-	case err != nil:
-		return Message{}, fmt.Errorf("pubsub: request %q: %w", topic, natsErr(err))
-	}
-	_, id, _ := strings.Cut(resp.Header.Get(HeaderSender), " ")
-	return Message{Topic: topic, Sender: id, Payload: Raw{Data: resp.Data, Codec: b.cfg.codec}}, nil
-}
-
 // natsResponder answers a request as the client whose subscription got it.
 type natsResponder struct {
 	reply, topic string
@@ -444,7 +426,7 @@ func (x *natsResponder) respond(ctx context.Context, payload any) error {
 	if err != nil {
 		return fmt.Errorf("pubsub: respond to %q: %w", x.topic, err)
 	}
-	if err := x.by.b.nc.PublishMsg(&nats.Msg{Subject: x.reply, Header: x.by.hdr, Data: raw.Data}); err != nil {
+	if err := x.by.b.nc.PublishMsg(&nats.Msg{Subject: x.reply, Reply: x.by.reply, Data: raw.Data}); err != nil {
 		return fmt.Errorf("pubsub: respond to %q: %w", x.topic, natsErr(err))
 	}
 	return nil
@@ -481,16 +463,26 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 		e.subs.Store(&[]*natsSub{})
 		var ns *nats.Subscription
 		var err error
+		cb := e.handle
+		if e.dedicated {
+			e.feed = newFeed(e, b.pendingMsgs, b.pendingBytes)
+			cb = e.feed.put
+		}
 		if sc.group != "" {
-			ns, err = b.nc.QueueSubscribe(b.subject(pattern), sc.group, e.handle)
+			ns, err = b.nc.QueueSubscribe(b.subject(pattern), sc.group, cb)
 		} else {
-			ns, err = b.nc.Subscribe(b.subject(pattern), e.handle)
+			ns, err = b.nc.Subscribe(b.subject(pattern), cb)
 		}
 		if err != nil {
 			b.mu.Unlock()
 			return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, natsErr(err))
 		}
-		if b.pendingMsgs != 0 {
+		switch {
+		case e.dedicated:
+			// The feed bounds what waits; its callback never blocks.
+			_ = ns.SetPendingLimits(-1, -1)
+			b.wg.Go(e.feed.run)
+		case b.pendingMsgs != 0:
 			_ = ns.SetPendingLimits(b.pendingMsgs, b.pendingBytes)
 		}
 		e.ns = ns
@@ -591,6 +583,7 @@ type natsEntry struct {
 	gone      atomic.Bool
 	nd        atomic.Uint64 // nats.go's drops, kept when ns goes
 	looping   atomic.Bool   // a group message was dropped after maxRedirects hand-backs, reported
+	feed      *feed         // a Block subscription's buffer, nil when shared
 
 	lastEnc, lastID string // sender's cache: see sender
 }
@@ -630,6 +623,9 @@ func (e *natsEntry) remove(s *natsSub) bool {
 	}
 	e.gone.Store(true)
 	_ = e.ns.Unsubscribe() // fails only when the connection is closed: the interest is gone anyway
+	if e.feed != nil {
+		close(e.feed.done)
+	}
 	return true
 }
 
@@ -657,7 +653,7 @@ func (e *natsEntry) handle(m *nats.Msg) {
 		// (and the server's no-responders notices to the reply subjects
 		// of plain publishes).
 		if strings.HasPrefix(m.Subject, retainedPrefix+".") || strings.HasPrefix(m.Subject, "_INBOX.") || m.Subject[0] == '$' ||
-			strings.HasPrefix(m.Subject, SenderReplyPrefix) {
+			strings.HasPrefix(m.Subject, "_GOANGEL.") {
 			return
 		}
 	}
@@ -706,7 +702,17 @@ func (e *natsEntry) handle(m *nats.Msg) {
 // subscription's messages over one at a time), which alone uses e's cache
 // of the last id decoded.
 func (e *natsEntry) sender(m *nats.Msg) (uid, id string, request bool) {
-	if rest, ok := strings.CutPrefix(m.Reply, SenderReplyPrefix); ok {
+	rest, ok := strings.CutPrefix(m.Reply, SenderReplyPrefix)
+	if !ok {
+		// A goangel request: "<broker>.<request>.<uid>.<id>".
+		if rest, ok = strings.CutPrefix(m.Reply, RequestReplyPrefix); ok {
+			request = true
+			for range 2 {
+				_, rest, _ = strings.Cut(rest, ".")
+			}
+		}
+	}
+	if ok {
 		uid, enc, _ := strings.Cut(rest, ".")
 		if enc != e.lastEnc {
 			raw, err := base64.RawURLEncoding.DecodeString(enc)
@@ -715,7 +721,7 @@ func (e *natsEntry) sender(m *nats.Msg) (uid, id string, request bool) {
 			}
 			e.lastEnc, e.lastID = enc, string(raw)
 		}
-		return uid, e.lastID, false
+		return uid, e.lastID, request
 	}
 	uid, id, _ = strings.Cut(m.Header.Get(HeaderSender), " ")
 	return uid, id, m.Reply != ""

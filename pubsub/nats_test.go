@@ -2,6 +2,7 @@ package pubsub_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/goangel/angel/internal/testutil"
+	"github.com/goangel/angel/internal/testutil/natstest"
 	"github.com/goangel/angel/pubsub"
 )
 
@@ -33,40 +35,21 @@ func init() {
 }
 
 // runServer starts a NATS server in the test process on 127.0.0.1, on a
-// random port unless opts says otherwise; it is shut down (and waited for)
-// at cleanup.
+// random port unless opts says otherwise, with JetStream (which keeps the
+// retained messages) unless opts.StoreDir is "-"; it is shut down (and
+// waited for) at cleanup.
 func runServer(t testing.TB, opts *server.Options) *server.Server {
 	t.Helper()
 	if opts == nil {
 		opts = &server.Options{}
 	}
-	opts.Host = "127.0.0.1"
-	if opts.Port == 0 {
-		opts.Port = -1
-	}
-	opts.NoLog, opts.NoSigs = true, true
 	if !opts.JetStream && opts.StoreDir == "" {
-		// JetStream keeps the retained messages; a test that wants a
-		// server without it sets StoreDir to "-".
 		opts.JetStream, opts.StoreDir = true, t.TempDir()
 	}
 	if opts.StoreDir == "-" {
 		opts.StoreDir = ""
 	}
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatalf("nats server: %v", err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(wait) {
-		s.Shutdown()
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s
+	return natstest.Start(t, opts)
 }
 
 func newNATS(t testing.TB, url string, opts ...pubsub.Option) *pubsub.NATS {
@@ -179,17 +162,23 @@ func TestNATSOverflow(t *testing.T) {
 			}
 		})
 	}
-	t.Run("nats.go pending limits", func(t *testing.T) {
+	t.Run("pending limits", func(t *testing.T) {
 		var ev events
-		b := newNATS(t, runServer(t, nil).ClientURL(), pubsub.WithEventHook(ev.hook), pubsub.WithPendingLimits(2, 0))
+		b := newNATS(t, runServer(t, nil).ClientURL(), pubsub.WithEventHook(ev.hook), pubsub.WithPendingLimits(2, 0), pubsub.WithTopicStats("t"))
 		p, r := register(t, b, "p"), register(t, b, "r")
-		// A Block queue of 1 that nobody reads holds nats.go's delivery
-		// goroutine; nats.go then keeps 2 pending and drops the rest.
+		// A Block queue of 1 that nobody reads: at most one message in
+		// it, one waiting for room and 2 pending in front; the others (16
+		// to 18) are dropped and counted under their topic (nats.go,
+		// which does not say which messages it drops, drops none).
 		s := subscribe(t, r, "t", pubsub.WithQueueSize(1), pubsub.WithPolicy(pubsub.Block))
 		for i := range 20 {
 			publish(t, p, "t", i)
 		}
-		testutil.WaitFor(t, wait, "nats.go drops", func() bool { return s.Dropped() >= 10 && b.Stats().Dropped == s.Dropped() })
+		testutil.WaitFor(t, wait, "16 drops or more, each counted under topic t", func() bool {
+			d := s.Dropped()
+			ts := b.TopicStats()
+			return d >= 16 && len(ts) == 1 && ts[0].Dropped == d && b.Stats().Dropped == d
+		})
 		testutil.WaitFor(t, wait, "slow-consumer event", func() bool {
 			for _, k := range ev.kinds() {
 				if k == pubsub.EventSlowConsumer {
@@ -643,6 +632,42 @@ func TestNATSWireFormat(t *testing.T) {
 	}
 	if a := <-answered; a.err != nil || string(a.m.Data) != `"pong"` {
 		t.Errorf("foreign request: %v, answer %+v", a.err, a.m)
+	}
+
+	// A goangel request carries no header: its requester is in its reply
+	// subject, and so is the responder of its answer.
+	for range 2 { // the foreign publish and request, seen on the wire
+		if _, err := seen.NextMsg(wait); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type reply struct {
+		m   pubsub.Message
+		err error
+	}
+	replied := make(chan reply, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		m, err := p.Request(ctx, "t", "ask")
+		replied <- reply{m, err}
+	}()
+	q = recv(t, s)
+	if q.Sender != id || !q.IsRequest() {
+		t.Errorf("goangel request: sender %q, request %v; want %q, a request", q.Sender, q.IsRequest(), id)
+	}
+	if err := q.Respond(context.Background(), "answer"); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-replied; r.err != nil || r.m.Sender != "r" || recvDecoded(t, r.m) != "answer" {
+		t.Errorf("goangel request: %v, answer %+v from %q; want \"answer\" from r", r.err, r.m, r.m.Sender)
+	}
+	w, err = seen.NextMsg(wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Header) != 0 || !strings.HasPrefix(w.Reply, pubsub.RequestReplyPrefix) || !strings.HasSuffix(w.Reply, "."+base64.RawURLEncoding.EncodeToString([]byte(id))) {
+		t.Errorf("a request on the wire: header %v, reply %q; want no header, a reply subject %s... ending with the id", w.Header, w.Reply, pubsub.RequestReplyPrefix)
 	}
 }
 

@@ -205,10 +205,12 @@ func WithReconnect(wait time.Duration, max int) Option {
 	return natsOption("WithReconnect", func(c *natsConfig) { c.reconnectWait, c.maxReconnects = wait, max })
 }
 
-// WithPendingLimits sets nats.go's per-subscription pending limits in
-// front of each subscription's queue (defaults nats.go's, 500k messages
-// and 64 MiB; 0 keeps a default). Beyond them nats.go drops; the drops are
-// counted in Dropped and reported as EventSlowConsumer. NATS only.
+// WithPendingLimits bounds what waits in front of each subscription's
+// queue (defaults nats.go's, 500k messages and 64 MiB; 0 keeps a
+// default): for a Block subscription, its own buffer while it waits for
+// room (beyond it messages are dropped, counted under their topics too);
+// for the others, nats.go's pending limits. Drops are counted in Dropped
+// and reported as EventSlowConsumer. NATS only.
 func WithPendingLimits(msgs, bytes int) Option {
 	return natsOption("WithPendingLimits", func(c *natsConfig) { c.pendingMsgs, c.pendingBytes = msgs, bytes })
 }

@@ -1,12 +1,17 @@
 package peers
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -62,6 +67,173 @@ func BenchmarkPubSubPeers(b *testing.B) {
 	} {
 		b.Run("request/"+t.Name, func(b *testing.B) { bench.RunRequest(b, t) })
 	}
+	// The responder in another process (this binary started again), as
+	// two instances of an app on two machines: one asker, then 16 at once.
+	for _, c := range []int{1, 16} {
+		for _, kind := range []string{"nats.go-json", "goangel-nats"} {
+			b.Run(fmt.Sprintf("request-apart/c=%d/%s", c, kind), func(b *testing.B) {
+				bench.RunRequestConcurrent(b, requestApart(kind, sharedNATS), c)
+			})
+		}
+	}
+}
+
+const (
+	responderEnv    = "GOANGEL_PEERS_RESPONDER"
+	responderURLEnv = "GOANGEL_PEERS_NATS_URL"
+)
+
+// requestApart asks a responder of kind running in another process: the
+// asker is bare nats.go for kind "nats.go-json" (JSON payloads), goangel's
+// NATS backend for "goangel-nats".
+func requestApart(kind string, url func(testing.TB) string) bench.RequestTarget {
+	return bench.RequestTarget{Name: kind, Setup: func(tb testing.TB) (func(context.Context) error, func()) {
+		u := url(tb)
+		stopResponder := startResponder(tb, kind, u)
+		if kind == "goangel-nats" {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			broker, err := pubsub.NewNATS(ctx, u)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			asker, err := broker.Register(ctx, pubsub.ClientInfo{ID: "asker"})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			request := func(ctx context.Context) error {
+				_, err := asker.Request(ctx, bench.PubSubTopic, int64(1))
+				return err
+			}
+			return request, func() {
+				_ = broker.Close(context.Background())
+				stopResponder()
+			}
+		}
+		nc, err := nats.Connect(u)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		request := func(ctx context.Context) error {
+			data, err := json.Marshal(int64(1))
+			if err != nil {
+				return err
+			}
+			m, err := nc.RequestWithContext(ctx, bench.PubSubTopic, data)
+			if err != nil {
+				return err
+			}
+			var v int64
+			return json.Unmarshal(m.Data, &v)
+		}
+		return request, func() {
+			nc.Close()
+			stopResponder()
+		}
+	}}
+}
+
+// startResponder runs this test binary again as a responder of kind on
+// the NATS server at url, waits until it has subscribed, and returns the
+// function that stops it (closing its stdin) and waits for its end.
+func startResponder(tb testing.TB, kind, url string) func() {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), responderEnv+"="+kind, responderURLEnv+"="+url)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err == nil && line != "ready\n" {
+			err = fmt.Errorf("responder said %q", line)
+		}
+		ready <- err
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			tb.Fatalf("responder %s: %v", kind, err)
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		tb.Fatalf("responder %s not ready within 20s", kind)
+	}
+	return func() {
+		_ = in.Close()
+		_ = cmd.Wait()
+	}
+}
+
+// runResponder is the responder process: it answers every request on
+// bench.PubSubTopic with its payload until its stdin closes.
+func runResponder(kind, url string) int {
+	ctx := context.Background()
+	switch kind {
+	case "nats.go-json":
+		nc, err := nats.Connect(url)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer nc.Close()
+		if _, err := nc.Subscribe(bench.PubSubTopic, func(m *nats.Msg) {
+			var v int64
+			if err := json.Unmarshal(m.Data, &v); err != nil {
+				panic(err)
+			}
+			data, _ := json.Marshal(v)
+			_ = m.Respond(data)
+		}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if err := nc.Flush(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	case "goangel-nats":
+		broker, err := pubsub.NewNATS(ctx, url)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer broker.Close(ctx)
+		srv, err := broker.Register(ctx, pubsub.ClientInfo{ID: "responder"})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		s, err := srv.Subscribe(ctx, bench.PubSubTopic)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		go func() {
+			for m := range s.C() {
+				_ = m.Respond(ctx, m.Payload)
+			}
+		}()
+	default:
+		fmt.Fprintf(os.Stderr, "unknown responder %q\n", kind)
+		return 2
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
 }
 
 // bareNATSRequest: nats.go's own request/reply, JSON payloads as goangel's

@@ -46,7 +46,18 @@ var ErrNoInstance = errors.New("admin: no such instance")
 type Snapshot struct {
 	// PID is the process's (filled by the server): after a binary upgrade,
 	// the new process answers with its own.
-	PID int `json:"pid"`
+	PID   int       `json:"pid"`
+	Build BuildInfo `json:"build"`
+	// StartedAt is when the runner started; UptimeSeconds the time since
+	// (filled by the server).
+	StartedAt     time.Time `json:"started_at"`
+	UptimeSeconds float64   `json:"uptime_seconds"`
+	// LastReload is when the last rolling reload finished (zero: none).
+	LastReload time.Time `json:"last_reload,omitzero"`
+	// Generation counts the binary upgrades that led to this process (0:
+	// started fresh); LastUpgrade is when this process was started by one.
+	Generation  int       `json:"generation"`
+	LastUpgrade time.Time `json:"last_upgrade,omitzero"`
 	// Started: every instance's first life came up (the runner is ready).
 	Started bool `json:"started"`
 	// Wanted is the number of instances the runner keeps; Serving the number
@@ -70,13 +81,34 @@ type Instance struct {
 	// RequestsPerSecond is the rate over the last sampling interval
 	// (filled by the server).
 	RequestsPerSecond float64 `json:"requests_per_second"`
-	InFlight          int64   `json:"in_flight"`
-	Connections       int64   `json:"connections"`
-	Restarts          uint64  `json:"restarts"`
-	Crashes           uint64  `json:"crashes"`
-	Panics            uint64  `json:"panics"`
-	LastCrash         string  `json:"last_crash,omitempty"`
-	LastCrashStack    string  `json:"last_crash_stack,omitempty"`
+	// Errors counts the answers with a 5xx status; ErrorRate is their share
+	// of the answers over the last sampling interval (filled by the server).
+	Errors    uint64  `json:"errors"`
+	ErrorRate float64 `json:"error_rate"`
+	// LatencyP50Seconds and LatencyP99Seconds are the median and 99th
+	// percentile of the request durations over the last sampling interval
+	// (filled by the server from Latency; over the whole run before the
+	// first interval).
+	LatencyP50Seconds float64 `json:"latency_p50_seconds"`
+	LatencyP99Seconds float64 `json:"latency_p99_seconds"`
+	// Latency is the cumulative histogram of the request durations.
+	Latency     Histogram `json:"-"`
+	InFlight    int64     `json:"in_flight"`
+	Connections int64     `json:"connections"`
+	Restarts    uint64    `json:"restarts"`
+	Crashes     uint64    `json:"crashes"`
+	Panics      uint64    `json:"panics"`
+	LastCrash   string    `json:"last_crash,omitempty"`
+	// LastCrashTime is when the last crash ended a life (zero: none).
+	LastCrashTime  time.Time `json:"last_crash_time,omitzero"`
+	LastCrashStack string    `json:"last_crash_stack,omitempty"`
+}
+
+// BuildInfo is the running binary (runtime/debug.ReadBuildInfo).
+type BuildInfo struct {
+	Version   string `json:"version"`   // the main module's version, "(devel)" for a local build
+	Revision  string `json:"revision"`  // the VCS revision, with "-dirty" for modified sources ("" unknown)
+	GoVersion string `json:"goversion"` // the Go toolchain
 }
 
 // Config configures a Server.
@@ -327,13 +359,24 @@ func (s *Server) snapshot() Snapshot {
 	snap := s.cfg.Control.Snapshot()
 	snap.PID = os.Getpid()
 	now := s.cfg.Now()
-	rates := s.hist.rates()
+	if !snap.StartedAt.IsZero() {
+		snap.UptimeSeconds = now.Sub(snap.StartedAt).Seconds()
+	}
+	windows := s.hist.windows()
 	for i := range snap.Instances {
 		in := &snap.Instances[i]
 		if !in.Started.IsZero() && in.State == "serving" {
 			in.UptimeSeconds = now.Sub(in.Started).Seconds()
 		}
-		in.RequestsPerSecond = rates[in.Number]
+		w, ok := windows[in.Number]
+		if !ok { // no interval yet: the whole run
+			w.p50, w.p99 = in.Latency.Quantile(0.5), in.Latency.Quantile(0.99)
+			if in.Requests > 0 {
+				w.errorRate = float64(in.Errors) / float64(in.Requests)
+			}
+		}
+		in.RequestsPerSecond, in.ErrorRate = w.rate, w.errorRate
+		in.LatencyP50Seconds, in.LatencyP99Seconds = w.p50, w.p99
 	}
 	return snap
 }

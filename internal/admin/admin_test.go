@@ -330,7 +330,7 @@ func TestStatusPage(t *testing.T) {
 	if len(lines) != 5 || !strings.HasPrefix(lines[2], "INSTANCE") || !strings.Contains(lines[0], "2 of 2 instances serving; ready") {
 		t.Fatalf("text table:\n%s", text)
 	}
-	if f := strings.Fields(lines[4]); f[0] != "1" || f[1] != "3" || f[2] != "serving" || f[3] != "50s" || f[10] != "panic:" {
+	if f := strings.Fields(lines[4]); f[0] != "1" || f[1] != "3" || f[2] != "serving" || f[3] != "50s" || f[13] != "panic:" {
 		t.Errorf("text row of instance 1: %q", lines[4])
 	}
 	if f := strings.Fields(lines[3]); f[4] != "10.0" {
@@ -387,4 +387,89 @@ func TestServeAndShutdown(t *testing.T) {
 		t.Fatal("Serve did not return after Shutdown")
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// polylineYs returns the y of each point of the chart's requests line.
+func polylineYs(t *testing.T, page string) []string {
+	t.Helper()
+	_, rest, ok := strings.Cut(page, `<polyline fill="none" stroke="#1f6feb" stroke-width="2" points="`)
+	if !ok {
+		t.Fatalf("no requests line in:\n%s", page)
+	}
+	pts, _, _ := strings.Cut(rest, `"`)
+	var ys []string
+	for _, p := range strings.Fields(pts) {
+		_, y, _ := strings.Cut(p, ",")
+		ys = append(ys, y)
+	}
+	return ys
+}
+
+// TestStatusPageAcrossScaleDown: when an instance is scaled away while the
+// load goes on at the same rate over the others, the chart's rate stays
+// (the instance's requests leave the sum instead of making it drop to 0).
+func TestStatusPageAcrossScaleDown(t *testing.T) {
+	snap := serving()
+	snap.Instances = append(snap.Instances, admin.Instance{Number: 2, Life: 1, State: "serving", Requests: 0})
+	f := &fake{snap: snap}
+	now := t0
+	s := newServer(t, f, func(c *admin.Config) { c.Now = func() time.Time { return now } })
+	for i := range 6 {
+		if i == 3 { // scaled to 2: instance 2 is gone, its load moves to 0 and 1
+			f.snap.Instances = f.snap.Instances[:2]
+		}
+		for j := range f.snap.Instances {
+			f.snap.Instances[j].Requests += uint64(60 / len(f.snap.Instances))
+		}
+		s.Sample()
+		now = now.Add(5 * time.Second)
+	}
+	_, body, _ := do(t, s, "GET", "/", "Accept", "text/html")
+	ys := polylineYs(t, body)
+	if len(ys) != 5 {
+		t.Fatalf("%d points, want 5", len(ys))
+	}
+	for _, y := range ys {
+		if y != ys[0] {
+			t.Errorf("the rate changed across the scale-down (load steady at 12 req/s): y %v", ys)
+			break
+		}
+	}
+}
+
+// TestStatusPageShowsProcessAndLatency: the version, uptime, last reload,
+// p50/p99 and 5xx share of each instance, the labelled axes, and a refresh
+// that works from a page opened with credentials in its URL and says when
+// it failed.
+func TestStatusPageShowsProcessAndLatency(t *testing.T) {
+	snap := serving()
+	snap.Build = admin.BuildInfo{Version: "v1.2.3", Revision: "abc123", GoVersion: "go1.26"}
+	snap.StartedAt = t0.Add(-2 * time.Hour)
+	snap.LastReload = t0.Add(-time.Minute)
+	bounds := []float64{0.0001, 0.001, 0.01}
+	f := &fake{snap: snap}
+	now := t0
+	s := newServer(t, f, func(c *admin.Config) { c.Now = func() time.Time { return now } })
+	for i := range 3 {
+		n := uint64(100 * (i + 1))
+		f.snap.Instances[0].Requests, f.snap.Instances[0].Errors = n, n/10
+		// 90% under 1ms, 10% under 10ms.
+		f.snap.Instances[0].Latency = admin.Histogram{Bounds: bounds, Counts: []uint64{0, n * 9 / 10, n}, Count: n}
+		s.Sample()
+		now = now.Add(5 * time.Second)
+	}
+	_, body, _ := do(t, s, "GET", "/", "Accept", "text/html")
+	for _, want := range []string{`<b id="version">v1.2.3</b> (abc123), go1.26`, `up <span id="uptime">2h0m15s</span>`, `last reload <span id="last-reload">2026-12-01 22:59:00Z</span>`,
+		`<td class="p50">600µs</td>`, `<td class="p99">9.1ms</td>`, `<td class="errors">10.0%</td>`,
+		`id="y-axis"`, `req/s`, `time (a point every 5s)`, `>now<`, `location.origin + location.pathname`, `id="refresh-error"`, "Refreshing failed"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	_, body, _ = do(t, s, "GET", "/instances")
+	for _, want := range []string{`"latency_p50_seconds": 0.0006`, `"error_rate": 0.1`, `"errors": 30`, `"version": "v1.2.3"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/instances lacks %s:\n%s", want, body)
+		}
+	}
 }

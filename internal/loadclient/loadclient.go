@@ -26,9 +26,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -98,6 +100,23 @@ type Result struct {
 	Kinds    map[Kind]int
 	Statuses map[int]int
 	Examples map[Kind]string // the first error of each failing kind
+	// latencies are the times of the OK requests (send to whole answer).
+	latencies []time.Duration
+}
+
+// Quantile returns the q-quantile (0 < q <= 1) of the times of the OK
+// requests, from sending to the whole answer read (0 when there is none):
+// what the client saw, to compare with the server's histograms.
+func (r *Result) Quantile(q float64) time.Duration {
+	r.mu.Lock()
+	ls := slices.Clone(r.latencies)
+	r.mu.Unlock()
+	if len(ls) == 0 {
+		return 0
+	}
+	slices.Sort(ls)
+	i := int(math.Ceil(q*float64(len(ls)))) - 1
+	return ls[min(max(i, 0), len(ls)-1)]
 }
 
 // Failed is the number of requests that were neither OK nor Late.
@@ -138,10 +157,13 @@ func (r *Result) String() string {
 	return fmt.Sprintf("%d requests: %s", r.Requests, strings.Join(parts, ", "))
 }
 
-func (r *Result) add(k Kind, status int, err error) {
+func (r *Result) add(k Kind, status int, err error, took time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.Requests++
+	if k == OK {
+		r.latencies = append(r.latencies, took)
+	}
 	r.Kinds[k]++
 	if status != 0 {
 		r.Statuses[status]++
@@ -202,7 +224,9 @@ func Start(ctx context.Context, cfg Config) *Load {
 			w := &worker{cfg: cfg, stopping: &l.stopping}
 			defer w.close()
 			for ctx.Err() == nil {
+				start := time.Now()
 				status, body, err := w.do()
+				took := time.Since(start)
 				k := Classify(err)
 				switch {
 				case err != nil && w.late:
@@ -213,7 +237,7 @@ func Start(ctx context.Context, cfg Config) *Load {
 				case cfg.Body != "" && body != cfg.Body:
 					k, err = BadBody, fmt.Errorf("body %q, want %q", body, cfg.Body)
 				}
-				l.res.add(k, status, err)
+				l.res.add(k, status, err, took)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,6 +37,32 @@ func TestBody(t *testing.T) {
 		if res.Count(tc.want) < 10 || res.Count(tc.want) != res.Requests {
 			t.Errorf("Body %q: %v; want every request %v", tc.body, res, tc.want)
 		}
+	}
+}
+
+// Result.Quantile: the client's own latency quantiles cover the time the
+// server took (a handler that sleeps 2ms on every 10th request and answers
+// at once otherwise): p50 below 2ms, p99 at least 2ms.
+func TestQuantile(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%10 == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+		io.WriteString(w, "hello")
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	l := loadclient.Start(ctx, loadclient.Config{Addr: strings.TrimPrefix(srv.URL, "http://"), Path: "/", KeepAlive: true, Timeout: 5 * time.Second})
+	t.Cleanup(func() { cancel(); l.Wait() })
+	testutil.WaitFor(t, 20*time.Second, "200 requests", func() bool { return l.Result().Count(loadclient.OK) >= 200 })
+	cancel()
+	res := l.Wait()
+	if p50, p99 := res.Quantile(0.5), res.Quantile(0.99); p50 >= 2*time.Millisecond || p99 < 2*time.Millisecond {
+		t.Errorf("p50 %v, p99 %v; want p50 < 2ms <= p99 (%v)", p50, p99, res)
+	}
+	if (&loadclient.Result{}).Quantile(0.5) != 0 {
+		t.Error("the quantile of no requests is not 0")
 	}
 }
 

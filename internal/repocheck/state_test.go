@@ -15,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
 	"github.com/goangel/angel/internal/testutil"
+	"github.com/goangel/angel/internal/testutil/natstest"
 )
 
 // TestStateGuideRuns builds the program of docs/STATE.md (its ```go block
@@ -54,20 +53,9 @@ func TestStateGuideRuns(t *testing.T) {
 		t.Fatalf("docs/STATE.md's program does not build: %v\n%s", err, out)
 	}
 
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	owner := startCounter(t, bin, ns.ClientURL(), "--counter-owner")
-	other := startCounter(t, bin, ns.ClientURL())
+	url := natstest.JetStream(t)
+	owner := startCounter(t, bin, url, "--counter-owner")
+	other := startCounter(t, bin, url)
 
 	const workers, each = 8, 25
 	var wg sync.WaitGroup

@@ -351,6 +351,43 @@ func GoangelRequest(name string, newBroker func(tb testing.TB) pubsub.Broker) Re
 	}}
 }
 
+// RunRequestConcurrent is RunRequest with c askers at once (b.N round
+// trips in all).
+func RunRequestConcurrent(b *testing.B, t RequestTarget, c int) {
+	request, stop := t.Setup(b)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var next atomic.Int64
+	per := make([][]int64, c)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	for i := range c {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				start := time.Now()
+				if err := request(ctx); err != nil {
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+				per[i] = append(per[i], int64(time.Since(start)))
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	if err := failed.Load(); err != nil {
+		b.Fatal(*err)
+	}
+	lats := slices.Concat(per...)
+	slices.Sort(lats)
+	pct := func(p float64) float64 { return float64(lats[int(p*float64(len(lats)-1))]) / 1e3 }
+	b.ReportMetric(pct(0.50), "p50-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
+}
+
 // RunRequest does b.N request/reply round trips one after the other and
 // reports their p50 and p99 ("p50-µs", "p99-µs"; target in memory: p50 ≤
 // 20 µs). ns/op is the mean round trip, allocs/op per round trip.
