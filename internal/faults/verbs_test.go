@@ -33,7 +33,7 @@ func TestScaleBounded(t *testing.T) {
 	const many = 2000
 	a := faultapp.New()
 	r := productiontest.Start(t, "faultapp", a.Configure, []string{"-j", "2", "--quiet", "--max-instances", "2000",
-		"--drain-timeout", "2s", "--shutdown-timeout", "20s"})
+		"--drain-timeout", "10s", "--shutdown-timeout", "20s"})
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	load := loadclient.Start(ctx, loadclient.Config{Addr: r.Addr().String(), Path: "/ok", Workers: 2, KeepAlive: true})
