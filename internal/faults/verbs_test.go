@@ -334,8 +334,12 @@ func TestStopServesAcceptQueue(t *testing.T) {
 }
 
 // TestStopUnderNewConnections: SIGTERM while clients keep opening new
-// connections: every request is answered or refused (the listener closed);
-// none is reset or cut.
+// connections: every connection made before the signal (in the kernel's
+// accept queue or accepted when the stop began) is answered, none reset or
+// cut. Connections made after it come after the stop began: they are
+// answered, refused once the socket closed, or, when their handshake
+// races the close (the kernel keeps completing handshakes until then, and
+// these clients never pause), reset; loadclient counts those as Late.
 func TestStopUnderNewConnections(t *testing.T) {
 	a := faultapp.New()
 	r := productiontest.Start(t, "faultapp", a.Configure, []string{"-j", "2", "--quiet", "--drain-timeout", "3s"})
@@ -343,6 +347,7 @@ func TestStopUnderNewConnections(t *testing.T) {
 	defer stop()
 	load := loadclient.Start(ctx, loadclient.Config{Addr: r.Addr().String(), Path: "/ok", Workers: 16, Timeout: 20 * time.Second})
 	testutil.WaitFor(t, 10*time.Second, "answers", func() bool { return load.Result().Count(loadclient.OK) > 500 })
+	load.Stopping()
 	r.Signal(syscall.SIGTERM)
 	select {
 	case <-r.Done():
@@ -354,8 +359,8 @@ func TestStopUnderNewConnections(t *testing.T) {
 	if err := r.Stop(); err != nil {
 		t.Errorf("Run = %v, want a clean stop", err)
 	}
-	if res.Failed() != res.Count(loadclient.Refused) {
-		t.Errorf("SIGTERM under new-connection load: %v; only refusals (after the listener closed) are expected", res)
+	if res.Failed() != 0 {
+		t.Errorf("SIGTERM under new-connection load: %v; a connection made before the signal must be answered", res)
 	}
 	t.Logf("%v", res)
 }

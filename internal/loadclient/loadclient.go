@@ -11,12 +11,14 @@
 // request.
 // With Config.TLS the connections are TLS (HTTP/1.1 over TLS).
 //
-// A server that stops closes its socket: connections still in the kernel's
-// backlog are reset, new ones refused, though no request of theirs reached
-// the server. After Load.Stopping, such requests (the first on a connection,
-// or any on one dialled after the call) count as Late, which is no failure;
-// a request on a connection the server had already answered must still
-// succeed.
+// A server that stops closes its socket at last: a connection whose
+// handshake ends after the stop began may be reset (it raced the close), a
+// new one refused, though no request of theirs reached the server. Call
+// Load.Stopping just before the stop: from then on a refused dial, and a
+// failure on a connection dialled after the call and never answered, count
+// as Late, which is no failure. A connection dialled before the call was in
+// the kernel's accept queue or accepted when the stop began: a server that
+// drains must answer it, so its failure still counts.
 package loadclient
 
 import (
@@ -188,8 +190,9 @@ type Load struct {
 	stopping atomic.Bool
 }
 
-// Stopping says the server is about to stop: from now on a request that
-// fails on a connection the server never answered counts as Late.
+// Stopping says the server is about to stop: from now on a refused dial,
+// and a failure on a connection dialled after this call that the server
+// never answered, count as Late.
 func (l *Load) Stopping() { l.stopping.Store(true) }
 
 // Result is the counts so far (its methods may be called while it runs).
@@ -260,6 +263,7 @@ type worker struct {
 	stopping *atomic.Bool
 	answered bool // the server answered on c
 	late     bool // the last request's failure never reached the server
+	after    bool // c was dialled after Load.Stopping
 }
 
 func (w *worker) close() {
@@ -284,10 +288,11 @@ func (w *worker) do() (int, string, error) {
 			return 0, "", err
 		}
 		w.c, w.br, w.answered = c, bufio.NewReader(c), false
+		w.after = w.stopping.Load()
 	}
 	status, body, err := w.roundTrip()
-	if err != nil && !w.answered && w.stopping.Load() {
-		w.late = true // still in the backlog when the socket closed
+	if err != nil && !w.answered && w.after {
+		w.late = true // its handshake raced the socket's close
 	}
 	if err == nil {
 		w.answered = true

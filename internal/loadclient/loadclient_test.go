@@ -1,8 +1,10 @@
 package loadclient_test
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -69,6 +71,8 @@ func TestQuantile(t *testing.T) {
 // Config.TLS connects with TLS; after Stopping, requests refused by a
 // server that closed its socket count as Late, not as failures, while the
 // same refusals before Stopping are failures.
+//
+// TestDialledBeforeStoppingMustBeAnswered covers the other half of the rule.
 func TestTLSAndStopping(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil {
@@ -83,6 +87,10 @@ func TestTLSAndStopping(t *testing.T) {
 	t.Cleanup(func() { cancel(); l.Wait() })
 	testutil.WaitFor(t, 10*time.Second, "ten answers over TLS", func() bool { return l.Result().Count(loadclient.OK) >= 10 })
 	l.Stopping()
+	// One worker, a new connection per request: two more answers, and the
+	// connection open now was dialled after Stopping.
+	ok := l.Result().Count(loadclient.OK)
+	testutil.WaitFor(t, 10*time.Second, "answers after Stopping", func() bool { return l.Result().Count(loadclient.OK) >= ok+2 })
 	srv.Close()
 	testutil.WaitFor(t, 10*time.Second, "ten late requests", func() bool { return l.Result().Count(loadclient.Late) >= 10 })
 	cancel()
@@ -98,5 +106,38 @@ func TestTLSAndStopping(t *testing.T) {
 	cancel()
 	if res := l.Wait(); res.Failed() == 0 || res.Count(loadclient.Late) != 0 {
 		t.Errorf("%v: want refusals counted as failures", res)
+	}
+}
+
+// TestDialledBeforeStoppingMustBeAnswered: a connection dialled before
+// Stopping was in the server's accept queue when the stop began; a server
+// that resets it instead of answering fails the request, Stopping or not.
+func TestDialledBeforeStoppingMustBeAnswered(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Nothing accepts: the worker's connection waits in the accept queue.
+	l := loadclient.Start(ctx, loadclient.Config{Addr: ln.Addr().String(), Path: "/", Timeout: 10 * time.Second})
+	c, err := ln.Accept() // the worker's connection, dialled before Stopping
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its request has arrived: the worker's dial has returned.
+	if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+		t.Fatal(err)
+	}
+	l.Stopping()
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close() // reset, unanswered
+	testutil.WaitFor(t, 10*time.Second, "the reset counted", func() bool { return l.Result().Failed() >= 1 })
+	cancel()
+	ln.Close()
+	res := l.Wait()
+	if res.Failed() != 1 || res.Count(loadclient.Reset)+res.Count(loadclient.EOF) != 1 {
+		t.Errorf("%v: want the reset of a connection dialled before Stopping counted as a failure", res)
 	}
 }
