@@ -278,6 +278,25 @@ func (a *acceptor) hand(c net.Conn) bool {
 	case a.conns <- c:
 		return true
 	case <-a.stop:
+		return a.handLate(c)
+	}
+}
+
+// handoffGrace bounds how long a connection accepted before the acceptor
+// stopped waits for a live view: a binary upgrade stops the acceptor while
+// every life still serves, and a client whose handshake the kernel already
+// completed must be served, not reset.
+const handoffGrace = time.Second
+
+// handLate hands c, accepted before the acceptor stopped, to a view that
+// still serves, or closes it when none takes it within handoffGrace.
+func (a *acceptor) handLate(c net.Conn) bool {
+	t := time.NewTimer(handoffGrace)
+	defer t.Stop()
+	select {
+	case a.conns <- c:
+		return true
+	case <-t.C:
 		c.Close()
 		return false
 	}
@@ -298,7 +317,7 @@ func (a *acceptor) requeue(c net.Conn) {
 		select {
 		case a.conns <- c:
 		case <-a.stop:
-			c.Close()
+			a.handLate(c)
 		}
 	})
 }

@@ -484,9 +484,17 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	// kernel's accept queue (closing the socket would reset them): the
 	// lives, draining, answer them with "Connection: close", and keep
 	// their views open until it is done (drain.go).
+	// After a binary upgrade the new process accepts from the same socket
+	// and serves the queue: this one only lets go of its descriptor (its
+	// lives closed their views as they ended; a connection it took now
+	// would find no life to serve it).
 	quiesced := make(chan struct{})
 	go func() {
 		defer close(quiesced)
+		if rs.handedOver() {
+			rs.acc.close()
+			return
+		}
 		rs.acc.closeAfterQueue(time.Now().Add(cfg.DrainTimeout))
 	}()
 	close(rs.stopping)
