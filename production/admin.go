@@ -359,7 +359,11 @@ func (c adminControl) Reload(ctx context.Context) error {
 
 func (c adminControl) Scale(ctx context.Context, n int) error {
 	c.logf("scaling to %d instances", n)
-	return c.a.rs.r.Scale(ctx, n)
+	err := c.a.rs.r.Scale(ctx, n)
+	if errors.Is(err, ErrTooManyInstances) {
+		return fmt.Errorf("%w: %w", admin.ErrRefused, err)
+	}
+	return err
 }
 
 func (c adminControl) Restart(ctx context.Context, n int) error {

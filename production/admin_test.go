@@ -851,6 +851,10 @@ func TestAdminMetricsExistAtZero(t *testing.T) {
 	if code, body := h.call(t, "POST", "/scale?n=3"); code != 200 {
 		t.Fatalf("POST /scale?n=3: %d %s", code, body)
 	}
+	// Beyond --max-instances: refused as a bad request, with the reason.
+	if code, body := h.call(t, "POST", "/scale?n=100000"); code != 400 || !strings.Contains(body, "--max-instances") {
+		t.Errorf("POST /scale?n=100000: %d %s, want 400 naming --max-instances", code, body)
+	}
 	if m := h.scrape(t); !m.has("goangel_crashes_total", "goangel_instance", "2", "cause", "crash") || !m.has("goangel_recycles_total", "goangel_instance", "2") {
 		t.Error("the counters of instance 2 are not exposed after scaling to 3")
 	}

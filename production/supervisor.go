@@ -638,7 +638,7 @@ func (lp *runLoop) handle(v verb) {
 		fallthrough
 	case verbScale:
 		if v.n > rs.cfg.MaxInstances {
-			v.reply <- fmt.Errorf("%w: Scale(%d) asks for more than --max-instances %d; raise --max-instances to run more", ErrTooManyInstances, v.n, rs.cfg.MaxInstances)
+			v.reply <- fmt.Errorf("%w: Scale(%d) asks for more than --max-instances %d; want at most %d, or raise --max-instances to run more", ErrTooManyInstances, v.n, rs.cfg.MaxInstances, rs.cfg.MaxInstances)
 			return
 		}
 		lp.scale(v)

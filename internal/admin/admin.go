@@ -42,6 +42,11 @@ type Control interface {
 // instance number that does not exist; the API answers 404.
 var ErrNoInstance = errors.New("admin: no such instance")
 
+// ErrRefused is what Control's verbs return (wrapped) for a request the
+// runner will not carry out as asked (a Scale beyond --max-instances); the
+// API answers 400 with the reason.
+var ErrRefused = errors.New("admin: refused")
+
 // Snapshot is the state of the runner at one moment.
 type Snapshot struct {
 	// PID is the process's (filled by the server): after a binary upgrade,
@@ -436,11 +441,13 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) {
 }
 
 // verb answers a state change: 200 with the new snapshot, 404 for an
-// unknown instance, 500 with the error otherwise.
+// unknown instance, 400 for a refused request, 500 with the error otherwise.
 func (s *Server) verb(w http.ResponseWriter, done string, err error) {
 	switch {
 	case errors.Is(err, ErrNoInstance):
 		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrRefused):
+		writeError(w, http.StatusBadRequest, err.Error())
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, err.Error())
 	default:

@@ -51,8 +51,13 @@ func (f *fake) record(call string) error {
 	return f.err
 }
 
-func (f *fake) Reload(context.Context) error         { return f.record("reload") }
-func (f *fake) Scale(_ context.Context, n int) error { return f.record(fmt.Sprintf("scale %d", n)) }
+func (f *fake) Reload(context.Context) error { return f.record("reload") }
+func (f *fake) Scale(_ context.Context, n int) error {
+	if n > 100 {
+		return fmt.Errorf("%w: Scale(%d) asks for more than --max-instances 100; want at most 100, or raise --max-instances", admin.ErrRefused, n)
+	}
+	return f.record(fmt.Sprintf("scale %d", n))
+}
 func (f *fake) Restart(_ context.Context, n int) error {
 	if n > 1 {
 		return fmt.Errorf("%w: #%d", admin.ErrNoInstance, n)
@@ -121,6 +126,7 @@ func TestVerbs(t *testing.T) {
 		{"POST", "/instances/x/restart", 400, ""},
 		{"POST", "/instances/-1/drain", 400, ""},
 		{"POST", "/scale?n=0", 400, ""},
+		{"POST", "/scale?n=100000", 400, ""},
 		{"POST", "/scale", 400, ""},
 		{"GET", "/reload", 405, ""},
 		{"GET", "/instances/1/restart", 405, ""},
