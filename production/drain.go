@@ -293,8 +293,8 @@ func (l *life) release(deadline time.Time) {
 	l.goClosed = true
 	l.goMu.Unlock()
 	rs.track(l, "waiting for its app.Go goroutines")
-	if !waitUntil(deadline, l.goWG.Wait) {
-		rs.leave(fmt.Sprintf("instance #%d life %d: app.Go goroutines", l.info.Number, l.info.Life))
+	if ok, done := waitUntil(deadline, l.goWG.Wait); !ok {
+		rs.leave(fmt.Sprintf("instance #%d life %d: app.Go goroutines", l.info.Number, l.info.Life), done)
 		l.log.Errorf("Instance #%d life %d: supervised goroutines still running at the drain deadline; leaving them", l.info.Number, l.info.Life)
 	}
 
@@ -309,8 +309,8 @@ func (l *life) release(deadline time.Time) {
 			name := funcName(hooks[i])
 			rs.track(l, "OnShutdown hook "+name)
 			var err error
-			if !waitUntil(deadline, func() { err = l.runHook(ctx, hooks[i]) }) {
-				rs.leave(fmt.Sprintf("instance #%d life %d: OnShutdown hook %s", l.info.Number, l.info.Life, name))
+			if ok, done := waitUntil(deadline, func() { err = l.runHook(ctx, hooks[i]) }); !ok {
+				rs.leave(fmt.Sprintf("instance #%d life %d: OnShutdown hook %s", l.info.Number, l.info.Life, name), done)
 				errs = append(errs, fmt.Errorf("OnShutdown hook %s still running at the drain deadline: left running", name))
 				break
 			}
@@ -338,20 +338,20 @@ func (l *life) release(deadline time.Time) {
 // waitUntil runs f on its own goroutine and waits for it until deadline (at
 // least a few milliseconds, so that a step that ends at once is not
 // reported for a deadline already spent). It reports false when f was left
-// running.
-func waitUntil(deadline time.Time, f func()) bool {
-	done := make(chan struct{})
+// running; done is closed when f returns.
+func waitUntil(deadline time.Time, f func()) (ok bool, done <-chan struct{}) {
+	ch := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(ch)
 		f()
 	}()
 	t := time.NewTimer(max(time.Until(deadline), 10*time.Millisecond))
 	defer t.Stop()
 	select {
-	case <-done:
-		return true
+	case <-ch:
+		return true, ch
 	case <-t.C:
-		return false
+		return false, ch
 	}
 }
 
@@ -608,11 +608,32 @@ func (rs *runState) stillRunning() []string {
 	return out
 }
 
-// leave records something left running past a life's deadline.
-func (rs *runState) leave(what string) {
+// leave records what, left running past a life's deadline until done is
+// closed: the stop reports it (exit 124) only if it still runs then.
+func (rs *runState) leave(what string, done <-chan struct{}) {
 	rs.leftMu.Lock()
-	rs.left = append(rs.left, what)
+	rs.left = append(rs.left, leftRunning{what, done})
 	rs.leftMu.Unlock()
+}
+
+// leftRunning is one hook or set of goroutines left past a life's deadline.
+type leftRunning struct {
+	what string
+	done <-chan struct{}
+}
+
+// stillLeft names what was left running past a life's deadline and runs
+// still (a goroutine that returned in the meantime is not left).
+func (rs *runState) stillLeft() []string {
+	rs.leftMu.Lock()
+	defer rs.leftMu.Unlock()
+	var out []string
+	for _, x := range rs.left {
+		if !isClosed(x.done) {
+			out = append(out, x.what)
+		}
+	}
+	return out
 }
 
 // abandon counts n handlers left running by l: they count as abandoned while

@@ -322,8 +322,8 @@ type runState struct {
 	// their drain deadline, until those have returned (abandonedNow).
 	abandonedLives sync.Map // *life -> struct{}
 	leftMu         sync.Mutex
-	left           []string   // hooks and goroutines left running past a life's deadline
-	fatal          chan error // an end the runner must take (too many abandoned)
+	left           []leftRunning // hooks and goroutines left running past a life's deadline
+	fatal          chan error    // an end the runner must take (too many abandoned)
 	// beat carries the watchdog's heartbeats: the supervisor loop answers
 	// each with answerBeat (systemd.go).
 	beat chan chan struct{}
@@ -526,9 +526,9 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		return exitError(ExitStopTimeout, fmt.Errorf("%w: still running after --shutdown-timeout %v: %s", ErrStopTimeout, cfg.shutdownTimeout(), strings.Join(still, "; ")))
 	}
 
-	rs.leftMu.Lock()
-	left := append(rs.left, rs.stillAbandoned()...) // a handler that returned in the meantime is not left
-	rs.leftMu.Unlock()
+	// What returned in the meantime (a handler, a goroutine, a hook) is not
+	// left.
+	left := append(rs.stillLeft(), rs.stillAbandoned()...)
 	switch {
 	case failed != nil && ExitCode(failed) != 1:
 		return failed

@@ -619,3 +619,39 @@ func TestScaleUpConfigureFails(t *testing.T) {
 		t.Fatalf("Run = %v: a failed scale-up must not fail the runner", err)
 	}
 }
+
+// TestLateGoroutineIsNotLeftAtStop: an app.Go goroutine that outlives its
+// life's drain deadline is reported then, but once it has returned the
+// stop is clean (exit 0, not 124): only what still runs when the stop ends
+// is left running.
+func TestLateGoroutineIsNotLeftAtStop(t *testing.T) {
+	returned := make(chan struct{}, 8)
+	configure := func(app *production.App) error {
+		hello(app)
+		slow := app.Info().Life == 1 // the life the test replaces; the stop's is quick
+		app.Go(func(ctx context.Context) error {
+			<-ctx.Done()
+			if slow {
+				time.Sleep(300 * time.Millisecond) // the app's own slow clean-up
+				returned <- struct{}{}
+			}
+			return nil
+		})
+		return nil
+	}
+	h := startRunner(t, configure, []string{"-j", "1", "--drain-timeout", "100ms"})
+	if err := h.run.Restart(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the goroutine reported left at the drain deadline", func() bool {
+		return strings.Contains(h.run.Log(), "still running at the drain deadline; leaving them")
+	})
+	select {
+	case <-returned:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the late goroutine never returned")
+	}
+	if err := h.stop(); err != nil {
+		t.Errorf("Run = %v, want a clean stop: the late goroutine had returned", err)
+	}
+}
