@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end test of the example under a real systemd: boots Debian 12's
-# systemd 252 in a container (systemd-nspawn -b on a debootstrap tree),
+# End-to-end test of the example under a real systemd: boots a Debian
+# suite's systemd in a container (systemd-nspawn -b on a debootstrap tree):
+# $E2E_SUITE, default bookworm (Debian 12, systemd 252); trixie has 257.
 # installs the example and its units exactly as the README's "Deploy with
 # systemd" section says, with NATS (JetStream) for pub/sub, the admin
 # listener and a log file on, and drives start, reload, binary upgrades, a
@@ -12,8 +13,9 @@
 #
 # Run as root (CI runs it from .ci/run): sudo example/systemd/e2e.sh
 # It installs the Debian packages it needs (systemd-container, debootstrap)
-# when they are missing, and keeps the Debian tree under $GOANGEL_E2E_CACHE
-# (default /var/tmp/goangel-e2e), so that the same machine downloads it once;
+# when they are missing, and keeps the Debian tree of each suite under
+# $GOANGEL_E2E_CACHE (default /var/tmp/goangel-e2e), so that the same
+# machine downloads it once;
 # nothing but Debian packages is downloaded. The tree is never changed: the
 # container runs on a volatile overlay of it.
 set -uo pipefail
@@ -21,11 +23,13 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${GOANGEL_E2E_CACHE:-/var/tmp/goangel-e2e}
 mirror=${GOANGEL_E2E_MIRROR:-http://deb.debian.org/debian}
+suite=${E2E_SUITE:-bookworm}
 unit=goangel-example
 watchdog_sec=4 # WatchdogSec shortened for the test (30s in the unit)
 
 die() { echo "e2e: $*" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || die "run as root: systemd-nspawn -b needs it"
+[[ $suite =~ ^[a-z]+$ ]] || die "E2E_SUITE=$suite: want a Debian suite's code name, e.g. bookworm or trixie"
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need systemd-nspawn || ! need debootstrap; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd-container debootstrap ||
@@ -33,15 +37,15 @@ if ! need systemd-nspawn || ! need debootstrap; then
 fi
 need go || die "go is not on PATH"
 
-# The Debian 12 tree: minbase (no procps: units must not need /bin/kill) and
+# The suite's tree: minbase (no procps: units must not need /bin/kill) and
 # systemd as init. Bump the number when the package list changes.
-rootfs=$cache/rootfs-bookworm-1
+rootfs=$cache/rootfs-$suite-1
 if [ ! -x "$rootfs/usr/lib/systemd/systemd" ]; then
-  echo "e2e: building the Debian 12 tree in $rootfs (once per machine)"
+  echo "e2e: building the Debian $suite tree in $rootfs (once per machine)"
   mkdir -p "$cache" && rm -rf "$rootfs.tmp" &&
-    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$rootfs.tmp" "$mirror" >"$cache/debootstrap.log" 2>&1 &&
+    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus "$suite" "$rootfs.tmp" "$mirror" >"$cache/debootstrap-$suite.log" 2>&1 &&
     rm -f "$rootfs.tmp/etc/machine-id" && mv "$rootfs.tmp" "$rootfs" ||
-    die "debootstrap failed: see $cache/debootstrap.log"
+    die "debootstrap failed: see $cache/debootstrap-$suite.log"
 fi
 
 work=$(mktemp -d /var/tmp/goangel-e2e-run.XXXXXX)
@@ -61,9 +65,14 @@ trap cleanup EXIT
 
 # The README's commands of "Deploy with systemd", in order: go build runs
 # here (its output in $work/src), the rest (sudo dropped) in the container,
-# from a directory laid out as the repository.
+# from a directory laid out as the repository. A command right under a
+# "# systemd < N" comment is for systemd < N only: it is listed as
+# "<N command" and run only when the container's `systemctl --version` is
+# below N, as the README says.
 readme_cmds=$(awk '/^## Deploy with systemd/{on=1; next} /^## /{on=0} on' "$root/README.md" |
-  sed -n 's/^ *\(go build .*\|sudo .*\)$/\1/p' | sed 's/ *#.*$//')
+  awk '/^ *# systemd < [0-9]/ { below = $0; sub(/.*# systemd < /, "", below); sub(/[^0-9].*/, "", below); next }
+    /^ *(go build |sudo )/ { cmd = $0; sub(/^ */, "", cmd); sub(/ *#.*$/, "", cmd); print (below != "" ? "<" below " " : "") cmd }
+    { below = "" }')
 [ -n "$readme_cmds" ] || die "no commands found in README.md's Deploy with systemd section"
 mkdir -p "$work/src/example"
 cp -r "$root/example/systemd" "$work/src/example/"
@@ -78,6 +87,13 @@ build=$(grep '^go build' <<<"$readme_cmds" | head -1)
 # host without systemd as PID 1, as the machine this was made on, there is
 # no bus to ask for one). On a host booted with systemd the container gets a
 # delegated scope of its own, as systemd-nspawn(1) advises for --keep-unit.
+#
+# systemd >= 256 (trixie's 257) refuses to boot on cgroup v1; on a host
+# with the legacy or hybrid hierarchy, systemd-nspawn would give the
+# container the same: ask it for the unified one.
+tree_systemd=$(dpkg-query --admindir="$rootfs/var/lib/dpkg" -W -f '${Version}' systemd) ||
+  die "no systemd package in $rootfs"
+[ "${tree_systemd%%[^0-9]*}" -ge 256 ] && export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1
 launcher=()
 [ -d /run/systemd/system ] && launcher=(systemd-run --quiet --scope -p Delegate=yes --)
 "${launcher[@]}" systemd-nspawn -q -D "$rootfs" --volatile=overlay -b --register=no --keep-unit \
@@ -139,12 +155,27 @@ ct sh -c "printf '%s\n' EXAMPLE_CONCURRENCY=4 EXAMPLE_ADMIN_ADDRESS=127.0.0.1:90
 ct sh -c "mkdir -p /etc/systemd/system/$unit.service.d && printf '[Service]\nWatchdogSec=${watchdog_sec}s\n' >/etc/systemd/system/$unit.service.d/e2e.conf"
 
 step="install as the README says"
-# Steps 1 and 2 of the README up to `systemctl enable`.
-install_cmds=$(awk '/ enable /{exit} /^sudo /' <<<"$readme_cmds")
+# Steps 1 and 2 of the README up to `systemctl enable`, those for another
+# systemd version left out.
+version=$(ct systemctl --version | awk 'NR == 1 { print $2 }')
+[[ $version =~ ^[0-9]+$ ]] || die "the container's systemctl --version: $(ct systemctl --version 2>&1 | head -1)"
+install_cmds=$(awk '/ enable /{exit} /^(<[0-9]+ )?sudo /' <<<"$readme_cmds")
 out=$(while read -r cmd; do
+  if [[ $cmd =~ ^\<([0-9]+)\ (.*)$ ]]; then
+    [ "$version" -lt "${BASH_REMATCH[1]}" ] || { echo "skipped: $cmd"; continue; }
+    cmd=${BASH_REMATCH[2]}
+  fi
+  echo "ran: $cmd"
   ct sh -c "cd /e2e/src && ${cmd#sudo }" 2>&1 || echo "failed: $cmd"
 done <<<"$install_cmds")
-if grep -q '^failed: ' <<<"$out"; then fail "$out"; else pass "$(wc -l <<<"$install_cmds") commands"; fi
+ran=$(grep -c '^ran: ' <<<"$out") skipped=$(grep -c '^skipped: ' <<<"$out")
+# Type=notify-reload as shipped from 253 on; the drop-in's Type=notify below.
+want_type=notify-reload
+[ "$version" -ge 253 ] || want_type=notify
+if grep -q '^failed: ' <<<"$out"; then fail "$(grep -v '^ran: ' <<<"$out")"
+elif [ "$(show Type)" != "$want_type" ]; then fail "systemd $version: Type=$(show Type), want $want_type"
+else pass "systemd $version: $ran commands, $skipped for another systemd left out, Type=$want_type"
+fi
 
 step="systemctl enable --now"
 enable=$(grep ' enable ' <<<"$readme_cmds" | head -1)
