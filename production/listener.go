@@ -249,7 +249,7 @@ func (a *acceptor) loop() {
 		}
 		delay = 0
 		c = a.track(c)
-		if !a.hand(c) {
+		if !a.hand(c, quiesceBy) {
 			return
 		}
 	}
@@ -257,12 +257,14 @@ func (a *acceptor) loop() {
 
 // hand gives c to the next view in round-robin order that is waiting in
 // Accept, or else to the first view to get there. It reports false, having
-// closed c, when the acceptor stops first.
+// closed c, when giveUp fires first (the stop's queue draining reached its
+// deadline), or when the acceptor stops and no view takes c within
+// handoffGrace.
 //
 // Handing over by position rather than by the order in which views came back
 // to Accept keeps the spread even under load without yielding the processor
 // after every handoff (which cost about 5 % of new-connection throughput).
-func (a *acceptor) hand(c net.Conn) bool {
+func (a *acceptor) hand(c net.Conn, giveUp <-chan time.Time) bool {
 	if vs := a.views.Load(); vs != nil {
 		n := len(*vs)
 		for range min(n, maxProbe) {
@@ -279,6 +281,11 @@ func (a *acceptor) hand(c net.Conn) bool {
 		return true
 	case <-a.stop:
 		return a.handLate(c)
+	case <-giveUp:
+		// The stop's queue draining reached its deadline: the lives have
+		// closed their views (drain.go), none will take c.
+		c.Close()
+		return false
 	}
 }
 

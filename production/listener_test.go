@@ -146,7 +146,7 @@ func testRoundRobinOrder(t *testing.T) {
 		var order []int
 		for range n {
 			c, _ := net.Pipe()
-			if !acc.hand(c) {
+			if !acc.hand(c, nil) {
 				t.Fatal("hand failed")
 			}
 			got := -1
