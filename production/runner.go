@@ -495,7 +495,9 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 			rs.acc.close()
 			return
 		}
-		rs.acc.closeAfterQueue(time.Now().Add(cfg.DrainTimeout))
+		// Half the drain deadline: what is accepted last still has the
+		// other half to be answered before the lives close what is left.
+		rs.acc.closeAfterQueue(time.Now().Add(cfg.DrainTimeout / 2))
 	}()
 	close(rs.stopping)
 	cancelSup()
