@@ -273,21 +273,11 @@ func TestRecycleLogLine(t *testing.T) {
 
 func TestHungInstanceReplaced(t *testing.T) {
 	release := make(chan struct{})
-	configure := func(app *production.App) error {
-		hello(app)
-		app.Router.Get("/block", func(w http.ResponseWriter, r *http.Request) {
-			blockedHandler(release)
-		})
-		return nil
-	}
+	configure := blockingApp(release)
 	var ev eventLog
 	h := startRunner(t, configure, []string{"-j", "2", "--hang-timeout", "200ms", "--drain-timeout", "300ms", "--max-abandoned", "5"}, production.WithEventHook(ev.hook))
 	defer close(release)
-	go func() {
-		if resp, err := fresh().Get(h.run.URL + "/block"); err == nil {
-			resp.Body.Close()
-		}
-	}()
+	go getBlock(h.run.URL)
 	waitFor(t, 20*time.Second, "the hung life reported", func() bool { return ev.count(production.EventHung) == 1 })
 	e, _ := ev.find(production.EventHung)
 	if !strings.Contains(e.Stack, "blockedHandler") {
@@ -311,21 +301,11 @@ func TestHungInstanceReplaced(t *testing.T) {
 // deadline, and that report carries the stack of the goroutines left running.
 func TestRecycledLifeAbandonsWithStack(t *testing.T) {
 	release := make(chan struct{})
-	configure := func(app *production.App) error {
-		hello(app)
-		app.Router.Get("/block", func(w http.ResponseWriter, r *http.Request) {
-			blockedHandler(release)
-		})
-		return nil
-	}
+	configure := blockingApp(release)
 	var ev eventLog
 	h := startRunner(t, configure, []string{"-j", "1", "--max-requests", "1", "--drain-timeout", "200ms", "--max-abandoned", "5"}, production.WithEventHook(ev.hook))
 	defer close(release)
-	go func() {
-		if resp, err := fresh().Get(h.run.URL + "/block"); err == nil {
-			resp.Body.Close()
-		}
-	}()
+	go getBlock(h.run.URL)
 	waitFor(t, 20*time.Second, "the abandoned handler reported", func() bool { return ev.count(production.EventAbandoned) == 1 })
 	e, _ := ev.find(production.EventAbandoned)
 	if !strings.Contains(e.Stack, "blockedHandler") {
@@ -339,6 +319,24 @@ func TestRecycledLifeAbandonsWithStack(t *testing.T) {
 	}
 }
 
+// blockingApp serves hello and /block, whose handler blocks until release is
+// closed.
+func blockingApp(release chan struct{}) func(*production.App) error {
+	return func(app *production.App) error {
+		hello(app)
+		app.Router.Get("/block", func(w http.ResponseWriter, r *http.Request) { blockedHandler(release) })
+		return nil
+	}
+}
+
+// getBlock sends GET /block on a new connection and ignores its outcome
+// (the handler blocks; the tests watch the runner, not the answer).
+func getBlock(url string) {
+	if resp, err := fresh().Get(url + "/block"); err == nil {
+		resp.Body.Close()
+	}
+}
+
 // blockedHandler blocks until release is closed (its name is looked for in
 // the hung stack).
 func blockedHandler(release chan struct{}) { <-release }
@@ -346,17 +344,8 @@ func blockedHandler(release chan struct{}) { <-release }
 func TestMaxAbandonedExits(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	configure := func(app *production.App) error {
-		hello(app)
-		app.Router.Get("/block", func(w http.ResponseWriter, r *http.Request) { blockedHandler(release) })
-		return nil
-	}
-	h := startRunner(t, configure, []string{"-j", "1", "--hang-timeout", "100ms", "--drain-timeout", "100ms", "--max-abandoned", "0"})
-	go func() {
-		if resp, err := fresh().Get(h.run.URL + "/block"); err == nil {
-			resp.Body.Close()
-		}
-	}()
+	h := startRunner(t, blockingApp(release), []string{"-j", "1", "--hang-timeout", "100ms", "--drain-timeout", "100ms", "--max-abandoned", "0"})
+	go getBlock(h.run.URL)
 	err := h.run.Wait(20 * time.Second)
 	if production.ExitCode(err) != production.ExitAbandoned || !errors.Is(err, production.ErrAbandoned) {
 		t.Fatalf("Run = %v (exit %d), want ErrAbandoned, exit %d", err, production.ExitCode(err), production.ExitAbandoned)
