@@ -495,9 +495,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 			rs.acc.close()
 			return
 		}
-		// Half the drain deadline: what is accepted last still has the
-		// other half to be answered before the lives close what is left.
-		rs.acc.closeAfterQueue(time.Now().Add(cfg.DrainTimeout / 2))
+		rs.acc.closeAfterQueue(time.Now().Add(cfg.DrainTimeout))
 	}()
 	close(rs.stopping)
 	cancelSup()
