@@ -104,8 +104,8 @@
 // keep-alive connections that look idle although the client's next request
 // may already be on its way.) The runner's stop (SIGTERM, ctx canceled) takes
 // the same path for every instance; there, with no live instance left to move
-// to, a connection idle across two sweeps 500ms apart is closed (one that
-// has not sent its first request yet: idle for two seconds).
+// to, a connection idle across two sweeps 250ms apart is closed (one that
+// has not sent its first request yet: idle for a second).
 // --shutdown-timeout bounds the whole stop: past it Run returns
 // [ExitStopTimeout] naming what still runs (lives draining, hooks, configure
 // calls).

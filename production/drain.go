@@ -53,13 +53,7 @@ import (
 // stopIdleSweep: once the runner stops, a connection found idle by two
 // sweeps this far apart, with no request in between, is closed at once
 // instead of waiting for its next request.
-//
-// 500 ms: at 250 ms a strict keep-alive client starved of CPU for that long
-// (the systemd e2e's load inside the container) sent its next request just
-// as the sweep closed its connection, 1 stop in about 20. The cost is a stop
-// that waits up to a second for an idle keep-alive connection (within
-// --drain-timeout).
-const stopIdleSweep = 500 * time.Millisecond
+const stopIdleSweep = 250 * time.Millisecond
 
 // connInfo is one connection's state, written only by its own goroutine (in
 // ConnState) on each change: a change counter shifted left, and the low bit
@@ -286,8 +280,8 @@ type idleSeen struct {
 }
 
 // newConnSweeps is how many sweeps in a row a connection without a request
-// yet must be seen idle at the stop before it is closed (2 s).
-const newConnSweeps = 4
+// yet must be seen idle at the stop before it is closed (1s).
+const newConnSweeps = 5
 
 // release cancels the context, waits for the goroutines, runs the hooks,
 // closes the client and the container, all bounded by deadline. Safe on a
