@@ -139,6 +139,75 @@ func TestSocketActivationFD3(t *testing.T) {
 	}
 }
 
+// TestStopUnderLoadOnAHeldSocket stops the example under strict load on a
+// socket that outlives it, as systemd's .socket unit holds it: the test
+// holds its own copy, and after each stop serves what waits in the queue
+// itself (the next process socket activation would start). Not one request
+// may fail. It failed two ways before: while clients kept dialling, the stop
+// took connections from the queue until the drain deadline, then cut those
+// in flight; and a connection a draining life's view took as it closed was
+// handed back to no one and closed a second later.
+func TestStopUnderLoadOnAHeldSocket(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs subprocesses")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	addr := ln.Addr().String()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, failed, stop := startLoad(addr, 4, 2)
+	defer stop()
+	// The next process: what is queued after a stop waits for it.
+	next := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "Hello, production world!")
+	})}
+	defer next.Close()
+	const rounds = 4
+	for round := range rounds {
+		logs, out := newLogFile(t)
+		cmd := exampleCmd("/bin/sh", "-j 4 --drain-timeout 30s", out, "LISTEN_FDS=1")
+		cmd.Args = []string{"/bin/sh", "-c", `LISTEN_PID=$$ exec "$0"`, self}
+		cmd.ExtraFiles = []*os.File{f}
+		startCmd(t, cmd)
+		logs.waitLog(t, `Instance #3 listening at`)
+		// Let the example serve a while under the load (the previous
+		// round's clients may still wait in the queue for it).
+		served := ok()
+		testutil.WaitFor(t, 10*time.Second, "the example to serve 2000 requests", func() bool { return ok() >= served+2000 })
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if code := exitCode(t, cmd); code != 0 {
+			t.Fatalf("round %d: exit code after SIGTERM = %d, want 0\n%s", round, code, logs)
+		}
+		if strings.Contains(logs.String(), "after --drain-timeout") {
+			t.Errorf("round %d: the stop ran into --drain-timeout 30s:\n%s", round, logs)
+		}
+		if n := failed(); n > 0 {
+			t.Fatalf("round %d: %d request(s) failed across the stop\n%s", round, n, logs)
+		}
+	}
+	go next.Serve(ln)
+	served := ok()
+	testutil.WaitFor(t, 10*time.Second, "the next process to serve the queue", func() bool { return ok() > served+100 })
+	res := stop()
+	if n := failed(); n > 0 {
+		t.Fatalf("%d request(s) failed: %s", n, res)
+	}
+	t.Logf("%d stops under load: %s", rounds, res)
+}
+
 // TestSystemdSocketActivate runs the example under the real
 // systemd-socket-activate (Debian package systemd), the way the issue found
 // it failing with "address already in use": it must serve on the passed

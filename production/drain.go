@@ -102,7 +102,7 @@ func (l *life) drain() {
 	if l.view.open() && rs.servesQueue() {
 		queued = rs.acc.done
 	} else {
-		l.view.Close()
+		l.view.closeDraining()
 	}
 	// The hooks' context carries the deadline until the drain ends, not
 	// only while they run: a goodbye written later on a hijacked
@@ -121,7 +121,7 @@ wait:
 		select {
 		case <-queued:
 			queued = nil
-			l.view.Close()
+			l.view.closeDraining()
 			<-l.serveDone
 		case <-l.changed:
 		case <-stopping:
@@ -134,7 +134,7 @@ wait:
 			l.closeIdle(seen)
 		case <-timer.C:
 			if queued != nil {
-				l.view.Close()
+				l.view.closeDraining()
 				<-l.serveDone
 			}
 			if n, h := l.conns.Load(), l.handlers.Load(); n > 0 || h > 0 {

@@ -300,9 +300,12 @@ func (l *life) end(err error) {
 	l.endOnce.Do(func() {
 		l.draining.Store(true)
 		l.endErr = err
-		if err != nil || !l.rs.servesQueue() {
-			l.view.Close() // else drain closes it once the accept queue is served
-		}
+		switch {
+		case err != nil:
+			l.view.Close()
+		case !l.rs.servesQueue():
+			l.view.closeDraining()
+		} // else drain closes it once the accept queue is served
 		close(l.ended)
 	})
 }

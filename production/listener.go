@@ -51,6 +51,10 @@ type acceptor struct {
 	quiesce     chan struct{}
 	quiesceOnce sync.Once
 	quiesceBy   time.Time
+	// quiesceLeft is how many connections waited in the accept queue when
+	// closeAfterQueue was called (-1: not known): once the loop has taken
+	// that many it closes the socket, even while more keep arriving.
+	quiesceLeft int
 	dlMu        sync.Mutex
 
 	mu    sync.Mutex                      // serialises changes to views (and requeue against close)
@@ -127,6 +131,7 @@ func (a *acceptor) limit(maxConns int, writeStall time.Duration) {
 func (a *acceptor) loop() {
 	var delay time.Duration
 	var quiesceBy <-chan time.Time // set once quiescing: the last moment to accept
+	left := -1                     // quiescing: connections of the stop's queue not taken yet (-1: not known)
 	armed := false                 // quiescing, and this Accept has its own short deadline
 	var yieldTick <-chan time.Time // under --max-connections: time to look for a silent connection
 	yielding := false              // a silent connection yielded its slot: the next one may too
@@ -135,6 +140,7 @@ func (a *acceptor) loop() {
 			t := time.NewTimer(time.Until(a.quiesceBy))
 			defer t.Stop()
 			quiesceBy = t.C
+			left = a.quiesceLeft
 		}
 		if a.slots != nil {
 			// At --max-connections the acceptor stops accepting: new
@@ -176,13 +182,22 @@ func (a *acceptor) loop() {
 			}
 		}
 		if quiesceBy != nil {
+			done := left == 0 // every connection queued at the stop was taken
 			select {
 			case <-quiesceBy:
+				done = true
+			default:
+			}
+			if done {
+				// Close the socket now: a connection arriving later is
+				// refused (or, on a socket systemd holds, waits in the
+				// queue for the next process) instead of keeping this
+				// stop busy for as long as clients keep dialling.
+				a.ln.Close()
 				if a.slots != nil {
 					<-a.slots
 				}
 				return
-			default:
 			}
 			armed = a.armQuiet()
 		}
@@ -248,6 +263,9 @@ func (a *acceptor) loop() {
 			continue
 		}
 		delay = 0
+		if quiesceBy != nil && left > 0 {
+			left--
+		}
 		c = a.track(c)
 		if !a.hand(c, quiesceBy) {
 			return
@@ -282,9 +300,10 @@ func (a *acceptor) hand(c net.Conn, giveUp <-chan time.Time) bool {
 	case <-a.stop:
 		return a.handLate(c)
 	case <-giveUp:
-		// The stop's queue draining reached its deadline: the lives have
-		// closed their views (drain.go), none will take c.
-		c.Close()
+		// The stop's queue draining reached its deadline: the lives that
+		// still serve take c within handoffGrace (their own deadline is
+		// later), or it is closed.
+		a.handLate(c)
 		return false
 	}
 }
@@ -333,11 +352,15 @@ func (a *acceptor) requeue(c net.Conn) {
 // that finds no connection within it found the kernel's accept queue empty.
 const queueQuiet = 5 * time.Millisecond
 
-// closeAfterQueue stops accepting once the connections already waiting in
-// the kernel's accept queue have been taken and handed to the lives (which,
-// draining, answer them with "Connection: close"), or at deadline, then
-// closes the shared socket. Closing it at once would reset every connection
-// still in the queue. Idempotent; close may follow.
+// closeAfterQueue stops accepting once the connections waiting in the
+// kernel's accept queue at the call have been taken and handed to the lives
+// (which, draining, answer them with "Connection: close"), or once an Accept
+// finds the queue empty, or at deadline, then closes the shared socket.
+// Closing it at once would reset every connection still in the queue;
+// waiting until the queue is empty never ends while clients keep dialling a
+// socket that outlives the process (systemd's), and the connections taken
+// at the deadline were then cut by the lives' own. Idempotent; close may
+// follow.
 func (a *acceptor) closeAfterQueue(deadline time.Time) {
 	started := true
 	a.startOnce.Do(func() { started = false; close(a.done) })
@@ -348,6 +371,10 @@ func (a *acceptor) closeAfterQueue(deadline time.Time) {
 	a.quiesceOnce.Do(func() {
 		a.dlMu.Lock()
 		a.quiesceBy = deadline
+		a.quiesceLeft = -1
+		if n, ok := queueLen(a.ln); ok {
+			a.quiesceLeft = n
+		}
 		close(a.quiesce)
 		if d, ok := a.ln.(deadliner); ok {
 			_ = d.SetDeadline(time.Now()) // wake the loop's Accept
@@ -452,6 +479,8 @@ type listenerView struct {
 	addr   net.Addr
 	closed chan struct{}
 	once   sync.Once
+	// serveTaken: closed by closeDraining (set before closed is closed).
+	serveTaken atomic.Bool
 }
 
 func (v *listenerView) Accept() (net.Conn, error) {
@@ -472,9 +501,12 @@ func (v *listenerView) Accept() (net.Conn, error) {
 	}
 	select {
 	case <-v.closed:
+		if v.serveTaken.Load() {
+			// Closed by a life that drains: it answers what it took.
+			return c, nil
+		}
 		// Closed while a connection was on offer too, and select took the
-		// connection: a closed view (a life that ended) serves no new
-		// connection.
+		// connection: a life that crashed serves no new connection.
 		v.acc.requeue(c)
 		return nil, net.ErrClosed
 	default:
@@ -488,6 +520,15 @@ func (v *listenerView) Close() error {
 		v.acc.forget(v)
 	})
 	return nil
+}
+
+// closeDraining closes v for a life that ends cleanly and drains: a
+// connection its Accept took as v closed is still served there (with
+// "Connection: close") instead of handed back. When the runner stops, no
+// other view may be left to take it.
+func (v *listenerView) closeDraining() {
+	v.serveTaken.Store(true)
+	v.Close()
 }
 
 func (v *listenerView) Addr() net.Addr { return v.addr }

@@ -43,3 +43,28 @@ func acceptQueued(ln net.Listener) (net.Conn, bool) {
 	}
 	return c, true
 }
+
+// queueLen returns how many connections wait in the kernel's accept queue of
+// ln (TCP_INFO of a listening socket: tcpi_unacked is the queue's length,
+// what ss shows as Recv-Q); false when ln is not a TCP socket.
+func queueLen(ln net.Listener) (int, bool) {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return 0, false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	var info *unix.TCPInfo
+	var gerr error
+	if err := rc.Control(func(fd uintptr) {
+		info, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	}); err != nil || gerr != nil || info.State != tcpListen {
+		return 0, false
+	}
+	return int(info.Unacked), true
+}
+
+// tcpListen is the kernel's TCP_LISTEN state (include/net/tcp_states.h).
+const tcpListen = 10

@@ -495,7 +495,9 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 			rs.acc.close()
 			return
 		}
-		rs.acc.closeAfterQueue(time.Now().Add(cfg.DrainTimeout))
+		// Half the drain deadline at most: the last connection taken
+		// still has the other half to be answered.
+		rs.acc.closeAfterQueue(time.Now().Add(cfg.DrainTimeout / 2))
 	}()
 	close(rs.stopping)
 	cancelSup()
