@@ -76,6 +76,8 @@ type life struct {
 	ended     chan struct{}
 	endErr    error // the crash reason; nil for a clean end
 	endedOnce sync.Once
+	// crashNoted: the crash that ended the life was counted (noteCrash).
+	crashNoted atomic.Bool
 
 	goMu     sync.Mutex
 	goClosed bool

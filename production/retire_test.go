@@ -176,3 +176,49 @@ func sendInGap(t *testing.T, addr string, n int) []net.Conn {
 	}
 	return conns
 }
+
+// TestCrashThatTipsARecycleCounts: with --max-requests 1 every request asks
+// for a recycle as it starts, so a /crash lands on a life already being
+// replaced. The crash still counts, once, in Stats and in the EventEnded
+// that goangel_crashes_total counts: before, the recycle retired the
+// crashed life and only the event said it crashed.
+func TestCrashThatTipsARecycleCounts(t *testing.T) {
+	var ev eventLog
+	configure := func(app *production.App) error {
+		if err := hello(app); err != nil {
+			return err
+		}
+		app.Router.Get("/crash", func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "crashing")
+			app.Crash(errors.New("crash requested"))
+		})
+		return nil
+	}
+	h := startRunner(t, configure, []string{"-j", "1", "--max-requests", "1"}, production.WithEventHook(ev.hook))
+	const n = 5
+	for i := range n {
+		life := h.run.Stats().Instances[0].Life
+		if code, _, _, err := getWith(fresh(), h.run.URL+"/crash"); err != nil || code != 200 {
+			t.Fatalf("GET /crash #%d = %d, %v", i+1, code, err)
+		}
+		waitFor(t, 10*time.Second, "the next life", func() bool {
+			s := h.run.Stats()
+			return s.Serving == 1 && s.Instances[0].Life > life
+		})
+	}
+	waitFor(t, 10*time.Second, "every crashed life's end", func() bool {
+		ended := 0
+		for _, e := range ev.all() {
+			if e.Kind == production.EventEnded && e.Err != nil {
+				ended++
+			}
+		}
+		return ended == n
+	})
+	if got := h.run.Stats().Instances[0].Crashes; got != n {
+		t.Errorf("Stats: %d crashes, want %d (one per /crash, as EventEnded says)", got, n)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -194,6 +194,7 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) (res in
 			l.log.Infof("Instance #%d removed: draining it.", in.num)
 			in.state.Store(stateDraining)
 			l.end(nil)
+			in.noteCrash(l)
 			l.emitEnded()
 			l.drain()
 			return res
@@ -274,14 +275,7 @@ func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *lif
 	n := l.info.Life
 	reason := l.endErr
 	in.state.Store(stateDraining)
-	if reason != nil {
-		in.crashes.Add(1)
-		in.lastCrash.Store(&crashInfo{err: reason})
-		if c := rs.crashes.crash(time.Now(), int(rs.wanted.Load())); c > 0 {
-			rs.entry.Warnf("Crash loop: %d crashes within %v across %d instance(s) (%.1f/s). Lives that started well are still respawned at once.", c, crashLoopWindow, rs.wanted.Load(), float64(c)/crashLoopWindow.Seconds())
-			rs.emit(Event{Kind: EventCrashLoop, Instance: -1, Count: c, Delay: crashLoopWindow})
-		}
-	}
+	in.noteCrash(l)
 	l.emitEnded()
 	what, log := "exited", rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": n})
 	if reason != nil {
@@ -407,9 +401,34 @@ func (in *instance) retire(l *life, why string) {
 		in.state.Store(stateDraining)
 	}
 	l.end(nil)
+	if l.endErr != nil && !l.crashNoted.Load() {
+		// It crashed as it was being retired (a /crash that tipped a
+		// recycle): the crash counts, though the replacement was started
+		// for another reason.
+		l.log.WithError(l.endErr).Warnf("Instance #%d life %d crashed as it was retired (%s): %v", in.num, l.info.Life, why, l.endErr)
+		in.noteCrash(l)
+	}
 	l.emitEnded()
 	l.log.Debugf("Instance #%d life %d retired: %s", in.num, l.info.Life, why)
 	in.rs.bg.Go(l.drain)
+}
+
+// noteCrash counts the crash that ended l, once, whichever path took l out
+// of service (the crash path, or a recycle, replacement, removal or stop
+// that retired it as it crashed): in Stats (Crashes, LastCrash) and in the
+// crash-loop watch. The EventEnded that follows carries the same reason, so
+// that goangel_crashes_total agrees with Stats.
+func (in *instance) noteCrash(l *life) {
+	if l.endErr == nil || !l.crashNoted.CompareAndSwap(false, true) {
+		return
+	}
+	rs := in.rs
+	in.crashes.Add(1)
+	in.lastCrash.Store(&crashInfo{err: l.endErr})
+	if c := rs.crashes.crash(time.Now(), int(rs.wanted.Load())); c > 0 {
+		rs.entry.Warnf("Crash loop: %d crashes within %v across %d instance(s) (%.1f/s). Lives that started well are still respawned at once.", c, crashLoopWindow, rs.wanted.Load(), float64(c)/crashLoopWindow.Seconds())
+		rs.emit(Event{Kind: EventCrashLoop, Instance: -1, Count: c, Delay: crashLoopWindow})
+	}
 }
 
 func inDelay(d time.Duration) string {
