@@ -72,6 +72,7 @@ type deploy struct {
 	// Run cannot upgrade, and upgErr says why. Neither changes after.
 	upg        *tableflip.Upgrader
 	upgErr     error
+	parent     int            // in a child: the old process's pid
 	parentGone chan struct{}  // closed once no old process is left to wait for
 	upgrades   sync.WaitGroup // Upgrade's goroutines: the stop waits for them
 

@@ -73,6 +73,9 @@ func (d *deploy) openUpgrader() {
 		return
 	}
 	d.upg, d.child = upg, upg.HasParent()
+	if d.child {
+		d.parent = os.Getppid() // alive: it waits for this one's Ready
+	}
 	if !d.child {
 		if err := upg.Ready(); err != nil { // no parent: nothing to send, no file written
 			d.upgErr = fmt.Errorf("cannot set up binary upgrades: %w", err)
@@ -99,7 +102,9 @@ func (d *deploy) awaitParent(ctx context.Context) {
 		return
 	}
 	if err != nil {
-		d.log.WithError(err).Warn("Binary upgrade: the old process ended abnormally; this one serves on")
+		d.log.WithError(err).Warnf("Binary upgrade: the old process (pid %d) ended abnormally: %v; this one serves on", d.parent, err)
+	} else {
+		d.log.Infof("Binary upgrade: the old process (pid %d) has exited; this one (pid %d) can be upgraded in turn", d.parent, os.Getpid())
 	}
 	close(d.parentGone)
 }
@@ -137,7 +142,7 @@ func (r *Runner) Upgrade(ctx context.Context) error {
 		// WaitForParent reads, on its own goroutine: an Upgrade in the
 		// moment between the two is refused by tableflip alike, and
 		// changes nothing either.
-		return fmt.Errorf("%w: the old process (pid %d) this one took over from has not exited yet; upgrade again once it has drained", ErrUpgrade, os.Getppid())
+		return fmt.Errorf("%w: the old process (pid %d) this one took over from has not exited yet; upgrade again once it has drained", ErrUpgrade, d.parent)
 	}
 	if !d.upMu.TryLock() {
 		return fmt.Errorf("%w: an upgrade is already running", ErrUpgrade)
