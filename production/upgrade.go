@@ -118,7 +118,9 @@ func (d *deploy) awaitParent(ctx context.Context) {
 // or is not ready within --upgrade-timeout is killed, and this one keeps
 // serving; the error wraps ErrUpgrade. Under systemd the new process becomes
 // the service's main process (MAINPID=; the unit needs NotifyAccess=all).
-// A process started by an upgrade can upgrade once the old one has exited.
+// A process started by an upgrade can upgrade once the old one has exited
+// (it logs when). Only the first Run of a process can upgrade: tableflip
+// allows one upgrader per process.
 //
 // One upgrade runs at a time; ctx bounds only the wait (the upgrade itself
 // is bounded by --upgrade-timeout and goes on if ctx ends first).
