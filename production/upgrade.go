@@ -75,13 +75,12 @@ func (d *deploy) openUpgrader() {
 	d.upg, d.child = upg, upg.HasParent()
 	if d.child {
 		d.parent = os.Getppid() // alive: it waits for this one's Ready
+		return
 	}
-	if !d.child {
-		if err := upg.Ready(); err != nil { // no parent: nothing to send, no file written
-			d.upgErr = fmt.Errorf("cannot set up binary upgrades: %w", err)
-			upg.Stop()
-			d.upg = nil
-		}
+	if err := upg.Ready(); err != nil { // no parent: nothing to send, no file written
+		d.upgErr = fmt.Errorf("cannot set up binary upgrades: %w", err)
+		upg.Stop()
+		d.upg = nil
 	}
 }
 
