@@ -74,8 +74,13 @@
 //     returns the first answer (Message.Respond) from another client,
 //     never from itself (a request is not delivered to the requester's
 //     own subscriptions, even with IncludeSelf), bounded by ctx;
-//     ErrNoResponders when nobody took it. With NATS the answer comes to
-//     the broker's inbox subject (one subscription per broker). RequestAs[Resp] decodes the answer.
+//     ErrNoResponders when nobody took it, at once, also when the only
+//     subscriptions are the requester's own. With NATS the answer comes to
+//     the broker's inbox subject (one subscription per broker), and the
+//     broker keeps a second connection, without echo, to ask the other
+//     brokers whether they listen when only the requester does here
+//     (one round trip; a NATS client that is not goangel is not seen
+//     then). RequestAs[Resp] decodes the answer.
 //   - Queue groups: a subscription made with InGroup(name) is one member of
 //     the group; each message goes to one member of each group matching
 //     its topic (in turn, preferring a member with room in its queue),

@@ -61,10 +61,12 @@ const retainedPrefix = "_goangel_retained"
 
 // NATS is the broker over a NATS server, for apps on many machines.
 // Create it with NewNATS; it implements Broker. All its clients share one
-// connection.
+// connection (and a second one, without echo, that a request uses to ask
+// whether other brokers listen: see Client.Request).
 type NATS struct {
 	cfg      config
 	nc       *nats.Conn
+	peers    *nats.Conn                        // without echo, for requests (see nats_request.go)
 	prefix   string                            // the namespace and a dot, or ""
 	subjects atomic.Pointer[map[string]string] // topic -> subject, copy-on-write
 	// pendingMsgs and pendingBytes are the pending limits set on every
@@ -165,22 +167,29 @@ func NewNATS(ctx context.Context, url string, opts ...Option) (*NATS, error) {
 	if conn.namespace != "" {
 		b.prefix = conn.namespace + "."
 	}
-	nopts, err := conn.natsOptions(ctx, b)
+	nopts, err := conn.natsOptions(ctx)
 	if err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect(url, nopts...)
+	nc, err := nats.Connect(url, b.mainOptions(nopts)...)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub: connect to NATS at %s: %w", redact(url), err)
 	}
+	peers, err := nats.Connect(url, b.peerOptions(nopts)...)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("pubsub: connect to NATS at %s (peer connection): %w", redact(url), err)
+	}
 	if err := ctx.Err(); err != nil {
+		peers.Close()
 		nc.Close()
 		return nil, fmt.Errorf("pubsub: connect to NATS: %w", err)
 	}
-	b.nc = nc
+	b.nc, b.peers = nc, peers
 	if err := b.setupRetained(ctx); err != nil {
 		b.endLife()
 		b.wg.Wait()
+		peers.Close()
 		nc.Close()
 		return nil, err
 	}
@@ -279,6 +288,7 @@ func (b *NATS) Close(ctx context.Context) error {
 		cancel()
 	}
 	b.nc.Close()
+	b.peers.Close()
 	return err
 }
 
@@ -473,6 +483,12 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 		} else {
 			ns, err = b.nc.Subscribe(b.subject(pattern), cb)
 		}
+		if err == nil {
+			e.peer, err = b.peers.Subscribe(peerPrefix+b.subject(pattern), e.answerPeer)
+			if err != nil {
+				_ = ns.Unsubscribe()
+			}
+		}
 		if err != nil {
 			b.mu.Unlock()
 			return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, natsErr(err))
@@ -519,7 +535,14 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 		}
 		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
 	}
-	if err := b.nc.FlushWithContext(fctx); err != nil {
+	err = b.nc.FlushWithContext(fctx)
+	if err == nil && !b.peers.IsReconnecting() {
+		// Another broker's request asks the peer subscription too.
+		if perr := b.peers.FlushWithContext(fctx); perr != nil && ctx.Err() != nil {
+			err = perr
+		}
+	}
+	if err != nil {
 		if b.nc.IsReconnecting() {
 			if retained {
 				b.loadFailed.Add(1)
@@ -578,6 +601,7 @@ type natsEntry struct {
 	group     string
 	dedicated bool
 	ns        *nats.Subscription
+	peer      *nats.Subscription         // on b.peers: see answerPeer
 	subs      atomic.Pointer[[]*natsSub] // copy-on-write, written under b.mu
 	next      atomic.Uint32              // a group's round-robin start
 	gone      atomic.Bool
@@ -623,6 +647,7 @@ func (e *natsEntry) remove(s *natsSub) bool {
 	}
 	e.gone.Store(true)
 	_ = e.ns.Unsubscribe() // fails only when the connection is closed: the interest is gone anyway
+	_ = e.peer.Unsubscribe()
 	if e.feed != nil {
 		close(e.feed.done)
 	}

@@ -787,3 +787,34 @@ func TestNATSRetainedAfterReconnect(t *testing.T) {
 		t.Errorf("got %q, want the marker (the stored message twice?)", v)
 	}
 }
+
+// TestNATSRequestOnlySelfTwoMachines: when the requester's own
+// subscription is the only one on its machine, a subscription on another
+// machine (broker), plain or in a group, still answers; a topic no other
+// machine subscribes to fails with ErrNoResponders without waiting for
+// ctx.
+func TestNATSRequestOnlySelfTwoMachines(t *testing.T) {
+	url := runServer(t, nil).ClientURL()
+	m1, m2 := newNATS(t, url, pubsub.WithName("m1")), newNATS(t, url, pubsub.WithName("m2"))
+	// Far longer than an answer takes: the defect waited for it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req := register(t, m1, "app/0#1")
+	own := subscribe(t, req, "svc.>")
+	srv := register(t, m2, "app/0#1") // the same app's instance on the other machine
+	for _, s := range []pubsub.Subscription{subscribe(t, srv, "svc.time"), subscribe(t, srv, "svc.queue", pubsub.InGroup("clocks"))} {
+		go func() {
+			if m, ok := <-s.C(); ok {
+				_ = m.Respond(ctx, "noon")
+			}
+		}()
+		topic := s.Pattern()
+		if got, _, err := pubsub.RequestAs[string](ctx, req, topic, "now?"); err != nil || got != "noon" {
+			t.Errorf("request to %s, answered on the other machine: %q (%v), want noon", topic, got, err)
+		}
+	}
+	if _, err := req.Request(ctx, "svc.date", "today?"); !errors.Is(err, pubsub.ErrNoResponders) {
+		t.Errorf("request to a topic only the requester subscribes to: %v, want ErrNoResponders", err)
+	}
+	empty(t, own)
+}

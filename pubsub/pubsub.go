@@ -81,8 +81,11 @@ type Client interface {
 	// It is delivered like Publish (except-sender, queue groups, overflow
 	// policies, permissions: the client must be allowed to publish to
 	// topic) but never retained. It fails with ErrNoResponders when no
-	// subscription of another client took the request, and with ctx's
-	// error when ctx ends before an answer.
+	// subscription of another client took the request (at once, also when
+	// the only matching subscriptions are the requester's own: with NATS
+	// the broker then first asks the other brokers, over a second
+	// connection without echo, whether they listen), and with ctx's error
+	// when ctx ends before an answer.
 	Request(ctx context.Context, topic string, payload any) (Message, error)
 	// Subscribe receives every message published by other clients to a
 	// topic that matches pattern (exact, or with NATS wildcards "*" for one
