@@ -146,8 +146,8 @@
 // or --pubsub-namespace) every subject is "NAMESPACE.TOPIC": apps sharing
 // a server are apart unless they choose the same namespace. Each message carries the sending client's unique id (a nuid)
 // and its ClientInfo id (a plain publish, a request and a response in
-// its reply subject, a retained message in one header: see HeaderSender
-// and RequestReplyPrefix), and a subscription drops messages from its own client
+// its reply subject, a retained message in one header; see
+// pubsub/nats.go), and a subscription drops messages from its own client
 // unless made with IncludeSelf: "every instance but the sender" holds
 // across processes and machines.
 // Permissions are checked client-side, the same way as in memory. The

@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nuid"
 )
 
-// HeaderSender is the header that carries the sender of a retained
+// headerSender is the header that carries the sender of a retained
 // message (its live copy and its stored copy): "<uid> <id>", the
 // unique id (a 22-character nuid) of the publishing client object, a space,
 // and its ClientInfo.ID (which becomes Message.Sender). A subscription drops
@@ -26,20 +26,20 @@ import (
 // costs allocations on every delivery.
 //
 // A plain publish carries no header: its sender travels in its reply
-// subject, SenderReplyPrefix + "<uid>.<id in unpadded base64url>". Encoding
+// subject, senderReplyPrefix + "<uid>.<id in unpadded base64url>". Encoding
 // the header on publish and decoding it on receipt was a sixth of the
 // backend's CPU per message (fan-out to four subscriptions); a reply
 // subject costs neither. Nothing subscribes to it, and the messages of
 // other NATS clients (no header, no such reply subject) have Sender "".
 // A request and a response carry no header either (see
-// RequestReplyPrefix); a response's reply subject is its responder's
-// SenderReplyPrefix one.
-const HeaderSender = "Goangel-Sender"
+// requestReplyPrefix); a response's reply subject is its responder's
+// senderReplyPrefix one.
+const headerSender = "Goangel-Sender"
 
-// SenderReplyPrefix begins the reply subject of a plain publish (see
-// HeaderSender); such a message is not a request, and Respond on it fails
+// senderReplyPrefix begins the reply subject of a plain publish (see
+// headerSender); such a message is not a request, and Respond on it fails
 // like on any other message that is not a request.
-const SenderReplyPrefix = "_GOANGEL.S."
+const senderReplyPrefix = "_GOANGEL.S."
 
 // headerRetained marks the live copy of a retained message with its
 // sequence number in the stream, so that a subscription that gets it both
@@ -258,8 +258,8 @@ func (b *NATS) Register(ctx context.Context, info ClientInfo) (Client, error) {
 			id:    info.ID,
 			uid:   uid,
 			perms: p,
-			hdr:   nats.Header{HeaderSender: []string{uid + " " + info.ID}},
-			reply: SenderReplyPrefix + tail,
+			hdr:   nats.Header{headerSender: []string{uid + " " + info.ID}},
+			reply: senderReplyPrefix + tail,
 			rtail: tail,
 			subs:  make(map[*natsSub]struct{}),
 		}
@@ -357,7 +357,7 @@ type natsClient struct {
 	uid    string
 	perms  perms
 	hdr    nats.Header // never mutated: shared by every request and response
-	reply  string      // the reply subject of a plain publish and of a response (see HeaderSender)
+	reply  string      // the reply subject of a plain publish and of a response (see headerSender)
 	rtail  string      // "<uid>.<id in base64url>", the end of a request's reply subject
 	closed atomic.Bool
 	subs   map[*natsSub]struct{} // guarded by b.mu
@@ -397,7 +397,7 @@ func (c *natsClient) Publish(ctx context.Context, topic string, payload any, opt
 			var seq uint64
 			seq, rerr = b.store(ctx, topic, c.hdr, data)
 			if rerr == nil {
-				m.Reply, m.Header = "", nats.Header{HeaderSender: c.hdr[HeaderSender], headerRetained: []string{strconv.FormatUint(seq, 10)}}
+				m.Reply, m.Header = "", nats.Header{headerSender: c.hdr[headerSender], headerRetained: []string{strconv.FormatUint(seq, 10)}}
 			} else if errors.Is(rerr, ErrClosed) {
 				return 0, fmt.Errorf("pubsub: publish %q: %w", topic, rerr)
 			}
@@ -685,10 +685,10 @@ func (e *natsEntry) handle(m *nats.Msg) {
 	var hops int
 	var rid string
 	// A plain publish carries no header, a request or a response carries
-	// HeaderSender only; a queue-group message handed back carries
+	// headerSender only; a queue-group message handed back carries
 	// headerRedirect beside whatever its first copy carried (none for a
 	// plain publish), a retained message's live copy headerRetained.
-	if len(m.Header) > 0 && (len(m.Header) > 1 || m.Header[HeaderSender] == nil) {
+	if len(m.Header) > 0 && (len(m.Header) > 1 || m.Header[headerSender] == nil) {
 		if redirect := m.Header.Get(headerRedirect); redirect != "" {
 			group, n, _ := strings.Cut(redirect, " ")
 			if group != e.group {
@@ -727,10 +727,10 @@ func (e *natsEntry) handle(m *nats.Msg) {
 // subscription's messages over one at a time), which alone uses e's cache
 // of the last id decoded.
 func (e *natsEntry) sender(m *nats.Msg) (uid, id string, request bool) {
-	rest, ok := strings.CutPrefix(m.Reply, SenderReplyPrefix)
+	rest, ok := strings.CutPrefix(m.Reply, senderReplyPrefix)
 	if !ok {
 		// A goangel request: "<broker>.<request>.<uid>.<id>".
-		if rest, ok = strings.CutPrefix(m.Reply, RequestReplyPrefix); ok {
+		if rest, ok = strings.CutPrefix(m.Reply, requestReplyPrefix); ok {
 			request = true
 			for range 2 {
 				_, rest, _ = strings.Cut(rest, ".")
@@ -748,7 +748,7 @@ func (e *natsEntry) sender(m *nats.Msg) (uid, id string, request bool) {
 		}
 		return uid, e.lastID, request
 	}
-	uid, id, _ = strings.Cut(m.Header.Get(HeaderSender), " ")
+	uid, id, _ = strings.Cut(m.Header.Get(headerSender), " ")
 	return uid, id, m.Reply != ""
 }
 
@@ -927,7 +927,7 @@ func (s *natsSub) topicOf(r storedMsg) string { return r.m.Subject[len(s.client.
 func (s *natsSub) putStored(r storedMsg) {
 	b := s.client.b
 	msg := Message{Topic: s.topicOf(r), Payload: Raw{Data: r.m.Data, Codec: b.cfg.codec}, meta: retainedMeta}
-	_, msg.Sender, _ = strings.Cut(r.m.Header.Get(HeaderSender), " ")
+	_, msg.Sender, _ = strings.Cut(r.m.Header.Get(headerSender), " ")
 	if s.q.putNow(msg) {
 		b.delivered.Add(1)
 	}

@@ -14,15 +14,15 @@ import (
 	"github.com/nats-io/nuid"
 )
 
-// RequestReplyPrefix begins the reply subject of a goangel request:
-// RequestReplyPrefix + "<broker>.<request>.<uid>.<id in unpadded
+// requestReplyPrefix begins the reply subject of a goangel request:
+// requestReplyPrefix + "<broker>.<request>.<uid>.<id in unpadded
 // base64url>", the requesting broker's inbox and request token, then its
 // client's uid and ClientInfo.ID as in a plain publish's reply subject
-// (see HeaderSender). A response carries its responder the same way, in
-// its own reply subject (SenderReplyPrefix...). Neither carries a header:
+// (see headerSender). A response carries its responder the same way, in
+// its own reply subject (senderReplyPrefix...). Neither carries a header:
 // encoding one on each side and decoding it on the other was a fifth of
 // a round trip's allocations.
-const RequestReplyPrefix = "_GOANGEL.R."
+const requestReplyPrefix = "_GOANGEL.R."
 
 // peerPrefix begins the subjects of the peer subscriptions: every NATS
 // subscription of a broker has a twin on the broker's peer connection,
@@ -107,10 +107,10 @@ func (b *NATS) askPeers(ctx context.Context, topic string) error {
 }
 
 // requests is a broker's response inbox: one subscription to
-// RequestReplyPrefix + "<broker>.>", made at the first request, and the
+// requestReplyPrefix + "<broker>.>", made at the first request, and the
 // requests waiting for their first answer.
 type requests struct {
-	prefix string // RequestReplyPrefix + "<broker>."
+	prefix string // requestReplyPrefix + "<broker>."
 	once   sync.Once
 	sub    *nats.Subscription
 	err    error
@@ -195,21 +195,21 @@ func (c *natsClient) Request(ctx context.Context, topic string, payload any) (Me
 }
 
 // responder is the ClientInfo.ID of who answered: from the response's
-// reply subject, or (goangel before RequestReplyPrefix) its HeaderSender;
+// reply subject, or (goangel before requestReplyPrefix) its headerSender;
 // "" for another NATS client.
 func responder(m *nats.Msg) string {
-	if rest, ok := strings.CutPrefix(m.Reply, SenderReplyPrefix); ok {
+	if rest, ok := strings.CutPrefix(m.Reply, senderReplyPrefix); ok {
 		_, enc, _ := strings.Cut(rest, ".")
 		if raw, err := base64.RawURLEncoding.DecodeString(enc); err == nil {
 			return string(raw)
 		}
 		return ""
 	}
-	_, id, _ := strings.Cut(m.Header.Get(HeaderSender), " ")
+	_, id, _ := strings.Cut(m.Header.Get(headerSender), " ")
 	return id
 }
 
 // newRequests makes a broker's response inbox (not subscribed yet).
 func newRequests() requests {
-	return requests{prefix: RequestReplyPrefix + nuid.Next() + ".", wait: map[string]chan *nats.Msg{}}
+	return requests{prefix: requestReplyPrefix + nuid.Next() + ".", wait: map[string]chan *nats.Msg{}}
 }

@@ -566,6 +566,14 @@ func TestNATSQueueGroupAcrossProcesses(t *testing.T) {
 	})
 }
 
+// The reply subjects of a plain publish and of a request on the wire
+// (pubsub's senderReplyPrefix and requestReplyPrefix, unexported): other
+// NATS clients see them, so TestNATSWireFormat pins them.
+const (
+	senderReplyPrefix  = "_GOANGEL.S."
+	requestReplyPrefix = "_GOANGEL.R."
+)
+
 // TestNATSWireFormat: what other NATS clients see and send. A plain
 // publish carries no header: its sender is in its reply subject (any id,
 // spaces and all, comes back as Message.Sender), and it is not a request.
@@ -603,8 +611,8 @@ func TestNATSWireFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(w.Header) != 0 || !strings.HasPrefix(w.Reply, pubsub.SenderReplyPrefix) || string(w.Data) != `"hi"` {
-		t.Errorf("on the wire: header %v, reply %q, data %s; want no header, a reply subject starting %q", w.Header, w.Reply, w.Data, pubsub.SenderReplyPrefix)
+	if len(w.Header) != 0 || !strings.HasPrefix(w.Reply, senderReplyPrefix) || string(w.Data) != `"hi"` {
+		t.Errorf("on the wire: header %v, reply %q, data %s; want no header, a reply subject starting %q", w.Header, w.Reply, w.Data, senderReplyPrefix)
 	}
 
 	// A foreign publish, then a foreign request.
@@ -666,8 +674,8 @@ func TestNATSWireFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(w.Header) != 0 || !strings.HasPrefix(w.Reply, pubsub.RequestReplyPrefix) || !strings.HasSuffix(w.Reply, "."+base64.RawURLEncoding.EncodeToString([]byte(id))) {
-		t.Errorf("a request on the wire: header %v, reply %q; want no header, a reply subject %s... ending with the id", w.Header, w.Reply, pubsub.RequestReplyPrefix)
+	if len(w.Header) != 0 || !strings.HasPrefix(w.Reply, requestReplyPrefix) || !strings.HasSuffix(w.Reply, "."+base64.RawURLEncoding.EncodeToString([]byte(id))) {
+		t.Errorf("a request on the wire: header %v, reply %q; want no header, a reply subject %s... ending with the id", w.Header, w.Reply, requestReplyPrefix)
 	}
 }
 
