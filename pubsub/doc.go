@@ -18,8 +18,9 @@
 //
 // Both take the same options (Option: WithLogger, WithEventHook,
 // WithCodec, WithKnownClients, WithRetainLimit...); the NATS-only ones
-// (authentication, TLS, reconnection, WithNamespace) make NewMemory panic,
-// naming them. Blocking calls take a context: Register, Publish (a Block
+// (NATSOption: authentication, TLS, reconnection, WithNamespace) are taken
+// by NewNATS alone (given to NewMemory, they do not compile). Blocking
+// calls take a context: Register, Publish (a Block
 // subscription), Request, Subscribe (with NATS it waits for the server)
 // and the broker's Close (with NATS it flushes).
 //
@@ -102,7 +103,7 @@
 // allows all, as in Dart's pub_sub). A subscription pattern is allowed when
 // the list's patterns together cover every topic it can match. An empty or
 // duplicate id fails (ErrInvalidID, ErrDuplicateID); with WithKnownClients
-// // an id not on the list fails with ErrUnknownClient. A denied Publish,
+// an id not on the list fails with ErrUnknownClient. A denied Publish,
 // Request or Subscribe fails with ErrPermission. goangel's runner registers
 // one client per instance life, with the id InstanceID gives
 // ("APP/INSTANCE#LIFE@HOST:PID": unique across processes); a respawned

@@ -78,17 +78,14 @@ const maxRoutes = 512
 
 var _ Broker = (*Memory)(nil)
 
-// NewMemory returns an in-memory broker. It panics when given an option
-// that applies to NATS only (see Option).
+// NewMemory returns an in-memory broker. It takes the options of both
+// brokers (Option), not the NATS-only ones (NATSOption).
 func NewMemory(opts ...Option) *Memory {
 	b := &Memory{
 		cfg:      newConfig(opts),
 		exact:    make(map[string]map[*memSub]struct{}),
 		wild:     make(map[*memSub]struct{}),
 		retained: make(map[string]*retainedMsg),
-	}
-	if len(b.cfg.natsOnly) > 0 {
-		panic(fmt.Sprintf("pubsub: NewMemory: %v configure a NATS connection; pass them to NewNATS", b.cfg.natsOnly))
 	}
 	ts, err := newTopicStats(b.cfg.topicStats)
 	if err != nil {

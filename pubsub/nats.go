@@ -108,8 +108,9 @@ var _ Broker = (*NATS)(nil)
 // retained messages. The URL is nats://HOST:PORT (plain, upgraded to TLS
 // when the server requires it) or tls://HOST:PORT (TLS required); a
 // comma-separated list names a cluster; credentials in the URL
-// (nats://user:pass@host, nats://token@host) work too. The NATS-only
-// options (see Option) set authentication, TLS and reconnection.
+// (nats://user:pass@host, nats://token@host) work too. It takes the
+// options of both brokers and the NATS-only ones (see NATSOption), which
+// set authentication, TLS and reconnection.
 //
 // Retained messages live in a JetStream stream named
 // GOANGEL_RETAINED[_NAMESPACE] that keeps one message per subject, under
@@ -133,12 +134,12 @@ var _ Broker = (*NATS)(nil)
 //
 // ctx bounds the connection attempt and the stream set-up only; the
 // connection then lives until Close, reconnecting as WithReconnect says.
-func NewNATS(ctx context.Context, url string, opts ...Option) (*NATS, error) {
+func NewNATS(ctx context.Context, url string, opts ...NATSOption) (*NATS, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("pubsub: connect to NATS: %w", err)
 	}
 	b := &NATS{
-		cfg:     newConfig(opts),
+		cfg:     newNATSConfig(opts),
 		shared:  make(map[string]*natsEntry),
 		entries: make(map[*nats.Subscription]*natsEntry),
 		reloads: make(map[*natsSub]struct{}),

@@ -52,7 +52,7 @@ func runServer(t testing.TB, opts *server.Options) *server.Server {
 	return natstest.Start(t, opts)
 }
 
-func newNATS(t testing.TB, url string, opts ...pubsub.Option) *pubsub.NATS {
+func newNATS(t testing.TB, url string, opts ...pubsub.NATSOption) *pubsub.NATS {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -203,8 +203,8 @@ func TestNATSAuth(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		server server.Options
-		good   pubsub.Option
-		bad    pubsub.Option
+		good   pubsub.NATSOption
+		bad    pubsub.NATSOption
 	}{
 		{"token", server.Options{Authorization: "s3cret"}, pubsub.WithToken("s3cret"), pubsub.WithToken("wrong")},
 		{"user", server.Options{Username: "app", Password: "pw"}, pubsub.WithUserInfo("app", "pw"), pubsub.WithUserInfo("app", "")},
@@ -226,7 +226,7 @@ func TestNATSAuth(t *testing.T) {
 		})
 	}
 	t.Run("conflicting options", func(t *testing.T) {
-		for i, o := range [][]pubsub.Option{
+		for i, o := range [][]pubsub.NATSOption{
 			{pubsub.WithToken("a"), pubsub.WithUserInfo("b", "")},
 			{pubsub.WithClientCert("c.pem", "")},
 			{pubsub.WithCredsFile("x.creds"), pubsub.WithToken("t")},
