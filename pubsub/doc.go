@@ -5,7 +5,7 @@
 //
 // Two backends implement the same Broker and Client interfaces:
 //
-//   - Memory (NewMemory), the default: one process, channels, no
+//   - In memory (NewMemory), the default: one process, channels, no
 //     serialisation, no sockets. A publish is one channel send per matching
 //     subscription and at most one allocation whatever the fan-out: boxing
 //     the payload into Message.Payload, when the value needs it (a pointer,
@@ -19,8 +19,9 @@
 // Both take the same options (Option: WithLogger, WithEventHook,
 // WithCodec, WithKnownClients, WithRetainLimit...); the NATS-only ones
 // (NATSOption: authentication, TLS, reconnection, WithNamespace) are taken
-// by NewNATS alone (given to NewMemory, they do not compile). Blocking
-// calls take a context: Register, Publish (a Block
+// by NewNATS alone (given to NewMemory, they do not compile). Both
+// brokers count what they carry (Broker's Stats and TopicStats); *NATS
+// also gives its connection (Conn). Blocking calls take a context: Register, Publish (a Block
 // subscription), Request, Subscribe (with NATS it waits for the server)
 // and the broker's Close (with NATS it flushes).
 //
@@ -143,7 +144,8 @@
 // # NATS and at-most-once
 //
 // NewNATS connects once per broker; every client of that broker shares the
-// connection. With WithNamespace (goangel's runner passes the app's name,
+// connection (a second one, without echo, serves only the requests that
+// must ask the other brokers whether they listen). With WithNamespace (goangel's runner passes the app's name,
 // or --pubsub-namespace) every subject is "NAMESPACE.TOPIC": apps sharing
 // a server are apart unless they choose the same namespace. Each message carries the sending client's unique id (a nuid)
 // and its ClientInfo id (a plain publish, a request and a response in

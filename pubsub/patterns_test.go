@@ -151,7 +151,7 @@ func TestRetainLimit(t *testing.T) {
 					t.Errorf("late subscriber got %d, want %d", v, want)
 				}
 			}
-			if st := stats(b); st.RetainRejected != 1 {
+			if st := b.Stats(); st.RetainRejected != 1 {
 				t.Errorf("stats %+v, want RetainRejected 1", st)
 			}
 		})

@@ -113,7 +113,8 @@ type Subscription interface {
 	Dropped() uint64
 }
 
-// Broker registers clients. *Memory and *NATS implement it.
+// Broker registers clients and counts what they do: NewMemory returns
+// one, and NewNATS's *NATS is one.
 type Broker interface {
 	// Register creates the client for info. It fails with ErrInvalidID for
 	// an empty or malformed id, ErrDuplicateID when a live client already
@@ -125,6 +126,11 @@ type Broker interface {
 	// flushes what was published, for as long as ctx allows. It is
 	// idempotent.
 	Close(ctx context.Context) error
+	// Stats returns the broker-wide counters.
+	Stats() Stats
+	// TopicStats returns the counters of each pattern given to
+	// WithTopicStats, in the order given (nil without the option).
+	TopicStats() []TopicStats
 }
 
 // Errors, all matchable with errors.Is.
