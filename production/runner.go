@@ -622,7 +622,7 @@ func openBroker(ctx context.Context, name string, cfg *Config, log *logrus.Entry
 	if err := pubsub.ValidateTopic(ns); err != nil {
 		return nil, fmt.Errorf("the NATS namespace (--pubsub-namespace, default the app's name) %q cannot prefix subjects: %w; give --pubsub-namespace NAME", ns, err)
 	}
-	opts := []pubsub.Option{pubsub.WithName("goangel " + name), pubsub.WithLogger(log), pubsub.WithNamespace(ns)}
+	opts := []pubsub.NATSOption{pubsub.WithName("goangel " + name), pubsub.WithLogger(log), pubsub.WithNamespace(ns)}
 	if len(cfg.PubSubTopicStats) > 0 {
 		opts = append(opts, pubsub.WithTopicStats(cfg.PubSubTopicStats...))
 	}
