@@ -111,10 +111,14 @@ func (l *life) drain() {
 // open until it is done, so that they are answered (with "Connection:
 // close") instead of reset, and the channel returned says when.
 func (l *life) viewUntilQueueServed() (queued <-chan struct{}) {
-	if l.view.open() && l.rs.servesQueue() {
+	switch {
+	case l.view.open() && l.rs.servesQueue():
 		return l.rs.acc.done
+	case isClosed(l.rs.stopping):
+		l.view.closeDraining() // no other view may be left to take a connection
+	default:
+		l.view.Close() // end closed it already: a live view takes what it held
 	}
-	l.view.closeDraining()
 	return nil
 }
 
