@@ -278,8 +278,10 @@ func (a *adminState) onEvent(ev Event) {
 		m.backoff.WithLabelValues(inst).Set(0)
 		t.state, t.started = "serving", ev.Time
 	case EventEnded:
+		if ev.Cause != CauseNone {
+			m.crashes.WithLabelValues(inst, ev.Cause.String()).Inc()
+		}
 		if ev.Err != nil {
-			m.crashes.WithLabelValues(inst, crashCause(ev.Err)).Inc()
 			t.lastCrash, t.lastCrashStack, t.lastCrashTime = ev.Err.Error(), stackOf(ev.Err), ev.Time
 		}
 		t.state = "stopped"
@@ -328,24 +330,6 @@ func (a *adminState) onEvent(ev Event) {
 	case EventCrashLoop:
 		m.crashLoops.WithLabelValues(inst).Inc()
 	}
-}
-
-// crashCause sorts a crash reason into the cause label of
-// goangel_crashes_total: configure (configure failed or panicked), panic
-// (in a supervised goroutine), error (an app.Go function or the server
-// returned an error) or crash (App.Crash).
-func crashCause(err error) string {
-	var p *PanicError
-	msg := err.Error()
-	switch {
-	case strings.HasPrefix(msg, "configure:"):
-		return "configure"
-	case errors.As(err, &p):
-		return "panic"
-	case strings.HasPrefix(msg, "app.Go:"), strings.HasPrefix(msg, "serve:"):
-		return "error"
-	}
-	return "crash"
 }
 
 // adminControl is the Runner as the admin listener's Control: the runner's
@@ -468,7 +452,6 @@ const instLabel = "goangel_instance"
 // The values of the labels of fixed sets, each series exposed at 0 from the
 // start so that increase() counts the first event.
 var (
-	crashCauses    = []string{"configure", "panic", "error", "crash"}
 	codeClasses    = []string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 	reloadOutcomes = []string{"finished", "aborted"}
 )
@@ -480,7 +463,7 @@ func (m *runMetrics) zeroInstance(inst string) {
 		v.WithLabelValues(inst)
 	}
 	for _, c := range crashCauses {
-		m.crashes.WithLabelValues(inst, c)
+		m.crashes.WithLabelValues(inst, c.String())
 	}
 	for _, c := range codeClasses {
 		m.requests.WithLabelValues(inst, c)

@@ -1,7 +1,6 @@
 package production
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,24 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
-
-func TestCrashCause(t *testing.T) {
-	for _, c := range []struct {
-		err  error
-		want string
-	}{
-		{newPanicError("boom"), "panic"},
-		{fmt.Errorf("configure: %w", newPanicError("boom")), "configure"},
-		{errors.New("configure: no database"), "configure"},
-		{fmt.Errorf("app.Go: %w", errors.New("lost")), "error"},
-		{fmt.Errorf("serve: %w", errors.New("accept")), "error"},
-		{errors.New("the app called Crash"), "crash"},
-	} {
-		if got := crashCause(c.err); got != c.want {
-			t.Errorf("crashCause(%q) = %s, want %s", c.err, got, c.want)
-		}
-	}
-}
 
 func TestIsLoopback(t *testing.T) {
 	for host, want := range map[string]bool{
@@ -45,7 +26,7 @@ func TestAdminEventsMoveMetrics(t *testing.T) {
 	a := &adminState{m: newRunMetrics(&Config{}), track: map[int]*instanceTrack{}}
 	now := time.Unix(1e9, 0)
 	a.onEvent(Event{Kind: EventStarted, Instance: 1, Life: 1, Time: now})
-	a.onEvent(Event{Kind: EventEnded, Instance: 1, Life: 1, Err: newPanicError("boom")})
+	a.onEvent(Event{Kind: EventEnded, Instance: 1, Life: 1, Err: newPanicError("boom"), Cause: CausePanic})
 	a.onEvent(Event{Kind: EventRespawning, Instance: 1, Life: 1, Delay: time.Second})
 	if got := testutil.ToFloat64(a.m.backoff.WithLabelValues("1")); got != 1 {
 		t.Errorf("restart backoff during the delay = %v, want 1", got)

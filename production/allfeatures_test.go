@@ -388,7 +388,7 @@ func metricsAgainstEvents(m metrics, events []production.Event, s production.Sta
 	count := func(k production.EventKind, crash bool) float64 {
 		n := 0
 		for _, e := range events {
-			if e.Kind == k && (!crash || e.Err != nil) {
+			if e.Kind == k && (!crash || e.Cause != production.CauseNone) {
 				n++
 			}
 		}

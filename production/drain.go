@@ -86,7 +86,7 @@ func (rs *runState) servesQueue() bool {
 func (l *life) drain() {
 	rs := l.rs
 	deadline := time.Now().Add(rs.cfg.DrainTimeout)
-	l.end(nil)
+	l.end()
 	rs.track(l, "draining")
 	stopping := rs.stopping
 	if rs.handedOver() {
@@ -332,7 +332,7 @@ func (l *life) release(deadline time.Time) {
 		l.log.WithError(err).Warn("Shutting the instance down reported errors")
 	}
 	rs.untrack(l)
-	rs.emit(Event{Kind: EventStopped, Instance: l.info.Number, Life: l.info.Life, Err: l.endErr})
+	rs.emit(Event{Kind: EventStopped, Instance: l.info.Number, Life: l.info.Life, Err: l.endErr, Cause: l.crashCause})
 }
 
 // waitUntil runs f on its own goroutine and waits for it until deadline (at

@@ -193,7 +193,7 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) (res in
 			// last request has been answered.
 			l.log.Infof("Instance #%d removed: draining it.", in.num)
 			in.state.Store(stateDraining)
-			l.end(nil)
+			l.end()
 			in.noteCrash(l)
 			l.emitEnded()
 			l.drain()
@@ -400,7 +400,7 @@ func (in *instance) retire(l *life, why string) {
 	if in.cur.Load() == l {
 		in.state.Store(stateDraining)
 	}
-	l.end(nil)
+	l.end()
 	if l.endErr != nil && !l.crashNoted.Load() {
 		// It crashed as it was being retired (a /crash that tipped a
 		// recycle): the crash counts, though the replacement was started
