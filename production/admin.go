@@ -410,7 +410,7 @@ func (c adminControl) Snapshot() admin.Snapshot {
 		in := admin.Instance{
 			Number:         is.Number,
 			Life:           is.Life,
-			State:          instanceState(is),
+			State:          instanceState(is).String(),
 			Started:        t.started,
 			Requests:       is.Requests,
 			InFlight:       t.inFlight.Load(),
@@ -426,15 +426,7 @@ func (c adminControl) Snapshot() admin.Snapshot {
 		if f, c := instanceLoad(is); f != 0 || c != 0 {
 			in.InFlight, in.Connections = f, c
 		}
-		if in.State == "" {
-			in.State = t.state
-			if is.Up {
-				in.State = "serving"
-			} else if in.State == "serving" {
-				in.State = "starting" // ended; the event is on its way
-			}
-		}
-		if in.State == "serving" {
+		if is.State == InstanceServing {
 			snap.Serving++
 		}
 		snap.Instances = append(snap.Instances, in)

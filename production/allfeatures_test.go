@@ -332,7 +332,7 @@ func TestAllFeaturesOn(t *testing.T) {
 		t.Errorf("Stats after Run has %d instances, want 2", len(s.Instances))
 	}
 	for _, is := range s.Instances {
-		if is.Requests == 0 || is.State != "stopped" {
+		if is.Requests == 0 || is.State != production.InstanceStopped {
 			t.Errorf("instance #%d after Run: %d requests, state %q", is.Number, is.Requests, is.State)
 		}
 	}

@@ -112,7 +112,7 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 		recycleAt: recycleAt(rs.cfg),
 	}
 	if in.cur.Load() == nil {
-		in.state.Store(stateStarting)
+		in.state.Store(InstanceStarting)
 	}
 	l.log = logging.Instance(rs.logs.Logger, rs.r.name, in.num, n)
 	l.labels = lifeLabels(l.info)
@@ -187,7 +187,7 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 	in.cur.Store(l)
 	in.life.Store(int64(n))
 	in.started.Store(l.started.UnixNano())
-	in.state.Store(stateServing)
+	in.state.Store(InstanceServing)
 	rs.track(l, "serving")
 	l.log.Infof("Instance #%d listening at %s://%s", in.num, rs.scheme, rs.addr)
 	rs.emit(Event{Kind: EventStarted, Instance: in.num, Life: n})

@@ -203,18 +203,18 @@ type Stats struct {
 // InstanceStats counts, for one instance, over all its lives.
 type InstanceStats struct {
 	Number         int
-	Life           int       // the number of the current (or last) life
-	Up             bool      // a life of this instance is serving
-	State          string    // "starting", "serving", "draining", "backoff", "stopped"
-	Started        time.Time // when the current life started
-	Requests       uint64    // requests served (counted when they start)
-	InFlight       int64     // requests of the current life in flight
-	Connections    int64     // connections the current life serves
-	Panics         uint64    // handler panics recovered (answered 500)
-	Crashes        uint64    // lives ended by a crash (panic, Crash, error)
-	Restarts       uint64    // new lives after the first (respawns, reloads, recycles)
-	LastCrash      string    // the last crash's reason
-	LastCrashStack string    // its stack, when it was a panic
+	Life           int           // the number of the current (or last) life
+	Up             bool          // a life of this instance is serving
+	State          InstanceState // starting, serving, draining, backoff, stopped
+	Started        time.Time     // when the current life started
+	Requests       uint64        // requests served (counted when they start)
+	InFlight       int64         // requests of the current life in flight
+	Connections    int64         // connections the current life serves
+	Panics         uint64        // handler panics recovered (answered 500)
+	Crashes        uint64        // lives ended by a crash (panic, Crash, error)
+	Restarts       uint64        // new lives after the first (respawns, reloads, recycles)
+	LastCrash      string        // the last crash's reason
+	LastCrashStack string        // its stack, when it was a panic
 }
 
 // Stats returns the counters; empty before Run has started the instances.
@@ -245,8 +245,8 @@ func (r *Runner) Stats() Stats {
 		is := InstanceStats{
 			Number:   in.num,
 			Life:     int(in.life.Load()),
-			Up:       st == stateServing,
-			State:    stateNames[st],
+			Up:       st == InstanceServing,
+			State:    st,
 			Requests: in.requests.Load(),
 			Panics:   in.panics.Load(),
 			Crashes:  in.crashes.Load(),
