@@ -1,6 +1,7 @@
 package production_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goangel/angel/internal/admin"
 	"github.com/goangel/angel/production"
 )
 
@@ -79,6 +81,20 @@ func TestCrashCauses(t *testing.T) {
 	}
 	if v := m.sum("goangel_crashes_total"); v != 6 {
 		t.Errorf("goangel_crashes_total = %v, want 6", v)
+	}
+	// Stats counts the same crashes (the failed start too), and the admin
+	// listener shows Stats.
+	is := h.run.Stats().Instances[0]
+	if is.Crashes != 6 || is.LastCrash != "configure: no settings" || is.LastCrashTime.IsZero() {
+		t.Errorf("Stats: %d crashes, last %q at %v; want 6, configure: no settings, a time", is.Crashes, is.LastCrash, is.LastCrashTime)
+	}
+	_, body := h.call(t, "GET", "/instances")
+	var snap admin.Snapshot
+	if err := json.Unmarshal([]byte(body), &snap); err != nil {
+		t.Fatalf("GET /instances: %v\n%s", err, body)
+	}
+	if in := snap.Instances[0]; in.Crashes != is.Crashes || in.LastCrash != is.LastCrash || !in.LastCrashTime.Equal(is.LastCrashTime) || !in.Started.Equal(is.Started) {
+		t.Errorf("GET /instances: %+v; want Stats' %+v", in, is)
 	}
 	if s := fmt.Sprint(production.CauseNone, production.CrashCause(9)); s != "none CrashCause(9)" {
 		t.Errorf("CrashCause strings: %s", s)

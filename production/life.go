@@ -128,6 +128,7 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 			cause = CauseNone // cut short by the runner's stop: not a crash
 		}
 		l.crash(cause, err)
+		in.noteCrash(l)
 		l.emitEnded()
 		l.release(time.Now().Add(rs.cfg.DrainTimeout))
 		return nil, err

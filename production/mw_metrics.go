@@ -15,8 +15,8 @@ import (
 
 // metrics is the per-life middleware of the admin listener's metrics
 // (chained in handler; a no-op without --admin-address): it counts each
-// request by status class, observes its duration, keeps the instance's
-// requests in flight. It leaves the goroutine's labels alone: accounting set
+// request by status class and observes its duration (the requests in
+// flight are Stats', counted by accounting). It leaves the goroutine's labels alone: accounting set
 // the life's (drain.go's lifeLabels, which hang detection reads and
 // /debug/pprof/goroutine?instance=N filters on).
 func (l *life) metrics(next http.Handler) http.Handler {
@@ -25,14 +25,12 @@ func (l *life) metrics(next http.Handler) http.Handler {
 		return next
 	}
 	inst := strconv.Itoa(l.info.Number)
-	t := a.instance(l.info.Number)
 	var byClass [6]prometheus.Counter // index: status / 100; 0 for out-of-range codes
 	for i, class := range codeClasses {
 		byClass[i] = a.m.requests.WithLabelValues(inst, class)
 	}
 	observe := a.m.duration.WithLabelValues(inst)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t.inFlight.Add(1)
 		start := time.Now()
 		sw := statusWriters.Get().(*statusWriter)
 		sw.ResponseWriter, sw.code = w, 0
@@ -50,7 +48,6 @@ func (l *life) metrics(next http.Handler) http.Handler {
 			}
 			byClass[class].Inc()
 			observe.Observe(time.Since(start).Seconds())
-			t.inFlight.Add(-1)
 			sw.ResponseWriter = nil
 			statusWriters.Put(sw)
 		}()
@@ -59,25 +56,21 @@ func (l *life) metrics(next http.Handler) http.Handler {
 	})
 }
 
-// countConns chains the admin listener's connection counts (accepted
-// connections, open connections per instance) after the life's ConnState.
+// countConns chains the admin listener's count of accepted connections
+// after the life's ConnState (the open ones are Stats', counted by
+// connState).
 func (l *life) countConns(next func(net.Conn, http.ConnState)) func(net.Conn, http.ConnState) {
 	a := l.rs.r.admin.Load()
 	if a == nil || a.m == nil {
 		return next
 	}
-	t := a.instance(l.info.Number)
 	accepted := a.m.connsAccepted.WithLabelValues(strconv.Itoa(l.info.Number))
 	return func(c net.Conn, s http.ConnState) {
 		if next != nil {
 			next(c, s)
 		}
-		switch s {
-		case http.StateNew:
+		if s == http.StateNew {
 			accepted.Inc()
-			t.conns.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			t.conns.Add(-1)
 		}
 	}
 }

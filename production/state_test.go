@@ -1,10 +1,16 @@
 package production_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/goangel/angel/internal/admin"
 	"github.com/goangel/angel/production"
 )
 
@@ -45,4 +51,61 @@ func TestInstanceStateJSON(t *testing.T) {
 	if _, err := json.Marshal(production.InstanceStats{State: 7}); err == nil {
 		t.Error("encoding state 7: no error")
 	}
+}
+
+// TestInFlightOverDrainingLives: a request still running on a replaced life
+// is in flight for Stats, /instances and goangel_http_requests_in_flight
+// alike (Stats counted the serving life's only, the admin listener every
+// life's, each in its own counter).
+func TestInFlightOverDrainingLives(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	configure := func(app *production.App) error {
+		app.Router.Get("/slow", func(w http.ResponseWriter, r *http.Request) {
+			entered <- struct{}{}
+			<-release
+			io.WriteString(w, "done")
+		})
+		return nil
+	}
+	h := startAdmin(t, configure, []string{"-j", "1", "--quiet"})
+	answered := make(chan error, 1)
+	go func() {
+		code, _, _, err := getWith(fresh(), h.run.URL+"/slow")
+		if err == nil && code != 200 {
+			err = fmt.Errorf("status %d", code)
+		}
+		answered <- err
+	}()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("GET /slow never reached its handler")
+	}
+	if err := h.run.Restart(context.Background(), 0); err != nil {
+		close(release)
+		t.Fatal(err)
+	}
+	is := h.run.Stats().Instances[0]
+	_, body := h.call(t, "GET", "/instances")
+	var snap admin.Snapshot
+	if err := json.Unmarshal([]byte(body), &snap); err != nil {
+		t.Fatalf("GET /instances: %v\n%s", err, body)
+	}
+	m := h.scrape(t)
+	close(release)
+	if is.Life != 2 || is.InFlight != 1 || is.Connections < 1 {
+		t.Errorf("Stats after the restart: life %d, %d in flight, %d connections; want life 2, 1, at least 1", is.Life, is.InFlight, is.Connections)
+	}
+	if in := snap.Instances[0]; in.InFlight != 1 || in.Connections != is.Connections {
+		t.Errorf("GET /instances: %d in flight, %d connections; want 1 and %d", in.InFlight, in.Connections, is.Connections)
+	}
+	if v := m.sum("goangel_http_requests_in_flight"); v != 1 {
+		t.Errorf("goangel_http_requests_in_flight = %v, want 1", v)
+	}
+	if err := <-answered; err != nil {
+		t.Fatalf("GET /slow: %v", err)
+	}
+	waitFor(t, 10*time.Second, "no request in flight", func() bool { return h.run.Stats().Instances[0].InFlight == 0 })
 }

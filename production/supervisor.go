@@ -132,7 +132,10 @@ type instance struct {
 
 // crashInfo is the last crash of an instance; its strings are made when
 // Stats asks (PanicError caches them), not on the respawn path.
-type crashInfo struct{ err error }
+type crashInfo struct {
+	err error
+	at  time.Time
+}
 
 // replaceCmd asks an instance for a new life; the reply is nil once the new
 // life serves, or why it could not start (the old life then keeps serving).
@@ -452,7 +455,7 @@ func (in *instance) retire(l *life, why string) {
 		in.state.Store(InstanceDraining)
 	}
 	l.end()
-	if l.endErr != nil && !l.crashNoted.Load() {
+	if l.crashCause != CauseNone && !l.crashNoted.Load() {
 		// It crashed as it was being retired (a /crash that tipped a
 		// recycle): the crash counts, though the replacement was started
 		// for another reason.
@@ -465,18 +468,23 @@ func (in *instance) retire(l *life, why string) {
 }
 
 // noteCrash counts the crash that ended l, once, whichever path took l out
-// of service (the crash path, or a recycle, replacement, removal or stop
-// that retired it as it crashed): in Stats (Crashes, LastCrash) and in the
-// crash-loop watch. The EventEnded that follows carries the same reason, so
-// that goangel_crashes_total agrees with Stats.
+// of service (the crash path, a failed start, or a recycle, replacement,
+// removal or stop that retired it as it crashed): in Stats (Crashes,
+// LastCrash) and, for a life that had started, in the crash-loop watch
+// (failed starts back off instead). The EventEnded that follows carries the
+// same cause, so that goangel_crashes_total agrees with Stats.
 func (in *instance) noteCrash(l *life) {
-	if l.endErr == nil || !l.crashNoted.CompareAndSwap(false, true) {
+	if l.crashCause == CauseNone || !l.crashNoted.CompareAndSwap(false, true) {
 		return
 	}
 	rs := in.rs
+	now := time.Now()
 	in.crashes.Add(1)
-	in.lastCrash.Store(&crashInfo{err: l.endErr})
-	if c := rs.crashes.crash(time.Now(), int(rs.wanted.Load())); c > 0 {
+	in.lastCrash.Store(&crashInfo{err: l.endErr, at: now})
+	if l.crashCause == CauseConfigure {
+		return
+	}
+	if c := rs.crashes.crash(now, int(rs.wanted.Load())); c > 0 {
 		rs.entry.Warnf("Crash loop: %d crashes within %v across %d instance(s) (%.1f/s). Lives that started well are still respawned at once.", c, crashLoopWindow, rs.wanted.Load(), float64(c)/crashLoopWindow.Seconds())
 		rs.emit(Event{Kind: EventCrashLoop, Instance: -1, Count: c, Delay: crashLoopWindow})
 	}
