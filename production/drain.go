@@ -2,7 +2,6 @@ package production
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,12 +11,10 @@ import (
 	"net/http"
 	"reflect"
 	"runtime"
-	"runtime/pprof"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/goangel/angel/internal/goroutines"
 	"github.com/goangel/angel/pubsub"
 )
 
@@ -404,22 +401,10 @@ func (l *life) track(*http.Request) (*reqWatch, func()) {
 	return rw, func() { l.inflight.Delete(id) }
 }
 
-// The goroutine labels of a life (runtime/pprof), the one scheme of every
-// goroutine a life runs: each request's (set once, by accounting) and each
-// app.Go goroutine's, inherited by the goroutines they start. A hung life's
-// report keeps the stacks labelled lifeLabel=ID; the admin listener's
-// /debug/pprof/goroutine?instance=N&life=L filters on the other two.
-const (
-	lifeLabel        = "goangel_life"
-	instanceNumLabel = "instance"
-	lifeNumLabel     = "life"
-)
-
-// lifeLabels returns a context holding the goroutine labels of life info,
-// for pprof.SetGoroutineLabels.
+// lifeLabels returns a context holding the goroutine labels of life info
+// (internal/goroutines: the one scheme), for pprof.SetGoroutineLabels.
 func lifeLabels(info InstanceInfo) context.Context {
-	return pprof.WithLabels(context.Background(), pprof.Labels(
-		lifeLabel, info.ID, instanceNumLabel, strconv.Itoa(info.Number), lifeNumLabel, strconv.Itoa(info.Life)))
+	return goroutines.Labels(info.ID, info.Number, info.Life)
 }
 
 // reqWatch is one request in flight under --hang-timeout. A request is hung
@@ -553,36 +538,11 @@ func (l *life) stalledRequest(now time.Time) (time.Duration, bool) {
 
 // goroutines returns the stacks of the goroutines labelled with this life.
 func (l *life) goroutines() string {
-	var buf bytes.Buffer
-	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
-		return "goroutine profile: " + err.Error()
+	_, stacks, err := goroutines.Stacks(goroutines.LifeID, l.info.ID)
+	if err != nil {
+		return err.Error()
 	}
-	want := fmt.Sprintf("%q:%q", lifeLabel, l.info.ID)
-	var out strings.Builder
-	// debug=1 prints blocks separated by blank lines, each with a
-	// "# labels: {...}" line when its goroutines have labels.
-	sc := bufio.NewScanner(&buf)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	var block []string
-	flush := func() {
-		for _, line := range block {
-			if strings.HasPrefix(line, "# labels:") && strings.Contains(line, want) {
-				out.WriteString(strings.Join(block, "\n"))
-				out.WriteString("\n\n")
-				break
-			}
-		}
-		block = block[:0]
-	}
-	for sc.Scan() {
-		if line := sc.Text(); line == "" {
-			flush()
-		} else {
-			block = append(block, line)
-		}
-	}
-	flush()
-	return out.String()
+	return stacks
 }
 
 // track and untrack keep what each life is doing, to name what still runs

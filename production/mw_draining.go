@@ -15,7 +15,7 @@ import (
 // closed connection (the drain path of drain.go, for every verb).
 func (l *life) accounting(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pprof.SetGoroutineLabels(l.labels) // the one label scheme: drain.go
+		pprof.SetGoroutineLabels(l.labels) // the one label scheme: internal/goroutines
 		l.in.requests.Add(1)
 		if n := l.requests.Add(1); n == l.recycleAt {
 			l.wantRecycle()
