@@ -1,7 +1,6 @@
 package production
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -391,14 +390,14 @@ func (l *life) wantRecycle() {
 	}
 }
 
-// track records request r for --hang-timeout. It returns the request's
-// watch (watch wraps the request's body and answer, so that each byte read
-// or written counts as progress) and the function that forgets the request.
-func (l *life) track(*http.Request) (*reqWatch, func()) {
+// track records a request for --hang-timeout. It returns the request's
+// watch (the request's respWriter and watchBody count each byte written or
+// read as progress) and the function that forgets the request.
+func (l *life) track() (*reqWatch, func()) {
 	id := l.reqSeq.Add(1)
 	rw := &reqWatch{l: l, id: id, seenAt: time.Now().UnixNano()}
 	l.inflight.Store(id, rw)
-	return rw, func() { l.inflight.Delete(id) }
+	return rw, rw.forget
 }
 
 // lifeLabels returns a context holding the goroutine labels of life info
@@ -423,13 +422,16 @@ type reqWatch struct {
 
 func (rw *reqWatch) progress() { rw.ops.Add(1) }
 
-// watch returns w and r with the request's body and answer counted as
-// progress.
-func (rw *reqWatch) watch(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request) {
+// forget stops watching the request (it ended, or its connection was
+// hijacked).
+func (rw *reqWatch) forget() { rw.l.inflight.Delete(rw.id) }
+
+// watchBody returns r with each read of its body counted as progress.
+func (rw *reqWatch) watchBody(r *http.Request) *http.Request {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &progressBody{ReadCloser: r.Body, rw: rw}
 	}
-	return &progressWriter{ResponseWriter: w, rw: rw}, r
+	return r
 }
 
 // progressBody counts each read of a request body as progress.
@@ -445,63 +447,6 @@ func (b *progressBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-
-// progressWriter counts each write of an answer as progress. It keeps the
-// optional interfaces a handler may need (Flusher, Hijacker, io.ReaderFrom,
-// io.StringWriter, and through Unwrap what http.ResponseController reaches).
-// A hijacked connection is its handler's: the request is no longer watched.
-type progressWriter struct {
-	http.ResponseWriter
-	rw *reqWatch
-}
-
-func (w *progressWriter) WriteHeader(code int) {
-	w.ResponseWriter.WriteHeader(code)
-	w.rw.progress()
-}
-
-func (w *progressWriter) Write(p []byte) (int, error) {
-	n, err := w.ResponseWriter.Write(p)
-	if n > 0 {
-		w.rw.progress()
-	}
-	return n, err
-}
-
-func (w *progressWriter) WriteString(s string) (int, error) {
-	n, err := io.WriteString(w.ResponseWriter, s)
-	if n > 0 {
-		w.rw.progress()
-	}
-	return n, err
-}
-
-// ReadFrom counts each chunk the source gives as progress. It gives up
-// net/http's sendfile (under --hang-timeout only): a long sendfile to a
-// slow client would show no progress until its end.
-func (w *progressWriter) ReadFrom(src io.Reader) (int64, error) {
-	return io.Copy(w.ResponseWriter, &progressReader{src, w.rw})
-}
-
-func (w *progressWriter) Flush() { _ = w.FlushError() }
-
-func (w *progressWriter) FlushError() error {
-	err := http.NewResponseController(w.ResponseWriter).Flush()
-	if err == nil {
-		w.rw.progress()
-	}
-	return err
-}
-
-func (w *progressWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil {
-		w.rw.l.inflight.Delete(w.rw.id)
-	}
-	return c, brw, err
-}
-
-func (w *progressWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // progressReader counts each read of an answer's source as progress.
 type progressReader struct {

@@ -1,13 +1,9 @@
 package production
 
 import (
-	"bufio"
-	"errors"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,11 +28,10 @@ func (l *life) metrics(next http.Handler) http.Handler {
 	observe := a.m.duration.WithLabelValues(inst)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := statusWriters.Get().(*statusWriter)
-		sw.ResponseWriter, sw.code = w, 0
+		rw := respWriterOf(w) // mw_writer.go: it records the status sent
 		returned := false
 		defer func() {
-			code := sw.code
+			code := rw.code // after the request timeout's end: no lock needed
 			if code == 0 && !returned {
 				code = http.StatusInternalServerError // panicked before answering: recoverRequest answers 500
 			} else if code == 0 {
@@ -48,10 +43,8 @@ func (l *life) metrics(next http.Handler) http.Handler {
 			}
 			byClass[class].Inc()
 			observe.Observe(time.Since(start).Seconds())
-			sw.ResponseWriter = nil
-			statusWriters.Put(sw)
 		}()
-		next.ServeHTTP(sw, r)
+		next.ServeHTTP(rw, r)
 		returned = true
 	})
 }
@@ -74,64 +67,3 @@ func (l *life) countConns(next func(net.Conn, http.ConnState)) func(net.Conn, ht
 		}
 	}
 }
-
-var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
-
-// statusWriter records the status of the answer. It keeps http.Flusher,
-// http.Hijacker, io.StringWriter and io.ReaderFrom (sendfile) of the writer
-// it wraps, and Unwrap for http.ResponseController.
-type statusWriter struct {
-	http.ResponseWriter
-	code int // 0 until the final status is written
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-func (w *statusWriter) WriteString(s string) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return io.WriteString(w.ResponseWriter, s)
-}
-
-func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return io.Copy(w.ResponseWriter, r)
-}
-
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		if w.code == 0 {
-			w.code = http.StatusOK
-		}
-		f.Flush()
-	}
-}
-
-func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h, ok := w.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("production: the response writer does not support hijacking")
-	}
-	c, rw, err := h.Hijack()
-	if err == nil && w.code == 0 {
-		w.code = http.StatusSwitchingProtocols
-	}
-	return c, rw, err
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -109,3 +109,40 @@ func TestInFlightOverDrainingLives(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "no request in flight", func() bool { return h.run.Stats().Instances[0].InFlight == 0 })
 }
+
+// TestTimeoutStatusAgrees: a request answered 503 at --request-timeout
+// while its handler goes on to write its own answer is a 503 for the
+// client, the access log and goangel_http_requests_total alike (the access
+// log had its own writer inside the timeout's, and logged the handler's
+// status 200 that never reached the client).
+func TestTimeoutStatusAgrees(t *testing.T) {
+	configure := func(app *production.App) error {
+		app.Router.Get("/late", func(w http.ResponseWriter, r *http.Request) {
+			<-r.Context().Done()
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, "too late") // fails with http.ErrHandlerTimeout
+		})
+		return nil
+	}
+	h := startAdmin(t, configure, []string{"-j", "1", "--access-log", "--request-timeout", "100ms"})
+	code, _, _, err := getWith(fresh(), h.run.URL+"/late")
+	if err != nil || code != http.StatusServiceUnavailable {
+		t.Fatalf("GET /late = %d %v, want 503", code, err)
+	}
+	waitFor(t, 10*time.Second, "the request counted", func() bool {
+		return h.scrape(t).sum("goangel_http_requests_total") == 1
+	})
+	expect(t, h.scrape(t), map[string]float64{"goangel_http_requests_total code 5xx": 1})
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for l := range strings.SplitSeq(h.run.Log(), "\n") {
+		if strings.Contains(l, "uri=/late") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "status=503") {
+		t.Errorf("access log line of GET /late: %q, want status=503", line)
+	}
+}
