@@ -97,6 +97,18 @@ type Config struct {
 // error makes the command line a usage error (exit code 64).
 func (c *Config) Validate() error {
 	var errs []error
+	errs = append(errs, c.validateInstances()...)
+	errs = append(errs, c.validateDurations()...)
+	errs = append(errs, c.validateSupervision()...)
+	errs = append(errs, c.validatePubSub()...)
+	errs = append(errs, c.validateAdmin(), c.validateTLS()) // admin.go, tls.go; Join drops nil
+	return errors.Join(errs...)
+}
+
+// validateInstances checks the instances, the listener and the restart
+// limits.
+func (c *Config) validateInstances() []error {
+	var errs []error
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("-j/--concurrency must be at least 1, got %d", c.Concurrency))
 	}
@@ -118,6 +130,15 @@ func (c *Config) Validate() error {
 	if c.RestartWindow <= 0 {
 		errs = append(errs, fmt.Errorf("--restart-window must be positive, got %v", c.RestartWindow))
 	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("--max-connections must not be negative (0: no limit), got %d", c.MaxConnections))
+	}
+	return errs
+}
+
+// validateDurations refuses a negative duration flag.
+func (c *Config) validateDurations() []error {
+	var errs []error
 	for _, f := range []struct {
 		name string
 		d    time.Duration
@@ -129,15 +150,25 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", f.name, f.d))
 		}
 	}
-	errs = append(errs, c.validateSupervision()...)
-	if c.MaxConnections < 0 {
-		errs = append(errs, fmt.Errorf("--max-connections must not be negative (0: no limit), got %d", c.MaxConnections))
-	}
+	return errs
+}
+
+// validatePubSub checks the --pubsub-* flags: a NATS URL, credentials only
+// with it (they would be ignored: messages stay in memory), a namespace
+// that can prefix a subject, the retained stream's replicas, the topics
+// counted apart.
+func (c *Config) validatePubSub() []error {
+	var errs []error
 	if c.PubSubURL != "" && !strings.HasPrefix(c.PubSubURL, "nats://") && !strings.HasPrefix(c.PubSubURL, "tls://") {
 		errs = append(errs, fmt.Errorf("--pubsub-url must be a nats:// or tls:// URL, got %q", c.PubSubURL))
 	}
-	if err := c.validatePubSub(); err != nil {
-		errs = append(errs, err)
+	if given := c.natsOnlyGiven(); c.PubSubURL == "" && len(given) > 0 {
+		errs = append(errs, fmt.Errorf("%s need(s) --pubsub-url: without it messages stay in this process's memory and NATS is not used", strings.Join(given, ", ")))
+	}
+	if c.PubSubNamespace != "" {
+		if err := pubsub.ValidateTopic(c.PubSubNamespace); err != nil {
+			errs = append(errs, fmt.Errorf("--pubsub-namespace %q cannot prefix NATS subjects: %w; give dot-separated tokens without whitespace, none empty and none a wildcard (* or >)", c.PubSubNamespace, err))
+		}
 	}
 	if c.PubSubReplicas < 0 || c.PubSubReplicas > 5 {
 		errs = append(errs, fmt.Errorf("--pubsub-retain-replicas must be 0 (min(3, the cluster's size)) or 1 to 5 (JetStream's range), got %d", c.PubSubReplicas))
@@ -147,40 +178,22 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--pubsub-metrics-topics: %q is not a topic or pattern (%w); give a comma-separated list like orders,orders.*,orders.>", p, err))
 		}
 	}
-	if err := c.validateAdmin(); err != nil { // admin.go
-		errs = append(errs, err)
-	}
-	if err := c.validateTLS(); err != nil { // tls.go
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return errs
 }
 
-// validatePubSub refuses NATS credentials without --pubsub-url (they would
-// be ignored: messages stay in memory) and a namespace that cannot prefix a
-// subject.
-func (c *Config) validatePubSub() error {
-	if c.PubSubURL == "" {
-		var given []string
-		for _, f := range []struct{ name, v string }{
-			{"--pubsub-token", c.PubSubToken}, {"--pubsub-user", c.PubSubUser}, {"--pubsub-password", c.PubSubPassword},
-			{"--pubsub-creds", c.PubSubCreds}, {"--pubsub-ca-file", c.PubSubCAFile}, {"--pubsub-cert-file", c.PubSubCertFile},
-			{"--pubsub-key-file", c.PubSubKeyFile},
-		} {
-			if f.v != "" {
-				given = append(given, f.name)
-			}
-		}
-		if len(given) > 0 {
-			return fmt.Errorf("%s need(s) --pubsub-url: without it messages stay in this process's memory and NATS is not used", strings.Join(given, ", "))
+// natsOnlyGiven lists the NATS credential flags given.
+func (c *Config) natsOnlyGiven() []string {
+	var given []string
+	for _, f := range []struct{ name, v string }{
+		{"--pubsub-token", c.PubSubToken}, {"--pubsub-user", c.PubSubUser}, {"--pubsub-password", c.PubSubPassword},
+		{"--pubsub-creds", c.PubSubCreds}, {"--pubsub-ca-file", c.PubSubCAFile}, {"--pubsub-cert-file", c.PubSubCertFile},
+		{"--pubsub-key-file", c.PubSubKeyFile},
+	} {
+		if f.v != "" {
+			given = append(given, f.name)
 		}
 	}
-	if c.PubSubNamespace != "" {
-		if err := pubsub.ValidateTopic(c.PubSubNamespace); err != nil {
-			return fmt.Errorf("--pubsub-namespace %q cannot prefix NATS subjects: %w; give dot-separated tokens without whitespace, none empty and none a wildcard (* or >)", c.PubSubNamespace, err)
-		}
-	}
-	return nil
+	return given
 }
 
 // defaultMaxInstances is the default of --max-instances: 1024 (an idle

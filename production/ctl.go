@@ -61,39 +61,13 @@ var ctlEnvFlags = map[string]bool{"admin-address": true, "admin-socket": true, "
 // ctl runs `PROGRAM ctl ARGS`: parse, send the verb, print the answer.
 func (r *Runner) ctl(ctx context.Context, args []string) (err error) {
 	var cli ctlCLI
-	env := envResolver(r.envPrefix, r.lookupEnv, map[string]envSource{})
-	parser, err := kong.New(&cli,
-		kong.Name(r.name+" ctl"),
-		kong.Description(fmt.Sprintf("Controls a running `%s` through its admin listener (--admin-address or --admin-socket).", r.name)),
-		kong.Writers(r.stdout, r.stderr),
-		kong.Exit(func(code int) { panic(helpExit{code}) }),
-		kong.ValueFormatter(func(v *kong.Value) string {
-			if v.Flag != nil && ctlEnvFlags[v.Flag.Name] {
-				return envHelp(r.envPrefix, v)
-			}
-			return v.Help
-		}),
-		kong.Resolvers(kong.ResolverFunc(func(kctx *kong.Context, p *kong.Path, f *kong.Flag) (any, error) {
-			if !ctlEnvFlags[f.Name] {
-				return nil, nil
-			}
-			return env.Resolve(kctx, p, f)
-		})),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
+	parser, err := r.ctlParser(&cli)
 	if err != nil {
 		return exitError(ExitUsage, fmt.Errorf("%w: building the ctl command line: %w", ErrUsage, err))
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			h, ok := p.(helpExit)
-			if !ok {
-				panic(p)
-			}
-			err = nil
-			if h.code != 0 {
-				err = exitError(ExitUsage, fmt.Errorf("%w: exit %d", ErrUsage, h.code))
-			}
+			err = helpExitError(p)
 		}
 	}()
 	kctx, perr := parser.Parse(args)
@@ -112,43 +86,92 @@ func (r *Runner) ctl(ctx context.Context, args []string) (err error) {
 	defer c.http.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, cli.Timeout)
 	defer cancel()
-	if r.signals != nil { // Main's signals: SIGINT/SIGTERM end the wait
-		stop := make(chan struct{})
-		defer close(stop)
-		go func() {
-			for {
-				select {
-				case s := <-r.signals:
-					if s == syscall.SIGINT || s == syscall.SIGTERM {
-						cancel()
-						return
-					}
-				case <-stop:
+	defer r.cancelOnStopSignal(cancel)()
+	return c.run(ctx, kctx.Command(), &cli, usage)
+}
+
+// ctlParser builds the ctl command line: its flags, of which the admin
+// listener's address, socket and token may come from the environment.
+func (r *Runner) ctlParser(cli *ctlCLI) (*kong.Kong, error) {
+	env := envResolver(r.envPrefix, r.lookupEnv, map[string]envSource{})
+	return kong.New(cli,
+		kong.Name(r.name+" ctl"),
+		kong.Description(fmt.Sprintf("Controls a running `%s` through its admin listener (--admin-address or --admin-socket).", r.name)),
+		kong.Writers(r.stdout, r.stderr),
+		kong.Exit(func(code int) { panic(helpExit{code}) }),
+		kong.ValueFormatter(func(v *kong.Value) string {
+			if v.Flag != nil && ctlEnvFlags[v.Flag.Name] {
+				return envHelp(r.envPrefix, v)
+			}
+			return v.Help
+		}),
+		kong.Resolvers(kong.ResolverFunc(func(kctx *kong.Context, p *kong.Path, f *kong.Flag) (any, error) {
+			if !ctlEnvFlags[f.Name] {
+				return nil, nil
+			}
+			return env.Resolve(kctx, p, f)
+		})),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+}
+
+// helpExitError turns kong's exit after --help (a helpExit panic) into
+// ctl's result; any other panic goes on.
+func helpExitError(p any) error {
+	h, ok := p.(helpExit)
+	if !ok {
+		panic(p)
+	}
+	if h.code != 0 {
+		return exitError(ExitUsage, fmt.Errorf("%w: exit %d", ErrUsage, h.code))
+	}
+	return nil
+}
+
+// cancelOnStopSignal calls cancel when Main's signals bring SIGINT or
+// SIGTERM (they end ctl's wait), until the returned function is called.
+func (r *Runner) cancelOnStopSignal(cancel context.CancelFunc) (stop func()) {
+	if r.signals == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-r.signals:
+				if s == syscall.SIGINT || s == syscall.SIGTERM {
+					cancel()
 					return
 				}
+			case <-done:
+				return
 			}
-		}()
-	}
-	cmd := kctx.Command()
-	switch {
-	case cmd == "status" || cmd == "stats":
+		}
+	}()
+	return func() { close(done) }
+}
+
+// run sends the verb of the command cmd and prints the answer.
+func (c *ctlClient) run(ctx context.Context, cmd string, cli *ctlCLI, usage func(error) error) error {
+	switch cmd {
+	case "status", "stats":
 		body, err := c.do(ctx, "GET", "/instances")
 		if err != nil {
 			return err
 		}
 		return c.print(body, cmd)
-	case cmd == "reload":
+	case "reload":
 		return c.verb(ctx, "/reload")
-	case cmd == "upgrade":
+	case "upgrade":
 		return c.verb(ctx, "/upgrade")
-	case cmd == "scale <n>":
+	case "scale <n>":
 		if cli.Scale.N < 1 {
 			return usage(fmt.Errorf("scale %d: want the number of instances, at least 1", cli.Scale.N))
 		}
 		return c.verb(ctx, "/scale?n="+strconv.Itoa(cli.Scale.N))
-	case cmd == "restart <instance>":
+	case "restart <instance>":
 		return c.verb(ctx, fmt.Sprintf("/instances/%d/restart", cli.Restart.Instance))
-	case cmd == "drain <instance>":
+	case "drain <instance>":
 		return c.verb(ctx, fmt.Sprintf("/instances/%d/drain", cli.Drain.Instance))
 	}
 	return usage(fmt.Errorf("unknown ctl command %q", cmd))

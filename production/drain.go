@@ -84,22 +84,7 @@ func (l *life) drain() {
 	deadline := time.Now().Add(rs.cfg.DrainTimeout)
 	l.end()
 	rs.track(l, "draining")
-	stopping := rs.stopping
-	if rs.handedOver() {
-		// A binary upgrade's new process serves: clients move there, so
-		// idle connections are drained like a crash's, not closed.
-		stopping = nil
-	}
-	// While the runner stops, the acceptor still hands over the
-	// connections that were waiting in the kernel's accept queue
-	// (acceptor.closeAfterQueue): the view stays open until it is done, so
-	// that they are answered (with "Connection: close") instead of reset.
-	var queued <-chan struct{}
-	if l.view.open() && rs.servesQueue() {
-		queued = rs.acc.done
-	} else {
-		l.view.closeDraining()
-	}
+	queued := l.viewUntilQueueServed()
 	// The hooks' context carries the deadline until the drain ends, not
 	// only while they run: a goodbye written later on a hijacked
 	// connection with it must not fail with "context canceled".
@@ -107,12 +92,44 @@ func (l *life) drain() {
 	if queued == nil {
 		<-l.serveDone
 	}
+	l.waitIdle(deadline, queued)
+	l.settleHandlers()
+	if h := l.handlers.Load(); h > 0 {
+		rs.abandon(l, int(h))
+	}
+	endHooks()
+	l.release(deadline)
+}
 
+// viewUntilQueueServed closes the life's view, unless the runner stops and
+// its acceptor still hands over the connections that were waiting in the
+// kernel's accept queue (acceptor.closeAfterQueue): then the view stays
+// open until it is done, so that they are answered (with "Connection:
+// close") instead of reset, and the channel returned says when.
+func (l *life) viewUntilQueueServed() (queued <-chan struct{}) {
+	if l.view.open() && l.rs.servesQueue() {
+		return l.rs.acc.done
+	}
+	l.view.closeDraining()
+	return nil
+}
+
+// waitIdle waits until no connection and no handler is left (and the
+// queue, when queued is not nil, was served). When the runner stops, idle
+// connections are closed (closeIdle): no live instance is left to move to;
+// after a binary upgrade's handover the new process serves, and they are
+// drained like a crash's. At deadline what is left is closed, hijacked
+// connections included.
+func (l *life) waitIdle(deadline time.Time, queued <-chan struct{}) {
+	rs := l.rs
+	stopping := rs.stopping
+	if rs.handedOver() {
+		stopping = nil
+	}
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	var sweep <-chan time.Time
 	seen := map[net.Conn]idleSeen{}
-wait:
 	for queued != nil || l.busy() {
 		select {
 		case <-queued:
@@ -138,29 +155,28 @@ wait:
 				l.srv.Close()
 				l.closeHijacked()
 			}
-			break wait
+			return
 		}
 	}
-	if l.handlers.Load() > 0 {
-		// Handlers that watch their context return once it ends: end it
-		// now and give them a moment before calling them abandoned.
-		l.cancel(l.endCause())
-		grace := time.NewTimer(abandonGrace)
-		defer grace.Stop()
-	settle:
-		for l.handlers.Load() > 0 {
-			select {
-			case <-l.changed:
-			case <-grace.C:
-				break settle
-			}
+}
+
+// settleHandlers, when handlers still run at the end of the wait, ends
+// the life's context (handlers that watch it return) and gives them
+// abandonGrace before they count as abandoned.
+func (l *life) settleHandlers() {
+	if l.handlers.Load() == 0 {
+		return
+	}
+	l.cancel(l.endCause())
+	grace := time.NewTimer(abandonGrace)
+	defer grace.Stop()
+	for l.handlers.Load() > 0 {
+		select {
+		case <-l.changed:
+		case <-grace.C:
+			return
 		}
 	}
-	if h := l.handlers.Load(); h > 0 {
-		rs.abandon(l, int(h))
-	}
-	endHooks()
-	l.release(deadline)
 }
 
 // abandonGrace is how long handlers get to return after their context ended

@@ -138,20 +138,6 @@ type Event struct {
 	Time  time.Time // wall-clock time of the event
 }
 
-// WithEventHook adds f to the functions called for every supervision event
-// (for metrics, tests, benchmarks); it may be given several times, and every
-// hook is called, in order. A hook is called synchronously from the runner's
-// goroutines, maybe concurrently: it must be safe for concurrent use, fast,
-// and not block. A panic in a hook is recovered and logged; the other hooks
-// still run.
-func WithEventHook(f func(Event)) Option {
-	return func(r *Runner) {
-		if f != nil {
-			r.hooks = append(r.hooks, f)
-		}
-	}
-}
-
 // onEvent registers an extra event hook from inside the package (admin,
 // metrics). It must be called before Run starts the instances.
 func (r *Runner) onEvent(f func(Event)) { r.hooks = append(r.hooks, f) }

@@ -316,9 +316,12 @@ func (l *life) crash(cause CrashCause, err error) {
 		l.draining.Store(true)
 		l.endErr, l.crashCause = err, cause
 		switch {
-		case err != nil:
+		case err != nil || !isClosed(l.rs.stopping):
+			// Crashed, or replaced while the others serve: a connection
+			// its view took as it closed goes to a live one.
 			l.view.Close()
 		case !l.rs.servesQueue():
+			// The runner stops: no other view may be left to take it.
 			l.view.closeDraining()
 		} // else drain closes it once the accept queue is served
 		close(l.ended)

@@ -128,148 +128,229 @@ func (a *acceptor) limit(maxConns int, writeStall time.Duration) {
 	a.writeStall = writeStall
 }
 
+// loop accepts and hands over connections until the acceptor stops, or,
+// once quiescing (closeAfterQueue), until the stop's queue is taken.
 func (a *acceptor) loop() {
-	var delay time.Duration
-	var quiesceBy <-chan time.Time // set once quiescing: the last moment to accept
-	left := -1                     // quiescing: connections of the stop's queue not taken yet (-1: not known)
-	armed := false                 // quiescing, and this Accept has its own short deadline
-	var yieldTick <-chan time.Time // under --max-connections: time to look for a silent connection
-	yielding := false              // a silent connection yielded its slot: the next one may too
+	s := acceptLoop{a: a, left: -1}
+	defer s.stopTimers()
 	for {
-		if quiesceBy == nil && isClosed(a.quiesce) {
-			t := time.NewTimer(time.Until(a.quiesceBy))
-			defer t.Stop()
-			quiesceBy = t.C
-			left = a.quiesceLeft
+		s.noteQuiesce()
+		st := s.takeSlot()
+		if st == proceed {
+			st = s.quiesceStep()
 		}
-		if a.slots != nil {
-			// At --max-connections the acceptor stops accepting: new
-			// connections wait in the kernel's backlog until one closes,
-			// instead of taking descriptors up to EMFILE; meanwhile a
-			// connection silent for silentYield yields its slot.
-			if yieldTick == nil {
-				t := time.NewTicker(silentYield / 4)
-				defer t.Stop()
-				yieldTick = t.C
-			}
-			if yielding && len(a.slots) == cap(a.slots) {
-				// The last yield made room for a connection that was
-				// waiting: more may wait behind it.
-				if yielding = a.evictSilent("--max-connections"); yielding {
-					continue
-				}
-			}
-			select {
-			case a.slots <- struct{}{}:
-			case <-a.stop:
-				return
-			case <-yieldTick:
-				if len(a.slots) == cap(a.slots) {
-					yielding = a.evictSilent("--max-connections")
-				}
-				continue
-			case <-a.quiesce:
-				if quiesceBy == nil {
-					continue // start quiescing, then wait for a slot again
-				}
-				select {
-				case a.slots <- struct{}{}:
-				case <-a.stop:
-					return
-				case <-quiesceBy:
-					return
-				}
-			}
+		var c net.Conn
+		if st == proceed {
+			c, st = s.accept()
 		}
-		if quiesceBy != nil {
-			done := left == 0 // every connection queued at the stop was taken
-			select {
-			case <-quiesceBy:
-				done = true
-			default:
-			}
-			if done {
-				// Close the socket now: a connection arriving later is
-				// refused (or, on a socket systemd holds, waits in the
-				// queue for the next process) instead of keeping this
-				// stop busy for as long as clients keep dialling.
-				a.ln.Close()
-				if a.slots != nil {
-					<-a.slots
-				}
-				return
-			}
-			armed = a.armQuiet()
-		}
-		c, err := a.ln.Accept()
-		if err != nil && quiesceBy != nil && armed && isTimeout(err) {
-			// No connection within queueQuiet; the runtime may not have
-			// polled the socket meanwhile, so ask the kernel itself.
-			var ok bool
-			if c, ok = acceptQueued(a.ln); !ok {
-				// The accept queue is empty: close the socket now, so that
-				// a connection arriving after the check is refused rather
-				// than queued and reset by a later close.
-				a.ln.Close()
-				if a.slots != nil {
-					<-a.slots
-				}
-				return
-			}
-			err = nil
-		}
-		if err != nil {
-			if a.slots != nil {
-				<-a.slots
-			}
-			select {
-			case <-a.stop:
-				return
-			default:
-			}
-			if isTimeout(err) && isClosed(a.quiesce) {
-				continue // woken by closeAfterQueue: arm, then accept
-			}
-			if errors.Is(err, net.ErrClosed) {
-				// Closed by someone else than close: nothing more to accept.
-				a.log.WithError(err).Error("Shared listener closed")
-				return
-			}
-			// EMFILE, ENFILE, ECONNABORTED, …: never end the listener; back
-			// off like net/http does (5ms doubling up to 1s). Out of
-			// descriptors, a silent connection yields first: then the
-			// acceptor retries at once.
-			a.errors.Add(1)
-			if (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) && a.evictSilent("no file descriptor left") {
-				delay = 0
-				continue
-			}
-			if delay == 0 {
-				delay = 5 * time.Millisecond
-			} else if delay *= 2; delay > time.Second {
-				delay = time.Second
-			}
-			a.log.WithError(err).Warnf("Accept error; retrying in %v", delay)
-			if a.emit != nil {
-				a.emit(Event{Kind: EventAcceptError, Instance: -1, Err: err, Delay: delay})
-			}
-			t := time.NewTimer(delay)
-			select {
-			case <-a.stop:
-				t.Stop()
-				return
-			case <-t.C:
-			}
+		switch st {
+		case stopLoop:
+			return
+		case again:
 			continue
 		}
-		delay = 0
-		if quiesceBy != nil && left > 0 {
-			left--
+		if s.quiesceBy != nil && s.left > 0 {
+			s.left--
 		}
-		c = a.track(c)
-		if !a.hand(c, quiesceBy) {
+		if !a.hand(a.track(c), s.quiesceBy) {
 			return
 		}
+	}
+}
+
+// acceptLoop is the accept loop's state between its steps.
+type acceptLoop struct {
+	a     *acceptor
+	delay time.Duration // the backoff after an accept error
+	// Quiescing (closeAfterQueue): quiesceBy fires at the last moment to
+	// accept; left is how many connections of the stop's queue are not
+	// taken yet (-1: not known); armed says this Accept has its own short
+	// deadline.
+	quiesceBy    <-chan time.Time
+	quiesceTimer *time.Timer
+	left         int
+	armed        bool
+	// Under --max-connections: yieldTick is time to look for a silent
+	// connection; yielding says the last one yielded its slot, so the
+	// next may too.
+	yieldTick <-chan time.Time
+	ticker    *time.Ticker
+	yielding  bool
+}
+
+// step is what a step of the loop says comes next.
+type step int
+
+const (
+	proceed  step = iota // go on with this connection
+	again                // start the next round
+	stopLoop             // the loop ends
+)
+
+func (s *acceptLoop) stopTimers() {
+	if s.quiesceTimer != nil {
+		s.quiesceTimer.Stop()
+	}
+	if s.ticker != nil {
+		s.ticker.Stop()
+	}
+}
+
+// noteQuiesce starts quiescing once closeAfterQueue asked for it.
+func (s *acceptLoop) noteQuiesce() {
+	if s.quiesceBy != nil || !isClosed(s.a.quiesce) {
+		return
+	}
+	s.quiesceTimer = time.NewTimer(time.Until(s.a.quiesceBy))
+	s.quiesceBy = s.quiesceTimer.C
+	s.left = s.a.quiesceLeft
+}
+
+// takeSlot waits for a free slot under --max-connections: at the limit the
+// acceptor stops accepting, so new connections wait in the kernel's backlog
+// until one closes instead of taking descriptors up to EMFILE; meanwhile a
+// connection silent for silentYield yields its slot.
+func (s *acceptLoop) takeSlot() step {
+	a := s.a
+	if a.slots == nil {
+		return proceed
+	}
+	if s.ticker == nil {
+		s.ticker = time.NewTicker(silentYield / 4)
+		s.yieldTick = s.ticker.C
+	}
+	if s.yielding && len(a.slots) == cap(a.slots) {
+		// The last yield made room for a connection that was waiting:
+		// more may wait behind it.
+		if s.yielding = a.evictSilent("--max-connections"); s.yielding {
+			return again
+		}
+	}
+	select {
+	case a.slots <- struct{}{}:
+		return proceed
+	case <-a.stop:
+		return stopLoop
+	case <-s.yieldTick:
+		if len(a.slots) == cap(a.slots) {
+			s.yielding = a.evictSilent("--max-connections")
+		}
+		return again
+	case <-a.quiesce:
+		if s.quiesceBy == nil {
+			return again // start quiescing, then wait for a slot again
+		}
+		select {
+		case a.slots <- struct{}{}:
+			return proceed
+		case <-a.stop:
+			return stopLoop
+		case <-s.quiesceBy:
+			return stopLoop
+		}
+	}
+}
+
+// quiesceStep, while quiescing, ends the loop once every connection queued
+// at the stop was taken or the deadline passed (closing the socket now: a
+// connection arriving later is refused, or, on a socket systemd holds,
+// waits in the queue for the next process, instead of keeping this stop
+// busy for as long as clients keep dialling); else it arms the next Accept.
+func (s *acceptLoop) quiesceStep() step {
+	if s.quiesceBy == nil {
+		return proceed
+	}
+	done := s.left == 0
+	select {
+	case <-s.quiesceBy:
+		done = true
+	default:
+	}
+	if done {
+		s.closeSocket()
+		return stopLoop
+	}
+	s.armed = s.a.armQuiet()
+	return proceed
+}
+
+// closeSocket closes the shared socket and gives back this round's slot.
+func (s *acceptLoop) closeSocket() {
+	s.a.ln.Close()
+	s.releaseSlot()
+}
+
+func (s *acceptLoop) releaseSlot() {
+	if s.a.slots != nil {
+		<-s.a.slots
+	}
+}
+
+// accept takes the next connection.
+func (s *acceptLoop) accept() (net.Conn, step) {
+	a := s.a
+	c, err := a.ln.Accept()
+	if err != nil && s.quiesceBy != nil && s.armed && isTimeout(err) {
+		// No connection within queueQuiet; the runtime may not have
+		// polled the socket meanwhile, so ask the kernel itself.
+		var ok bool
+		if c, ok = acceptQueued(a.ln); !ok {
+			// The accept queue is empty: close the socket now, so that
+			// a connection arriving after the check is refused rather
+			// than queued and reset by a later close.
+			s.closeSocket()
+			return nil, stopLoop
+		}
+		err = nil
+	}
+	if err != nil {
+		s.releaseSlot()
+		return nil, s.survive(err)
+	}
+	s.delay = 0
+	return c, proceed
+}
+
+// survive handles an accept error: EMFILE, ENFILE, ECONNABORTED, … never
+// end the listener; the loop backs off like net/http does (5ms doubling up
+// to 1s). Out of descriptors, a silent connection yields first: then the
+// acceptor retries at once.
+func (s *acceptLoop) survive(err error) step {
+	a := s.a
+	select {
+	case <-a.stop:
+		return stopLoop
+	default:
+	}
+	if isTimeout(err) && isClosed(a.quiesce) {
+		return again // woken by closeAfterQueue: arm, then accept
+	}
+	if errors.Is(err, net.ErrClosed) {
+		// Closed by someone else than close: nothing more to accept.
+		a.log.WithError(err).Error("Shared listener closed")
+		return stopLoop
+	}
+	a.errors.Add(1)
+	if (errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) && a.evictSilent("no file descriptor left") {
+		s.delay = 0
+		return again
+	}
+	if s.delay == 0 {
+		s.delay = 5 * time.Millisecond
+	} else if s.delay *= 2; s.delay > time.Second {
+		s.delay = time.Second
+	}
+	a.log.WithError(err).Warnf("Accept error; retrying in %v", s.delay)
+	if a.emit != nil {
+		a.emit(Event{Kind: EventAcceptError, Instance: -1, Err: err, Delay: s.delay})
+	}
+	t := time.NewTimer(s.delay)
+	defer t.Stop()
+	select {
+	case <-a.stop:
+		return stopLoop
+	case <-t.C:
+		return again
 	}
 }
 

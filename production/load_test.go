@@ -1,183 +1,102 @@
 package production_test
 
 import (
-	"bufio"
-	"errors"
+	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/goangel/angel/internal/loadclient"
 )
 
-// strictLoad is a load client that never retries: each worker sends GET path
-// on its own connection, reads the whole answer, and counts anything but a
-// full 200 as a failure, sorted into refused, reset, EOF, timeout and other.
-// Keep-alive workers keep their connection until an answer says
-// "Connection: close"; new-connection workers dial for every request.
+// strictLoad is the verb tests' load: internal/loadclient's strict client
+// (no retry, every failure sorted), keepAlive workers that keep their
+// connection until an answer says "Connection: close" and fresh workers
+// that dial for every request.
 type strictLoad struct {
-	addr, path string
-	stop       chan struct{}
-	wg         sync.WaitGroup
-	ok         atomic.Int64
-	closed     atomic.Int64 // answers with "Connection: close" on keep-alive connections
-	// stopAt is set when the test stops the runner: a connection dialled
-	// after it may be refused or reset by the closing socket (it was never
-	// accepted); its failures are counted apart and do not fail the test.
-	stopAt   atomic.Bool
-	late     atomic.Int64
-	mu       sync.Mutex
-	failures map[string]int
-	examples []string
+	cancel context.CancelFunc
+	loads  []*loadclient.Load
 }
 
 // startLoad starts keepAlive + fresh workers against addr.
 func startLoad(t *testing.T, addr, path string, keepAlive, fresh int) *strictLoad {
 	t.Helper()
-	l := &strictLoad{addr: addr, path: path, stop: make(chan struct{}), failures: map[string]int{}}
-	for i := range keepAlive + fresh {
-		l.wg.Go(func() { l.worker(i < keepAlive) })
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &strictLoad{cancel: cancel}
+	cfg := loadclient.Config{Addr: addr, Path: path}
+	if keepAlive > 0 {
+		ka := cfg
+		ka.Workers, ka.KeepAlive = keepAlive, true
+		l.loads = append(l.loads, loadclient.Start(ctx, ka))
+	}
+	if fresh > 0 {
+		nc := cfg
+		nc.Workers = fresh
+		l.loads = append(l.loads, loadclient.Start(ctx, nc))
 	}
 	t.Cleanup(l.halt)
 	return l
 }
 
 func (l *strictLoad) halt() {
-	select {
-	case <-l.stop:
-	default:
-		close(l.stop)
+	l.cancel()
+	for _, ld := range l.loads {
+		ld.Wait()
 	}
-	l.wg.Wait()
 }
+
+func (l *strictLoad) sum(f func(*loadclient.Result) int) int {
+	n := 0
+	for _, ld := range l.loads {
+		n += f(ld.Result())
+	}
+	return n
+}
+
+// ok is the number of requests answered in full.
+func (l *strictLoad) ok() int {
+	return l.sum(func(r *loadclient.Result) int { return r.Count(loadclient.OK) })
+}
+
+// closes is the number of answers on keep-alive connections that said
+// "Connection: close".
+func (l *strictLoad) closes() int { return l.sum((*loadclient.Result).CloseCount) }
 
 // finish stops the load and fails t on any failed request, or if too few
 // requests were answered for the test to mean anything.
-func (l *strictLoad) finish(t *testing.T, atLeast int64) {
+func (l *strictLoad) finish(t *testing.T, atLeast int) {
 	t.Helper()
 	l.halt()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.failures) > 0 {
-		t.Errorf("failed requests: %v (of %d answered); e.g. %s", l.failures, l.ok.Load(), strings.Join(l.examples, "; "))
+	if failed := l.sum((*loadclient.Result).Failed); failed > 0 {
+		t.Errorf("%d failed requests: %s", failed, l)
 	}
-	if l.ok.Load() < atLeast {
-		t.Errorf("only %d requests answered, want at least %d", l.ok.Load(), atLeast)
+	if ok := l.ok(); ok < atLeast {
+		t.Errorf("only %d requests answered, want at least %d", ok, atLeast)
 	}
 }
 
-// stopping marks that the runner is about to stop.
-func (l *strictLoad) stopping() { l.stopAt.Store(true) }
-
-func (l *strictLoad) fail(err error) {
-	kind := "other"
-	var ne net.Error
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		kind = "refused"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		kind = "reset"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		kind = "EOF"
-	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
-		kind = "timeout"
+func (l *strictLoad) String() string {
+	s := ""
+	for i, ld := range l.loads {
+		if i > 0 {
+			s += "; "
+		}
+		s += ld.Result().String()
 	}
-	l.mu.Lock()
-	l.failures[kind]++
-	if len(l.examples) < 5 {
-		l.examples = append(l.examples, err.Error())
-	}
-	l.mu.Unlock()
+	return s
 }
 
-func (l *strictLoad) worker(keepAlive bool) {
-	var conn net.Conn
-	var br *bufio.Reader
-	late := false  // dialled after the stop began
-	first := false // no answer yet on this connection
-	defer func() {
-		if conn != nil {
-			conn.Close()
-		}
-	}()
-	req := "GET " + l.path + " HTTP/1.1\r\nHost: test\r\n\r\n"
-	if !keepAlive {
-		req = "GET " + l.path + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+// stopping marks that the runner is about to stop (loadclient.Load.Stopping).
+func (l *strictLoad) stopping() {
+	for _, ld := range l.loads {
+		ld.Stopping()
 	}
-	for {
-		select {
-		case <-l.stop:
-			return
-		default:
-		}
-		if conn == nil {
-			late = l.stopAt.Load()
-			c, err := net.DialTimeout("tcp", l.addr, 5*time.Second)
-			if err != nil {
-				if late || l.stopAt.Load() {
-					// Refused or reset by the closing socket: never accepted.
-					l.late.Add(1)
-					time.Sleep(time.Millisecond) // the runner is gone: do not spin
-				} else {
-					l.fail(err)
-				}
-				continue
-			}
-			conn, br = c, bufio.NewReader(c)
-			first = true
-		}
-		conn.SetDeadline(time.Now().Add(10 * time.Second))
-		closeAfter, err := l.roundTrip(conn, br, req)
-		switch {
-		case err != nil && (late || first && l.stopAt.Load()):
-			// A connection still in the kernel's backlog when the
-			// socket closed: reset, but its request never reached the
-			// server. Requests on accepted connections must not fail.
-			l.late.Add(1)
-		case err != nil:
-			l.fail(err)
-		default:
-			first = false
-			l.ok.Add(1)
-			if closeAfter && keepAlive {
-				l.closed.Add(1)
-			}
-		}
-		if err != nil || closeAfter || !keepAlive {
-			conn.Close()
-			conn = nil
-		}
-	}
-}
-
-func (l *strictLoad) roundTrip(conn net.Conn, br *bufio.Reader, req string) (closeAfter bool, err error) {
-	if _, err := io.WriteString(conn, req); err != nil {
-		return true, err
-	}
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return true, err
-	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return true, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return resp.Close, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return resp.Close, nil
 }
 
 // waitAnswered waits until n more requests were answered, so that a verb
 // runs under load.
-func (l *strictLoad) waitAnswered(t *testing.T, n int64) {
+func (l *strictLoad) waitAnswered(t *testing.T, n int) {
 	t.Helper()
-	target := l.ok.Load() + n
-	waitFor(t, 20*time.Second, fmt.Sprintf("%d requests answered", n), func() bool { return l.ok.Load() >= target })
+	target := l.ok() + n
+	waitFor(t, 20*time.Second, fmt.Sprintf("%d requests answered", n), func() bool { return l.ok() >= target })
 }

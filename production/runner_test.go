@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -122,58 +121,6 @@ func testSpread(t *testing.T, workers int) {
 	}
 }
 
-// rawClient is a keep-alive HTTP/1.1 client with no retry at all (unlike
-// http.Transport, which silently retries idempotent requests on a connection
-// closed before answering): every failure shows.
-type rawClient struct {
-	addr    string
-	conn    net.Conn
-	br      *bufio.Reader
-	dials   int
-	refused int
-}
-
-func (c *rawClient) get(path string) (int, string, error) {
-	if c.conn == nil {
-		conn, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
-		if err != nil {
-			if errors.Is(err, syscall.ECONNREFUSED) {
-				c.refused++
-			}
-			return 0, "", err
-		}
-		c.conn, c.br = conn, bufio.NewReader(conn)
-		c.dials++
-	}
-	c.conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(c.conn, "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", path); err != nil {
-		c.close()
-		return 0, "", err
-	}
-	resp, err := http.ReadResponse(c.br, nil)
-	if err != nil {
-		c.close()
-		return 0, "", err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		c.close()
-		return 0, "", err
-	}
-	if resp.Close {
-		c.close()
-	}
-	return resp.StatusCode, string(body), nil
-}
-
-func (c *rawClient) close() {
-	if c.conn != nil {
-		c.conn.Close()
-		c.conn = nil
-	}
-}
-
 // crashy serves "/" and three ways to crash the instance that answers.
 func crashy(app *production.App) error {
 	instanceHeader(app)
@@ -197,93 +144,6 @@ func crashy(app *production.App) error {
 		io.WriteString(w, "ok")
 	})
 	return nil
-}
-
-func TestCrashStorm(t *testing.T) {
-	h := startRunner(t, crashy, []string{"-j", "4", "--max-restarts", "100000", "--quiet"},
-		production.WithRestartPolicy(production.RestartPolicy{InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, StableAfter: 10 * time.Second}))
-	addr := h.run.Addr().String()
-	const clients = 8
-	storm := 2500 * time.Millisecond
-	stop := make(chan struct{})
-	var (
-		requests, failed, refused, dials atomic.Int64
-		firstErr                         atomic.Value
-		wg                               sync.WaitGroup
-	)
-	for range clients {
-		wg.Go(func() {
-			c := &rawClient{addr: addr}
-			defer c.close()
-			for i := 0; i < 1_000_000; i++ {
-				select {
-				case <-stop:
-					dials.Add(int64(c.dials))
-					refused.Add(int64(c.refused))
-					return
-				default:
-				}
-				code, body, err := c.get("/")
-				requests.Add(1)
-				if err != nil || code != 200 || body != "Hello, production world!" {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Sprintf("GET / = %d %q %v", code, body, err))
-				}
-			}
-		})
-	}
-	// The crasher: crash whatever instance answers, each way in turn.
-	ways := []string{"/crash/go", "/crash/crash", "/crash/timer", "/crash/error"}
-	crashes := 0
-	deadline := time.Now().Add(storm)
-	cc := &rawClient{addr: addr}
-	for i := 0; time.Now().Before(deadline) && i < 10_000; i++ {
-		code, _, err := cc.get(ways[i%len(ways)])
-		cc.close() // a fresh connection each time, so it lands on the next instance
-		if err != nil || code != 200 {
-			failed.Add(1)
-			firstErr.CompareAndSwap(nil, fmt.Sprintf("crash request: %d %v", code, err))
-			continue
-		}
-		crashes++
-		time.Sleep(5 * time.Millisecond) // pace the crashes; not a synchronisation
-	}
-	refused.Add(int64(cc.refused))
-	close(stop)
-	wg.Wait()
-
-	// Every instance comes back, the listener is still open.
-	waitFor(t, 10*time.Second, "every instance up", func() bool {
-		for _, s := range h.run.Stats().Instances {
-			if !s.Up {
-				return false
-			}
-		}
-		return true
-	})
-	code, body, _, err := h.get("/")
-	if err != nil || code != 200 {
-		t.Fatalf("after the storm: GET / = %d %q %v", code, body, err)
-	}
-	var total production.InstanceStats
-	for _, s := range h.run.Stats().Instances {
-		total.Crashes += s.Crashes
-		total.Restarts += s.Restarts
-		total.Requests += s.Requests
-	}
-	t.Logf("crash storm: %d keep-alive clients, %v: %d requests, %d crashes requested, %d crashes / %d respawns counted, %d connections opened, %d failed requests, %d refused connections",
-		clients, storm, requests.Load(), crashes, total.Crashes, total.Restarts, dials.Load(), failed.Load(), refused.Load())
-	if failed.Load() != 0 || refused.Load() != 0 {
-		t.Errorf("%d failed requests, %d refused connections; first: %v", failed.Load(), refused.Load(), firstErr.Load())
-	}
-	// A crash request may land on a life that is already ending (it still
-	// answers while it drains): then it does not count again.
-	if crashes < 20 || total.Crashes < 20 || total.Crashes > uint64(crashes) {
-		t.Errorf("%d crashes requested, %d counted", crashes, total.Crashes)
-	}
-	if err := h.stop(); err != nil {
-		t.Errorf("Run = %v", err)
-	}
 }
 
 // triggered ends every instance's life when trigger is closed, through fail.

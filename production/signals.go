@@ -36,12 +36,6 @@ var (
 // so the process gets the same signal twice within a millisecond.
 const stopSignalCopy = time.Second
 
-// WithSignals makes Run act on the signals received from c, as Main does
-// with the process's own (see the README's table). Tests send on c instead of
-// signalling the process. Without it, Run acts on no signal; stop it through
-// its context.
-func WithSignals(c <-chan os.Signal) Option { return func(r *Runner) { r.signals = c } }
-
 // notifySignals relays the process's signals to a channel and ignores
 // SIGPIPE; stop undoes it.
 func notifySignals() (<-chan os.Signal, func()) {

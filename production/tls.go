@@ -59,23 +59,7 @@ func (c *Config) validateTLS() error {
 		}
 	}
 	if !c.SSL {
-		var given []string
-		for _, f := range []struct{ name, v string }{
-			{"--certificate-file", c.CertificateFile}, {"--certificate-password", c.CertificatePassword},
-			{"--key-file", c.KeyFile}, {"--key-password", c.KeyPassword},
-			{"--client-ca-file", c.ClientCAFile}, {"--client-auth", c.ClientAuth},
-		} {
-			if f.v != "" {
-				given = append(given, f.name)
-			}
-		}
-		if len(given) == 0 {
-			return nil
-		}
-		if c.HTTP2 {
-			return fmt.Errorf("%s need(s) --ssl: --http2 without --ssl serves cleartext HTTP/2 (h2c); give --ssl --http2 for HTTP/2 over TLS", strings.Join(given, ", "))
-		}
-		return fmt.Errorf("%s need(s) --ssl", strings.Join(given, ", "))
+		return c.tlsFlagsWithoutSSL()
 	}
 	if c.CertificateFile == "" || c.KeyFile == "" {
 		var missing []string
@@ -101,6 +85,27 @@ func (c *Config) validateTLS() error {
 	pair, err := c.loadKeyPair()
 	c.keyPair = &pair
 	return err
+}
+
+// tlsFlagsWithoutSSL refuses the TLS flags given without --ssl.
+func (c *Config) tlsFlagsWithoutSSL() error {
+	var given []string
+	for _, f := range []struct{ name, v string }{
+		{"--certificate-file", c.CertificateFile}, {"--certificate-password", c.CertificatePassword},
+		{"--key-file", c.KeyFile}, {"--key-password", c.KeyPassword},
+		{"--client-ca-file", c.ClientCAFile}, {"--client-auth", c.ClientAuth},
+	} {
+		if f.v != "" {
+			given = append(given, f.name)
+		}
+	}
+	switch {
+	case len(given) == 0:
+		return nil
+	case c.HTTP2:
+		return fmt.Errorf("%s need(s) --ssl: --http2 without --ssl serves cleartext HTTP/2 (h2c); give --ssl --http2 for HTTP/2 over TLS", strings.Join(given, ", "))
+	}
+	return fmt.Errorf("%s need(s) --ssl", strings.Join(given, ", "))
 }
 
 // loadCAs reads the PEM certificates of --client-ca-file.

@@ -455,8 +455,8 @@ func TestStopKeepAliveLoad(t *testing.T) {
 	// Every connection open at SIGTERM got a full answer to each request it
 	// sent, the last one with "Connection: close".
 	load.finish(t, 500)
-	if load.closed.Load() < 8 {
-		t.Errorf("%d connections were told Connection: close, want 8", load.closed.Load())
+	if load.closes() < 8 {
+		t.Errorf("%d connections were told Connection: close, want 8", load.closes())
 	}
 }
 

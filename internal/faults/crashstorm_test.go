@@ -1,12 +1,8 @@
 package faults
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -62,26 +58,12 @@ func settled(t *testing.T) (rss, heap int) {
 	return rssKiB(t), int(ms.HeapAlloc >> 10)
 }
 
-// rawGet sends one keep-alive GET on a fresh connection and reads the whole
-// answer; draining reports whether the answer said "Connection: close" (the
-// life that answered was already ending).
+// rawGet sends one GET on a fresh connection with the strict client and
+// reads the whole answer; draining reports whether the answer said
+// "Connection: close" (the life that answered was already ending).
 func rawGet(addr, path string) (status int, draining bool, err error) {
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		return 0, false, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, addr)
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return 0, false, err
-	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return resp.StatusCode, resp.Close, err
-	}
-	return resp.StatusCode, resp.Close, nil
+	a, err := loadclient.Get(addr, path, 10*time.Second)
+	return a.Status, a.Close, err
 }
 
 // TestCrashStorm: 1,000 lives ended in every supported way, each followed

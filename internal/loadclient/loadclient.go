@@ -102,6 +102,10 @@ type Result struct {
 	Kinds    map[Kind]int
 	Statuses map[int]int
 	Examples map[Kind]string // the first error of each failing kind
+	// Closes counts the whole answers on keep-alive connections that said
+	// "Connection: close" (the life that answered was draining): no
+	// failure, the worker dials again.
+	Closes int
 	// latencies are the times of the OK requests (send to whole answer).
 	latencies []time.Duration
 }
@@ -159,10 +163,20 @@ func (r *Result) String() string {
 	return fmt.Sprintf("%d requests: %s", r.Requests, strings.Join(parts, ", "))
 }
 
-func (r *Result) add(k Kind, status int, err error, took time.Duration) {
+// CloseCount is Closes, safe while the run goes on.
+func (r *Result) CloseCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.Closes
+}
+
+func (r *Result) add(k Kind, status int, err error, took time.Duration, closed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.Requests++
+	if closed {
+		r.Closes++
+	}
 	if k == OK {
 		r.latencies = append(r.latencies, took)
 	}
@@ -228,7 +242,7 @@ func Start(ctx context.Context, cfg Config) *Load {
 			defer w.close()
 			for ctx.Err() == nil {
 				start := time.Now()
-				status, body, err := w.do()
+				status, body, closed, err := w.do()
 				took := time.Since(start)
 				k := Classify(err)
 				switch {
@@ -240,7 +254,7 @@ func Start(ctx context.Context, cfg Config) *Load {
 				case cfg.Body != "" && body != cfg.Body:
 					k, err = BadBody, fmt.Errorf("body %q, want %q", body, cfg.Body)
 				}
-				l.res.add(k, status, err, took)
+				l.res.add(k, status, err, took, closed && cfg.KeepAlive && err == nil)
 			}
 		})
 	}
@@ -274,8 +288,9 @@ func (w *worker) close() {
 }
 
 // do sends one request and reads its whole answer; it returns the status,
-// and the body when Config.Body asks for one.
-func (w *worker) do() (int, string, error) {
+// the body when Config.Body asks for one, and whether the answer said
+// "Connection: close".
+func (w *worker) do() (int, string, bool, error) {
 	w.late = false
 	if w.c == nil {
 		stopping := w.stopping.Load()
@@ -285,19 +300,22 @@ func (w *worker) do() (int, string, error) {
 			if w.late {
 				time.Sleep(time.Millisecond) // the server is gone: do not spin
 			}
-			return 0, "", err
+			return 0, "", false, err
 		}
 		w.c, w.br, w.answered = c, bufio.NewReader(c), false
 		w.after = w.stopping.Load()
 	}
-	status, body, err := w.roundTrip()
+	a, err := roundTrip(w.c, w.br, w.cfg, w.cfg.Body != "")
+	if err != nil || a.Close || !w.cfg.KeepAlive {
+		w.close()
+	}
 	if err != nil && !w.answered && w.after {
 		w.late = true // its handshake raced the socket's close
 	}
 	if err == nil {
 		w.answered = true
 	}
-	return status, body, err
+	return a.Status, a.Body, a.Close, err
 }
 
 func (w *worker) dial() (net.Conn, error) {
@@ -308,34 +326,54 @@ func (w *worker) dial() (net.Conn, error) {
 	return tls.DialWithDialer(d, "tcp", w.cfg.Addr, w.cfg.TLS)
 }
 
-func (w *worker) roundTrip() (int, string, error) {
-	w.c.SetDeadline(time.Now().Add(w.cfg.Timeout))
+// Answer is one whole answer.
+type Answer struct {
+	Status int
+	Body   string // when Config.Body asks for it (Get: always)
+	Close  bool   // it said "Connection: close"
+}
+
+// roundTrip sends GET cfg.Path on c and reads the whole answer (keeping the
+// body when keepBody).
+func roundTrip(c net.Conn, br *bufio.Reader, cfg Config, keepBody bool) (Answer, error) {
+	c.SetDeadline(time.Now().Add(cfg.Timeout))
 	conn := "keep-alive"
-	if !w.cfg.KeepAlive {
+	if !cfg.KeepAlive {
 		conn = "close"
 	}
-	if _, err := fmt.Fprintf(w.c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: %s\r\n\r\n", w.cfg.Path, w.cfg.Addr, conn); err != nil {
-		w.close()
-		return 0, "", err
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: %s\r\n\r\n", cfg.Path, cfg.Addr, conn); err != nil {
+		return Answer{}, err
 	}
-	resp, err := http.ReadResponse(w.br, nil)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		w.close()
-		return 0, "", err
+		return Answer{}, err
 	}
 	var body strings.Builder
 	var dst io.Writer = io.Discard
-	if w.cfg.Body != "" {
+	if keepBody {
 		dst = &body
 	}
 	_, err = io.Copy(dst, resp.Body)
 	resp.Body.Close()
+	a := Answer{Status: resp.StatusCode, Body: body.String(), Close: resp.Close}
 	if err != nil {
-		w.close()
-		return resp.StatusCode, "", err
+		a.Body = ""
 	}
-	if resp.Close || !w.cfg.KeepAlive {
-		w.close()
+	return a, err
+}
+
+// Get sends one GET path to addr on a new keep-alive connection (closed
+// after the answer) and reads the whole answer, with the load's strictness:
+// no retry, and an error Classify sorts. timeout bounds the dial and the
+// answer (0: 10s).
+func Get(addr, path string, timeout time.Duration) (Answer, error) {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
 	}
-	return resp.StatusCode, body.String(), nil
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return Answer{}, err
+	}
+	defer c.Close()
+	return roundTrip(c, bufio.NewReader(c), Config{Addr: addr, Path: path, KeepAlive: true, Timeout: timeout}, true)
 }

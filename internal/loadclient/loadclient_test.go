@@ -42,6 +42,35 @@ func TestBody(t *testing.T) {
 	}
 }
 
+// A "Connection: close" answer on a keep-alive connection is no failure:
+// it is counted in Closes and the worker dials again; Get reads one whole
+// answer, body and Close flag included.
+func TestClosesAndGet(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%3 == 0 {
+			w.Header().Set("Connection", "close")
+		}
+		io.WriteString(w, "hello")
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	ctx, cancel := context.WithCancel(context.Background())
+	l := loadclient.Start(ctx, loadclient.Config{Addr: addr, Path: "/", KeepAlive: true, Body: "hello", Timeout: 5 * time.Second})
+	t.Cleanup(func() { cancel(); l.Wait() })
+	testutil.WaitFor(t, 10*time.Second, "ten answers that said Connection: close", func() bool { return l.Result().CloseCount() >= 10 })
+	cancel()
+	if res := l.Wait(); res.Failed() != 0 || res.Count(loadclient.OK) != res.Requests {
+		t.Errorf("%v: want every request OK", res)
+	}
+	for range 3 {
+		a, err := loadclient.Get(addr, "/", 5*time.Second)
+		if err != nil || a.Status != 200 || a.Body != "hello" || a.Close != (n.Load()%3 == 0) {
+			t.Errorf("Get = %+v, %v; want 200 \"hello\", Close on every third answer (answer %d)", a, err, n.Load())
+		}
+	}
+}
+
 // Result.Quantile: the client's own latency quantiles cover the time the
 // server took (a handler that sleeps 2ms on every 10th request and answers
 // at once otherwise): p50 below 2ms, p99 at least 2ms.
