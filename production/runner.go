@@ -145,18 +145,19 @@ type Stats struct {
 // InstanceStats counts, for one instance, over all its lives.
 type InstanceStats struct {
 	Number         int
-	Life           int       // the number of the current (or last) life
-	Up             bool      // a life of this instance is serving
-	State          string    // "starting", "serving", "draining", "backoff", "stopped"
-	Started        time.Time // when the current life started
-	Requests       uint64    // requests served (counted when they start)
-	InFlight       int64     // requests of the current life in flight
-	Connections    int64     // connections the current life serves
-	Panics         uint64    // handler panics recovered (answered 500)
-	Crashes        uint64    // lives ended by a crash (panic, Crash, error)
-	Restarts       uint64    // new lives after the first (respawns, reloads, recycles)
-	LastCrash      string    // the last crash's reason
-	LastCrashStack string    // its stack, when it was a panic
+	Life           int           // the number of the current (or last) life
+	Up             bool          // a life of this instance is serving
+	State          InstanceState // starting, serving, draining, backoff, stopped
+	Started        time.Time     // when the current life started
+	Requests       uint64        // requests served (counted when they start)
+	InFlight       int64         // requests in flight, over its lives not yet drained
+	Connections    int64         // open connections, over its lives not yet drained
+	Panics         uint64        // handler panics recovered (answered 500)
+	Crashes        uint64        // lives ended by a crash (panic, Crash, error) or a failed start (configure)
+	Restarts       uint64        // new lives after the first (respawns, reloads, recycles)
+	LastCrash      string        // the last crash's reason
+	LastCrashStack string        // its stack, when it was a panic
+	LastCrashTime  time.Time     // when it crashed
 }
 
 // Stats returns the counters; empty before Run has started the instances.
@@ -173,11 +174,13 @@ func (r *Runner) Stats() Stats {
 		s.AcceptErrors = acc.errors.Load()
 		s.ConnectionsYielded = acc.evicted.Load()
 	}
+	var load map[*instance][2]int64
 	if rs := r.rs.Load(); rs != nil {
 		s.Wanted = int(rs.wanted.Load())
 		s.Reloading = rs.reloading.Load()
 		s.Abandoned = rs.abandonedNow()
 		s.ConsoleWriteErrors = rs.logs.ConsoleWriteErrors()
+		load = rs.load()
 	}
 	for _, in := range ins {
 		if in.removedAndDrained() { // the runner's loop forgets it next
@@ -187,8 +190,8 @@ func (r *Runner) Stats() Stats {
 		is := InstanceStats{
 			Number:   in.num,
 			Life:     int(in.life.Load()),
-			Up:       st == stateServing,
-			State:    stateNames[st],
+			Up:       st == InstanceServing,
+			State:    st,
 			Requests: in.requests.Load(),
 			Panics:   in.panics.Load(),
 			Crashes:  in.crashes.Load(),
@@ -197,11 +200,9 @@ func (r *Runner) Stats() Stats {
 		if ns := in.started.Load(); ns != 0 {
 			is.Started = time.Unix(0, ns)
 		}
-		if l := in.cur.Load(); l != nil {
-			is.InFlight, is.Connections = l.handlers.Load(), l.conns.Load()
-		}
+		is.InFlight, is.Connections = load[in][0], load[in][1]
 		if c := in.lastCrash.Load(); c != nil {
-			is.LastCrash, is.LastCrashStack = c.err.Error(), stackOf(c.err)
+			is.LastCrash, is.LastCrashStack, is.LastCrashTime = c.err.Error(), stackOf(c.err), c.at
 		}
 		if is.Up {
 			s.Serving++
@@ -209,6 +210,21 @@ func (r *Runner) Stats() Stats {
 		s.Instances = append(s.Instances, is)
 	}
 	return s
+}
+
+// load returns the requests in flight and the open connections of each
+// instance, over its lives not yet released (one still draining included).
+func (rs *runState) load() map[*instance][2]int64 {
+	m := map[*instance][2]int64{}
+	rs.active.Range(func(k, _ any) bool {
+		l := k.(*life)
+		x := m[l.in]
+		x[0] += l.handlers.Load()
+		x[1] += l.conns.Load()
+		m[l.in] = x
+		return true
+	})
+	return m
 }
 
 // Run parses args (without the program name), then runs the app until ctx is

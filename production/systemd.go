@@ -176,9 +176,9 @@ func statusLine(s Stats) string {
 	restarting, draining := 0, 0
 	for _, in := range s.Instances {
 		switch in.State {
-		case "starting", "backoff":
+		case InstanceStarting, InstanceBackoff:
 			restarting++
-		case "draining":
+		case InstanceDraining:
 			draining++
 		}
 	}
