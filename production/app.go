@@ -144,7 +144,7 @@ func (l *life) afterFunc(d time.Duration, f func()) Timer {
 		return stoppedTimer{}
 	}
 	var once sync.Once
-	lt := &lifeTimer{done: func() { once.Do(l.goWG.Done) }}
+	lt := &lifeTimer{done: func() { once.Do(l.goDone) }}
 	var mu sync.Mutex // orders the assignment of lt.t/lt.unwatch before their use
 	mu.Lock()
 	defer mu.Unlock()

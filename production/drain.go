@@ -309,9 +309,14 @@ func (l *life) release(deadline time.Time) {
 	l.goClosed = true
 	l.goMu.Unlock()
 	rs.track(l, "waiting for its app.Go goroutines")
-	if ok, done := waitUntil(deadline, l.goWG.Wait); !ok {
-		rs.leave(fmt.Sprintf("instance #%d life %d: app.Go goroutines", l.info.Number, l.info.Life), done)
-		l.log.Errorf("Instance #%d life %d: supervised goroutines still running at the drain deadline; leaving them", l.info.Number, l.info.Life)
+	// goClosed is set: the count only goes down now, and none running is
+	// no wait (a goroutine spawned to find that out could be scheduled
+	// too late on a loaded machine, after a deadline already spent).
+	if l.goCount.Load() > 0 {
+		if ok, done := waitUntil(deadline, l.goWG.Wait); !ok {
+			rs.leave(fmt.Sprintf("instance #%d life %d: app.Go goroutines", l.info.Number, l.info.Life), done)
+			l.log.Errorf("Instance #%d life %d: supervised goroutines still running at the drain deadline; leaving them", l.info.Number, l.info.Life)
+		}
 	}
 
 	l.hooksMu.Lock()
@@ -352,16 +357,17 @@ func (l *life) release(deadline time.Time) {
 }
 
 // waitUntil runs f on its own goroutine and waits for it until deadline (at
-// least a few milliseconds, so that a step that ends at once is not
-// reported for a deadline already spent). It reports false when f was left
-// running; done is closed when f returns.
+// least abandonGrace, so that a step that ends at once, or once the
+// context it watches ended, is not reported for a deadline already spent,
+// even on a loaded machine). It reports false when f was left running;
+// done is closed when f returns.
 func waitUntil(deadline time.Time, f func()) (ok bool, done <-chan struct{}) {
 	ch := make(chan struct{})
 	go func() {
 		defer close(ch)
 		f()
 	}()
-	t := time.NewTimer(max(time.Until(deadline), 10*time.Millisecond))
+	t := time.NewTimer(max(time.Until(deadline), abandonGrace))
 	defer t.Stop()
 	select {
 	case <-ch:

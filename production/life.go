@@ -83,6 +83,7 @@ type life struct {
 	goMu     sync.Mutex
 	goClosed bool
 	goWG     sync.WaitGroup
+	goCount  atomic.Int64 // supervised goroutines and timers not yet done (goWG's count)
 
 	hooksMu    sync.Mutex
 	hooks      []func(context.Context) error
@@ -335,7 +336,14 @@ func (l *life) addGoroutine() bool {
 		return false
 	}
 	l.goWG.Add(1)
+	l.goCount.Add(1)
 	return true
+}
+
+// goDone marks one supervised goroutine or timer done.
+func (l *life) goDone() {
+	l.goCount.Add(-1)
+	l.goWG.Done()
 }
 
 func (l *life) goSupervised(f func(ctx context.Context) error) {
@@ -344,7 +352,7 @@ func (l *life) goSupervised(f func(ctx context.Context) error) {
 		return
 	}
 	go func() {
-		defer l.goWG.Done()
+		defer l.goDone()
 		defer l.recoverCrash()
 		// Labelled, so that a hung life's report shows its goroutines.
 		pprof.SetGoroutineLabels(l.labels)
