@@ -124,7 +124,7 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 	fail := func(err error) (*life, error) {
 		l.end(err)
 		l.emitEnded()
-		l.release(time.Now().Add(rs.cfg.DrainTimeout))
+		l.release(rs.clock.Now().Add(rs.cfg.DrainTimeout))
 		return nil, err
 	}
 	if err := container.Provide(l.container, l.info); err != nil {

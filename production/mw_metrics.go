@@ -33,7 +33,7 @@ func (l *life) metrics(next http.Handler) http.Handler {
 	observe := a.m.duration.WithLabelValues(inst)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t.inFlight.Add(1)
-		start := time.Now()
+		start := time.Now() // the latency metric: real elapsed time, not the runner's clock
 		sw := statusWriters.Get().(*statusWriter)
 		sw.ResponseWriter, sw.code = w, 0
 		returned := false

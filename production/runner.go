@@ -333,7 +333,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	}
 	r.addr.Store(ln.Addr())
 	rs.addr = ln.Addr().String()
-	rs.acc = newAcceptor(ln, rs.entry)
+	rs.acc = newAcceptor(ln, rs.entry, rs.clock)
 	rs.acc.emit = rs.emit
 	rs.acc.limit(cfg.MaxConnections, cfg.WriteTimeout)
 	defer rs.acc.close()
@@ -342,7 +342,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		return startupError("pub/sub: %w", err)
 	}
 	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout) // bounds the NATS flush
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout) // bounds the NATS flush (network: the real clock)
 		defer cancel()
 		if cerr := rs.broker.Close(ctx); cerr != nil && !errors.Is(cerr, pubsub.ErrClosed) {
 			rs.entry.WithError(cerr).Warn("Closing the pub/sub broker failed")
@@ -439,7 +439,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		}
 		// Half the drain deadline at most: the last connection taken
 		// still has the other half to be answered.
-		rs.acc.closeAfterQueue(time.Now().Add(cfg.DrainTimeout / 2))
+		rs.acc.closeAfterQueue(rs.clock.Now().Add(cfg.DrainTimeout / 2))
 	}()
 	close(rs.stopping)
 	cancelSup()
@@ -458,7 +458,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		rs.bg.Wait()
 		<-quiesced
 	}()
-	limit := time.NewTimer(cfg.shutdownTimeout())
+	limit := newTimer(rs.clock, cfg.shutdownTimeout())
 	defer limit.Stop()
 	select {
 	case <-all:

@@ -173,7 +173,7 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) (res in
 	}
 	var hangTick <-chan time.Time
 	if rs.cfg.HangTimeout > 0 {
-		t := time.NewTicker(max(rs.cfg.HangTimeout/4, 5*time.Millisecond))
+		t := newTicker(rs.clock, max(rs.cfg.HangTimeout/4, 5*time.Millisecond))
 		defer t.Stop()
 		hangTick = t.C
 	}
@@ -224,7 +224,7 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) (res in
 			rs.emit(Event{Kind: EventRecycled, Instance: in.num, Life: l.info.Life, Count: int(served)})
 			l = nl
 		case <-hangTick:
-			age, ok := l.stalledRequest(time.Now())
+			age, ok := l.stalledRequest(rs.clock.Now())
 			if !ok || age < rs.cfg.HangTimeout {
 				continue
 			}
@@ -425,7 +425,7 @@ func (in *instance) noteCrash(l *life) {
 	rs := in.rs
 	in.crashes.Add(1)
 	in.lastCrash.Store(&crashInfo{err: l.endErr})
-	if c := rs.crashes.crash(time.Now(), int(rs.wanted.Load())); c > 0 {
+	if c := rs.crashes.crash(rs.clock.Now(), int(rs.wanted.Load())); c > 0 {
 		rs.entry.Warnf("Crash loop: %d crashes within %v across %d instance(s) (%.1f/s). Lives that started well are still respawned at once.", c, crashLoopWindow, rs.wanted.Load(), float64(c)/crashLoopWindow.Seconds())
 		rs.emit(Event{Kind: EventCrashLoop, Instance: -1, Count: c, Delay: crashLoopWindow})
 	}
