@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/goangel/angel/production"
@@ -94,4 +95,38 @@ func (c *fakeClock) armed(d time.Duration) int {
 		}
 	}
 	return n
+}
+
+// advanceWhenArmed waits until the runner arms a timer of duration d, then
+// moves the clock forward by d: that timer fires exactly then.
+func advanceWhenArmed(t testing.TB, c *fakeClock, d time.Duration, what string) {
+	t.Helper()
+	waitFor(t, 20*time.Second, what, func() bool { return c.armed(d) > 0 })
+	c.advance(d)
+}
+
+// stopAdvancing stops h's runner while moving c forward by step every
+// millisecond until Run returns, so that the stop's deadlines and idle
+// sweeps pass at no cost in real time. Give the runner a --shutdown-timeout
+// many steps longer than its --drain-timeout, so that the lives' deadlines
+// pass long before the stop's.
+func stopAdvancing(h *harness, c *fakeClock, step time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- h.stop() }()
+	return advanceUntil(c, step, done)
+}
+
+// advanceUntil moves c forward by step every millisecond until done yields
+// (a stop, which is bounded: productiontest.StartTimeout).
+func advanceUntil(c *fakeClock, step time.Duration, done <-chan error) error {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			c.advance(step)
+		}
+	}
 }
