@@ -208,6 +208,7 @@ func (rs *runState) startAdmin() error {
 		Pprof:    cfg.Pprof,
 		Cmdline:  func() []string { return a.red.redactArgs(os.Args) },
 		Hosts:    cfg.AdminHosts,
+		Now:      rs.clock.Now, // uptimes against Started, read on the same clock
 		ErrorLog: errLog,
 	})
 	a.served = make(chan struct{})

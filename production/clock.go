@@ -17,8 +17,8 @@ import (
 // or another process times stays on the real clock: socket deadlines
 // (--write-timeout, --read-timeout, --read-header-timeout, --idle-timeout,
 // the acceptor's short wait for its queue), --request-timeout (a context per
-// request), the request latency metric, systemd's watchdog and the NATS
-// connection.
+// request), the request latency metric, systemd's watchdog, tableflip's
+// --upgrade-timeout and the NATS connection.
 type Clock interface {
 	Now() time.Time
 	// AfterFunc calls f in its own goroutine once d has elapsed, unless the
