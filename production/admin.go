@@ -8,11 +8,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,8 +25,9 @@ import (
 
 // adminState is the admin listener of one Run and what feeds it: the
 // Prometheus registry (always there, so that apps can register their
-// collectors), and, with --admin-address, the runner's metrics, the
-// per-instance tracker and the HTTP server.
+// collectors), and, with --admin-address, the runner's metrics and the HTTP
+// server. What it shows of the instances is Runner.Stats, read when asked;
+// the events move the counters and say when the last reload finished.
 type adminState struct {
 	rs  *runState
 	reg *prometheus.Registry
@@ -41,29 +40,12 @@ type adminState struct {
 	lastUpgrade time.Time // when a binary upgrade started this process
 
 	mu         sync.Mutex
-	track      map[int]*instanceTrack
-	reloading  bool
-	lastReload time.Time
+	lastReload time.Time // EventReloadFinished
 
 	srv    *admin.Server
 	ln     net.Listener // --admin-address
 	sock   net.Listener // --admin-socket
 	served chan struct{}
-}
-
-// instanceTrack is what the admin listener knows about one instance beyond
-// Runner.Stats: kept from the event stream and the per-life middleware.
-type instanceTrack struct {
-	// inFlight and conns are the requests in flight and the open
-	// connections, over every life of the instance still draining.
-	inFlight, conns atomic.Int64
-
-	// Under adminState.mu:
-	state          string
-	started        time.Time
-	lastCrash      string
-	lastCrashStack string
-	lastCrashTime  time.Time
 }
 
 // AdminSocket returns the path of the admin listener's Unix socket, or ""
@@ -147,7 +129,7 @@ func tcpNetwork(address string) string {
 // and, with --admin-address, registers the metrics, hooks the event stream
 // and the logger, binds the admin listener and serves it.
 func (rs *runState) startAdmin() error {
-	a := &adminState{rs: rs, reg: prometheus.NewRegistry(), track: map[int]*instanceTrack{}, red: newRedactor(rs.cfg.secrets()),
+	a := &adminState{rs: rs, reg: prometheus.NewRegistry(), red: newRedactor(rs.cfg.secrets()),
 		build: buildInfo(), startedAt: rs.clock.Now()}
 	d := rs.r.sys.Load()
 	child := d != nil && d.child
@@ -172,7 +154,7 @@ func (rs *runState) startAdmin() error {
 	}
 	a.m.zeroRunner()
 	for n := range cfg.Concurrency {
-		a.instance(n)
+		a.m.zeroInstance(strconv.Itoa(n))
 	}
 	var lns []net.Listener
 	if cfg.AdminAddress != "" {
@@ -248,64 +230,42 @@ func (rs *runState) stopAdmin() {
 	<-a.served
 }
 
-// instance returns the tracker of instance n, creating it.
-func (a *adminState) instance(n int) *instanceTrack {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	t := a.track[n]
-	if t == nil {
-		t = &instanceTrack{state: "starting"}
-		a.track[n] = t
-		if a.m != nil {
-			a.m.zeroInstance(strconv.Itoa(n))
-		}
-	}
-	return t
-}
-
-// onEvent moves the metrics and the tracker (see docs/ADMIN.md for the
-// table of events and metrics).
+// onEvent moves the metrics (see docs/ADMIN.md for the table of events and
+// metrics).
 func (a *adminState) onEvent(ev Event) {
 	m, inst := a.m, strconv.Itoa(ev.Instance)
-	var t *instanceTrack
 	if ev.Instance >= 0 {
-		t = a.instance(ev.Instance)
+		// An instance's series exist at 0 before its first event counts
+		// (a no-op once they do).
+		m.zeroInstance(inst)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	switch ev.Kind {
 	case EventStarted:
 		m.lives.WithLabelValues(inst).Inc()
 		m.backoff.WithLabelValues(inst).Set(0)
-		t.state, t.started = "serving", ev.Time
 	case EventEnded:
-		if ev.Err != nil {
-			m.crashes.WithLabelValues(inst, crashCause(ev.Err)).Inc()
-			t.lastCrash, t.lastCrashStack, t.lastCrashTime = ev.Err.Error(), stackOf(ev.Err), ev.Time
+		if ev.Cause != CauseNone {
+			m.crashes.WithLabelValues(inst, ev.Cause.String()).Inc()
 		}
-		t.state = "stopped"
 	case EventRespawning:
 		m.respawns.WithLabelValues(inst).Inc()
-		t.state = "starting"
 		if ev.Delay > 0 {
 			m.backoff.WithLabelValues(inst).Set(1)
-			t.state = "backoff"
 		}
 	case EventGaveUp:
 		m.giveUps.WithLabelValues(inst).Inc()
 		m.backoff.WithLabelValues(inst).Set(0)
-		t.state = "stopped"
 	case EventStopped:
 		m.drained.WithLabelValues(inst).Inc()
 	case EventAcceptError:
 		m.acceptErrors.Inc()
 	case EventReloadStarted:
-		a.reloading = true
 		m.reloading.Set(1)
 	case EventReloadFinished, EventReloadAborted:
-		a.reloading = false
 		if ev.Kind == EventReloadFinished {
+			a.mu.Lock()
 			a.lastReload = ev.Time
+			a.mu.Unlock()
 		}
 		m.reloading.Set(0)
 		outcome := "finished"
@@ -325,32 +285,14 @@ func (a *adminState) onEvent(ev Event) {
 	case EventHung:
 		m.hung.WithLabelValues(inst).Inc()
 	case EventAbandoned:
-		m.abandoned.WithLabelValues(inst).Add(float64(max(eventCount(ev), 1)))
+		m.abandoned.WithLabelValues(inst).Add(float64(max(ev.Count, 1)))
 	case EventCrashLoop:
 		m.crashLoops.WithLabelValues(inst).Inc()
 	}
 }
 
-// crashCause sorts a crash reason into the cause label of
-// goangel_crashes_total: configure (configure failed or panicked), panic
-// (in a supervised goroutine), error (an app.Go function or the server
-// returned an error) or crash (App.Crash).
-func crashCause(err error) string {
-	var p *PanicError
-	msg := err.Error()
-	switch {
-	case strings.HasPrefix(msg, "configure:"):
-		return "configure"
-	case errors.As(err, &p):
-		return "panic"
-	case strings.HasPrefix(msg, "app.Go:"), strings.HasPrefix(msg, "serve:"):
-		return "error"
-	}
-	return "crash"
-}
-
 // adminControl is the Runner as the admin listener's Control: the runner's
-// own verbs, and a snapshot merged from Stats and the tracker.
+// own verbs, and a snapshot of Stats.
 type adminControl struct{ a *adminState }
 
 func (c adminControl) Reload(ctx context.Context) error {
@@ -408,56 +350,35 @@ func (c adminControl) check(n int) error {
 func (c adminControl) Snapshot() admin.Snapshot {
 	a, r := c.a, c.a.rs.r
 	s := r.Stats()
-	snap := admin.Snapshot{Wanted: statsWanted(s), Reloading: statsReloading(s),
+	snap := admin.Snapshot{Wanted: s.Wanted, Serving: s.Serving, Reloading: s.Reloading,
 		Build: a.build, StartedAt: a.startedAt, Generation: a.generation, LastUpgrade: a.lastUpgrade}
 	select {
 	case <-r.ready:
 		snap.Started = true
 	default:
 	}
-	tracks := make([]*instanceTrack, len(s.Instances))
-	for i, is := range s.Instances {
-		tracks[i] = a.instance(is.Number)
-	}
 	a.mu.Lock()
-	snap.Reloading = snap.Reloading || a.reloading
 	snap.LastReload = a.lastReload
-	for i, is := range s.Instances {
-		t := tracks[i]
+	a.mu.Unlock()
+	for _, is := range s.Instances {
 		in := admin.Instance{
 			Number:         is.Number,
 			Life:           is.Life,
-			State:          instanceState(is),
-			Started:        t.started,
+			State:          is.State.String(),
+			Started:        is.Started,
 			Requests:       is.Requests,
-			InFlight:       t.inFlight.Load(),
-			Connections:    t.conns.Load(),
+			InFlight:       is.InFlight,
+			Connections:    is.Connections,
 			Restarts:       is.Restarts,
 			Crashes:        is.Crashes,
 			Panics:         is.Panics,
-			LastCrash:      a.red.String(t.lastCrash),
-			LastCrashStack: a.red.String(t.lastCrashStack),
-			LastCrashTime:  t.lastCrashTime,
+			LastCrash:      a.red.String(is.LastCrash),
+			LastCrashStack: a.red.String(is.LastCrashStack),
+			LastCrashTime:  is.LastCrashTime,
 		}
 		in.Errors, in.Latency = a.m.answers(strconv.Itoa(is.Number))
-		if f, c := instanceLoad(is); f != 0 || c != 0 {
-			in.InFlight, in.Connections = f, c
-		}
-		if in.State == "" {
-			in.State = t.state
-			if is.Up {
-				in.State = "serving"
-			} else if in.State == "serving" {
-				in.State = "starting" // ended; the event is on its way
-			}
-		}
-		if in.State == "serving" {
-			snap.Serving++
-		}
 		snap.Instances = append(snap.Instances, in)
 	}
-	a.mu.Unlock()
-	sort.Slice(snap.Instances, func(i, j int) bool { return snap.Instances[i].Number < snap.Instances[j].Number })
 	return snap
 }
 
@@ -469,7 +390,6 @@ const instLabel = "goangel_instance"
 // The values of the labels of fixed sets, each series exposed at 0 from the
 // start so that increase() counts the first event.
 var (
-	crashCauses    = []string{"configure", "panic", "error", "crash"}
 	codeClasses    = []string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 	reloadOutcomes = []string{"finished", "aborted"}
 )
@@ -481,7 +401,7 @@ func (m *runMetrics) zeroInstance(inst string) {
 		v.WithLabelValues(inst)
 	}
 	for _, c := range crashCauses {
-		m.crashes.WithLabelValues(inst, c)
+		m.crashes.WithLabelValues(inst, c.String())
 	}
 	for _, c := range codeClasses {
 		m.requests.WithLabelValues(inst, c)

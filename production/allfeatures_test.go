@@ -332,7 +332,7 @@ func TestAllFeaturesOn(t *testing.T) {
 		t.Errorf("Stats after Run has %d instances, want 2", len(s.Instances))
 	}
 	for _, is := range s.Instances {
-		if is.Requests == 0 || is.State != "stopped" {
+		if is.Requests == 0 || is.State != production.InstanceStopped {
 			t.Errorf("instance #%d after Run: %d requests, state %q", is.Number, is.Requests, is.State)
 		}
 	}
@@ -388,7 +388,7 @@ func metricsAgainstEvents(m metrics, events []production.Event, s production.Sta
 	count := func(k production.EventKind, crash bool) float64 {
 		n := 0
 		for _, e := range events {
-			if e.Kind == k && (!crash || e.Err != nil) {
+			if e.Kind == k && (!crash || e.Cause != production.CauseNone) {
 				n++
 			}
 		}

@@ -104,7 +104,7 @@ func (a *App) AfterFunc(d time.Duration, f func()) Timer {
 // respawned unless --no-respawn. err is the reason that is logged; nil means
 // the life ends cleanly (with --no-respawn it does not count as a crash).
 // Crash returns at once; only the first reason of a life counts.
-func (a *App) Crash(err error) { a.life.end(err) }
+func (a *App) Crash(err error) { a.life.crash(CauseCrash, err) }
 
 // OnShutdown registers f to run when this life ends, after its requests have
 // drained and its context is canceled. Hooks run in reverse order of

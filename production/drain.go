@@ -1,8 +1,6 @@
 package production
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,12 +10,10 @@ import (
 	"net/http"
 	"reflect"
 	"runtime"
-	"runtime/pprof"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/goangel/angel/internal/goroutines"
 	"github.com/goangel/angel/pubsub"
 )
 
@@ -86,7 +82,7 @@ func (rs *runState) servesQueue() bool {
 func (l *life) drain() {
 	rs := l.rs
 	deadline := rs.clock.Now().Add(rs.cfg.DrainTimeout)
-	l.end(nil)
+	l.end()
 	rs.track(l, "draining")
 	queued := l.viewUntilQueueServed()
 	// The hooks' context carries the deadline until the drain ends, not
@@ -111,10 +107,14 @@ func (l *life) drain() {
 // open until it is done, so that they are answered (with "Connection:
 // close") instead of reset, and the channel returned says when.
 func (l *life) viewUntilQueueServed() (queued <-chan struct{}) {
-	if l.view.open() && l.rs.servesQueue() {
+	switch {
+	case l.view.open() && l.rs.servesQueue():
 		return l.rs.acc.done
+	case isClosed(l.rs.stopping):
+		l.view.closeDraining() // no other view may be left to take a connection
+	default:
+		l.view.Close() // end closed it already: a live view takes what it held
 	}
-	l.view.closeDraining()
 	return nil
 }
 
@@ -348,7 +348,7 @@ func (l *life) release(deadline time.Time) {
 		l.log.WithError(err).Warn("Shutting the instance down reported errors")
 	}
 	rs.untrack(l)
-	rs.emit(Event{Kind: EventStopped, Instance: l.info.Number, Life: l.info.Life, Err: l.endErr})
+	rs.emit(Event{Kind: EventStopped, Instance: l.info.Number, Life: l.info.Life, Err: l.endErr, Cause: l.crashCause})
 }
 
 // waitUntil runs f on its own goroutine and waits for it until deadline on
@@ -410,32 +410,20 @@ func (l *life) wantRecycle() {
 	}
 }
 
-// track records request r for --hang-timeout. It returns the request's
-// watch (watch wraps the request's body and answer, so that each byte read
-// or written counts as progress) and the function that forgets the request.
-func (l *life) track(*http.Request) (*reqWatch, func()) {
+// track records a request for --hang-timeout. It returns the request's
+// watch (the request's respWriter and watchBody count each byte written or
+// read as progress) and the function that forgets the request.
+func (l *life) track() (*reqWatch, func()) {
 	id := l.reqSeq.Add(1)
 	rw := &reqWatch{l: l, id: id, seenAt: l.rs.clock.Now().UnixNano()}
 	l.inflight.Store(id, rw)
-	return rw, func() { l.inflight.Delete(id) }
+	return rw, rw.forget
 }
 
-// The goroutine labels of a life (runtime/pprof), the one scheme of every
-// goroutine a life runs: each request's (set once, by accounting) and each
-// app.Go goroutine's, inherited by the goroutines they start. A hung life's
-// report keeps the stacks labelled lifeLabel=ID; the admin listener's
-// /debug/pprof/goroutine?instance=N&life=L filters on the other two.
-const (
-	lifeLabel        = "goangel_life"
-	instanceNumLabel = "instance"
-	lifeNumLabel     = "life"
-)
-
-// lifeLabels returns a context holding the goroutine labels of life info,
-// for pprof.SetGoroutineLabels.
+// lifeLabels returns a context holding the goroutine labels of life info
+// (internal/goroutines: the one scheme), for pprof.SetGoroutineLabels.
 func lifeLabels(info InstanceInfo) context.Context {
-	return pprof.WithLabels(context.Background(), pprof.Labels(
-		lifeLabel, info.ID, instanceNumLabel, strconv.Itoa(info.Number), lifeNumLabel, strconv.Itoa(info.Life)))
+	return goroutines.Labels(info.ID, info.Number, info.Life)
 }
 
 // reqWatch is one request in flight under --hang-timeout. A request is hung
@@ -454,13 +442,16 @@ type reqWatch struct {
 
 func (rw *reqWatch) progress() { rw.ops.Add(1) }
 
-// watch returns w and r with the request's body and answer counted as
-// progress.
-func (rw *reqWatch) watch(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request) {
+// forget stops watching the request (it ended, or its connection was
+// hijacked).
+func (rw *reqWatch) forget() { rw.l.inflight.Delete(rw.id) }
+
+// watchBody returns r with each read of its body counted as progress.
+func (rw *reqWatch) watchBody(r *http.Request) *http.Request {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &progressBody{ReadCloser: r.Body, rw: rw}
 	}
-	return &progressWriter{ResponseWriter: w, rw: rw}, r
+	return r
 }
 
 // progressBody counts each read of a request body as progress.
@@ -476,63 +467,6 @@ func (b *progressBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-
-// progressWriter counts each write of an answer as progress. It keeps the
-// optional interfaces a handler may need (Flusher, Hijacker, io.ReaderFrom,
-// io.StringWriter, and through Unwrap what http.ResponseController reaches).
-// A hijacked connection is its handler's: the request is no longer watched.
-type progressWriter struct {
-	http.ResponseWriter
-	rw *reqWatch
-}
-
-func (w *progressWriter) WriteHeader(code int) {
-	w.ResponseWriter.WriteHeader(code)
-	w.rw.progress()
-}
-
-func (w *progressWriter) Write(p []byte) (int, error) {
-	n, err := w.ResponseWriter.Write(p)
-	if n > 0 {
-		w.rw.progress()
-	}
-	return n, err
-}
-
-func (w *progressWriter) WriteString(s string) (int, error) {
-	n, err := io.WriteString(w.ResponseWriter, s)
-	if n > 0 {
-		w.rw.progress()
-	}
-	return n, err
-}
-
-// ReadFrom counts each chunk the source gives as progress. It gives up
-// net/http's sendfile (under --hang-timeout only): a long sendfile to a
-// slow client would show no progress until its end.
-func (w *progressWriter) ReadFrom(src io.Reader) (int64, error) {
-	return io.Copy(w.ResponseWriter, &progressReader{src, w.rw})
-}
-
-func (w *progressWriter) Flush() { _ = w.FlushError() }
-
-func (w *progressWriter) FlushError() error {
-	err := http.NewResponseController(w.ResponseWriter).Flush()
-	if err == nil {
-		w.rw.progress()
-	}
-	return err
-}
-
-func (w *progressWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil {
-		w.rw.l.inflight.Delete(w.rw.id)
-	}
-	return c, brw, err
-}
-
-func (w *progressWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // progressReader counts each read of an answer's source as progress.
 type progressReader struct {
@@ -569,36 +503,11 @@ func (l *life) stalledRequest(now time.Time) (time.Duration, bool) {
 
 // goroutines returns the stacks of the goroutines labelled with this life.
 func (l *life) goroutines() string {
-	var buf bytes.Buffer
-	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
-		return "goroutine profile: " + err.Error()
+	_, stacks, err := goroutines.Stacks(goroutines.LifeID, l.info.ID)
+	if err != nil {
+		return err.Error()
 	}
-	want := fmt.Sprintf("%q:%q", lifeLabel, l.info.ID)
-	var out strings.Builder
-	// debug=1 prints blocks separated by blank lines, each with a
-	// "# labels: {...}" line when its goroutines have labels.
-	sc := bufio.NewScanner(&buf)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	var block []string
-	flush := func() {
-		for _, line := range block {
-			if strings.HasPrefix(line, "# labels:") && strings.Contains(line, want) {
-				out.WriteString(strings.Join(block, "\n"))
-				out.WriteString("\n\n")
-				break
-			}
-		}
-		block = block[:0]
-	}
-	for sc.Scan() {
-		if line := sc.Text(); line == "" {
-			flush()
-		} else {
-			block = append(block, line)
-		}
-	}
-	flush()
-	return out.String()
+	return stacks
 }
 
 // track and untrack keep what each life is doing, to name what still runs

@@ -80,16 +80,62 @@ func (k EventKind) String() string {
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
 
+// CrashCause says why a life crashed: the cause label of
+// goangel_crashes_total. The life's runner sets it where the crash happens,
+// so that nobody has to tell causes apart by an error's text.
+type CrashCause uint8
+
+const (
+	// CauseNone: the life did not crash (a clean end: replaced, removed,
+	// the runner stops; or a start cut short by the runner's stop).
+	CauseNone CrashCause = iota
+	// CauseConfigure: the life failed to start: configure returned an error
+	// or panicked (or its pub/sub client or container could not be made).
+	CauseConfigure
+	// CausePanic: a supervised goroutine (the server's, an app.Go
+	// function's, an App.AfterFunc timer's) panicked.
+	CausePanic
+	// CauseError: an app.Go function or the server returned an error.
+	CauseError
+	// CauseCrash: the app called App.Crash.
+	CauseCrash
+)
+
+// crashCauses are the causes of a crash, in order: each is a series of
+// goangel_crashes_total, exposed at 0 from the start.
+var crashCauses = []CrashCause{CauseConfigure, CausePanic, CauseError, CauseCrash}
+
+var causeNames = [...]string{
+	CauseNone:      "none",
+	CauseConfigure: "configure",
+	CausePanic:     "panic",
+	CauseError:     "error",
+	CauseCrash:     "crash",
+}
+
+// String returns the cause as goangel_crashes_total labels it: "configure",
+// "panic", "error", "crash" ("none" for CauseNone).
+func (c CrashCause) String() string {
+	if int(c) < len(causeNames) {
+		return causeNames[c]
+	}
+	return fmt.Sprintf("CrashCause(%d)", uint8(c))
+}
+
 // Event is what the hooks of WithEventHook receive.
 type Event struct {
 	Kind     EventKind
 	Instance int // -1 for events of the whole runner (accept error, reload, scale, crash loop)
 	Life     int
 	Err      error
-	Delay    time.Duration
-	Count    int       // see each EventKind
-	Stack    string    // a crash's stack, or a hung or abandoning life's goroutines
-	Time     time.Time // time of the event on the runner's clock (WithClock)
+	// Cause: on EventEnded and EventStopped, why the life crashed
+	// (CauseNone when it did not, even if Err says why a start was cut
+	// short by the runner's stop).
+	Cause CrashCause
+	Delay time.Duration
+	Count int       // see each EventKind
+	Stack string    // a crash's stack, or a hung or abandoning life's goroutines
+	Time  time.Time // time of the event on the runner's clock (WithClock)
 }
 
 // onEvent registers an extra event hook from inside the package (admin,

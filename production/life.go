@@ -72,10 +72,11 @@ type life struct {
 
 	doing atomic.Pointer[string] // what it does now (runState.track)
 
-	endOnce   sync.Once
-	ended     chan struct{}
-	endErr    error // the crash reason; nil for a clean end
-	endedOnce sync.Once
+	endOnce    sync.Once
+	ended      chan struct{}
+	endErr     error      // the crash reason; nil for a clean end
+	crashCause CrashCause // what kind of crash endErr is
+	endedOnce  sync.Once
 	// crashNoted: the crash that ended the life was counted (noteCrash).
 	crashNoted atomic.Bool
 
@@ -111,7 +112,7 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 		recycleAt: recycleAt(rs.cfg),
 	}
 	if in.cur.Load() == nil {
-		in.state.Store(stateStarting)
+		in.state.Store(InstanceStarting)
 	}
 	l.log = logging.Instance(rs.logs.Logger, rs.r.name, in.num, n)
 	l.labels = lifeLabels(l.info)
@@ -122,7 +123,12 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 	l.container = rs.root.ChildNamed(fmt.Sprintf("instance #%d life %d", in.num, n))
 	rs.track(l, "starting")
 	fail := func(err error) (*life, error) {
-		l.end(err)
+		cause := CauseConfigure
+		if ctxDone(ctx) {
+			cause = CauseNone // cut short by the runner's stop: not a crash
+		}
+		l.crash(cause, err)
+		in.noteCrash(l)
 		l.emitEnded()
 		l.release(rs.clock.Now().Add(rs.cfg.DrainTimeout))
 		return nil, err
@@ -182,7 +188,7 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 	in.cur.Store(l)
 	in.life.Store(int64(n))
 	in.started.Store(l.started.UnixNano())
-	in.state.Store(stateServing)
+	in.state.Store(InstanceServing)
 	rs.track(l, "serving")
 	l.log.Infof("Instance #%d listening at %s://%s", in.num, rs.scheme, rs.addr)
 	rs.emit(Event{Kind: EventStarted, Instance: in.num, Life: n})
@@ -192,7 +198,7 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 // emitEnded emits EventEnded once per life.
 func (l *life) emitEnded() {
 	l.endedOnce.Do(func() {
-		l.rs.emit(Event{Kind: EventEnded, Instance: l.info.Number, Life: l.info.Life, Err: l.endErr})
+		l.rs.emit(Event{Kind: EventEnded, Instance: l.info.Number, Life: l.info.Life, Err: l.endErr, Cause: l.crashCause})
 	})
 }
 
@@ -215,7 +221,7 @@ func (l *life) serve() {
 	defer l.recoverCrash()
 	err := l.srv.Serve(l.ln)
 	if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
-		l.end(fmt.Errorf("serve: %w", err))
+		l.crash(CauseError, fmt.Errorf("serve: %w", err))
 	}
 }
 
@@ -287,21 +293,28 @@ func (l *life) handler(router http.Handler) http.Handler {
 // recoverCrash is deferred by supervised goroutines: a panic ends the life.
 func (l *life) recoverCrash() {
 	if p := recover(); p != nil {
-		l.end(newPanicError(p))
+		l.crash(CausePanic, newPanicError(p))
 	}
 }
 
-// end ends the life with reason err (nil: cleanly); the first call wins. The
-// life leaves the rotation at once: its listener view is closed before end
-// returns, so the acceptor hands it no new connection (they go to the other
-// lives, or wait in the backlog while a replacement starts); only while the
-// runner's stop serves the kernel's accept queue does a life that ends
-// cleanly keep it until drain closes it. From now on the life's responses
-// carry "Connection: close".
-func (l *life) end(err error) {
+// end ends the life cleanly (see crash).
+func (l *life) end() { l.crash(CauseNone, nil) }
+
+// crash ends the life with reason err (nil: cleanly) and the cause the
+// caller knows it by; the first call (of crash or end) wins. The life leaves
+// the rotation at once: its listener view is closed before crash returns, so
+// the acceptor hands it no new connection (they go to the other lives, or
+// wait in the backlog while a replacement starts); only while the runner's
+// stop serves the kernel's accept queue does a life that ends cleanly keep
+// it until drain closes it. From now on the life's responses carry
+// "Connection: close".
+func (l *life) crash(cause CrashCause, err error) {
+	if err == nil {
+		cause = CauseNone
+	}
 	l.endOnce.Do(func() {
 		l.draining.Store(true)
-		l.endErr = err
+		l.endErr, l.crashCause = err, cause
 		switch {
 		case err != nil || !isClosed(l.rs.stopping):
 			// Crashed, or replaced while the others serve: a connection
@@ -344,7 +357,7 @@ func (l *life) goSupervised(f func(ctx context.Context) error) {
 				}
 				return
 			}
-			l.end(fmt.Errorf("app.Go: %w", err))
+			l.crash(CauseError, fmt.Errorf("app.Go: %w", err))
 		}
 	}()
 }

@@ -378,7 +378,7 @@ func TestBackoffStateBeforeItsEvent(t *testing.T) {
 			for _, s := range r.Stats().Instances {
 				if s.Number == ev.Instance {
 					select {
-					case seen <- s.State:
+					case seen <- s.State.String():
 					default:
 					}
 				}

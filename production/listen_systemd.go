@@ -22,9 +22,10 @@ import (
 // binary upgrade can pass them on.
 func (rs *runState) listenSystemd(bind func() (net.Listener, error)) (net.Listener, error) {
 	d := rs.r.sys.Load()
+	child := d != nil && d.child
 	var lns []net.Listener
 	switch {
-	case d != nil && d.child:
+	case child:
 		var err error
 		if lns, err = d.inherit(); err != nil {
 			return nil, err
@@ -51,15 +52,8 @@ func (rs *runState) listenSystemd(bind func() (net.Listener, error)) (net.Listen
 		}
 		lns = []net.Listener{ln}
 	}
-	if d != nil {
-		d.upMu.Lock()
-		d.listeners, d.passed = nil, 0
-		for i, ln := range lns {
-			if f, ok := ln.(fileListener); ok {
-				d.listeners = append(d.listeners, passedListener{listenerName(i), f})
-			}
-		}
-		d.upMu.Unlock()
+	for i, ln := range lns {
+		d.keep(listenerName(i), ln, child) // upgrade.go
 	}
 	if len(lns) == 1 {
 		return lns[0], nil
@@ -74,12 +68,14 @@ func (rs *runState) listenSystemd(bind func() (net.Listener, error)) (net.Listen
 func (rs *runState) listenAdmin(bind func() (net.Listener, error)) (net.Listener, error) {
 	d := rs.r.sys.Load()
 	var ln net.Listener
+	inherited := false
 	if d != nil && d.child {
 		var err error
 		if ln, err = d.inheritOne(adminListenerName); err != nil {
 			return nil, err
 		}
 		if ln != nil {
+			inherited = true
 			rs.entry.Infof("Binary upgrade: pid %d serves the admin listener on the socket inherited from the old process (%s %s)", os.Getpid(), ln.Addr().Network(), ln.Addr())
 		}
 	}
@@ -89,11 +85,7 @@ func (rs *runState) listenAdmin(bind func() (net.Listener, error)) (net.Listener
 			return nil, err
 		}
 	}
-	if f, ok := ln.(fileListener); ok && d != nil {
-		d.upMu.Lock()
-		d.listeners = append(d.listeners, passedListener{adminListenerName, f})
-		d.upMu.Unlock()
-	}
+	d.keep(adminListenerName, ln, inherited) // upgrade.go
 	return ln, nil
 }
 

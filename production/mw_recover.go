@@ -1,12 +1,8 @@
 package production
 
 import (
-	"bufio"
-	"io"
-	"net"
 	"net/http"
 	"runtime/debug"
-	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 )
@@ -26,7 +22,7 @@ import (
 func recoverer(log *logrus.Entry, onPanic func()) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			tw := &trackingWriter{ResponseWriter: w}
+			rw := respWriterOf(w) // mw_writer.go: it knows whether the answer started
 			defer func() {
 				p := recover()
 				if p == nil {
@@ -38,7 +34,7 @@ func recoverer(log *logrus.Entry, onPanic func()) func(http.Handler) http.Handle
 				if onPanic != nil {
 					onPanic()
 				}
-				started := tw.started.Load()
+				started := rw.started
 				entry := log.WithFields(logrus.Fields{
 					"method": r.Method,
 					"path":   r.URL.Path,
@@ -49,53 +45,9 @@ func recoverer(log *logrus.Entry, onPanic func()) func(http.Handler) http.Handle
 					panic(http.ErrAbortHandler)
 				}
 				entry.Errorf("Recovered from a panic in a handler: %v", p)
-				http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+				http.Error(rw, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 			}()
-			next.ServeHTTP(tw, r)
+			next.ServeHTTP(rw, r)
 		})
 	}
 }
-
-// trackingWriter records whether anything of the answer was written. It keeps
-// the optional interfaces a handler may need (Flusher, Hijacker, and through
-// Unwrap everything http.ResponseController reaches).
-type trackingWriter struct {
-	http.ResponseWriter
-	started atomic.Bool // read by another goroutine only through mw_timeout's lock
-}
-
-func (t *trackingWriter) WriteHeader(code int) {
-	if code >= 200 || code == http.StatusSwitchingProtocols {
-		t.started.Store(true)
-	}
-	t.ResponseWriter.WriteHeader(code)
-}
-
-func (t *trackingWriter) Write(p []byte) (int, error) {
-	t.started.Store(true)
-	return t.ResponseWriter.Write(p)
-}
-
-// ReadFrom keeps io.Copy into the answer on net/http's own ReadFrom
-// (sendfile for files).
-func (t *trackingWriter) ReadFrom(r io.Reader) (int64, error) {
-	t.started.Store(true)
-	return io.Copy(t.ResponseWriter, r)
-}
-
-func (t *trackingWriter) Flush() {
-	t.started.Store(true)
-	_ = http.NewResponseController(t.ResponseWriter).Flush()
-}
-
-func (t *trackingWriter) FlushError() error {
-	t.started.Store(true)
-	return http.NewResponseController(t.ResponseWriter).Flush()
-}
-
-func (t *trackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	t.started.Store(true)
-	return http.NewResponseController(t.ResponseWriter).Hijack()
-}
-
-func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }

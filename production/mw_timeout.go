@@ -1,12 +1,10 @@
 package production
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -38,68 +36,76 @@ func requestTimeout(d time.Duration) func(http.Handler) http.Handler {
 			// The real clock: the request path keeps the runtime's own timer.
 			ctx, cancel := context.WithTimeoutCause(r.Context(), d, ErrRequestTimeout)
 			defer cancel()
-			tw := &timeoutWriter{ctx: ctx, w: w, h: make(http.Header), d: d}
-			stop := context.AfterFunc(ctx, tw.expire)
+			rw := respWriterOf(w)
+			t := &timeoutGate{ctx: ctx, rw: rw, h: make(http.Header), d: d}
+			rw.to = t
+			stop := context.AfterFunc(ctx, t.expire)
 			defer func() {
 				stop()
-				tw.finish()
+				t.finish()
+				rw.to = nil // the handler has returned: nothing is gated now
 			}()
-			next.ServeHTTP(tw, r.WithContext(ctx))
+			next.ServeHTTP(rw, r.WithContext(ctx))
 		})
 	}
 }
 
-// timeoutWriter serialises the handler's writes and the timer's 503.
-type timeoutWriter struct {
+// timeoutGate is the request timeout's part of the request's respWriter
+// (mw_writer.go): it serialises the handler's writes and the timer's 503.
+// It is made per request and never pooled: a timer that fires as the
+// request ends may still take mu after the respWriter went back to its
+// pool, and then finds timedOut set and touches nothing else.
+type timeoutGate struct {
 	mu       sync.Mutex
 	ctx      context.Context // the request's, with the deadline
-	w        http.ResponseWriter
+	rw       *respWriter
 	h        http.Header // the handler's headers until the answer starts
 	d        time.Duration
-	started  bool // the handler's answer started: h was copied to w
-	timedOut bool // the 503 was sent: the handler's writes fail
+	timedOut bool // the 503 was sent, or the handler returned: nothing more is written
 }
 
 // expire runs when the request's context ends: past the deadline it
 // answers 503 unless the handler's answer started. (A client that went away
 // ends the context too: then nothing is written.)
-func (t *timeoutWriter) expire() {
+func (t *timeoutGate) expire() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.started && !t.timedOut && t.late() {
+	if !t.timedOut && !t.rw.started && t.late() {
 		t.send503()
 	}
 }
 
 // late reports whether the deadline has passed.
-func (t *timeoutWriter) late() bool {
+func (t *timeoutGate) late() bool {
 	return errors.Is(context.Cause(t.ctx), ErrRequestTimeout)
 }
 
 // send503 answers 503 and flushes it; the caller holds mu.
-func (t *timeoutWriter) send503() {
+func (t *timeoutGate) send503() {
 	t.timedOut = true
+	rw := t.rw
 	msg := fmt.Sprintf("%s: no answer within the request timeout (%v)\n", http.StatusText(http.StatusServiceUnavailable), t.d)
-	h := t.w.Header()
+	h := rw.w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Length", strconv.Itoa(len(msg)))
 	h.Set("Connection", "close")
-	t.w.WriteHeader(http.StatusServiceUnavailable)
-	io.WriteString(t.w, msg)
+	rw.sendHeader(http.StatusServiceUnavailable)
+	_, _ = rw.sendString(msg)
 	// The handler may never return: send the answer now.
-	_ = http.NewResponseController(t.w).Flush()
+	_ = rw.flush()
 }
 
 // finish runs on the handler's goroutine when it returns (or panics):
 // trailers the handler set through its header map go through.
-func (t *timeoutWriter) finish() {
+func (t *timeoutGate) finish() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
-	case t.started && !t.timedOut:
-		copyTrailers(t.w.Header(), t.h)
-	case !t.started && !t.timedOut && t.late():
+	case t.timedOut:
+	case t.rw.started:
+		copyTrailers(t.rw.w.Header(), t.h)
+	case t.late():
 		t.send503() // it returned silent past its deadline
 	}
 	t.timedOut = true // nothing after the handler's end writes
@@ -121,86 +127,38 @@ func copyTrailers(dst, src http.Header) {
 	}
 }
 
-// start copies the handler's headers to the real writer, once; the caller
-// holds mu. It reports false once the 503 was sent: past the deadline, the
-// first of the timer and the handler to get here sends it.
-func (t *timeoutWriter) start() bool {
+// open decides whether the handler's write goes through; the caller holds
+// mu. code is the status of a WriteHeader, 0 for a body write, a flush or a
+// hijack. A 1xx informational answer (103 Early Hints) goes with the
+// handler's headers so far and does not start the answer. The first write
+// that starts the answer copies the handler's headers to net/http's, once.
+// It reports false once the 503 was sent: past the deadline, the first of
+// the timer and the handler to get here sends it.
+func (t *timeoutGate) open(code int) bool {
 	if t.timedOut {
 		return false
 	}
-	if !t.started && t.late() {
-		t.send503()
-		return false
+	rw := t.rw
+	if code != 0 && code < 200 && code != http.StatusSwitchingProtocols {
+		copyHeader(rw.w.Header(), t.h)
+		return true
 	}
-	if !t.started {
-		t.started = true
-		dst := t.w.Header()
-		for k, vs := range t.h {
-			dst[k] = vs
+	if !rw.started {
+		if t.late() {
+			t.send503()
+			return false
 		}
+		copyHeader(rw.w.Header(), t.h)
+		rw.started = true
 	}
 	return true
 }
 
-func (t *timeoutWriter) Header() http.Header {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.started && !t.timedOut {
-		return t.w.Header()
-	}
-	return t.h
-}
-
-func (t *timeoutWriter) WriteHeader(code int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if code < 200 && code != http.StatusSwitchingProtocols {
-		// 1xx informational answers (103 Early Hints) do not start it.
-		if !t.timedOut {
-			dst := t.w.Header()
-			for k, vs := range t.h {
-				dst[k] = vs
-			}
-			t.w.WriteHeader(code)
-		}
-		return
-	}
-	if t.start() {
-		t.w.WriteHeader(code)
+func copyHeader(dst, src http.Header) {
+	for k, vs := range src {
+		dst[k] = vs
 	}
 }
-
-func (t *timeoutWriter) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.start() {
-		return 0, http.ErrHandlerTimeout
-	}
-	return t.w.Write(p)
-}
-
-func (t *timeoutWriter) Flush() { _ = t.FlushError() }
-
-func (t *timeoutWriter) FlushError() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.start() {
-		return http.ErrHandlerTimeout
-	}
-	return http.NewResponseController(t.w).Flush()
-}
-
-func (t *timeoutWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.start() {
-		return nil, nil, http.ErrHandlerTimeout
-	}
-	return http.NewResponseController(t.w).Hijack()
-}
-
-// Unwrap lets http.ResponseController reach the connection's deadlines.
-func (t *timeoutWriter) Unwrap() http.ResponseWriter { return t.w }
 
 // bodyTimeout bounds how long a request body may take to arrive
 // (--read-timeout), counted from the handler's start: the connection's read

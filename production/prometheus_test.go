@@ -239,7 +239,12 @@ func TestPrometheusScrapesRunner(t *testing.T) {
 	server99 := time.Duration(p99 * float64(time.Second))
 	server50 := time.Duration(p50 * float64(time.Second))
 	t.Logf("PromQL: up 1, increase(crashes) %v (made %d), p50 %v (client %v), p99 %v (client %v); %v", gotCrashes, crashes, server50, c50, server99, c99, res)
-	if ratio := float64(server99) / float64(c99); ratio < 0.5 || ratio > 2 {
-		t.Errorf("p99: histogram_quantile %v, the client's %v: not within 2x", server99, c99)
+	// The server's time is inside the client's (bucket interpolation may
+	// overshoot it a little); the client's also holds what the server never
+	// sees (the accept wait, its own scheduling on a loaded machine), so
+	// the window below is wide: it catches a unit or a bucket scale off by
+	// orders of magnitude, not the machine's noise.
+	if ratio := float64(server99) / float64(c99); ratio < 0.1 || ratio > 2 {
+		t.Errorf("p99: histogram_quantile %v, the client's %v: not within 0.1x..2x", server99, c99)
 	}
 }

@@ -145,18 +145,19 @@ type Stats struct {
 // InstanceStats counts, for one instance, over all its lives.
 type InstanceStats struct {
 	Number         int
-	Life           int       // the number of the current (or last) life
-	Up             bool      // a life of this instance is serving
-	State          string    // "starting", "serving", "draining", "backoff", "stopped"
-	Started        time.Time // when the current life started
-	Requests       uint64    // requests served (counted when they start)
-	InFlight       int64     // requests of the current life in flight
-	Connections    int64     // connections the current life serves
-	Panics         uint64    // handler panics recovered (answered 500)
-	Crashes        uint64    // lives ended by a crash (panic, Crash, error)
-	Restarts       uint64    // new lives after the first (respawns, reloads, recycles)
-	LastCrash      string    // the last crash's reason
-	LastCrashStack string    // its stack, when it was a panic
+	Life           int           // the number of the current (or last) life
+	Up             bool          // a life of this instance is serving
+	State          InstanceState // starting, serving, draining, backoff, stopped
+	Started        time.Time     // when the current life started
+	Requests       uint64        // requests served (counted when they start)
+	InFlight       int64         // requests in flight, over its lives not yet drained
+	Connections    int64         // open connections, over its lives not yet drained
+	Panics         uint64        // handler panics recovered (answered 500)
+	Crashes        uint64        // lives ended by a crash (panic, Crash, error) or a failed start (configure)
+	Restarts       uint64        // new lives after the first (respawns, reloads, recycles)
+	LastCrash      string        // the last crash's reason
+	LastCrashStack string        // its stack, when it was a panic
+	LastCrashTime  time.Time     // when it crashed
 }
 
 // Stats returns the counters; empty before Run has started the instances.
@@ -173,11 +174,13 @@ func (r *Runner) Stats() Stats {
 		s.AcceptErrors = acc.errors.Load()
 		s.ConnectionsYielded = acc.evicted.Load()
 	}
+	var load map[*instance][2]int64
 	if rs := r.rs.Load(); rs != nil {
 		s.Wanted = int(rs.wanted.Load())
 		s.Reloading = rs.reloading.Load()
 		s.Abandoned = rs.abandonedNow()
 		s.ConsoleWriteErrors = rs.logs.ConsoleWriteErrors()
+		load = rs.load()
 	}
 	for _, in := range ins {
 		if in.removedAndDrained() { // the runner's loop forgets it next
@@ -187,8 +190,8 @@ func (r *Runner) Stats() Stats {
 		is := InstanceStats{
 			Number:   in.num,
 			Life:     int(in.life.Load()),
-			Up:       st == stateServing,
-			State:    stateNames[st],
+			Up:       st == InstanceServing,
+			State:    st,
 			Requests: in.requests.Load(),
 			Panics:   in.panics.Load(),
 			Crashes:  in.crashes.Load(),
@@ -197,11 +200,9 @@ func (r *Runner) Stats() Stats {
 		if ns := in.started.Load(); ns != 0 {
 			is.Started = time.Unix(0, ns)
 		}
-		if l := in.cur.Load(); l != nil {
-			is.InFlight, is.Connections = l.handlers.Load(), l.conns.Load()
-		}
+		is.InFlight, is.Connections = load[in][0], load[in][1]
 		if c := in.lastCrash.Load(); c != nil {
-			is.LastCrash, is.LastCrashStack = c.err.Error(), stackOf(c.err)
+			is.LastCrash, is.LastCrashStack, is.LastCrashTime = c.err.Error(), stackOf(c.err), c.at
 		}
 		if is.Up {
 			s.Serving++
@@ -209,6 +210,21 @@ func (r *Runner) Stats() Stats {
 		s.Instances = append(s.Instances, is)
 	}
 	return s
+}
+
+// load returns the requests in flight and the open connections of each
+// instance, over its lives not yet released (one still draining included).
+func (rs *runState) load() map[*instance][2]int64 {
+	m := map[*instance][2]int64{}
+	rs.active.Range(func(k, _ any) bool {
+		l := k.(*life)
+		x := m[l.in]
+		x[0] += l.handlers.Load()
+		x[1] += l.conns.Load()
+		m[l.in] = x
+		return true
+	})
+	return m
 }
 
 // Run parses args (without the program name), then runs the app until ctx is
@@ -282,6 +298,59 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	}
 	defer logs.Close()
 	logs.AddHook(newRedactHook(cfg)) // admin_secrets.go: no secret in a log line (fires before the file hook)
+	rs := r.newRunState(ctx, cfg, logs)
+	defer rs.logFailure(&err)
+	rs.entry.Infof("Starting `%s` application...", r.name)
+	rs.setupTLS() // tls.go; Validate has read and checked the pair
+
+	var c closers // what is opened from here on, closed last first
+	defer c.close()
+	stopCtx, abort := r.watchSignals(ctx, rs, &c)
+	// sd_notify, the watchdog and binary upgrades (systemd.go); a handed-over
+	// upgrade stops the runner through stopCtx too.
+	stopCtx, stopDeploy := rs.startDeploy(stopCtx)
+	c.add(stopDeploy)
+	if err := rs.openShared(stopCtx, &c); err != nil {
+		return err
+	}
+	lp, cancelSup := rs.newRunLoop(stopCtx, &c)
+
+	// Phase 1: start every instance; the first life of each must configure.
+	failed, interrupted := lp.startAll(stopCtx)
+	var crashed []error
+	if failed == nil && !interrupted {
+		// Accept only now that every instance serves (listener.go).
+		rs.acc.start()
+		close(r.ready)
+		// Phase 2: serve until a signal, the end of every instance
+		// (--no-respawn), an instance over the restart intensity, or too
+		// many abandoned handlers; serve the verbs meanwhile.
+		crashed, failed = lp.serve(stopCtx)
+	}
+	close(r.finished)
+	// Phase 3: stop accepting and stop every instance (each drains).
+	quiesced := lp.beginStop(cancelSup)
+	// Phase 4: wait for every instance and every background teardown,
+	// within --shutdown-timeout.
+	crashed, err = lp.awaitStop(quiesced, abort, failed, crashed)
+	if err != nil {
+		return err
+	}
+	return rs.result(failed, crashed)
+}
+
+// closers is what Run opened, closed in the reverse order.
+type closers []func()
+
+func (c *closers) add(f func()) { *c = append(*c, f) }
+
+func (c *closers) close() {
+	for i := len(*c) - 1; i >= 0; i-- {
+		(*c)[i]()
+	}
+}
+
+func (r *Runner) newRunState(ctx context.Context, cfg *Config, logs *logging.Logging) *runState {
 	rs := &runState{
 		r:         r,
 		cfg:       cfg,
@@ -297,36 +366,41 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	}
 	rs.wanted.Store(int64(cfg.Concurrency))
 	r.rs.Store(rs)
-	defer func() {
-		if err != nil {
-			err = noteEnv(err, cfg.fromEnv, true) // cli.go: name the variable that set a bad value
-			rs.entry.WithField("stack", stackOf(err)).Error(err.Error())
-			markLogged(err, !cfg.Quiet) // errors.go: Main does not print it again
-		}
-	}()
-	rs.entry.Infof("Starting `%s` application...", r.name)
-	rs.setupTLS() // tls.go; Validate has read and checked the pair
+	return rs
+}
 
-	// Signals stop the runner through stopCtx; a second stop signal
-	// closes abort.
+// logFailure logs the error Run returns, naming the environment variable
+// that set a bad value; Main does not print it again.
+func (rs *runState) logFailure(errp *error) {
+	if *errp == nil {
+		return
+	}
+	*errp = noteEnv(*errp, rs.cfg.fromEnv, true) // cli.go
+	rs.entry.WithField("stack", stackOf(*errp)).Error((*errp).Error())
+	markLogged(*errp, !rs.cfg.Quiet) // errors.go
+}
+
+// watchSignals: the process's signals stop the runner through the context
+// returned; a second stop signal closes abort.
+func (r *Runner) watchSignals(ctx context.Context, rs *runState, c *closers) (stopCtx context.Context, abort <-chan struct{}) {
 	stopCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	abort := make(chan struct{})
+	c.add(stop)
+	ab := make(chan struct{})
 	if r.signals != nil {
 		done := make(chan struct{})
-		var sigWG sync.WaitGroup
-		sigWG.Go(func() { r.handleSignals(rs, done, stop, abort) })
-		defer sigWG.Wait()
-		defer close(done)
+		var wg sync.WaitGroup
+		wg.Go(func() { r.handleSignals(rs, done, stop, ab) })
+		c.add(func() { close(done); wg.Wait() })
 	}
+	return stopCtx, ab
+}
 
-	// sd_notify, the watchdog and binary upgrades (systemd.go); a handed-over
-	// upgrade stops the runner through stopCtx too.
-	stopCtx, stopDeploy := rs.startDeploy(stopCtx)
-	defer stopDeploy()
-
-	// Bind the shared listener once, before any instance starts (or take
-	// the sockets of socket activation or of a binary upgrade).
+// openShared opens what the instances share, before any of them starts:
+// the listener (bound once, or the sockets of socket activation or of a
+// binary upgrade) and its acceptor, the pub/sub broker, the runner's
+// container and the admin listener.
+func (rs *runState) openShared(stopCtx context.Context, c *closers) error {
+	r, cfg := rs.r, rs.cfg
 	ln, err := rs.listenSystemd(func() (net.Listener, error) { return r.listen(stopCtx, cfg) }) // listen_systemd.go, listen.go
 	if err != nil {
 		return startupError("%w", err)
@@ -336,54 +410,63 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	rs.acc = newAcceptor(ln, rs.entry, rs.clock)
 	rs.acc.emit = rs.emit
 	rs.acc.limit(cfg.MaxConnections, cfg.WriteTimeout)
-	defer rs.acc.close()
+	c.add(rs.acc.close)
 
 	if rs.broker, err = openBroker(stopCtx, r.name, cfg, rs.entry); err != nil {
 		return startupError("pub/sub: %w", err)
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout) // bounds the NATS flush (network: the real clock)
-		defer cancel()
-		if cerr := rs.broker.Close(ctx); cerr != nil && !errors.Is(cerr, pubsub.ErrClosed) {
-			rs.entry.WithError(cerr).Warn("Closing the pub/sub broker failed")
-		}
-	}()
-
+	c.add(rs.closeBroker)
 	if r.parent != nil {
 		rs.root = r.parent.ChildNamed("runner")
 	} else {
 		rs.root = container.NewNamed("runner")
 	}
-	defer func() {
-		if cerr := rs.root.Close(); cerr != nil {
-			rs.entry.WithError(cerr).Warn("Closing the runner container failed")
-		}
-	}()
+	c.add(rs.closeRoot)
 	if err := provideRoot(rs); err != nil {
 		return startupError("runner container: %w", err)
 	}
 	if err := rs.startAdmin(); err != nil {
 		return startupError("admin listener: %w", err)
 	}
-	defer rs.stopAdmin()
-
+	c.add(rs.stopAdmin)
 	r.mu.Lock()
 	r.acc = rs.acc
 	r.mu.Unlock()
+	return nil
+}
 
-	// Phase 1: start every instance; the first life of each must configure.
-	// The instances stop when phase 3 says so (cancelSup), not with stopCtx
-	// directly: by then the acceptor is taking the connections queued in
-	// the kernel, and the lives know the runner stops (rs.stopping).
+func (rs *runState) closeBroker() {
+	ctx, cancel := context.WithTimeout(context.Background(), rs.cfg.DrainTimeout) // bounds the NATS flush (network: the real clock)
+	defer cancel()
+	if err := rs.broker.Close(ctx); err != nil && !errors.Is(err, pubsub.ErrClosed) {
+		rs.entry.WithError(err).Warn("Closing the pub/sub broker failed")
+	}
+}
+
+func (rs *runState) closeRoot() {
+	if err := rs.root.Close(); err != nil {
+		rs.entry.WithError(err).Warn("Closing the runner container failed")
+	}
+}
+
+// newRunLoop makes the runner's loop. The instances stop when phase 3 says
+// so (cancelSup), not with stopCtx directly: by then the acceptor is taking
+// the connections queued in the kernel, and the lives know the runner
+// stops (rs.stopping).
+func (rs *runState) newRunLoop(stopCtx context.Context, c *closers) (*runLoop, context.CancelFunc) {
 	supCtx, cancelSup := context.WithCancel(context.WithoutCancel(stopCtx))
-	defer cancelSup()
-	lp := &runLoop{rs: rs, ctx: supCtx, results: make(chan instResult), lives: map[int]int{}, reloadDone: make(chan error, 1)}
-	started := make(chan error, cfg.Concurrency)
-	lp.add(lp.freeNumbers(cfg.Concurrency), started)
-	var failed error
-	var crashed []error
-	interrupted := false
-	for n := 0; n < cfg.Concurrency; {
+	c.add(cancelSup)
+	return &runLoop{rs: rs, ctx: supCtx, results: make(chan instResult), lives: map[int]int{}, reloadDone: make(chan error, 1)}, cancelSup
+}
+
+// startAll is phase 1: it starts every instance and waits until each has
+// configured its first life. It returns the first failed start, or
+// interrupted when a stop came first.
+func (lp *runLoop) startAll(stopCtx context.Context) (failed error, interrupted bool) {
+	rs := lp.rs
+	started := make(chan error, rs.cfg.Concurrency)
+	lp.add(lp.freeNumbers(rs.cfg.Concurrency), started)
+	for n := 0; n < rs.cfg.Concurrency && failed == nil && !interrupted; {
 		select {
 		case err := <-started:
 			n++
@@ -395,7 +478,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 				// by the case below: select picks at random when both are
 				// ready (after a watchdog beat, say).
 				interrupted = true
-			case failed == nil:
+			default:
 				failed = err
 			}
 		case <-stopCtx.Done():
@@ -403,49 +486,46 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		case reply := <-rs.beat:
 			answerBeat(reply)
 		}
-		if failed != nil || interrupted {
-			break
-		}
 	}
-	if failed == nil && !interrupted {
-		// Accept only now that every instance serves (listener.go).
-		rs.acc.start()
-		close(r.ready)
-		// Phase 2: serve until a signal, the end of every instance
-		// (--no-respawn), an instance over the restart intensity, or too
-		// many abandoned handlers; serve the verbs meanwhile.
-		crashed, failed = lp.serve(stopCtx)
-	}
-	close(r.finished)
+	return failed, interrupted
+}
 
-	// Phase 3: stop accepting and stop every instance (each drains).
+// beginStop is phase 3: the acceptor first takes the connections already
+// waiting in the kernel's accept queue (closing the socket would reset
+// them): the lives, draining, answer them with "Connection: close", and
+// keep their views open until it is done (drain.go). After a binary
+// upgrade the new process accepts from the same socket and serves the
+// queue: this one only lets go of its descriptor (its lives closed their
+// views as they ended; a connection it took now would find no life to
+// serve it). quiesced is closed when the acceptor is done.
+func (lp *runLoop) beginStop(cancelSup context.CancelFunc) (quiesced <-chan struct{}) {
+	rs := lp.rs
 	if lp.running > 0 {
-		rs.entry.Infof("Stopping `%s` application...", r.name)
+		rs.entry.Infof("Stopping `%s` application...", rs.r.name)
 	}
-	// The acceptor first takes the connections already waiting in the
-	// kernel's accept queue (closing the socket would reset them): the
-	// lives, draining, answer them with "Connection: close", and keep
-	// their views open until it is done (drain.go).
-	// After a binary upgrade the new process accepts from the same socket
-	// and serves the queue: this one only lets go of its descriptor (its
-	// lives closed their views as they ended; a connection it took now
-	// would find no life to serve it).
-	quiesced := make(chan struct{})
+	q := make(chan struct{})
 	go func() {
-		defer close(quiesced)
+		defer close(q)
 		if rs.handedOver() {
 			rs.acc.close()
 			return
 		}
 		// Half the drain deadline at most: the last connection taken
 		// still has the other half to be answered.
-		rs.acc.closeAfterQueue(rs.clock.Now().Add(cfg.DrainTimeout / 2))
+		rs.acc.closeAfterQueue(rs.clock.Now().Add(rs.cfg.DrainTimeout / 2))
 	}()
 	close(rs.stopping)
 	cancelSup()
 	lp.failPending()
-	// Phase 4: wait for every instance and every background teardown,
-	// within --shutdown-timeout.
+	return q
+}
+
+// awaitStop is phase 4: it waits for every instance, every background
+// teardown and the acceptor, within --shutdown-timeout, and returns the
+// crashes of --no-respawn counted meanwhile. A second stop signal (abort)
+// or the timeout end the wait with the error Run returns.
+func (lp *runLoop) awaitStop(quiesced, abort <-chan struct{}, failed error, crashed []error) ([]error, error) {
+	rs := lp.rs
 	all := make(chan struct{})
 	go func() {
 		defer close(all)
@@ -458,18 +538,22 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 		rs.bg.Wait()
 		<-quiesced
 	}()
-	limit := newTimer(rs.clock, cfg.shutdownTimeout())
+	limit := newTimer(rs.clock, rs.cfg.shutdownTimeout())
 	defer limit.Stop()
 	select {
 	case <-all:
+		return crashed, nil
 	case <-abort:
 		rs.entry.Errorf("Second stop signal: exiting now. Still running: %s", strings.Join(rs.stillRunning(), "; "))
-		return exitError(ExitInterrupted, ErrInterrupted)
+		return nil, exitError(ExitInterrupted, ErrInterrupted)
 	case <-limit.C:
 		still := rs.stillRunning()
-		return exitError(ExitStopTimeout, fmt.Errorf("%w: still running after --shutdown-timeout %v: %s", ErrStopTimeout, cfg.shutdownTimeout(), strings.Join(still, "; ")))
+		return nil, exitError(ExitStopTimeout, fmt.Errorf("%w: still running after --shutdown-timeout %v: %s", ErrStopTimeout, rs.cfg.shutdownTimeout(), strings.Join(still, "; ")))
 	}
+}
 
+// result is what Run returns once every instance stopped in time.
+func (rs *runState) result(failed error, crashed []error) error {
 	// What returned in the meantime (a handler, a goroutine, a hook) is not
 	// left.
 	left := append(rs.stillLeft(), rs.stillAbandoned()...)
@@ -554,7 +638,7 @@ func openBroker(ctx context.Context, name string, cfg *Config, log *logrus.Entry
 	if err := pubsub.ValidateTopic(ns); err != nil {
 		return nil, fmt.Errorf("the NATS namespace (--pubsub-namespace, default the app's name) %q cannot prefix subjects: %w; give --pubsub-namespace NAME", ns, err)
 	}
-	opts := []pubsub.Option{pubsub.WithName("goangel " + name), pubsub.WithLogger(log), pubsub.WithNamespace(ns)}
+	opts := []pubsub.NATSOption{pubsub.WithName("goangel " + name), pubsub.WithLogger(log), pubsub.WithNamespace(ns)}
 	if len(cfg.PubSubTopicStats) > 0 {
 		opts = append(opts, pubsub.WithTopicStats(cfg.PubSubTopicStats...))
 	}

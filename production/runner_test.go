@@ -561,7 +561,7 @@ func TestStatsAfterRun(t *testing.T) {
 			var requests uint64
 			for _, is := range s.Instances {
 				requests += is.Requests
-				if is.Crashes < 1 || is.State != "stopped" || is.LastCrash != "asked to crash" {
+				if is.Crashes < 1 || is.State != production.InstanceStopped || is.LastCrash != "asked to crash" {
 					t.Errorf("instance #%d after Run: %d crashes, state %q, last crash %q; want at least 1, stopped, asked to crash", is.Number, is.Crashes, is.State, is.LastCrash)
 				}
 				if respawn && is.Restarts != is.Crashes {

@@ -31,16 +31,67 @@ import (
 // reload, a recycle, a hung life and a restart replace; a scale-down, Drain
 // and the runner's stop remove.
 
-// Instance states, as Stats reports them.
+// InstanceState is where an instance is (InstanceStats.State). Its
+// supervisor sets it; Stats, the admin listener and systemd's STATUS= read
+// it from there.
+type InstanceState int32
+
 const (
-	stateStarting int32 = iota
-	stateServing
-	stateDraining
-	stateBackoff
-	stateStopped
+	// InstanceStarting: its first life is being configured.
+	InstanceStarting InstanceState = iota
+	// InstanceServing: a life serves.
+	InstanceServing
+	// InstanceDraining: its life has left the rotation and drains (a
+	// crash being replaced, a removal by Scale or Drain, the runner's stop).
+	InstanceDraining
+	// InstanceBackoff: it waits for its restart backoff after a failed start.
+	InstanceBackoff
+	// InstanceStopped: it ended (--no-respawn, gave up, the runner stopped).
+	InstanceStopped
 )
 
-var stateNames = [...]string{"starting", "serving", "draining", "backoff", "stopped"}
+var stateNames = [...]string{
+	InstanceStarting: "starting",
+	InstanceServing:  "serving",
+	InstanceDraining: "draining",
+	InstanceBackoff:  "backoff",
+	InstanceStopped:  "stopped",
+}
+
+// String returns "starting", "serving", "draining", "backoff" or "stopped".
+func (s InstanceState) String() string {
+	if s >= 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("InstanceState(%d)", int32(s))
+}
+
+// MarshalText encodes the state as its String, so that Stats in JSON says
+// "serving", not 1.
+func (s InstanceState) MarshalText() ([]byte, error) {
+	if s < 0 || int(s) >= len(stateNames) {
+		return nil, fmt.Errorf("production: no such instance state: %d", int32(s))
+	}
+	return []byte(stateNames[s]), nil
+}
+
+// UnmarshalText decodes what MarshalText encodes.
+func (s *InstanceState) UnmarshalText(b []byte) error {
+	for i, name := range stateNames {
+		if string(b) == name {
+			*s = InstanceState(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("production: no such instance state: %q (want one of starting, serving, draining, backoff, stopped)", b)
+}
+
+// stateVar is an instance's state, written by its supervisor and read by
+// Stats.
+type stateVar struct{ v atomic.Int32 }
+
+func (v *stateVar) Load() InstanceState   { return InstanceState(v.v.Load()) }
+func (v *stateVar) Store(s InstanceState) { v.v.Store(int32(s)) }
 
 // ErrNotRunning: a verb (Reload, Scale, Restart, Drain) was called while the
 // runner is not serving (before Ready, or once it stops).
@@ -68,7 +119,7 @@ type instance struct {
 	removeMu  sync.Once
 	done      chan struct{} // closed when supervise returned
 
-	state     atomic.Int32
+	state     stateVar
 	life      atomic.Int64
 	started   atomic.Int64 // the current life's start, unix nanoseconds
 	cur       atomic.Pointer[life]
@@ -81,7 +132,10 @@ type instance struct {
 
 // crashInfo is the last crash of an instance; its strings are made when
 // Stats asks (PanicError caches them), not on the respawn path.
-type crashInfo struct{ err error }
+type crashInfo struct {
+	err error
+	at  time.Time
+}
 
 // replaceCmd asks an instance for a new life; the reply is nil once the new
 // life serves, or why it could not start (the old life then keeps serving).
@@ -157,7 +211,7 @@ type instResult struct {
 // intensity.
 func (in *instance) supervise(ctx context.Context, started chan<- error) (res instResult) {
 	defer close(in.done)
-	defer in.state.Store(stateStopped)
+	defer in.state.Store(InstanceStopped)
 	res.in = in
 	rs := in.rs
 	tracker := newRestartTracker(rs.policy)
@@ -192,8 +246,8 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) (res in
 			// Stats as "draining", and Drain and Scale return, once its
 			// last request has been answered.
 			l.log.Infof("Instance #%d removed: draining it.", in.num)
-			in.state.Store(stateDraining)
-			l.end(nil)
+			in.state.Store(InstanceDraining)
+			l.end()
 			in.noteCrash(l)
 			l.emitEnded()
 			l.drain()
@@ -255,7 +309,7 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) (res in
 func (in *instance) surge(ctx context.Context, old *life, n int, why string) (*life, error) {
 	nl, err := in.startLife(ctx, n)
 	if err != nil {
-		in.state.Store(stateServing)
+		in.state.Store(InstanceServing)
 		in.cur.Store(old)
 		in.life.Store(int64(old.info.Life))
 		in.started.Store(old.started.UnixNano())
@@ -274,7 +328,7 @@ func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *lif
 	rs := in.rs
 	n := l.info.Life
 	reason := l.endErr
-	in.state.Store(stateDraining)
+	in.state.Store(InstanceDraining)
 	in.noteCrash(l)
 	l.emitEnded()
 	what, log := "exited", rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": n})
@@ -318,7 +372,7 @@ func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *lif
 		if delay > 0 {
 			in.retire(prev, "crashed")
 			prev = nil
-			in.state.Store(stateBackoff)
+			in.state.Store(InstanceBackoff)
 		}
 		rs.emit(Event{Kind: EventRespawning, Instance: in.num, Life: n, Err: err, Delay: delay})
 	}
@@ -398,10 +452,10 @@ func (in *instance) retire(l *life, why string) {
 		return
 	}
 	if in.cur.Load() == l {
-		in.state.Store(stateDraining)
+		in.state.Store(InstanceDraining)
 	}
-	l.end(nil)
-	if l.endErr != nil && !l.crashNoted.Load() {
+	l.end()
+	if l.crashCause != CauseNone && !l.crashNoted.Load() {
 		// It crashed as it was being retired (a /crash that tipped a
 		// recycle): the crash counts, though the replacement was started
 		// for another reason.
@@ -414,18 +468,23 @@ func (in *instance) retire(l *life, why string) {
 }
 
 // noteCrash counts the crash that ended l, once, whichever path took l out
-// of service (the crash path, or a recycle, replacement, removal or stop
-// that retired it as it crashed): in Stats (Crashes, LastCrash) and in the
-// crash-loop watch. The EventEnded that follows carries the same reason, so
-// that goangel_crashes_total agrees with Stats.
+// of service (the crash path, a failed start, or a recycle, replacement,
+// removal or stop that retired it as it crashed): in Stats (Crashes,
+// LastCrash) and, for a life that had started, in the crash-loop watch
+// (failed starts back off instead). The EventEnded that follows carries the
+// same cause, so that goangel_crashes_total agrees with Stats.
 func (in *instance) noteCrash(l *life) {
-	if l.endErr == nil || !l.crashNoted.CompareAndSwap(false, true) {
+	if l.crashCause == CauseNone || !l.crashNoted.CompareAndSwap(false, true) {
 		return
 	}
 	rs := in.rs
+	now := rs.clock.Now()
 	in.crashes.Add(1)
-	in.lastCrash.Store(&crashInfo{err: l.endErr})
-	if c := rs.crashes.crash(rs.clock.Now(), int(rs.wanted.Load())); c > 0 {
+	in.lastCrash.Store(&crashInfo{err: l.endErr, at: now})
+	if l.crashCause == CauseConfigure {
+		return
+	}
+	if c := rs.crashes.crash(now, int(rs.wanted.Load())); c > 0 {
 		rs.entry.Warnf("Crash loop: %d crashes within %v across %d instance(s) (%.1f/s). Lives that started well are still respawned at once.", c, crashLoopWindow, rs.wanted.Load(), float64(c)/crashLoopWindow.Seconds())
 		rs.emit(Event{Kind: EventCrashLoop, Instance: -1, Count: c, Delay: crashLoopWindow})
 	}

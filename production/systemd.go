@@ -54,8 +54,9 @@ type deploy struct {
 	cancel context.CancelFunc // ends Run: after a successful upgrade
 	done   chan struct{}      // closed when loop has returned
 
-	// child: this process was started by a binary upgrade (tableflip),
-	// and takes the service over (MAINPID=) once ready.
+	// child: this process was started by a binary upgrade (the
+	// upgrader's HasParent), and takes the service over (MAINPID=) once
+	// ready.
 	child bool
 
 	mu        sync.Mutex // orders the notifications; guards what follows
@@ -67,11 +68,17 @@ type deploy struct {
 	poke     chan struct{} // the status may have changed
 	upgraded atomic.Bool   // a new process took over: say nothing more
 
-	upgrades  sync.WaitGroup                     // Upgrade's goroutines: the stop waits for them
-	upMu      sync.Mutex                         // one upgrade at a time; guards what follows
-	upg       atomic.Pointer[tableflip.Upgrader] // set once; Stop needs it without upMu
-	listeners []passedListener                   // the listening sockets a new process inherits
-	passed    int                                // how many of them the upgrader has (a failed upgrade keeps them)
+	// The upgrader (upgrade.go), made when the Run starts; nil when this
+	// Run cannot upgrade, and upgErr says why. Neither changes after.
+	upg        *tableflip.Upgrader
+	upgErr     error
+	parent     int            // in a child: the old process's pid
+	parentGone chan struct{}  // closed once no old process is left to wait for
+	upgrades   sync.WaitGroup // Upgrade's goroutines: the stop waits for them
+
+	upMu    sync.Mutex       // one upgrade at a time; guards what follows
+	sockets int              // the listening sockets a new process inherits
+	pending []passedListener // those of them the upgrader does not hold yet
 }
 
 // fileListener is a listening socket that can be passed to a new process.
@@ -98,8 +105,10 @@ func (rs *runState) startDeploy(ctx context.Context) (context.Context, func()) {
 		beat:   make(chan chan struct{}),
 		done:   make(chan struct{}),
 		poke:   make(chan struct{}, 1),
-		child:  os.Getenv(upgradeChildEnv) != "",
+
+		parentGone: make(chan struct{}),
 	}
+	d.openUpgrader() // upgrade.go: before the listeners, which a child inherits
 	rs.beat = d.beat
 	ctx, d.cancel = context.WithCancel(ctx)
 	if os.Getenv("NOTIFY_SOCKET") != "" {
@@ -113,15 +122,12 @@ func (rs *runState) startDeploy(ctx context.Context) (context.Context, func()) {
 	return ctx, func() {
 		d.cancel()
 		<-d.done
-		if upg := d.upg.Load(); upg != nil {
-			upg.Stop() // also ends an upgrade under way: its new process is killed
+		if d.upg != nil {
+			d.upg.Stop() // also ends an upgrade under way: its new process is killed
 		}
 		// An Upgrade whose caller gave up (its ctx ended) may still run:
-		// wait for it, then stop an upgrader it made meanwhile.
+		// Stop made it return, or refuse to start.
 		d.upgrades.Wait()
-		if upg := d.upg.Load(); upg != nil {
-			upg.Stop() // idempotent
-		}
 		rs.r.sys.CompareAndSwap(d, nil)
 	}
 }
@@ -170,9 +176,9 @@ func statusLine(s Stats) string {
 	restarting, draining := 0, 0
 	for _, in := range s.Instances {
 		switch in.State {
-		case "starting", "backoff":
+		case InstanceStarting, InstanceBackoff:
 			restarting++
-		case "draining":
+		case InstanceDraining:
 			draining++
 		}
 	}
@@ -211,9 +217,8 @@ func (d *deploy) loop(ctx context.Context) {
 	if d.child {
 		// Tell the parent (which then drains and exits) before telling
 		// systemd which process is the service now.
-		if err := d.upg.Load().Ready(); err != nil {
-			d.log.WithError(err).Error("Binary upgrade: telling the old process that this one is ready failed; it will kill this one when its upgrade timeout passes")
-		}
+		d.tellParent() // upgrade.go
+		wg.Go(func() { d.awaitParent(ctx) })
 	}
 	d.mu.Lock()
 	d.status = statusLine(d.rs.r.Stats())

@@ -5,7 +5,7 @@
 //
 // Two backends implement the same Broker and Client interfaces:
 //
-//   - Memory (NewMemory), the default: one process, channels, no
+//   - In memory (NewMemory), the default: one process, channels, no
 //     serialisation, no sockets. A publish is one channel send per matching
 //     subscription and at most one allocation whatever the fan-out: boxing
 //     the payload into Message.Payload, when the value needs it (a pointer,
@@ -18,8 +18,10 @@
 //
 // Both take the same options (Option: WithLogger, WithEventHook,
 // WithCodec, WithKnownClients, WithRetainLimit...); the NATS-only ones
-// (authentication, TLS, reconnection, WithNamespace) make NewMemory panic,
-// naming them. Blocking calls take a context: Register, Publish (a Block
+// (NATSOption: authentication, TLS, reconnection, WithNamespace) are taken
+// by NewNATS alone (given to NewMemory, they do not compile). Both
+// brokers count what they carry (Broker's Stats and TopicStats); *NATS
+// also gives its connection (Conn). Blocking calls take a context: Register, Publish (a Block
 // subscription), Request, Subscribe (with NATS it waits for the server)
 // and the broker's Close (with NATS it flushes).
 //
@@ -74,8 +76,13 @@
 //     returns the first answer (Message.Respond) from another client,
 //     never from itself (a request is not delivered to the requester's
 //     own subscriptions, even with IncludeSelf), bounded by ctx;
-//     ErrNoResponders when nobody took it. With NATS the answer comes to
-//     the broker's inbox subject (one subscription per broker). RequestAs[Resp] decodes the answer.
+//     ErrNoResponders when nobody took it, at once, also when the only
+//     subscriptions are the requester's own. With NATS the answer comes to
+//     the broker's inbox subject (one subscription per broker), and the
+//     broker keeps a second connection, without echo, to ask the other
+//     brokers whether they listen when only the requester does here
+//     (one round trip; a NATS client that is not goangel is not seen
+//     then). RequestAs[Resp] decodes the answer.
 //   - Queue groups: a subscription made with InGroup(name) is one member of
 //     the group; each message goes to one member of each group matching
 //     its topic (in turn, preferring a member with room in its queue),
@@ -97,7 +104,7 @@
 // allows all, as in Dart's pub_sub). A subscription pattern is allowed when
 // the list's patterns together cover every topic it can match. An empty or
 // duplicate id fails (ErrInvalidID, ErrDuplicateID); with WithKnownClients
-// // an id not on the list fails with ErrUnknownClient. A denied Publish,
+// an id not on the list fails with ErrUnknownClient. A denied Publish,
 // Request or Subscribe fails with ErrPermission. goangel's runner registers
 // one client per instance life, with the id InstanceID gives
 // ("APP/INSTANCE#LIFE@HOST:PID": unique across processes); a respawned
@@ -137,12 +144,13 @@
 // # NATS and at-most-once
 //
 // NewNATS connects once per broker; every client of that broker shares the
-// connection. With WithNamespace (goangel's runner passes the app's name,
+// connection (a second one, without echo, serves only the requests that
+// must ask the other brokers whether they listen). With WithNamespace (goangel's runner passes the app's name,
 // or --pubsub-namespace) every subject is "NAMESPACE.TOPIC": apps sharing
 // a server are apart unless they choose the same namespace. Each message carries the sending client's unique id (a nuid)
 // and its ClientInfo id (a plain publish, a request and a response in
-// its reply subject, a retained message in one header: see HeaderSender
-// and RequestReplyPrefix), and a subscription drops messages from its own client
+// its reply subject, a retained message in one header; see
+// pubsub/nats.go), and a subscription drops messages from its own client
 // unless made with IncludeSelf: "every instance but the sender" holds
 // across processes and machines.
 // Permissions are checked client-side, the same way as in memory. The

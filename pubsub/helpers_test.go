@@ -2,7 +2,6 @@ package pubsub_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -127,13 +126,3 @@ func limitBackends() []backend {
 
 // extraLimitBackends is extended by nats_test.go.
 var extraLimitBackends []func() backend
-
-func stats(b pubsub.Broker) pubsub.Stats {
-	switch b := b.(type) {
-	case *pubsub.Memory:
-		return b.Stats()
-	case *pubsub.NATS:
-		return b.Stats()
-	}
-	panic(fmt.Sprintf("stats of %T", b))
-}

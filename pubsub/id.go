@@ -13,7 +13,7 @@ import (
 // The host and process id make it unique across the processes that share
 // a NATS server (two copies of an app both have an instance 2 in its first
 // life), and keep it readable in logs. Except-sender never relies on ids:
-// each client also has a unique token (see HeaderSender).
+// each client also has a unique token (see headerSender).
 func InstanceID(app string, instance, life int) string {
 	return fmt.Sprintf("%s/%d#%d@%s", app, instance, life, processTag())
 }

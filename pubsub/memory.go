@@ -10,9 +10,9 @@ import (
 	"sync/atomic"
 )
 
-// Memory is the in-memory broker: channels, no serialisation, no sockets.
-// Create it with NewMemory; it implements Broker.
-type Memory struct {
+// memBroker is the in-memory broker (NewMemory): channels, no
+// serialisation, no sockets.
+type memBroker struct {
 	cfg config
 	reg registry[*memClient]
 
@@ -56,7 +56,7 @@ type retainedMsg struct {
 var retainedMeta = &meta{retained: true}
 
 // closeSubs closes the queues of subs (already removed from the index).
-func (b *Memory) closeSubs(subs []*memSub) {
+func (b *memBroker) closeSubs(subs []*memSub) {
 	n := 0
 	for _, s := range subs {
 		if s.q.markClosed() {
@@ -76,19 +76,17 @@ func (b *Memory) closeSubs(subs []*memSub) {
 // maxRoutes bounds the route cache: topics beyond it are routed uncached.
 const maxRoutes = 512
 
-var _ Broker = (*Memory)(nil)
+var _ Broker = (*memBroker)(nil)
 
-// NewMemory returns an in-memory broker. It panics when given an option
-// that applies to NATS only (see Option).
-func NewMemory(opts ...Option) *Memory {
-	b := &Memory{
+// NewMemory returns the in-memory broker: one process, channels, no
+// serialisation, no sockets (see the package doc). It takes the options
+// of both brokers (Option), not the NATS-only ones (NATSOption).
+func NewMemory(opts ...Option) Broker {
+	b := &memBroker{
 		cfg:      newConfig(opts),
 		exact:    make(map[string]map[*memSub]struct{}),
 		wild:     make(map[*memSub]struct{}),
 		retained: make(map[string]*retainedMsg),
-	}
-	if len(b.cfg.natsOnly) > 0 {
-		panic(fmt.Sprintf("pubsub: NewMemory: %v configure a NATS connection; pass them to NewNATS", b.cfg.natsOnly))
 	}
 	ts, err := newTopicStats(b.cfg.topicStats)
 	if err != nil {
@@ -100,7 +98,7 @@ func NewMemory(opts ...Option) *Memory {
 }
 
 // Register implements Broker.
-func (b *Memory) Register(ctx context.Context, info ClientInfo) (Client, error) {
+func (b *memBroker) Register(ctx context.Context, info ClientInfo) (Client, error) {
 	p, err := b.cfg.admitRegister(ctx, info)
 	if err != nil {
 		return nil, err
@@ -112,7 +110,7 @@ func (b *Memory) Register(ctx context.Context, info ClientInfo) (Client, error) 
 
 // Close implements Broker: it closes every client. It does not block (ctx
 // is not needed in memory).
-func (b *Memory) Close(context.Context) error {
+func (b *memBroker) Close(context.Context) error {
 	cs, _ := b.reg.shut()
 	for _, c := range cs {
 		_ = c.Close()
@@ -120,8 +118,8 @@ func (b *Memory) Close(context.Context) error {
 	return nil
 }
 
-// Stats returns the broker-wide counters.
-func (b *Memory) Stats() Stats {
+// Stats implements Broker.
+func (b *memBroker) Stats() Stats {
 	b.mu.Lock()
 	retained := len(b.retained)
 	b.mu.Unlock()
@@ -135,19 +133,18 @@ func (b *Memory) Stats() Stats {
 	}
 }
 
-// TopicStats returns the counters of each pattern given to
-// WithTopicStats, in the order given (nil without the option).
-func (b *Memory) TopicStats() []TopicStats { return b.ts.snapshot() }
+// TopicStats implements Broker.
+func (b *memBroker) TopicStats() []TopicStats { return b.ts.snapshot() }
 
 // invalidate drops the route cache; called with mu held (or at creation).
-func (b *Memory) invalidate() {
+func (b *memBroker) invalidate() {
 	m := make(map[string]*route)
 	b.routes.Store(&m)
 }
 
 // routeLocked returns what a valid topic is delivered to, from the cache or
 // the index; called with mu held.
-func (b *Memory) routeLocked(topic string) *route {
+func (b *memBroker) routeLocked(topic string) *route {
 	old := *b.routes.Load()
 	if rt, ok := old[topic]; ok {
 		return rt
@@ -184,7 +181,7 @@ func (b *Memory) routeLocked(topic string) *route {
 }
 
 type memClient struct {
-	b      *Memory
+	b      *memBroker
 	id     string
 	perms  perms
 	closed atomic.Bool
@@ -327,7 +324,7 @@ func joinErr(a, b error) error {
 }
 
 // retainLocked keeps m as its topic's last message, within the limit.
-func (b *Memory) retainLocked(c *memClient, m Message) error {
+func (b *memBroker) retainLocked(c *memClient, m Message) error {
 	b.seq++
 	if r := b.retained[m.Topic]; r != nil {
 		*r = retainedMsg{m: m, from: c, seq: b.seq}
@@ -560,7 +557,7 @@ func (c *memClient) Subscribe(ctx context.Context, pattern string, opts ...Subsc
 }
 
 // unindex removes s from the broker's index; called with b.mu held.
-func (b *Memory) unindex(s *memSub) {
+func (b *memBroker) unindex(s *memSub) {
 	if s.wild {
 		delete(b.wild, s)
 	} else if set := b.exact[s.pattern]; set != nil {

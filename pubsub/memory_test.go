@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -458,16 +458,36 @@ func TestAllowListImmutable(t *testing.T) {
 	}
 }
 
-// TestNATSOnlyOptionInMemory: a NATS-only option given to NewMemory is a
-// programming error, named at once.
-func TestNATSOnlyOptionInMemory(t *testing.T) {
-	defer func() {
-		r := recover()
-		if r == nil || !strings.Contains(fmt.Sprint(r), "WithToken") {
-			t.Errorf("panic %v, want one naming WithToken", r)
+// TestNATSOnlyOptions: NewMemory takes Option, the options of both
+// brokers; every NATS-only option is a NATSOption that is not an Option,
+// so passing one to NewMemory does not compile (it once panicked at
+// start-up). NewNATS takes both.
+func TestNATSOnlyOptions(t *testing.T) {
+	option := reflect.TypeFor[pubsub.Option]()
+	natsOption := reflect.TypeFor[pubsub.NATSOption]()
+	if in := reflect.TypeOf(pubsub.NewMemory).In(0); in != reflect.SliceOf(option) {
+		t.Errorf("NewMemory takes %v, want ...pubsub.Option", in)
+	}
+	if in := reflect.TypeOf(pubsub.NewNATS).In(2); in != reflect.SliceOf(natsOption) {
+		t.Errorf("NewNATS takes %v, want ...pubsub.NATSOption", in)
+	}
+	if !option.Implements(natsOption) {
+		t.Error("an Option is not a NATSOption: NewNATS cannot take the shared options")
+	}
+	for name, f := range map[string]any{
+		"WithRetainReplicas": pubsub.WithRetainReplicas, "WithName": pubsub.WithName, "WithNamespace": pubsub.WithNamespace,
+		"WithToken": pubsub.WithToken, "WithUserInfo": pubsub.WithUserInfo, "WithCredsFile": pubsub.WithCredsFile,
+		"WithNKeyFile": pubsub.WithNKeyFile, "WithCAFile": pubsub.WithCAFile, "WithClientCert": pubsub.WithClientCert,
+		"WithTLSConfig": pubsub.WithTLSConfig, "WithConnectTimeout": pubsub.WithConnectTimeout, "WithReconnect": pubsub.WithReconnect,
+		"WithPendingLimits": pubsub.WithPendingLimits, "WithNATSOptions": pubsub.WithNATSOptions,
+	} {
+		if out := reflect.TypeOf(f).Out(0); out != natsOption || out.AssignableTo(option) {
+			t.Errorf("%s returns %v, want pubsub.NATSOption (not assignable to pubsub.Option)", name, out)
 		}
-	}()
-	pubsub.NewMemory(pubsub.WithToken("x"))
+	}
+	if _, ok := pubsub.WithToken("x").(pubsub.Option); ok {
+		t.Error("WithToken's value is an Option: NewMemory(opt.(pubsub.Option)) would take it")
+	}
 }
 
 // The broker's counters stay exact under concurrent publishers, across the

@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nuid"
 )
 
-// HeaderSender is the header that carries the sender of a retained
+// headerSender is the header that carries the sender of a retained
 // message (its live copy and its stored copy): "<uid> <id>", the
 // unique id (a 22-character nuid) of the publishing client object, a space,
 // and its ClientInfo.ID (which becomes Message.Sender). A subscription drops
@@ -26,20 +26,20 @@ import (
 // costs allocations on every delivery.
 //
 // A plain publish carries no header: its sender travels in its reply
-// subject, SenderReplyPrefix + "<uid>.<id in unpadded base64url>". Encoding
+// subject, senderReplyPrefix + "<uid>.<id in unpadded base64url>". Encoding
 // the header on publish and decoding it on receipt was a sixth of the
 // backend's CPU per message (fan-out to four subscriptions); a reply
 // subject costs neither. Nothing subscribes to it, and the messages of
 // other NATS clients (no header, no such reply subject) have Sender "".
 // A request and a response carry no header either (see
-// RequestReplyPrefix); a response's reply subject is its responder's
-// SenderReplyPrefix one.
-const HeaderSender = "Goangel-Sender"
+// requestReplyPrefix); a response's reply subject is its responder's
+// senderReplyPrefix one.
+const headerSender = "Goangel-Sender"
 
-// SenderReplyPrefix begins the reply subject of a plain publish (see
-// HeaderSender); such a message is not a request, and Respond on it fails
+// senderReplyPrefix begins the reply subject of a plain publish (see
+// headerSender); such a message is not a request, and Respond on it fails
 // like on any other message that is not a request.
-const SenderReplyPrefix = "_GOANGEL.S."
+const senderReplyPrefix = "_GOANGEL.S."
 
 // headerRetained marks the live copy of a retained message with its
 // sequence number in the stream, so that a subscription that gets it both
@@ -61,10 +61,12 @@ const retainedPrefix = "_goangel_retained"
 
 // NATS is the broker over a NATS server, for apps on many machines.
 // Create it with NewNATS; it implements Broker. All its clients share one
-// connection.
+// connection (and a second one, without echo, that a request uses to ask
+// whether other brokers listen: see Client.Request).
 type NATS struct {
 	cfg      config
 	nc       *nats.Conn
+	peers    *nats.Conn                        // without echo, for requests (see nats_request.go)
 	prefix   string                            // the namespace and a dot, or ""
 	subjects atomic.Pointer[map[string]string] // topic -> subject, copy-on-write
 	// pendingMsgs and pendingBytes are the pending limits set on every
@@ -106,8 +108,9 @@ var _ Broker = (*NATS)(nil)
 // retained messages. The URL is nats://HOST:PORT (plain, upgraded to TLS
 // when the server requires it) or tls://HOST:PORT (TLS required); a
 // comma-separated list names a cluster; credentials in the URL
-// (nats://user:pass@host, nats://token@host) work too. The NATS-only
-// options (see Option) set authentication, TLS and reconnection.
+// (nats://user:pass@host, nats://token@host) work too. It takes the
+// options of both brokers and the NATS-only ones (see NATSOption), which
+// set authentication, TLS and reconnection.
 //
 // Retained messages live in a JetStream stream named
 // GOANGEL_RETAINED[_NAMESPACE] that keeps one message per subject, under
@@ -131,12 +134,12 @@ var _ Broker = (*NATS)(nil)
 //
 // ctx bounds the connection attempt and the stream set-up only; the
 // connection then lives until Close, reconnecting as WithReconnect says.
-func NewNATS(ctx context.Context, url string, opts ...Option) (*NATS, error) {
+func NewNATS(ctx context.Context, url string, opts ...NATSOption) (*NATS, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("pubsub: connect to NATS: %w", err)
 	}
 	b := &NATS{
-		cfg:     newConfig(opts),
+		cfg:     newNATSConfig(opts),
 		shared:  make(map[string]*natsEntry),
 		entries: make(map[*nats.Subscription]*natsEntry),
 		reloads: make(map[*natsSub]struct{}),
@@ -165,22 +168,29 @@ func NewNATS(ctx context.Context, url string, opts ...Option) (*NATS, error) {
 	if conn.namespace != "" {
 		b.prefix = conn.namespace + "."
 	}
-	nopts, err := conn.natsOptions(ctx, b)
+	nopts, err := conn.natsOptions(ctx)
 	if err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect(url, nopts...)
+	nc, err := nats.Connect(url, b.mainOptions(nopts)...)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub: connect to NATS at %s: %w", redact(url), err)
 	}
+	peers, err := nats.Connect(url, b.peerOptions(nopts)...)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("pubsub: connect to NATS at %s (peer connection): %w", redact(url), err)
+	}
 	if err := ctx.Err(); err != nil {
+		peers.Close()
 		nc.Close()
 		return nil, fmt.Errorf("pubsub: connect to NATS: %w", err)
 	}
-	b.nc = nc
+	b.nc, b.peers = nc, peers
 	if err := b.setupRetained(ctx); err != nil {
 		b.endLife()
 		b.wg.Wait()
+		peers.Close()
 		nc.Close()
 		return nil, err
 	}
@@ -249,8 +259,8 @@ func (b *NATS) Register(ctx context.Context, info ClientInfo) (Client, error) {
 			id:    info.ID,
 			uid:   uid,
 			perms: p,
-			hdr:   nats.Header{HeaderSender: []string{uid + " " + info.ID}},
-			reply: SenderReplyPrefix + tail,
+			hdr:   nats.Header{headerSender: []string{uid + " " + info.ID}},
+			reply: senderReplyPrefix + tail,
 			rtail: tail,
 			subs:  make(map[*natsSub]struct{}),
 		}
@@ -279,6 +289,7 @@ func (b *NATS) Close(ctx context.Context) error {
 		cancel()
 	}
 	b.nc.Close()
+	b.peers.Close()
 	return err
 }
 
@@ -347,7 +358,7 @@ type natsClient struct {
 	uid    string
 	perms  perms
 	hdr    nats.Header // never mutated: shared by every request and response
-	reply  string      // the reply subject of a plain publish and of a response (see HeaderSender)
+	reply  string      // the reply subject of a plain publish and of a response (see headerSender)
 	rtail  string      // "<uid>.<id in base64url>", the end of a request's reply subject
 	closed atomic.Bool
 	subs   map[*natsSub]struct{} // guarded by b.mu
@@ -387,7 +398,7 @@ func (c *natsClient) Publish(ctx context.Context, topic string, payload any, opt
 			var seq uint64
 			seq, rerr = b.store(ctx, topic, c.hdr, data)
 			if rerr == nil {
-				m.Reply, m.Header = "", nats.Header{HeaderSender: c.hdr[HeaderSender], headerRetained: []string{strconv.FormatUint(seq, 10)}}
+				m.Reply, m.Header = "", nats.Header{headerSender: c.hdr[headerSender], headerRetained: []string{strconv.FormatUint(seq, 10)}}
 			} else if errors.Is(rerr, ErrClosed) {
 				return 0, fmt.Errorf("pubsub: publish %q: %w", topic, rerr)
 			}
@@ -473,6 +484,12 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 		} else {
 			ns, err = b.nc.Subscribe(b.subject(pattern), cb)
 		}
+		if err == nil {
+			e.peer, err = b.peers.Subscribe(peerPrefix+b.subject(pattern), e.answerPeer)
+			if err != nil {
+				_ = ns.Unsubscribe()
+			}
+		}
 		if err != nil {
 			b.mu.Unlock()
 			return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, natsErr(err))
@@ -519,7 +536,14 @@ func (c *natsClient) Subscribe(ctx context.Context, pattern string, opts ...Subs
 		}
 		return nil, fmt.Errorf("pubsub: subscribe %q: %w", pattern, err)
 	}
-	if err := b.nc.FlushWithContext(fctx); err != nil {
+	err = b.nc.FlushWithContext(fctx)
+	if err == nil && !b.peers.IsReconnecting() {
+		// Another broker's request asks the peer subscription too.
+		if perr := b.peers.FlushWithContext(fctx); perr != nil && ctx.Err() != nil {
+			err = perr
+		}
+	}
+	if err != nil {
 		if b.nc.IsReconnecting() {
 			if retained {
 				b.loadFailed.Add(1)
@@ -578,6 +602,7 @@ type natsEntry struct {
 	group     string
 	dedicated bool
 	ns        *nats.Subscription
+	peer      *nats.Subscription         // on b.peers: see answerPeer
 	subs      atomic.Pointer[[]*natsSub] // copy-on-write, written under b.mu
 	next      atomic.Uint32              // a group's round-robin start
 	gone      atomic.Bool
@@ -623,6 +648,7 @@ func (e *natsEntry) remove(s *natsSub) bool {
 	}
 	e.gone.Store(true)
 	_ = e.ns.Unsubscribe() // fails only when the connection is closed: the interest is gone anyway
+	_ = e.peer.Unsubscribe()
 	if e.feed != nil {
 		close(e.feed.done)
 	}
@@ -660,10 +686,10 @@ func (e *natsEntry) handle(m *nats.Msg) {
 	var hops int
 	var rid string
 	// A plain publish carries no header, a request or a response carries
-	// HeaderSender only; a queue-group message handed back carries
+	// headerSender only; a queue-group message handed back carries
 	// headerRedirect beside whatever its first copy carried (none for a
 	// plain publish), a retained message's live copy headerRetained.
-	if len(m.Header) > 0 && (len(m.Header) > 1 || m.Header[HeaderSender] == nil) {
+	if len(m.Header) > 0 && (len(m.Header) > 1 || m.Header[headerSender] == nil) {
 		if redirect := m.Header.Get(headerRedirect); redirect != "" {
 			group, n, _ := strings.Cut(redirect, " ")
 			if group != e.group {
@@ -702,10 +728,10 @@ func (e *natsEntry) handle(m *nats.Msg) {
 // subscription's messages over one at a time), which alone uses e's cache
 // of the last id decoded.
 func (e *natsEntry) sender(m *nats.Msg) (uid, id string, request bool) {
-	rest, ok := strings.CutPrefix(m.Reply, SenderReplyPrefix)
+	rest, ok := strings.CutPrefix(m.Reply, senderReplyPrefix)
 	if !ok {
 		// A goangel request: "<broker>.<request>.<uid>.<id>".
-		if rest, ok = strings.CutPrefix(m.Reply, RequestReplyPrefix); ok {
+		if rest, ok = strings.CutPrefix(m.Reply, requestReplyPrefix); ok {
 			request = true
 			for range 2 {
 				_, rest, _ = strings.Cut(rest, ".")
@@ -723,7 +749,7 @@ func (e *natsEntry) sender(m *nats.Msg) (uid, id string, request bool) {
 		}
 		return uid, e.lastID, request
 	}
-	uid, id, _ = strings.Cut(m.Header.Get(HeaderSender), " ")
+	uid, id, _ = strings.Cut(m.Header.Get(headerSender), " ")
 	return uid, id, m.Reply != ""
 }
 
@@ -902,7 +928,7 @@ func (s *natsSub) topicOf(r storedMsg) string { return r.m.Subject[len(s.client.
 func (s *natsSub) putStored(r storedMsg) {
 	b := s.client.b
 	msg := Message{Topic: s.topicOf(r), Payload: Raw{Data: r.m.Data, Codec: b.cfg.codec}, meta: retainedMeta}
-	_, msg.Sender, _ = strings.Cut(r.m.Header.Get(HeaderSender), " ")
+	_, msg.Sender, _ = strings.Cut(r.m.Header.Get(headerSender), " ")
 	if s.q.putNow(msg) {
 		b.delivered.Add(1)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -12,9 +13,9 @@ import (
 // ErrInvalidOptions reports options that cannot work together.
 var ErrInvalidOptions = errors.New("pubsub: invalid options")
 
-// natsOptions maps the NATS-only options onto nats.go's, and wires the
-// connection's callbacks to b.
-func (o *natsConfig) natsOptions(ctx context.Context, b *NATS) ([]nats.Option, error) {
+// natsOptions maps the NATS-only options onto nats.go's (both connections
+// take them; see mainOptions and peerOptions for the callbacks).
+func (o *natsConfig) natsOptions(ctx context.Context) ([]nats.Option, error) {
 	auth := 0
 	for _, set := range []bool{o.token != "", o.user != "" || o.password != "", o.credsFile != "", o.nkeyFile != ""} {
 		if set {
@@ -55,19 +56,6 @@ func (o *natsConfig) natsOptions(ctx context.Context, b *NATS) ([]nats.Option, e
 		nats.Name(name),
 		nats.Timeout(timeout),
 		nats.NoCallbacksAfterClientClose(),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			b.cfg.emit(Event{Kind: EventDisconnected, Err: err})
-		}),
-		nats.ReconnectHandler(func(*nats.Conn) {
-			b.cfg.emit(Event{Kind: EventReconnected})
-			b.reconnected()
-		}),
-		nats.ClosedHandler(func(*nats.Conn) {
-			if !b.closing.Load() {
-				b.cfg.emit(Event{Kind: EventConnectionClosed})
-			}
-		}),
-		nats.ErrorHandler(b.asyncError),
 	}
 	switch {
 	case o.maxReconnects == 0:
@@ -104,4 +92,40 @@ func (o *natsConfig) natsOptions(ctx context.Context, b *NATS) ([]nats.Option, e
 		opts = append(opts, nats.ClientCert(o.certFile, o.keyFile))
 	}
 	return append(opts, o.options...), nil
+}
+
+// mainOptions are the options of the main connection: base (from
+// natsOptions) with the callbacks that report its state and errors.
+func (b *NATS) mainOptions(base []nats.Option) []nats.Option {
+	return append([]nats.Option{
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			b.cfg.emit(Event{Kind: EventDisconnected, Err: err})
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) {
+			b.cfg.emit(Event{Kind: EventReconnected})
+			b.reconnected()
+		}),
+		nats.ClosedHandler(func(*nats.Conn) {
+			if !b.closing.Load() {
+				b.cfg.emit(Event{Kind: EventConnectionClosed})
+			}
+		}),
+		nats.ErrorHandler(b.asyncError),
+	}, base...)
+}
+
+// peerOptions are the options of the peer connection (see peers in
+// nats_request.go): base, without echo, named after the main one. Its
+// state is not reported (the main connection's is); its errors are.
+func (b *NATS) peerOptions(base []nats.Option) []nats.Option {
+	return append(slices.Clip(base),
+		nats.NoEcho(),
+		func(o *nats.Options) error { o.Name += " peers"; return nil },
+		nats.DisconnectErrHandler(nil),
+		nats.ReconnectHandler(nil),
+		nats.ClosedHandler(nil),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			b.cfg.emit(Event{Kind: EventError, Err: fmt.Errorf("pubsub: NATS peer connection: %w", err)})
+		}),
+	)
 }

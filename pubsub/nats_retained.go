@@ -215,7 +215,7 @@ func (b *NATS) loadRetained(ctx context.Context, s *natsSub) ([]storedMsg, error
 			return nil, err
 		}
 		m := &nats.Msg{Subject: strings.TrimPrefix(raw.Subject, retainedPrefix+"."), Header: raw.Header, Data: raw.Data}
-		if uid, _, _ := strings.Cut(m.Header.Get(HeaderSender), " "); uid == s.client.uid && !s.self {
+		if uid, _, _ := strings.Cut(m.Header.Get(headerSender), " "); uid == s.client.uid && !s.self {
 			continue
 		}
 		all = append(all, storedMsg{raw.Sequence, m})

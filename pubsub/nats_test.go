@@ -52,7 +52,7 @@ func runServer(t testing.TB, opts *server.Options) *server.Server {
 	return natstest.Start(t, opts)
 }
 
-func newNATS(t testing.TB, url string, opts ...pubsub.Option) *pubsub.NATS {
+func newNATS(t testing.TB, url string, opts ...pubsub.NATSOption) *pubsub.NATS {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -203,8 +203,8 @@ func TestNATSAuth(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		server server.Options
-		good   pubsub.Option
-		bad    pubsub.Option
+		good   pubsub.NATSOption
+		bad    pubsub.NATSOption
 	}{
 		{"token", server.Options{Authorization: "s3cret"}, pubsub.WithToken("s3cret"), pubsub.WithToken("wrong")},
 		{"user", server.Options{Username: "app", Password: "pw"}, pubsub.WithUserInfo("app", "pw"), pubsub.WithUserInfo("app", "")},
@@ -226,7 +226,7 @@ func TestNATSAuth(t *testing.T) {
 		})
 	}
 	t.Run("conflicting options", func(t *testing.T) {
-		for i, o := range [][]pubsub.Option{
+		for i, o := range [][]pubsub.NATSOption{
 			{pubsub.WithToken("a"), pubsub.WithUserInfo("b", "")},
 			{pubsub.WithClientCert("c.pem", "")},
 			{pubsub.WithCredsFile("x.creds"), pubsub.WithToken("t")},
@@ -566,6 +566,14 @@ func TestNATSQueueGroupAcrossProcesses(t *testing.T) {
 	})
 }
 
+// The reply subjects of a plain publish and of a request on the wire
+// (pubsub's senderReplyPrefix and requestReplyPrefix, unexported): other
+// NATS clients see them, so TestNATSWireFormat pins them.
+const (
+	senderReplyPrefix  = "_GOANGEL.S."
+	requestReplyPrefix = "_GOANGEL.R."
+)
+
 // TestNATSWireFormat: what other NATS clients see and send. A plain
 // publish carries no header: its sender is in its reply subject (any id,
 // spaces and all, comes back as Message.Sender), and it is not a request.
@@ -603,8 +611,8 @@ func TestNATSWireFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(w.Header) != 0 || !strings.HasPrefix(w.Reply, pubsub.SenderReplyPrefix) || string(w.Data) != `"hi"` {
-		t.Errorf("on the wire: header %v, reply %q, data %s; want no header, a reply subject starting %q", w.Header, w.Reply, w.Data, pubsub.SenderReplyPrefix)
+	if len(w.Header) != 0 || !strings.HasPrefix(w.Reply, senderReplyPrefix) || string(w.Data) != `"hi"` {
+		t.Errorf("on the wire: header %v, reply %q, data %s; want no header, a reply subject starting %q", w.Header, w.Reply, w.Data, senderReplyPrefix)
 	}
 
 	// A foreign publish, then a foreign request.
@@ -666,8 +674,8 @@ func TestNATSWireFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(w.Header) != 0 || !strings.HasPrefix(w.Reply, pubsub.RequestReplyPrefix) || !strings.HasSuffix(w.Reply, "."+base64.RawURLEncoding.EncodeToString([]byte(id))) {
-		t.Errorf("a request on the wire: header %v, reply %q; want no header, a reply subject %s... ending with the id", w.Header, w.Reply, pubsub.RequestReplyPrefix)
+	if len(w.Header) != 0 || !strings.HasPrefix(w.Reply, requestReplyPrefix) || !strings.HasSuffix(w.Reply, "."+base64.RawURLEncoding.EncodeToString([]byte(id))) {
+		t.Errorf("a request on the wire: header %v, reply %q; want no header, a reply subject %s... ending with the id", w.Header, w.Reply, requestReplyPrefix)
 	}
 }
 
@@ -786,4 +794,35 @@ func TestNATSRetainedAfterReconnect(t *testing.T) {
 	if v := recvString(t, sub); v != "marker" {
 		t.Errorf("got %q, want the marker (the stored message twice?)", v)
 	}
+}
+
+// TestNATSRequestOnlySelfTwoMachines: when the requester's own
+// subscription is the only one on its machine, a subscription on another
+// machine (broker), plain or in a group, still answers; a topic no other
+// machine subscribes to fails with ErrNoResponders without waiting for
+// ctx.
+func TestNATSRequestOnlySelfTwoMachines(t *testing.T) {
+	url := runServer(t, nil).ClientURL()
+	m1, m2 := newNATS(t, url, pubsub.WithName("m1")), newNATS(t, url, pubsub.WithName("m2"))
+	// Far longer than an answer takes: the defect waited for it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req := register(t, m1, "app/0#1")
+	own := subscribe(t, req, "svc.>")
+	srv := register(t, m2, "app/0#1") // the same app's instance on the other machine
+	for _, s := range []pubsub.Subscription{subscribe(t, srv, "svc.time"), subscribe(t, srv, "svc.queue", pubsub.InGroup("clocks"))} {
+		go func() {
+			if m, ok := <-s.C(); ok {
+				_ = m.Respond(ctx, "noon")
+			}
+		}()
+		topic := s.Pattern()
+		if got, _, err := pubsub.RequestAs[string](ctx, req, topic, "now?"); err != nil || got != "noon" {
+			t.Errorf("request to %s, answered on the other machine: %q (%v), want noon", topic, got, err)
+		}
+	}
+	if _, err := req.Request(ctx, "svc.date", "today?"); !errors.Is(err, pubsub.ErrNoResponders) {
+		t.Errorf("request to a topic only the requester subscribes to: %v, want ErrNoResponders", err)
+	}
+	empty(t, own)
 }

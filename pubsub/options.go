@@ -9,11 +9,24 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// Option configures a broker: NewMemory(opts...) and NewNATS(ctx, url,
-// opts...) take the same options. The options named "NATS only" configure
-// the connection; NewMemory panics when given one (a programming error,
-// found at start-up), naming it.
+// Option configures either broker: NewMemory(opts...) and NewNATS(ctx,
+// url, opts...) both take it.
 type Option func(*config)
+
+// NATSOption configures the NATS broker: NewNATS takes it, NewMemory does
+// not (passing one is a compile error). An Option is one; so are the
+// options documented "NATS only", which set the connection
+// (authentication, TLS, reconnection, WithNamespace...).
+type NATSOption interface {
+	applyNATS(*config)
+}
+
+func (o Option) applyNATS(c *config) { o(c) }
+
+// natsOnly is a NATS-only option.
+type natsOnly func(*natsConfig)
+
+func (o natsOnly) applyNATS(c *config) { o(&c.conn) }
 
 // config is what both backends share, and the NATS connection's settings.
 type config struct {
@@ -26,8 +39,7 @@ type config struct {
 	retainLimit int
 	topicStats  []string // WithTopicStats' patterns
 
-	natsOnly []string // names of the NATS-only options given
-	conn     natsConfig
+	conn natsConfig // the NATS-only options
 }
 
 // natsConfig is what the NATS-only options set; nats_options.go maps it
@@ -60,12 +72,12 @@ func newConfig(opts []Option) config {
 	return c
 }
 
-// natsOption marks an option as NATS-only.
-func natsOption(name string, f func(*natsConfig)) Option {
-	return func(c *config) {
-		c.natsOnly = append(c.natsOnly, name)
-		f(&c.conn)
+func newNATSConfig(opts []NATSOption) config {
+	c := config{retainLimit: DefaultRetainLimit}
+	for _, o := range opts {
+		o.applyNATS(&c)
 	}
+	return c
 }
 
 // WithLogger reports slow-consumer episodes (and NATS connection events)
@@ -132,14 +144,14 @@ func WithRetainLimit(n int) Option {
 // death. An existing stream is updated to it where the server allows (a
 // server that refuses keeps the stream as it is, reported as EventError).
 // NATS only.
-func WithRetainReplicas(n int) Option {
-	return natsOption("WithRetainReplicas", func(c *natsConfig) { c.retainReplicas = n })
+func WithRetainReplicas(n int) NATSOption {
+	return natsOnly(func(c *natsConfig) { c.retainReplicas = n })
 }
 
 // WithName sets the connection name the NATS server shows (default
 // "goangel"). NATS only.
-func WithName(name string) Option {
-	return natsOption("WithName", func(c *natsConfig) { c.name = name })
+func WithName(name string) NATSOption {
+	return natsOnly(func(c *natsConfig) { c.name = name })
 }
 
 // WithNamespace puts every subject under namespace: topic "greeting" is
@@ -149,60 +161,60 @@ func WithName(name string) Option {
 // the same one. Default: no namespace (goangel's runner passes the app's
 // name, see --pubsub-namespace). Message.Topic is always the topic without
 // the namespace. NATS only.
-func WithNamespace(namespace string) Option {
-	return natsOption("WithNamespace", func(c *natsConfig) { c.namespace = namespace })
+func WithNamespace(namespace string) NATSOption {
+	return natsOnly(func(c *natsConfig) { c.namespace = namespace })
 }
 
 // WithToken authenticates with a token. NATS only; at most one of
 // WithToken, WithUserInfo, WithCredsFile, WithNKeyFile.
-func WithToken(token string) Option {
-	return natsOption("WithToken", func(c *natsConfig) { c.token = token })
+func WithToken(token string) NATSOption {
+	return natsOnly(func(c *natsConfig) { c.token = token })
 }
 
 // WithUserInfo authenticates with a user and password. NATS only.
-func WithUserInfo(user, password string) Option {
-	return natsOption("WithUserInfo", func(c *natsConfig) { c.user, c.password = user, password })
+func WithUserInfo(user, password string) NATSOption {
+	return natsOnly(func(c *natsConfig) { c.user, c.password = user, password })
 }
 
 // WithCredsFile authenticates with a JWT + nkey .creds file. NATS only.
-func WithCredsFile(path string) Option {
-	return natsOption("WithCredsFile", func(c *natsConfig) { c.credsFile = path })
+func WithCredsFile(path string) NATSOption {
+	return natsOnly(func(c *natsConfig) { c.credsFile = path })
 }
 
 // WithNKeyFile authenticates with an nkey seed file. NATS only.
-func WithNKeyFile(path string) Option {
-	return natsOption("WithNKeyFile", func(c *natsConfig) { c.nkeyFile = path })
+func WithNKeyFile(path string) NATSOption {
+	return natsOnly(func(c *natsConfig) { c.nkeyFile = path })
 }
 
 // WithCAFile verifies the server with the PEM roots in path and turns TLS
 // on. NATS only.
-func WithCAFile(path string) Option {
-	return natsOption("WithCAFile", func(c *natsConfig) { c.caFile = path })
+func WithCAFile(path string) NATSOption {
+	return natsOnly(func(c *natsConfig) { c.caFile = path })
 }
 
 // WithClientCert presents a client certificate, for servers that verify
 // clients (both files are required). NATS only.
-func WithClientCert(certFile, keyFile string) Option {
-	return natsOption("WithClientCert", func(c *natsConfig) { c.certFile, c.keyFile = certFile, keyFile })
+func WithClientCert(certFile, keyFile string) NATSOption {
+	return natsOnly(func(c *natsConfig) { c.certFile, c.keyFile = certFile, keyFile })
 }
 
 // WithTLSConfig uses a ready TLS configuration (cloned). NATS only.
-func WithTLSConfig(cfg *tls.Config) Option {
-	return natsOption("WithTLSConfig", func(c *natsConfig) { c.tlsConfig = cfg })
+func WithTLSConfig(cfg *tls.Config) NATSOption {
+	return natsOnly(func(c *natsConfig) { c.tlsConfig = cfg })
 }
 
 // WithConnectTimeout bounds the first connection (default 5s, and never
 // past the deadline of NewNATS's ctx). NATS only.
-func WithConnectTimeout(d time.Duration) Option {
-	return natsOption("WithConnectTimeout", func(c *natsConfig) { c.connectTimeout = d })
+func WithConnectTimeout(d time.Duration) NATSOption {
+	return natsOnly(func(c *natsConfig) { c.connectTimeout = d })
 }
 
 // WithReconnect sets the pause between reconnect attempts (default 2s)
 // and their number: 0 retries forever (a long-running server outlives NATS
 // restarts), n > 0 gives up after n attempts, n < 0 never reconnects. NATS
 // only.
-func WithReconnect(wait time.Duration, max int) Option {
-	return natsOption("WithReconnect", func(c *natsConfig) { c.reconnectWait, c.maxReconnects = wait, max })
+func WithReconnect(wait time.Duration, max int) NATSOption {
+	return natsOnly(func(c *natsConfig) { c.reconnectWait, c.maxReconnects = wait, max })
 }
 
 // WithPendingLimits bounds what waits in front of each subscription's
@@ -211,14 +223,14 @@ func WithReconnect(wait time.Duration, max int) Option {
 // room (beyond it messages are dropped, counted under their topics too);
 // for the others, nats.go's pending limits. Drops are counted in Dropped
 // and reported as EventSlowConsumer. NATS only.
-func WithPendingLimits(msgs, bytes int) Option {
-	return natsOption("WithPendingLimits", func(c *natsConfig) { c.pendingMsgs, c.pendingBytes = msgs, bytes })
+func WithPendingLimits(msgs, bytes int) NATSOption {
+	return natsOnly(func(c *natsConfig) { c.pendingMsgs, c.pendingBytes = msgs, bytes })
 }
 
 // WithNATSOptions applies nats.go options last, for anything else nats.go
 // offers. NATS only.
-func WithNATSOptions(opts ...nats.Option) Option {
-	return natsOption("WithNATSOptions", func(c *natsConfig) { c.options = append(c.options, opts...) })
+func WithNATSOptions(opts ...nats.Option) NATSOption {
+	return natsOnly(func(c *natsConfig) { c.options = append(c.options, opts...) })
 }
 
 // SubscribeOption configures one subscription.

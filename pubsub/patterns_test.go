@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/pubsub"
@@ -150,7 +151,7 @@ func TestRetainLimit(t *testing.T) {
 					t.Errorf("late subscriber got %d, want %d", v, want)
 				}
 			}
-			if st := stats(b); st.RetainRejected != 1 {
+			if st := b.Stats(); st.RetainRejected != 1 {
 				t.Errorf("stats %+v, want RetainRejected 1", st)
 			}
 		})
@@ -204,6 +205,51 @@ func TestRequestReply(t *testing.T) {
 			if _, err := req.Request(short, "time", "again?"); !errors.Is(err, context.Canceled) {
 				t.Errorf("unanswered request: %v, want context.Canceled", err)
 			}
+		})
+	}
+}
+
+// TestRequestOnlySelf: a request whose only matching subscriptions are
+// the requester's own (which never get its requests) fails with
+// ErrNoResponders on every backend, without waiting for ctx, whatever the
+// kind of subscription; another client's subscription answers again.
+func TestRequestOnlySelf(t *testing.T) {
+	for _, be := range allBackends() {
+		t.Run(be.name, func(t *testing.T) {
+			b := be.new(t)
+			// Far longer than an answer takes: the defect waited for it.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			req := register(t, b, "app/0#1")
+			for _, tc := range []struct {
+				name, pattern string
+				opts          []pubsub.SubscribeOption
+			}{
+				{"plain", "svc.time", nil},
+				{"include-self", "svc.time", []pubsub.SubscribeOption{pubsub.IncludeSelf()}},
+				{"wildcard", "svc.*", nil},
+				{"group", "svc.time", []pubsub.SubscribeOption{pubsub.InGroup("clocks")}},
+				{"block", "svc.time", []pubsub.SubscribeOption{pubsub.WithPolicy(pubsub.Block)}},
+			} {
+				own := subscribe(t, req, tc.pattern, tc.opts...)
+				if _, err := req.Request(ctx, "svc.time", "now?"); !errors.Is(err, pubsub.ErrNoResponders) {
+					t.Errorf("%s: request with only the requester's own subscription: %v, want ErrNoResponders", tc.name, err)
+				}
+				empty(t, own)
+				_ = own.Unsubscribe()
+			}
+
+			own := subscribe(t, req, "svc.time")
+			srv := subscribe(t, register(t, b, "app/1#1"), "svc.time")
+			go func() {
+				if m, ok := <-srv.C(); ok {
+					_ = m.Respond(ctx, "noon")
+				}
+			}()
+			if got, m, err := pubsub.RequestAs[string](ctx, req, "svc.time", "now?"); err != nil || got != "noon" || m.Sender != "app/1#1" {
+				t.Errorf("request with another client's subscription too: %q from %q (%v), want noon from app/1#1", got, m.Sender, err)
+			}
+			empty(t, own)
 		})
 	}
 }

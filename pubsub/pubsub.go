@@ -81,8 +81,11 @@ type Client interface {
 	// It is delivered like Publish (except-sender, queue groups, overflow
 	// policies, permissions: the client must be allowed to publish to
 	// topic) but never retained. It fails with ErrNoResponders when no
-	// subscription of another client took the request, and with ctx's
-	// error when ctx ends before an answer.
+	// subscription of another client took the request (at once, also when
+	// the only matching subscriptions are the requester's own: with NATS
+	// the broker then first asks the other brokers, over a second
+	// connection without echo, whether they listen), and with ctx's error
+	// when ctx ends before an answer.
 	Request(ctx context.Context, topic string, payload any) (Message, error)
 	// Subscribe receives every message published by other clients to a
 	// topic that matches pattern (exact, or with NATS wildcards "*" for one
@@ -110,7 +113,8 @@ type Subscription interface {
 	Dropped() uint64
 }
 
-// Broker registers clients. *Memory and *NATS implement it.
+// Broker registers clients and counts what they do: NewMemory returns
+// one, and NewNATS's *NATS is one.
 type Broker interface {
 	// Register creates the client for info. It fails with ErrInvalidID for
 	// an empty or malformed id, ErrDuplicateID when a live client already
@@ -122,6 +126,11 @@ type Broker interface {
 	// flushes what was published, for as long as ctx allows. It is
 	// idempotent.
 	Close(ctx context.Context) error
+	// Stats returns the broker-wide counters.
+	Stats() Stats
+	// TopicStats returns the counters of each pattern given to
+	// WithTopicStats, in the order given (nil without the option).
+	TopicStats() []TopicStats
 }
 
 // Errors, all matchable with errors.Is.

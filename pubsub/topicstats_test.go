@@ -67,7 +67,7 @@ func TestTopicStats(t *testing.T) {
 			if got := recvString(t, slow); got != "1" {
 				t.Fatalf("b got %q, want 1", got)
 			}
-			if st := stats(b); st.Dropped != 1 {
+			if st := b.Stats(); st.Dropped != 1 {
 				t.Errorf("Stats().Dropped = %d, want 1", st.Dropped)
 			}
 		})

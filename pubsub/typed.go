@@ -7,7 +7,7 @@ import (
 )
 
 // Codec turns payloads into bytes and back for backends that must encode
-// (NATS, or Memory with WithCodec).
+// (NATS, or NewMemory with WithCodec).
 type Codec interface {
 	Encode(v any) ([]byte, error)
 	Decode(data []byte, v any) error
@@ -22,7 +22,7 @@ func (JSON) Encode(v any) ([]byte, error) { return json.Marshal(v) }
 // Decode implements Codec.
 func (JSON) Decode(data []byte, v any) error { return json.Unmarshal(data, v) }
 
-// Raw is an encoded payload: what a NATS subscription (or a Memory broker
+// Raw is an encoded payload: what a NATS subscription (or an in-memory broker
 // with WithCodec) delivers as Message.Payload. Decode[T] decodes it with
 // Codec. Publishing a Raw sends Data as it is, without encoding it again.
 type Raw struct {

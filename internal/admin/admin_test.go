@@ -344,25 +344,6 @@ func TestStatusPage(t *testing.T) {
 	}
 }
 
-func TestFilterGoroutines(t *testing.T) {
-	profile := "goroutine profile: total 4\n" +
-		"2 @ 0x1 0x2\n# labels: {\"instance\":\"0\", \"life\":\"1\"}\n#\t0x1\tmain.a+0x1\ta.go:1\n\n" +
-		"1 @ 0x3\n# labels: {\"instance\":\"1\", \"life\":\"2\"}\n#\t0x3\tmain.b+0x1\tb.go:1\n\n" +
-		"1 @ 0x4\n#\t0x4\tmain.c+0x1\tc.go:1\n\n"
-	got := string(admin.FilterGoroutines([]byte(profile), `"instance":"1"`))
-	if !strings.HasPrefix(got, "goroutine profile:") || !strings.Contains(got, "main.b") || strings.Contains(got, "main.a") || strings.Contains(got, "main.c") {
-		t.Errorf("instance 1:\n%s", got)
-	}
-	got = string(admin.FilterGoroutines([]byte(profile), `"instance":"0"`, `"life":"2"`))
-	if strings.Contains(got, "main.") {
-		t.Errorf("instance 0 life 2 (none):\n%s", got)
-	}
-	got = string(admin.FilterGoroutines([]byte(profile), `"instance":"0"`, `"life":"1"`))
-	if !strings.Contains(got, "main.a") || strings.Contains(got, "main.b") {
-		t.Errorf("instance 0 life 1:\n%s", got)
-	}
-}
-
 func TestServeAndShutdown(t *testing.T) {
 	s := newServer(t, &fake{snap: serving()}, func(c *admin.Config) { c.SampleEvery = time.Millisecond })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

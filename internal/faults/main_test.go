@@ -3,6 +3,7 @@ package faults
 import (
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -21,7 +22,12 @@ func TestMain(m *testing.M) {
 		a.HangConfigure = os.Getenv("FAULTAPP_HANG_CONFIGURE") == "1"
 		a.HangHook = os.Getenv("FAULTAPP_HANG_HOOK") == "1"
 		configure := a.Configure
-		if b := os.Getenv("FAULTAPP_UPGRADE_BREAK"); b != "" && os.Getenv("TABLEFLIP_HAS_PARENT_7DIU3") != "" {
+		// A binary upgrade starts the new process from the old one, with
+		// the old one's environment: the new process finds its parent's
+		// pid in FAULTAPP_PID.
+		upgraded := os.Getenv("FAULTAPP_PID") == strconv.Itoa(os.Getppid())
+		_ = os.Setenv("FAULTAPP_PID", strconv.Itoa(os.Getpid()))
+		if b := os.Getenv("FAULTAPP_UPGRADE_BREAK"); b != "" && upgraded {
 			// The new process of a binary upgrade cannot start: its
 			// configure fails, or hangs until the old process kills it.
 			configure = func(*production.App) error {

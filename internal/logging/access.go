@@ -19,6 +19,16 @@ const (
 	RequestIDKey = "request_id"
 )
 
+// Recorder is a response writer that records the status and the body's
+// bytes of its answer, as chi's middleware.WrapResponseWriter does. The
+// runner's writer (one per request, shared by its middlewares) is one:
+// AccessLog uses a Recorder it is given instead of wrapping it again.
+type Recorder interface {
+	http.ResponseWriter
+	Status() int       // the final status sent; 0 until then
+	BytesWritten() int // bytes of body sent
+}
+
 // AccessLog returns a middleware logging one entry per request to l, at
 // info level: method, request URI (path and query as the client sent
 // them, like nginx's and Apache's default formats; the runner's
@@ -35,7 +45,10 @@ func AccessLog(l *logrus.Logger, base logrus.Fields) func(http.Handler) http.Han
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			ww, ok := w.(Recorder)
+			if !ok {
+				ww = middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			}
 			defer func() {
 				p := recover()
 				if l.IsLevelEnabled(logrus.InfoLevel) {
@@ -50,7 +63,7 @@ func AccessLog(l *logrus.Logger, base logrus.Fields) func(http.Handler) http.Han
 	}
 }
 
-func logRequest(e *logrus.Entry, r *http.Request, ww middleware.WrapResponseWriter, start time.Time, panicked bool) {
+func logRequest(e *logrus.Entry, r *http.Request, ww Recorder, start time.Time, panicked bool) {
 	status := ww.Status()
 	switch {
 	case panicked && status == 0:
