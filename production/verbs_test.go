@@ -277,7 +277,7 @@ func TestRecycleLogLine(t *testing.T) {
 func TestHungInstanceReplaced(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
-	configure := blockingAppEntered(release, entered)
+	configure := blockingApp(release, entered)
 	var ev eventLog
 	clock := newFakeClock()
 	h := startRunner(t, configure, []string{"-j", "2", "--hang-timeout", "1m", "--drain-timeout", "1h", "--shutdown-timeout", "1000h", "--max-abandoned", "5"},
@@ -326,7 +326,7 @@ func TestHungInstanceReplaced(t *testing.T) {
 func TestRecycledLifeAbandonsWithStack(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
-	configure := blockingAppEntered(release, entered)
+	configure := blockingApp(release, entered)
 	var ev eventLog
 	clock := newFakeClock()
 	h := startRunner(t, configure, []string{"-j", "1", "--max-requests", "1", "--drain-timeout", "1h", "--shutdown-timeout", "1000h", "--max-abandoned", "5"},
@@ -358,21 +358,14 @@ func TestRecycledLifeAbandonsWithStack(t *testing.T) {
 	}
 }
 
-// blockingApp serves hello and /block, whose handler blocks until release is
-// closed.
-func blockingApp(release chan struct{}) func(*production.App) error {
-	return blockingAppEntered(release, nil)
-}
-
-// blockingAppEntered is blockingApp whose /block handler, when entered is
-// not nil, sends on it once it runs.
-func blockingAppEntered(release chan struct{}, entered chan<- struct{}) func(*production.App) error {
+// blockingApp serves hello and /block, whose handler sends on entered once
+// it runs (the request is then watched since the clock's time), then blocks
+// until release is closed.
+func blockingApp(release chan struct{}, entered chan<- struct{}) func(*production.App) error {
 	return func(app *production.App) error {
 		hello(app)
 		app.Router.Get("/block", func(w http.ResponseWriter, r *http.Request) {
-			if entered != nil {
-				entered <- struct{}{}
-			}
+			entered <- struct{}{}
 			blockedHandler(release)
 		})
 		return nil
@@ -396,7 +389,7 @@ func TestMaxAbandonedExits(t *testing.T) {
 	defer close(release)
 	entered := make(chan struct{}, 1)
 	clock := newFakeClock()
-	h := startRunner(t, blockingAppEntered(release, entered), []string{"-j", "1", "--hang-timeout", "1m", "--drain-timeout", "1h", "--max-abandoned", "0"}, production.WithClock(clock))
+	h := startRunner(t, blockingApp(release, entered), []string{"-j", "1", "--hang-timeout", "1m", "--drain-timeout", "1h", "--max-abandoned", "0"}, production.WithClock(clock))
 	go getBlock(h.run.URL)
 	select {
 	case <-entered:
