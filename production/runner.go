@@ -137,6 +137,10 @@ type Stats struct {
 	Serving            int   // instances whose current life serves
 	Reloading          bool  // a rolling reload is under way
 	Abandoned          int64 // handlers left running past their life's drain deadline, still running
+	// Left counts the app.Go goroutine sets and OnShutdown hooks left
+	// running past their life's drain deadline that still run (Run's 124
+	// at the stop names them).
+	Left int
 	// ConsoleWriteErrors counts console log writes that failed (a closed
 	// pipe); the first one is reported on stderr.
 	ConsoleWriteErrors uint64
@@ -179,6 +183,7 @@ func (r *Runner) Stats() Stats {
 		s.Wanted = int(rs.wanted.Load())
 		s.Reloading = rs.reloading.Load()
 		s.Abandoned = rs.abandonedNow()
+		s.Left = len(rs.stillLeft())
 		s.ConsoleWriteErrors = rs.logs.ConsoleWriteErrors()
 		load = rs.load()
 	}

@@ -668,13 +668,17 @@ func TestScaleUpConfigureFails(t *testing.T) {
 // is left running.
 func TestLateGoroutineIsNotLeftAtStop(t *testing.T) {
 	returned := make(chan struct{}, 8)
+	finish := make(chan struct{}) // the app's own slow clean-up ends when the test says
+	var finishOnce sync.Once
+	release := func() { finishOnce.Do(func() { close(finish) }) }
+	t.Cleanup(release)
 	configure := func(app *production.App) error {
 		hello(app)
 		slow := app.Info().Life == 1 // the life the test replaces; the stop's is quick
 		app.Go(func(ctx context.Context) error {
 			<-ctx.Done()
 			if slow {
-				time.Sleep(300 * time.Millisecond) // the app's own slow clean-up
+				<-finish
 				returned <- struct{}{}
 			}
 			return nil
@@ -688,11 +692,17 @@ func TestLateGoroutineIsNotLeftAtStop(t *testing.T) {
 	waitFor(t, 20*time.Second, "the goroutine reported left at the drain deadline", func() bool {
 		return strings.Contains(h.run.Log(), "still running at the drain deadline; leaving them")
 	})
+	if n := h.run.Stats().Left; n != 1 {
+		t.Errorf("Stats.Left = %d while the late goroutine runs, want 1", n)
+	}
+	release()
 	select {
 	case <-returned:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the late goroutine never returned")
 	}
+	// It said so just before returning: wait until the runner saw it end.
+	waitFor(t, 10*time.Second, "Stats.Left back to 0", func() bool { return h.run.Stats().Left == 0 })
 	if err := h.stop(); err != nil {
 		t.Errorf("Run = %v, want a clean stop: the late goroutine had returned", err)
 	}
