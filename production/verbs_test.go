@@ -685,10 +685,12 @@ func TestLateGoroutineIsNotLeftAtStop(t *testing.T) {
 		})
 		return nil
 	}
-	h := startRunner(t, configure, []string{"-j", "1", "--drain-timeout", "100ms"})
+	clock := newFakeClock()
+	h := startRunner(t, configure, []string{"-j", "1", "--drain-timeout", "1m", "--shutdown-timeout", "1000h"}, production.WithClock(clock))
 	if err := h.run.Restart(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
+	advanceWhenArmed(t, clock, time.Minute, "life 1's drain deadline for its goroutines")
 	waitFor(t, 20*time.Second, "the goroutine reported left at the drain deadline", func() bool {
 		return strings.Contains(h.run.Log(), "still running at the drain deadline; leaving them")
 	})
@@ -703,7 +705,7 @@ func TestLateGoroutineIsNotLeftAtStop(t *testing.T) {
 	}
 	// It said so just before returning: wait until the runner saw it end.
 	waitFor(t, 10*time.Second, "Stats.Left back to 0", func() bool { return h.run.Stats().Left == 0 })
-	if err := h.stop(); err != nil {
+	if err := stopAdvancing(h, clock, time.Second); err != nil {
 		t.Errorf("Run = %v, want a clean stop: the late goroutine had returned", err)
 	}
 }
