@@ -18,7 +18,9 @@ import (
 //
 // With auto set, a timer of at most auto is no wait at all: AfterFunc moves
 // the time forward by its duration and fires it (and whatever falls due
-// meanwhile) at once; longer ones wait for advance.
+// meanwhile) at once; longer ones wait for advance. Keep auto below the
+// runner's ticker periods (the stop's idle sweep: 250ms; --hang-timeout/4),
+// or such a ticker fires without end while it runs.
 type fakeClock struct {
 	auto time.Duration
 

@@ -177,7 +177,7 @@ func TestRestartIntensity(t *testing.T) {
 			return nil
 		}
 		clock := newFakeClock()
-		clock.auto = time.Second // the backoffs cost nothing; the drain and stop deadlines wait
+		clock.auto = 200 * time.Millisecond // the backoffs cost nothing; the sweeps and deadlines wait
 		out, err := runToEnd(t, configure, []string{"-j", "2", "--max-restarts", "5", "--restart-window", "1m"}, production.WithClock(clock))
 		if got := production.ExitCode(err); got != production.ExitGaveUp || !errors.Is(err, production.ErrGaveUp) {
 			t.Fatalf("Run = %v (exit %d), want ErrGaveUp, exit %d\n%s", err, got, production.ExitGaveUp, out)
