@@ -66,7 +66,8 @@ func (r *Runner) AdminAddr() net.Addr {
 	return nil
 }
 
-// validateAdmin checks --admin-address and --admin-token (from Validate).
+// validateAdmin checks --metrics-buckets, --admin-socket, --admin-address
+// and --admin-token (from Validate).
 func (c *Config) validateAdmin() error {
 	for i, b := range c.MetricsBuckets {
 		if b <= 0 || (i > 0 && b <= c.MetricsBuckets[i-1]) {
@@ -84,6 +85,12 @@ func (c *Config) validateAdmin() error {
 		}
 		return nil
 	}
+	return c.validateAdminAddress()
+}
+
+// validateAdminAddress checks --admin-address: HOST:PORT, and a token
+// unless it listens on loopback only.
+func (c *Config) validateAdminAddress() error {
 	host, port, err := net.SplitHostPort(c.AdminAddress)
 	if err != nil {
 		return fmt.Errorf("--admin-address %q: want HOST:PORT, e.g. 127.0.0.1:9090: %w", c.AdminAddress, err)
@@ -156,28 +163,9 @@ func (rs *runState) startAdmin() error {
 	for n := range cfg.Concurrency {
 		a.m.zeroInstance(strconv.Itoa(n))
 	}
-	var lns []net.Listener
-	if cfg.AdminAddress != "" {
-		ln, err := rs.listenAdmin(func() (net.Listener, error) { // listen_systemd.go: passed on by binary upgrades
-			var lc net.ListenConfig
-			return lc.Listen(rs.baseCtx, tcpNetwork(cfg.AdminAddress), cfg.AdminAddress)
-		})
-		if err != nil {
-			return fmt.Errorf("cannot listen on --admin-address %s: %w", cfg.AdminAddress, err)
-		}
-		a.ln = ln
-		lns = append(lns, ln)
-	}
-	if cfg.AdminSocket != "" {
-		ln, err := listenAdminSocket(rs.baseCtx, rs.r.adminSocketPath(cfg.AdminSocket), cfg.adminSocketMode(), child)
-		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
-			return err
-		}
-		a.sock = ln
-		lns = append(lns, ln)
+	lns, err := a.listen(child)
+	if err != nil {
+		return err
 	}
 	rs.r.onEvent(a.onEvent)
 	rs.logs.AddHook(logLineCounter{a.m.logLines, a.m.slowConsumers})
@@ -193,8 +181,46 @@ func (rs *runState) startAdmin() error {
 		Now:      rs.clock.Now, // uptimes against Started, read on the same clock
 		ErrorLog: errLog,
 	})
-	a.served = make(chan struct{})
 	rs.r.admin.Store(a)
+	a.serve(lns)
+	return nil
+}
+
+// listen binds --admin-address (or takes it from the old process of a
+// binary upgrade) and --admin-socket.
+func (a *adminState) listen(child bool) ([]net.Listener, error) {
+	rs, cfg := a.rs, a.rs.cfg
+	var lns []net.Listener
+	if cfg.AdminAddress != "" {
+		ln, err := rs.listenAdmin(func() (net.Listener, error) { // listen_systemd.go: passed on by binary upgrades
+			var lc net.ListenConfig
+			return lc.Listen(rs.baseCtx, tcpNetwork(cfg.AdminAddress), cfg.AdminAddress)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cannot listen on --admin-address %s: %w", cfg.AdminAddress, err)
+		}
+		a.ln = ln
+		lns = append(lns, ln)
+	}
+	if cfg.AdminSocket != "" {
+		ln, err := listenAdminSocket(rs.baseCtx, rs.r.adminSocketPath(cfg.AdminSocket), cfg.adminSocketMode(), child)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, err
+		}
+		a.sock = ln
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+// serve serves the admin listeners until stopAdmin; a.served is closed
+// once every one has returned.
+func (a *adminState) serve(lns []net.Listener) {
+	rs := a.rs
+	a.served = make(chan struct{})
 	var wg sync.WaitGroup
 	for _, ln := range lns {
 		wg.Go(func() {
@@ -212,7 +238,6 @@ func (rs *runState) startAdmin() error {
 		wg.Wait()
 		close(a.served)
 	}()
-	return nil
 }
 
 // stopAdmin stops the admin listener (deferred by run, so it answers until
@@ -233,12 +258,20 @@ func (rs *runState) stopAdmin() {
 // onEvent moves the metrics (see docs/ADMIN.md for the table of events and
 // metrics).
 func (a *adminState) onEvent(ev Event) {
-	m, inst := a.m, strconv.Itoa(ev.Instance)
-	if ev.Instance >= 0 {
-		// An instance's series exist at 0 before its first event counts
-		// (a no-op once they do).
-		m.zeroInstance(inst)
+	if ev.Instance < 0 {
+		a.onRunnerEvent(ev)
+		return
 	}
+	inst := strconv.Itoa(ev.Instance)
+	// An instance's series exist at 0 before its first event counts (a
+	// no-op once they do).
+	a.m.zeroInstance(inst)
+	a.onInstanceEvent(ev, inst)
+}
+
+// onInstanceEvent moves the metrics of one instance.
+func (a *adminState) onInstanceEvent(ev Event, inst string) {
+	m := a.m
 	switch ev.Kind {
 	case EventStarted:
 		m.lives.WithLabelValues(inst).Inc()
@@ -257,21 +290,34 @@ func (a *adminState) onEvent(ev Event) {
 		m.backoff.WithLabelValues(inst).Set(0)
 	case EventStopped:
 		m.drained.WithLabelValues(inst).Inc()
+	case EventRecycled:
+		m.recycles.WithLabelValues(inst).Inc()
+	case EventHung:
+		m.hung.WithLabelValues(inst).Inc()
+	case EventAbandoned:
+		m.abandoned.WithLabelValues(inst).Add(float64(max(ev.Count, 1)))
+	default:
+		a.onRunnerEvent(ev)
+	}
+}
+
+// onRunnerEvent moves the metrics of the runner as a whole.
+func (a *adminState) onRunnerEvent(ev Event) {
+	m := a.m
+	switch ev.Kind {
 	case EventAcceptError:
 		m.acceptErrors.Inc()
 	case EventReloadStarted:
 		m.reloading.Set(1)
 	case EventReloadFinished, EventReloadAborted:
+		outcome := "aborted"
 		if ev.Kind == EventReloadFinished {
+			outcome = "finished"
 			a.mu.Lock()
 			a.lastReload = ev.Time
 			a.mu.Unlock()
 		}
 		m.reloading.Set(0)
-		outcome := "finished"
-		if ev.Kind == EventReloadAborted {
-			outcome = "aborted"
-		}
 		m.reloads.WithLabelValues(outcome).Inc()
 	case EventScaled:
 		m.scales.Inc()
@@ -280,14 +326,8 @@ func (a *adminState) onEvent(ev Event) {
 		for n := range ev.Count {
 			m.zeroInstance(strconv.Itoa(n))
 		}
-	case EventRecycled:
-		m.recycles.WithLabelValues(inst).Inc()
-	case EventHung:
-		m.hung.WithLabelValues(inst).Inc()
-	case EventAbandoned:
-		m.abandoned.WithLabelValues(inst).Add(float64(max(ev.Count, 1)))
 	case EventCrashLoop:
-		m.crashLoops.WithLabelValues(inst).Inc()
+		m.crashLoops.WithLabelValues(strconv.Itoa(ev.Instance)).Inc()
 	}
 }
 

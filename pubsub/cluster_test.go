@@ -173,6 +173,25 @@ func (c *cluster) waitJetStream() {
 		_, err := js.AccountInfo(ctx)
 		return err == nil
 	})
+	// A meta leader answers before every node has joined: a stream asked
+	// for then finds too few peers (and auto replicas step down). Wait
+	// until the leader knows every other node as current.
+	testutil.WaitFor(c.t, 20*time.Second, fmt.Sprintf("every one of the %d JetStream nodes current", len(c.nodes)), func() bool {
+		for _, nd := range c.nodes {
+			info, err := nd.s.Jsz(nil)
+			if err != nil || info.Meta == nil || info.Meta.Leader != nd.name {
+				continue
+			}
+			current := 0
+			for _, p := range info.Meta.Replicas {
+				if p.Current && !p.Offline {
+					current++
+				}
+			}
+			return current == len(c.nodes)-1
+		}
+		return false
+	})
 }
 
 // Leader is the name of the node leading stream.
