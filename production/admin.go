@@ -168,7 +168,7 @@ func (rs *runState) startAdmin() error {
 		return err
 	}
 	rs.r.onEvent(a.onEvent)
-	rs.logs.AddHook(logLineCounter{a.m.logLines, a.m.slowConsumers})
+	rs.logs.AddHook(logLineCounter{a.m.logLines})
 	errLog := log.New(logWriter{rs.entry.WithField("listener", "admin")}, "", 0)
 	a.srv = admin.New(admin.Config{
 		App:      rs.r.name,
@@ -458,7 +458,6 @@ func (m *runMetrics) zeroRunner() {
 	for _, l := range logrus.AllLevels {
 		m.logLines.WithLabelValues(l.String())
 	}
-	m.slowConsumers.WithLabelValues()
 }
 
 // answers returns instance inst's 5xx answers and its cumulative
@@ -483,7 +482,7 @@ func (m *runMetrics) answers(inst string) (errors uint64, h admin.Histogram) {
 // runMetrics are the runner's own metrics (names: docs/ADMIN.md).
 type runMetrics struct {
 	lives, respawns, giveUps, drained, recycles, hung, abandoned, crashLoops *prometheus.CounterVec
-	crashes, reloads, requests, connsAccepted, logLines, slowConsumers       *prometheus.CounterVec
+	crashes, reloads, requests, connsAccepted, logLines                      *prometheus.CounterVec
 	backoff                                                                  *prometheus.GaugeVec
 	duration                                                                 *prometheus.HistogramVec
 	acceptErrors, scales                                                     prometheus.Counter
@@ -534,7 +533,6 @@ func newRunMetrics(cfg *Config) *runMetrics {
 		requests:      counter("http_requests_total", "HTTP requests answered, by status class (1xx … 5xx).", instLabel, "code"),
 		connsAccepted: counter("http_connections_accepted_total", "Connections handed to the instance by the shared listener.", instLabel),
 		logLines:      counter("log_lines_total", "Log lines written by the runner's logger, by level.", "level"),
-		slowConsumers: counter("pubsub_slow_consumer_episodes_total", "Times a pub/sub subscription's queue became full (once per episode)."),
 		backoff: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "goangel_restart_backoff", Help: "1 while the instance waits for its restart backoff.",
 		}, []string{instLabel}),
@@ -551,7 +549,7 @@ func (a *adminState) register() error {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.lives, m.crashes, m.respawns, m.giveUps, m.drained, m.recycles, m.hung, m.abandoned, m.crashLoops,
-		m.reloads, m.requests, m.connsAccepted, m.logLines, m.slowConsumers, m.backoff, m.duration, m.acceptErrors, m.scales, m.reloading,
+		m.reloads, m.requests, m.connsAccepted, m.logLines, m.backoff, m.duration, m.acceptErrors, m.scales, m.reloading,
 		runnerCollector{a}, infoCollector{a},
 	}
 	if b, ok := a.rs.broker.(interface{ Stats() pubsub.Stats }); ok {
@@ -565,6 +563,7 @@ func (a *adminState) register() error {
 			stat("dropped_total", "Messages dropped by subscription overflow policies.", func(s pubsub.Stats) uint64 { return s.Dropped }),
 			stat("retain_rejected_total", "Retained publishes delivered but not retained.", func(s pubsub.Stats) uint64 { return s.RetainRejected }),
 			stat("retain_load_failed_total", "Subscriptions that started without their retained messages (NATS: the stream did not answer); they get them when it does.", func(s pubsub.Stats) uint64 { return s.RetainLoadFailed }),
+			stat("slow_consumer_episodes_total", "Times a pub/sub subscription's queue became full (once per episode).", func(s pubsub.Stats) uint64 { return s.SlowConsumers }),
 		)
 	}
 	if b, ok := a.rs.broker.(interface{ TopicStats() []pubsub.TopicStats }); ok {
@@ -643,18 +642,12 @@ func (c runnerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// logLineCounter counts the lines of the runner's logger by level, and the
-// pub/sub slow-consumer episodes: the broker reports each one once, as a log
-// line with the field event=slow-consumer (the runner's broker has the
-// runner's logger; it has no event hook the runner could add to).
-type logLineCounter struct{ lines, slow *prometheus.CounterVec }
+// logLineCounter counts the lines of the runner's logger by level.
+type logLineCounter struct{ lines *prometheus.CounterVec }
 
 func (logLineCounter) Levels() []logrus.Level { return logrus.AllLevels }
 
 func (h logLineCounter) Fire(e *logrus.Entry) error {
 	h.lines.WithLabelValues(e.Level.String()).Inc()
-	if ev, ok := e.Data["event"]; ok && ev == pubsub.EventSlowConsumer.String() {
-		h.slow.WithLabelValues().Inc()
-	}
 	return nil
 }

@@ -168,11 +168,15 @@ func TestAllFeaturesOn(t *testing.T) {
 	// clients that offer it. (Each transport gets its own tls.Config: the
 	// HTTP/2 transport adds "h2" to the one it is given.)
 	var mine atomic.Int64
-	h2 := &http.Transport{TLSClientConfig: tlsConfig.Clone(), ForceAttemptHTTP2: true, DisableKeepAlives: true}
-	defer h2.CloseIdleConnections()
+	// A transport per request, so that each lands on the next instance:
+	// HTTP/2 with DisableKeepAlives (a single-use client connection) once
+	// failed a first request with "http2: client conn could not be
+	// established", a client-side path no other client here takes.
 	var lastLife atomic.Value // X-Life of the last answer to get
 	get := func(path string) (int, string, string, string) {
 		t.Helper()
+		h2 := &http.Transport{TLSClientConfig: tlsConfig.Clone(), ForceAttemptHTTP2: true}
+		defer h2.CloseIdleConnections()
 		resp, err := (&http.Client{Transport: h2, Timeout: 10 * time.Second}).Get(appURL + path)
 		if err != nil {
 			t.Fatalf("GET %s: %v", path, err)

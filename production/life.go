@@ -27,7 +27,7 @@ import (
 // container, pub/sub client and http.Server on a view of the shared listener.
 type life struct {
 	rs      *runState
-	in      *instance
+	counts  *instanceCounts // its instance's, over all its lives
 	info    InstanceInfo
 	started time.Time
 	log     *logrus.Entry
@@ -89,21 +89,17 @@ type life struct {
 	drainHooks []func(context.Context)
 }
 
-// startLife builds and starts life number n of the instance: configure, then
-// the server. On error everything it built is released again (the life emits
-// ended and stopped). Canceling ctx (the runner stops) during configure
-// cancels the App's context.
-func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
-	rs := in.rs
+// newLife makes life number n of instance num; start starts it.
+func newLife(rs *runState, num, n int, counts *instanceCounts) *life {
 	l := &life{
-		rs: rs,
-		in: in,
+		rs:     rs,
+		counts: counts,
 		info: InstanceInfo{
 			App:         rs.r.name,
-			Number:      in.num,
+			Number:      num,
 			Life:        n,
 			Concurrency: int(rs.wanted.Load()),
-			ID:          pubsub.InstanceID(rs.r.name, in.num, n),
+			ID:          pubsub.InstanceID(rs.r.name, num, n),
 		},
 		started:   rs.clock.Now(),
 		changed:   make(chan struct{}, 1),
@@ -111,27 +107,31 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 		recycle:   make(chan struct{}, 1),
 		recycleAt: recycleAt(rs.cfg),
 	}
-	if in.cur.Load() == nil {
-		in.state.Store(InstanceStarting)
-	}
-	l.log = logging.Instance(rs.logs.Logger, rs.r.name, in.num, n)
+	l.log = logging.Instance(rs.logs.Logger, rs.r.name, num, n)
 	l.labels = lifeLabels(l.info)
 	// The view exists before anything of the life runs, so that end (from
 	// any of the life's goroutines) can take it out of the rotation.
 	l.view = rs.acc.view()
 	l.ctx, l.cancel = context.WithCancelCause(rs.baseCtx)
-	l.container = rs.root.ChildNamed(fmt.Sprintf("instance #%d life %d", in.num, n))
+	l.container = rs.root.ChildNamed(fmt.Sprintf("instance #%d life %d", num, n))
+	return l
+}
+
+// start builds the life (its container, pub/sub client and configure's
+// App) and starts its server. On error the life has ended with the crash
+// (CauseNone when the runner's stop cut configure short) and must be
+// released. Canceling ctx (the runner stops) during configure cancels the
+// App's context.
+func (l *life) start(ctx context.Context) error {
+	rs := l.rs
 	rs.track(l, "starting")
-	fail := func(err error) (*life, error) {
+	fail := func(err error) error {
 		cause := CauseConfigure
 		if ctxDone(ctx) {
 			cause = CauseNone // cut short by the runner's stop: not a crash
 		}
 		l.crash(cause, err)
-		in.noteCrash(l)
-		l.emitEnded()
-		l.release(rs.clock.Now().Add(rs.cfg.DrainTimeout))
-		return nil, err
+		return err
 	}
 	if err := container.Provide(l.container, l.info); err != nil {
 		return fail(fmt.Errorf("instance container: %w", err))
@@ -161,9 +161,15 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 	if served == nil {
 		return fail(errors.New("configure: App.Router set to nil: leave it, or give it a *chi.Mux"))
 	}
+	l.startServer(served)
+	return nil
+}
 
+// startServer serves h on the life's view of the shared listener.
+func (l *life) startServer(h http.Handler) {
+	rs := l.rs
 	l.srv = &http.Server{
-		Handler:           l.handler(served),
+		Handler:           l.handler(h),
 		ReadHeaderTimeout: rs.cfg.ReadHeaderTimeout,
 		IdleTimeout:       rs.cfg.IdleTimeout,
 		Protocols:         rs.protocols(), // tls.go: h2 over TLS, or h2c
@@ -185,14 +191,6 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 	}
 	l.serveDone = make(chan struct{})
 	go l.serve()
-	in.cur.Store(l)
-	in.life.Store(int64(n))
-	in.started.Store(l.started.UnixNano())
-	in.state.Store(InstanceServing)
-	rs.track(l, "serving")
-	l.log.Infof("Instance #%d listening at %s://%s", in.num, rs.scheme, rs.addr)
-	rs.emit(Event{Kind: EventStarted, Instance: in.num, Life: n})
-	return l, nil
 }
 
 // emitEnded emits EventEnded once per life.
@@ -285,8 +283,8 @@ func (l *life) handler(router http.Handler) http.Handler {
 		h = bodyTimeout(d)(h)
 	}
 	h = l.metrics(h) // mw_metrics.go
-	in := l.in
-	h = recoverer(l.log, func() { in.panics.Add(1) })(h)
+	counts := l.counts
+	h = recoverer(l.log, func() { counts.panics.Add(1) })(h)
 	return l.accounting(h) // mw_draining.go
 }
 

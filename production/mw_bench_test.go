@@ -26,7 +26,7 @@ func BenchmarkMiddlewares(b *testing.B) {
 	acct := func(hang time.Duration) http.Handler {
 		l := &life{
 			rs:     &runState{cfg: &Config{HangTimeout: hang}, clock: SystemClock()},
-			in:     &instance{},
+			counts: &instanceCounts{},
 			labels: lifeLabels(InstanceInfo{}),
 		}
 		return l.accounting(ok)
@@ -92,7 +92,7 @@ func benchLife(b *testing.B, all bool) *life {
 	c := container.NewNamed("life")
 	b.Cleanup(func() { c.Close() })
 	info := InstanceInfo{App: "bench", Number: 0, Life: 1, ID: "bench-0-1"}
-	return &life{rs: rs, in: &instance{}, info: info, log: quietLog(), container: c,
+	return &life{rs: rs, counts: &instanceCounts{}, info: info, log: quietLog(), container: c,
 		changed: make(chan struct{}, 1), recycle: make(chan struct{}, 1), labels: lifeLabels(info)}
 }
 

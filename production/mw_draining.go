@@ -17,7 +17,7 @@ import (
 func (l *life) accounting(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pprof.SetGoroutineLabels(l.labels) // the one label scheme: internal/goroutines
-		l.in.requests.Add(1)
+		l.counts.requests.Add(1)
 		if n := l.requests.Add(1); n == l.recycleAt {
 			l.wantRecycle()
 		}

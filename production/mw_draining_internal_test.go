@@ -12,7 +12,7 @@ import (
 func TestAccounting(t *testing.T) {
 	l := &life{
 		rs:        &runState{cfg: &Config{}},
-		in:        &instance{},
+		counts:    &instanceCounts{},
 		changed:   make(chan struct{}, 1),
 		recycle:   make(chan struct{}, 1),
 		recycleAt: 2,
@@ -50,7 +50,7 @@ func TestAccounting(t *testing.T) {
 	if rec := get(); rec.Header().Get("Connection") != "close" {
 		t.Errorf("a draining life answered Connection: %q, want close", rec.Header().Get("Connection"))
 	}
-	if n, m := l.in.requests.Load(), l.requests.Load(); n != 3 || m != 3 {
+	if n, m := l.counts.requests.Load(), l.requests.Load(); n != 3 || m != 3 {
 		t.Errorf("requests counted: instance %d, life %d, want 3 and 3", n, m)
 	}
 }

@@ -178,7 +178,7 @@ func (r *Runner) Stats() Stats {
 		s.AcceptErrors = acc.errors.Load()
 		s.ConnectionsYielded = acc.evicted.Load()
 	}
-	var load map[*instance][2]int64
+	var load map[*instanceCounts][2]int64
 	if rs := r.rs.Load(); rs != nil {
 		s.Wanted = int(rs.wanted.Load())
 		s.Reloading = rs.reloading.Load()
@@ -205,7 +205,7 @@ func (r *Runner) Stats() Stats {
 		if ns := in.started.Load(); ns != 0 {
 			is.Started = time.Unix(0, ns)
 		}
-		is.InFlight, is.Connections = load[in][0], load[in][1]
+		is.InFlight, is.Connections = load[&in.instanceCounts][0], load[&in.instanceCounts][1]
 		if c := in.lastCrash.Load(); c != nil {
 			is.LastCrash, is.LastCrashStack, is.LastCrashTime = c.err.Error(), stackOf(c.err), c.at
 		}
@@ -219,14 +219,14 @@ func (r *Runner) Stats() Stats {
 
 // load returns the requests in flight and the open connections of each
 // instance, over its lives not yet released (one still draining included).
-func (rs *runState) load() map[*instance][2]int64 {
-	m := map[*instance][2]int64{}
+func (rs *runState) load() map[*instanceCounts][2]int64 {
+	m := map[*instanceCounts][2]int64{}
 	rs.active.Range(func(k, _ any) bool {
 		l := k.(*life)
-		x := m[l.in]
+		x := m[l.counts]
 		x[0] += l.handlers.Load()
 		x[1] += l.conns.Load()
-		m[l.in] = x
+		m[l.counts] = x
 		return true
 	})
 	return m

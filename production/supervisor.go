@@ -123,10 +123,16 @@ type instance struct {
 	started   atomic.Int64 // the current life's start, unix nanoseconds
 	cur       atomic.Pointer[life]
 	lastCrash atomic.Pointer[crashInfo]
-	requests  atomic.Uint64
-	panics    atomic.Uint64
-	crashes   atomic.Uint64
-	restarts  atomic.Uint64
+	instanceCounts
+	crashes  atomic.Uint64
+	restarts atomic.Uint64
+}
+
+// instanceCounts is what an instance's lives count, over all of them: a
+// life gets a pointer to it and knows nothing else of its instance.
+type instanceCounts struct {
+	requests atomic.Uint64
+	panics   atomic.Uint64
 }
 
 // crashInfo is the last crash of an instance; its strings are made when
@@ -300,6 +306,32 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) (res in
 			recyclePending = false
 		}
 	}
+}
+
+// startLife starts life number n of the instance (life.go builds and
+// configures it) and makes it the instance's current life. A life that
+// fails to start is counted as a crash, ended and released; the error
+// says why.
+func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
+	rs := in.rs
+	if in.cur.Load() == nil {
+		in.state.Store(InstanceStarting)
+	}
+	l := newLife(rs, in.num, n, &in.instanceCounts)
+	if err := l.start(ctx); err != nil {
+		in.noteCrash(l)
+		l.emitEnded()
+		l.release(rs.clock.Now().Add(rs.cfg.DrainTimeout))
+		return nil, err
+	}
+	in.cur.Store(l)
+	in.life.Store(int64(n))
+	in.started.Store(l.started.UnixNano())
+	in.state.Store(InstanceServing)
+	rs.track(l, "serving")
+	l.log.Infof("Instance #%d listening at %s://%s", in.num, rs.scheme, rs.addr)
+	rs.emit(Event{Kind: EventStarted, Instance: in.num, Life: n})
+	return l, nil
 }
 
 // surge is the one replace transition: start life n, and once it serves,

@@ -130,6 +130,7 @@ func (b *memBroker) Stats() Stats {
 		Dropped:        b.dropped.Load(),
 		Retained:       retained,
 		RetainRejected: b.retainRejected.Load(),
+		SlowConsumers:  b.cfg.slowEpisodes.Load(),
 	}
 }
 

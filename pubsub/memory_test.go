@@ -113,6 +113,10 @@ func TestOverflowPolicies(t *testing.T) {
 			if s.Dropped() != 5 {
 				t.Errorf("dropped %d, want 5", s.Dropped())
 			}
+			// Stats counts the episodes the events reported, not the drops.
+			if n := b.Stats().SlowConsumers; n != 2 {
+				t.Errorf("Stats().SlowConsumers = %d, want 2 (the episodes reported)", n)
+			}
 		})
 	}
 }

@@ -321,7 +321,7 @@ func (b *NATS) Stats() Stats {
 		dropped += e.natsDropped()
 	}
 	b.mu.Unlock()
-	return Stats{Published: b.published.Load(), Delivered: b.delivered.Load(), Dropped: dropped, RetainRejected: b.retainRejected.Load(), RetainLoadFailed: b.loadFailed.Load()}
+	return Stats{Published: b.published.Load(), Delivered: b.delivered.Load(), Dropped: dropped, RetainRejected: b.retainRejected.Load(), RetainLoadFailed: b.loadFailed.Load(), SlowConsumers: b.cfg.slowEpisodes.Load()}
 }
 
 func (b *NATS) asyncError(_ *nats.Conn, ns *nats.Subscription, err error) {

@@ -3,6 +3,7 @@ package pubsub
 import (
 	"crypto/tls"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -38,6 +39,8 @@ type config struct {
 	codec       Codec
 	retainLimit int
 	topicStats  []string // WithTopicStats' patterns
+	// slowEpisodes counts the EventSlowConsumer reports (Stats.SlowConsumers).
+	slowEpisodes *atomic.Uint64
 
 	conn natsConfig // the NATS-only options
 }
@@ -65,7 +68,7 @@ type natsConfig struct {
 }
 
 func newConfig(opts []Option) config {
-	c := config{retainLimit: DefaultRetainLimit}
+	c := config{retainLimit: DefaultRetainLimit, slowEpisodes: new(atomic.Uint64)}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -73,7 +76,7 @@ func newConfig(opts []Option) config {
 }
 
 func newNATSConfig(opts []NATSOption) config {
-	c := config{retainLimit: DefaultRetainLimit}
+	c := config{retainLimit: DefaultRetainLimit, slowEpisodes: new(atomic.Uint64)}
 	for _, o := range opts {
 		o.applyNATS(&c)
 	}

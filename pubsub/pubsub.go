@@ -215,6 +215,9 @@ type Stats struct {
 	// the retained ones when the stream answered again (see
 	// EventRetainRestored).
 	RetainLoadFailed uint64
+	// SlowConsumers counts slow-consumer episodes (EventSlowConsumer): a
+	// subscription's queue became full, once per episode.
+	SlowConsumers uint64
 }
 
 // EventKind names an Event.
@@ -271,6 +274,9 @@ type Event struct {
 }
 
 func (c *config) emit(ev Event) {
+	if ev.Kind == EventSlowConsumer && c.slowEpisodes != nil {
+		c.slowEpisodes.Add(1)
+	}
 	if c.hook != nil {
 		c.hook(ev)
 	}
