@@ -87,7 +87,7 @@ func benchLife(b *testing.B, all bool) *life {
 		logs.Access = logs.Logger
 	}
 	r := &Runner{}
-	rs := &runState{r: r, cfg: cfg, logs: logs}
+	rs := &runState{r: r, cfg: cfg, logs: logs, clock: SystemClock()}
 	r.admin.Store(&adminState{rs: rs, m: newRunMetrics(cfg)})
 	c := container.NewNamed("life")
 	b.Cleanup(func() { c.Close() })
