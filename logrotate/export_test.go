@@ -17,3 +17,12 @@ func WhileCurrent(w *Writer, f func(name string)) {
 	defer w.f.mu.Unlock()
 	f(w.f.name)
 }
+
+// AfterBulkCopy makes every later re-creation of w's log call f between the
+// copy of the deleted file's bulk and that of its tail, without the log's
+// lock (f may rotate, or delete the re-created file).
+func AfterBulkCopy(w *Writer, f func()) {
+	w.f.checkMu.Lock()
+	defer w.f.checkMu.Unlock()
+	w.f.afterBulkCopy = f
+}

@@ -190,3 +190,57 @@ func TestDeletedCurrentFileSalvagedAtClose(t *testing.T) {
 		t.Errorf("lines on disk after Close: %v", got)
 	}
 }
+
+// A current file deleted from outside is re-created by the check, which
+// copies the deleted file's lines into the new one, the bulk without the
+// lock. If the new file is deleted too meanwhile (it had the current name)
+// and a rotation switches away before the copy ends, nothing would read it
+// back: its lines go to the current file. Before, they were lost with it
+// (34 lines in one run of TestPropertyEveryAcceptedLineFoundOnce under load).
+func TestSalvageIntoAFileDeletedBeforeARotation(t *testing.T) {
+	dir := t.TempDir()
+	w, err := logrotate.Open(logrotate.Config{Path: filepath.Join(dir, "app.log"), CheckEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var before []string
+	for i := range 20 {
+		before = append(before, fmt.Sprintf("before the deletion %02d", i))
+		fmt.Fprintln(w, before[i])
+	}
+	var hooked bool
+	logrotate.AfterBulkCopy(w, func() {
+		if hooked {
+			return
+		}
+		hooked = true
+		// The re-created file has the current name: delete it, then
+		// rotate away from the deleted original.
+		if err := os.Remove(w.CurrentFileName()); err != nil {
+			t.Error(err)
+		}
+		if err := w.Rotate(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := os.Remove(w.CurrentFileName()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if !hooked {
+		t.Fatal("the check did not re-create the deleted file")
+	}
+	fmt.Fprintln(w, "after the rotation")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := lines(t, dir)
+	for _, l := range append(before, "after the rotation") {
+		if got[l] != 1 {
+			t.Errorf("%q found %d times", l, got[l])
+		}
+	}
+}

@@ -84,6 +84,9 @@ func (l *sharedLog) recreate(old *os.File, name string) error {
 	l.mu.Unlock()
 
 	copied, _ := io.Copy(fh, io.NewSectionReader(old, 0, 1<<62))
+	if l.afterBulkCopy != nil {
+		l.afterBulkCopy() // tests: the world moves while the bulk is copied
+	}
 
 	l.mu.Lock()
 	if l.out == old && !l.closed {
@@ -102,6 +105,14 @@ func (l *sharedLog) recreate(old *os.File, name string) error {
 	l.salvaged.Add(copied + n)
 	l.recreated.Add(1)
 	l.salvaging, l.salvageTo = nil, ""
+	if unlinked(fh) && l.out != nil && !l.closed {
+		// fh was deleted from outside too while the bulk was copied into
+		// it (it had the current name then), and it is no longer current:
+		// nothing would read it back. Its lines go to the current file.
+		m, _ := io.Copy(l.out, io.NewSectionReader(fh, 0, 1<<62))
+		l.size.Add(m)
+		l.salvaged.Add(m)
+	}
 	l.mu.Unlock()
 	return errors.Join(old.Close(), fh.Close())
 }

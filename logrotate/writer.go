@@ -76,6 +76,9 @@ type sharedLog struct {
 	checkMu   sync.Mutex        // one Check at a time
 	checkFail atomic.Bool       // checks are failing (reported once until one succeeds)
 	onRemove  func(path string) // tests: called before clean-up removes path
+	// afterBulkCopy, set by tests, runs in a re-creation between the copy
+	// of a deleted file's bulk (without the lock) and its tail (under it).
+	afterBulkCopy func()
 
 	size      atomic.Int64
 	due       atomic.Bool // the period has ended: the next write rotates
