@@ -137,7 +137,7 @@ func tcpNetwork(address string) string {
 // and the logger, binds the admin listener and serves it.
 func (rs *runState) startAdmin() error {
 	a := &adminState{rs: rs, reg: prometheus.NewRegistry(), red: newRedactor(rs.cfg.secrets()),
-		build: buildInfo(), startedAt: time.Now()}
+		build: buildInfo(), startedAt: rs.clock.Now()}
 	d := rs.r.sys.Load()
 	child := d != nil && d.child
 	a.generation = upgradeGeneration(child)
@@ -178,6 +178,7 @@ func (rs *runState) startAdmin() error {
 		Pprof:    cfg.Pprof,
 		Cmdline:  func() []string { return a.red.redactArgs(os.Args) },
 		Hosts:    cfg.AdminHosts,
+		Now:      rs.clock.Now, // uptimes against Started, read on the same clock
 		ErrorLog: errLog,
 	})
 	rs.r.admin.Store(a)
@@ -246,7 +247,7 @@ func (rs *runState) stopAdmin() {
 	if a == nil || a.srv == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), rs.cfg.DrainTimeout)
+	ctx, cancel := withDeadline(context.Background(), rs.clock, rs.clock.Now().Add(rs.cfg.DrainTimeout))
 	defer cancel()
 	if err := a.srv.Shutdown(ctx); err != nil {
 		rs.entry.WithError(err).Warn("Stopping the admin listener")

@@ -81,7 +81,7 @@ func (rs *runState) servesQueue() bool {
 // drain takes the life out of service and releases it (see above).
 func (l *life) drain() {
 	rs := l.rs
-	deadline := time.Now().Add(rs.cfg.DrainTimeout)
+	deadline := rs.clock.Now().Add(rs.cfg.DrainTimeout)
 	l.end()
 	rs.track(l, "draining")
 	queued := l.viewUntilQueueServed()
@@ -130,7 +130,7 @@ func (l *life) waitIdle(deadline time.Time, queued <-chan struct{}) {
 	if rs.handedOver() {
 		stopping = nil
 	}
-	timer := time.NewTimer(time.Until(deadline))
+	timer := newTimer(rs.clock, deadline.Sub(rs.clock.Now()))
 	defer timer.Stop()
 	var sweep <-chan time.Time
 	seen := map[net.Conn]idleSeen{}
@@ -143,7 +143,7 @@ func (l *life) waitIdle(deadline time.Time, queued <-chan struct{}) {
 		case <-l.changed:
 		case <-stopping:
 			stopping = nil
-			t := time.NewTicker(stopIdleSweep)
+			t := newTicker(rs.clock, stopIdleSweep)
 			defer t.Stop()
 			sweep = t.C
 			l.closeIdle(seen)
@@ -172,7 +172,7 @@ func (l *life) settleHandlers() {
 		return
 	}
 	l.cancel(l.endCause())
-	grace := time.NewTimer(abandonGrace)
+	grace := newTimer(l.rs.clock, abandonGrace)
 	defer grace.Stop()
 	for l.handlers.Load() > 0 {
 		select {
@@ -313,7 +313,7 @@ func (l *life) release(deadline time.Time) {
 	// no wait (a goroutine spawned to find that out could be scheduled
 	// too late on a loaded machine, after a deadline already spent).
 	if l.goCount.Load() > 0 {
-		if ok, done := waitUntil(deadline, l.goWG.Wait); !ok {
+		if ok, done := waitUntil(rs.clock, deadline, l.goWG.Wait); !ok {
 			rs.leave(fmt.Sprintf("instance #%d life %d: app.Go goroutines", l.info.Number, l.info.Life), done)
 			l.log.Errorf("Instance #%d life %d: supervised goroutines still running at the drain deadline; leaving them", l.info.Number, l.info.Life)
 		}
@@ -325,12 +325,12 @@ func (l *life) release(deadline time.Time) {
 	l.hooksMu.Unlock()
 	var errs []error
 	if len(hooks) > 0 {
-		ctx, cancel := context.WithDeadline(rs.baseCtx, deadline)
+		ctx, cancel := withDeadline(rs.baseCtx, rs.clock, deadline)
 		for i := len(hooks) - 1; i >= 0; i-- {
 			name := funcName(hooks[i])
 			rs.track(l, "OnShutdown hook "+name)
 			var err error
-			if ok, done := waitUntil(deadline, func() { err = l.runHook(ctx, hooks[i]) }); !ok {
+			if ok, done := waitUntil(rs.clock, deadline, func() { err = l.runHook(ctx, hooks[i]) }); !ok {
 				rs.leave(fmt.Sprintf("instance #%d life %d: OnShutdown hook %s", l.info.Number, l.info.Life, name), done)
 				errs = append(errs, fmt.Errorf("OnShutdown hook %s still running at the drain deadline: left running", name))
 				break
@@ -356,18 +356,18 @@ func (l *life) release(deadline time.Time) {
 	rs.emit(Event{Kind: EventStopped, Instance: l.info.Number, Life: l.info.Life, Err: l.endErr, Cause: l.crashCause})
 }
 
-// waitUntil runs f on its own goroutine and waits for it until deadline (at
-// least abandonGrace, so that a step that ends at once, or once the
+// waitUntil runs f on its own goroutine and waits for it until deadline on
+// c (at least abandonGrace, so that a step that ends at once, or once the
 // context it watches ended, is not reported for a deadline already spent,
 // even on a loaded machine). It reports false when f was left running;
 // done is closed when f returns.
-func waitUntil(deadline time.Time, f func()) (ok bool, done <-chan struct{}) {
+func waitUntil(c Clock, deadline time.Time, f func()) (ok bool, done <-chan struct{}) {
 	ch := make(chan struct{})
 	go func() {
 		defer close(ch)
 		f()
 	}()
-	t := time.NewTimer(max(time.Until(deadline), abandonGrace))
+	t := newTimer(c, max(deadline.Sub(c.Now()), abandonGrace))
 	defer t.Stop()
 	select {
 	case <-ch:
@@ -394,7 +394,7 @@ func (l *life) callDrainHooks(deadline time.Time) (end func()) {
 	if len(hooks) == 0 {
 		return func() {}
 	}
-	ctx, cancel := context.WithDeadline(l.ctx, deadline)
+	ctx, cancel := withDeadline(l.ctx, l.rs.clock, deadline)
 	for _, f := range hooks {
 		func() {
 			defer func() {
@@ -421,7 +421,7 @@ func (l *life) wantRecycle() {
 // read as progress) and the function that forgets the request.
 func (l *life) track() (*reqWatch, func()) {
 	id := l.reqSeq.Add(1)
-	rw := &reqWatch{l: l, id: id, seenAt: time.Now().UnixNano()}
+	rw := &reqWatch{l: l, id: id, seenAt: l.rs.clock.Now().UnixNano()}
 	l.inflight.Store(id, rw)
 	return rw, rw.forget
 }

@@ -135,7 +135,7 @@ type Event struct {
 	Delay time.Duration
 	Count int       // see each EventKind
 	Stack string    // a crash's stack, or a hung or abandoning life's goroutines
-	Time  time.Time // wall-clock time of the event
+	Time  time.Time // time of the event on the runner's clock (WithClock)
 }
 
 // onEvent registers an extra event hook from inside the package (admin,
@@ -147,7 +147,7 @@ func (rs *runState) emit(ev Event) {
 	if len(hooks) == 0 {
 		return
 	}
-	ev.Time = time.Now()
+	ev.Time = rs.clock.Now()
 	if ev.Stack == "" && ev.Err != nil {
 		ev.Stack = stackOf(ev.Err)
 	}

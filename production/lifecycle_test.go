@@ -48,7 +48,8 @@ func TestCancelDuringConfigure(t *testing.T) {
 }
 
 // TestHungConfigureAtStop: a configure that never returns does not hold the
-// stop past --shutdown-timeout, and is named.
+// stop past --shutdown-timeout, and is named. The stop's deadline is on the
+// runner's clock: it passes when the test moves the clock, not before.
 func TestHungConfigureAtStop(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
@@ -58,14 +59,16 @@ func TestHungConfigureAtStop(t *testing.T) {
 		<-release
 		return nil
 	}
-	r := production.New("test", configure, production.WithOutput(io.Discard, io.Discard), production.WithLookupEnv(noEnv))
+	clock := newFakeClock()
+	r := production.New("test", configure, production.WithOutput(io.Discard, io.Discard), production.WithLookupEnv(noEnv), production.WithClock(clock))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- r.Run(ctx, []string{"-p", "0", "-j", "1", "--drain-timeout", "100ms", "--shutdown-timeout", "300ms"})
+		done <- r.Run(ctx, []string{"-p", "0", "-j", "1", "--drain-timeout", "1h", "--shutdown-timeout", "2h"})
 	}()
 	<-entered
 	cancel()
+	advanceWhenArmed(t, clock, 2*time.Hour, "the --shutdown-timeout timer")
 	select {
 	case err := <-done:
 		if production.ExitCode(err) != production.ExitStopTimeout || !strings.Contains(fmt.Sprint(err), "configure") {
@@ -85,9 +88,10 @@ func TestHungHookBounded(t *testing.T) {
 		app.OnShutdown(func(context.Context) error { <-release; return nil })
 		return hello(app)
 	}
-	h := startRunner(t, configure, []string{"-j", "1", "--drain-timeout", "200ms"})
-	err := h.stop()
-	if production.ExitCode(err) != production.ExitStopTimeout || !strings.Contains(fmt.Sprint(err), "OnShutdown hook") {
+	clock := newFakeClock()
+	h := startRunner(t, configure, []string{"-j", "1", "--drain-timeout", "10s", "--shutdown-timeout", "1000h"}, production.WithClock(clock))
+	err := stopAdvancing(h, clock, time.Second)
+	if production.ExitCode(err) != production.ExitStopTimeout || !strings.Contains(fmt.Sprint(err), "left running past their drain deadline: instance #0 life 1: OnShutdown hook") {
 		t.Fatalf("Run = %v (exit %d), want exit %d naming the hook", err, production.ExitCode(err), production.ExitStopTimeout)
 	}
 }
@@ -95,7 +99,8 @@ func TestHungHookBounded(t *testing.T) {
 // TestOneTeardownDeadline: the goroutines and the hooks of a life share the
 // deadline of its drain, not one --drain-timeout each: a goroutine that
 // ignores its context uses up the drain deadline, and the hook then gets
-// that same deadline, not a fresh one.
+// that same deadline, not a fresh one. On the runner's clock, exactly: the
+// life's end plus --drain-timeout.
 func TestOneTeardownDeadline(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
@@ -110,19 +115,25 @@ func TestOneTeardownDeadline(t *testing.T) {
 		})
 		return hello(app)
 	}
-	h := startRunner(t, configure, []string{"-j", "1", "--drain-timeout", "1s"}, production.WithEventHook(func(ev production.Event) {
+	clock := newFakeClock()
+	h := startRunner(t, configure, []string{"-j", "1", "--drain-timeout", "3s", "--shutdown-timeout", "1000h"}, production.WithClock(clock), production.WithEventHook(func(ev production.Event) {
 		if ev.Kind == production.EventEnded {
 			ended.Store(ev.Time.UnixNano())
 		}
 	}))
-	err := h.stop()
+	done := make(chan error, 1)
+	go func() { done <- h.stop() }()
+	// The clock stands still until the drain waits for its deadline: the
+	// life ended at the time it read for it.
+	advanceWhenArmed(t, clock, 3*time.Second, "the drain's deadline timer")
+	err := advanceUntil(clock, 100*time.Millisecond, done)
 	if production.ExitCode(err) != production.ExitStopTimeout || !strings.Contains(fmt.Sprint(err), "app.Go goroutines") {
 		t.Errorf("Run = %v, want exit %d naming the goroutines left running", err, production.ExitStopTimeout)
 	}
 	end, deadline := time.Unix(0, ended.Load()), time.Unix(0, hookDeadline.Load())
-	// Two deadlines would put the hook's at end + 2s or later.
-	if deadline.After(end.Add(1500 * time.Millisecond)) {
-		t.Errorf("hook deadline %v after the end: not the life's one drain deadline (1s)", deadline.Sub(end))
+	// Two deadlines would put the hook's at end + 6s or later.
+	if d := deadline.Sub(end); d != 3*time.Second {
+		t.Errorf("hook deadline %v after the end, want the life's one drain deadline (3s)", d)
 	}
 }
 

@@ -32,6 +32,7 @@ type acceptor struct {
 	// limit (evictSilent); epoch is the zero of their lastIO stamps.
 	openMu  sync.Mutex
 	open    map[*limitedConn]struct{}
+	clock   Clock
 	epoch   time.Time
 	evicted atomic.Uint64 // silent connections closed to make room
 	log     *logrus.Entry
@@ -72,7 +73,7 @@ type acceptor struct {
 // the shared channel, so that a handoff stays cheap with 1000 instances.
 const maxProbe = 64
 
-func newAcceptor(ln net.Listener, log *logrus.Entry) *acceptor {
+func newAcceptor(ln net.Listener, log *logrus.Entry, clock Clock) *acceptor {
 	return &acceptor{
 		ln:      ln,
 		conns:   make(chan net.Conn),
@@ -81,7 +82,8 @@ func newAcceptor(ln net.Listener, log *logrus.Entry) *acceptor {
 		done:    make(chan struct{}),
 		log:     log,
 		open:    map[*limitedConn]struct{}{},
-		epoch:   time.Now(),
+		clock:   clock,
+		epoch:   clock.Now(),
 	}
 }
 
@@ -101,10 +103,12 @@ func (a *acceptor) run() {
 			return
 		}
 		a.log.WithError(err).WithField("stack", stackOf(err)).Error("Acceptor crashed; restarting it")
+		t := newTimer(a.clock, 10*time.Millisecond)
 		select {
 		case <-a.stop:
+			t.Stop()
 			return
-		case <-time.After(10 * time.Millisecond):
+		case <-t.C:
 		}
 	}
 }
@@ -167,14 +171,14 @@ type acceptLoop struct {
 	// taken yet (-1: not known); armed says this Accept has its own short
 	// deadline.
 	quiesceBy    <-chan time.Time
-	quiesceTimer *time.Timer
+	quiesceTimer *clockTimer
 	left         int
 	armed        bool
 	// Under --max-connections: yieldTick is time to look for a silent
 	// connection; yielding says the last one yielded its slot, so the
 	// next may too.
 	yieldTick <-chan time.Time
-	ticker    *time.Ticker
+	ticker    *clockTicker
 	yielding  bool
 }
 
@@ -201,8 +205,8 @@ func (s *acceptLoop) noteQuiesce() {
 	if s.quiesceBy != nil || !isClosed(s.a.quiesce) {
 		return
 	}
-	s.quiesceTimer = time.NewTimer(time.Until(s.a.quiesceBy))
-	s.quiesceBy = s.quiesceTimer.C
+	t := newTimer(s.a.clock, s.a.quiesceBy.Sub(s.a.clock.Now()))
+	s.quiesceTimer, s.quiesceBy = &t, t.C
 	s.left = s.a.quiesceLeft
 }
 
@@ -216,7 +220,7 @@ func (s *acceptLoop) takeSlot() step {
 		return proceed
 	}
 	if s.ticker == nil {
-		s.ticker = time.NewTicker(silentYield / 4)
+		s.ticker = newTicker(a.clock, silentYield/4)
 		s.yieldTick = s.ticker.C
 	}
 	if s.yielding && len(a.slots) == cap(a.slots) {
@@ -344,7 +348,7 @@ func (s *acceptLoop) survive(err error) step {
 	if a.emit != nil {
 		a.emit(Event{Kind: EventAcceptError, Instance: -1, Err: err, Delay: s.delay})
 	}
-	t := time.NewTimer(s.delay)
+	t := newTimer(a.clock, s.delay)
 	defer t.Stop()
 	select {
 	case <-a.stop:
@@ -398,7 +402,7 @@ const handoffGrace = time.Second
 // handLate hands c, accepted before the acceptor stopped, to a view that
 // still serves, or closes it when none takes it within handoffGrace.
 func (a *acceptor) handLate(c net.Conn) bool {
-	t := time.NewTimer(handoffGrace)
+	t := newTimer(a.clock, handoffGrace)
 	defer t.Stop()
 	select {
 	case a.conns <- c:
@@ -458,7 +462,7 @@ func (a *acceptor) closeAfterQueue(deadline time.Time) {
 		}
 		close(a.quiesce)
 		if d, ok := a.ln.(deadliner); ok {
-			_ = d.SetDeadline(time.Now()) // wake the loop's Accept
+			_ = d.SetDeadline(time.Now()) // wake the loop's Accept (a socket deadline: the real clock)
 		}
 		a.dlMu.Unlock()
 	})
@@ -470,7 +474,8 @@ func (a *acceptor) closeAfterQueue(deadline time.Time) {
 }
 
 // armQuiet gives the next Accept a deadline queueQuiet away (the listener
-// has deadlines: closeAfterQueue checked).
+// has deadlines: closeAfterQueue checked). The kernel times it: it stays
+// on the real clock, whatever the runner's.
 func (a *acceptor) armQuiet() bool {
 	d, ok := a.ln.(deadliner)
 	if !ok {
@@ -625,8 +630,9 @@ func (v *listenerView) open() bool { return !isClosed(v.closed) }
 // an upload, a stream) is never silent.
 const silentYield = time.Second
 
-// now is the time in nanoseconds since a.epoch (monotonic).
-func (a *acceptor) now() int64 { return int64(time.Since(a.epoch)) }
+// now is the time in nanoseconds since a.epoch on the runner's clock
+// (monotonic on the system clock).
+func (a *acceptor) now() int64 { return int64(a.clock.Now().Sub(a.epoch)) }
 
 // track wraps an accepted connection as a limitedConn and records it among
 // the open ones.
@@ -707,7 +713,7 @@ func (c *limitedConn) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		chunk := p[:min(len(p), writeChunk)]
 		c.mu.Lock()
-		if !c.pinned {
+		if !c.pinned { // a socket deadline: the real clock, whatever the runner's
 			_ = c.Conn.SetWriteDeadline(time.Now().Add(c.stall))
 		}
 		c.mu.Unlock()

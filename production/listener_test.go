@@ -43,7 +43,7 @@ func TestAcceptorSurvivesEMFILE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc := newAcceptor(&flakyListener{Listener: ln, fails: 3}, quietLog())
+	acc := newAcceptor(&flakyListener{Listener: ln, fails: 3}, quietLog(), SystemClock())
 	acc.start()
 	defer acc.close()
 	v := acc.view()
@@ -79,7 +79,7 @@ func TestViewCloseKeepsSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc := newAcceptor(ln, quietLog())
+	acc := newAcceptor(ln, quietLog(), SystemClock())
 	acc.start()
 	defer acc.close()
 
@@ -137,7 +137,7 @@ func testRoundRobinOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	acc := newAcceptor(ln, quietLog())
+	acc := newAcceptor(ln, quietLog(), SystemClock())
 	views := []*listenerView{acc.view(), acc.view(), acc.view()}
 	for _, v := range views {
 		v.own = make(chan net.Conn, 1)
@@ -190,7 +190,7 @@ func testRoundRobinSockets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc := newAcceptor(ln, quietLog())
+	acc := newAcceptor(ln, quietLog(), SystemClock())
 	acc.start()
 	defer acc.close()
 
@@ -253,7 +253,7 @@ func TestClosedViewTakesNoConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc := newAcceptor(ln, quietLog())
+	acc := newAcceptor(ln, quietLog(), SystemClock())
 	// The view under test is made ready both ways just before it waits: a
 	// connection in its (buffered) handoff, and closed.
 	offers := map[*listenerView]net.Conn{}

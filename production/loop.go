@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 )
 
 // The runner's loop: the verbs (Reload, Scale, Restart, Drain), the set of
@@ -426,7 +425,7 @@ func (lp *runLoop) beginStop(cancelSup context.CancelFunc) (quiesced <-chan stru
 		}
 		// Half the drain deadline at most: the last connection taken
 		// still has the other half to be answered.
-		rs.acc.closeAfterQueue(time.Now().Add(rs.cfg.DrainTimeout / 2))
+		rs.acc.closeAfterQueue(rs.clock.Now().Add(rs.cfg.DrainTimeout / 2))
 	}()
 	close(rs.stopping)
 	cancelSup()
@@ -452,7 +451,7 @@ func (lp *runLoop) awaitStop(quiesced, abort <-chan struct{}, failed error, cras
 		rs.bg.Wait()
 		<-quiesced
 	}()
-	limit := time.NewTimer(rs.cfg.shutdownTimeout())
+	limit := newTimer(rs.clock, rs.cfg.shutdownTimeout())
 	defer limit.Stop()
 	select {
 	case <-all:

@@ -21,6 +21,16 @@ func BenchmarkMiddlewares(b *testing.B) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	parent := container.NewNamed("life")
 	defer parent.Close()
+	// A life's accounting, bare and under --hang-timeout (each request
+	// then reads the runner's clock and is watched for progress).
+	acct := func(hang time.Duration) http.Handler {
+		l := &life{
+			rs:     &runState{cfg: &Config{HangTimeout: hang}, clock: SystemClock()},
+			counts: &instanceCounts{},
+			labels: lifeLabels(InstanceInfo{}),
+		}
+		return l.accounting(ok)
+	}
 	for _, c := range []struct {
 		name string
 		h    http.Handler
@@ -30,6 +40,8 @@ func BenchmarkMiddlewares(b *testing.B) {
 		{"zone", zone(parent, quietLog())(ok)},
 		{"request-timeout", requestTimeout(time.Minute)(ok)},
 		{"body-timeout", bodyTimeout(time.Minute)(ok)},
+		{"accounting", acct(0)},
+		{"accounting+hang", acct(time.Minute)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -75,7 +87,7 @@ func benchLife(b *testing.B, all bool) *life {
 		logs.Access = logs.Logger
 	}
 	r := &Runner{}
-	rs := &runState{r: r, cfg: cfg, logs: logs}
+	rs := &runState{r: r, cfg: cfg, logs: logs, clock: SystemClock()}
 	r.admin.Store(&adminState{rs: rs, m: newRunMetrics(cfg)})
 	c := container.NewNamed("life")
 	b.Cleanup(func() { c.Close() })

@@ -27,7 +27,7 @@ func (l *life) metrics(next http.Handler) http.Handler {
 	}
 	observe := a.m.duration.WithLabelValues(inst)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := time.Now()   // the latency metric: real elapsed time, not the runner's clock
 		rw := respWriterOf(w) // mw_writer.go: it records the status sent
 		returned := false
 		defer func() {

@@ -33,6 +33,7 @@ var ErrRequestTimeout = errors.New("production: request timeout (--request-timeo
 func requestTimeout(d time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// The real clock: the request path keeps the runtime's own timer.
 			ctx, cancel := context.WithTimeoutCause(r.Context(), d, ErrRequestTimeout)
 			defer cancel()
 			rw := respWriterOf(w)
@@ -174,6 +175,7 @@ func bodyTimeout(d time.Duration) func(http.Handler) http.Handler {
 				return
 			}
 			rc := http.NewResponseController(w)
+			// A socket deadline: the real clock, whatever the runner's.
 			if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
 				next.ServeHTTP(w, r) // a writer without deadlines: nothing to bound
 				return

@@ -45,8 +45,12 @@ func WithOutput(stdout, stderr io.Writer) Option {
 	return func(r *Runner) { r.stdout, r.stderr = stdout, stderr }
 }
 
-// WithClock replaces the system clock (restart backoff, intensity window,
-// App.AfterFunc).
+// WithClock replaces the system clock: every timer and reading of the time
+// of the runner (restart backoff and intensity window, crash-loop watch,
+// drain deadlines, --hang-timeout, --shutdown-timeout, App.AfterFunc, event
+// times; see [Clock] for what stays on the real clock). On a clock that
+// stands still, a stop that has connections or handlers left waits until
+// the clock passes their deadlines.
 func WithClock(c Clock) Option { return func(r *Runner) { r.clock = c } }
 
 // WithRestartPolicy replaces DefaultRestartPolicy. Its fields become the

@@ -8,59 +8,12 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/goangel/angel/production"
 )
-
-// heldClock is a Clock whose timers fire only when the test releases them:
-// a respawn backoff lasts exactly as long as the test wants.
-type heldClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	pending []*heldTimer
-}
-
-type heldTimer struct {
-	f     func()
-	state atomic.Int32 // 0 pending, 1 fired, 2 stopped
-}
-
-func (t *heldTimer) Stop() bool { return t.state.CompareAndSwap(0, 2) }
-
-func (c *heldClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *heldClock) AfterFunc(d time.Duration, f func()) production.Timer {
-	t := &heldTimer{f: f}
-	c.mu.Lock()
-	c.pending = append(c.pending, t)
-	c.mu.Unlock()
-	return t
-}
-
-// release fires every pending timer and returns how many fired.
-func (c *heldClock) release() int {
-	c.mu.Lock()
-	ts := c.pending
-	c.pending = nil
-	c.now = c.now.Add(time.Hour)
-	c.mu.Unlock()
-	n := 0
-	for _, t := range ts {
-		if t.state.CompareAndSwap(0, 1) {
-			go t.f()
-			n++
-		}
-	}
-	return n
-}
 
 // TestRetiredLifeTakesNoConnection: one instance, whose life crashed while
 // configure fails (slowly: a database that does not answer), so that no
@@ -76,7 +29,7 @@ func TestRetiredLifeTakesNoConnection(t *testing.T) {
 }
 
 func testRetiredLifeTakesNoConnection(t *testing.T) {
-	clock := &heldClock{now: time.Unix(1e9, 0)}
+	clock := newFakeClock() // the respawn backoff lasts exactly as long as the test wants
 	var failing atomic.Bool
 	configuring := make(chan struct{}, 16) // a failing configure began
 	fail := make(chan struct{})            // closed: failing configures return
@@ -138,7 +91,7 @@ func testRetiredLifeTakesNoConnection(t *testing.T) {
 	// End the gap: configure works again, the backoff ends, the next life
 	// serves and answers every request sent in the gaps.
 	failing.Store(false)
-	waitFor(t, 10*time.Second, "the backoff timer", func() bool { return clock.release() > 0 })
+	waitFor(t, 10*time.Second, "the backoff timer", func() bool { return clock.advance(time.Hour) > 0 })
 	next := strconv.Itoa(failed + 1)
 	for i, c := range conns {
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -151,7 +104,11 @@ func testRetiredLifeTakesNoConnection(t *testing.T) {
 		if life := resp.Header.Get("X-Life"); resp.StatusCode != 200 || life != next {
 			t.Errorf("connection %d made in a gap: %d from life %q, want 200 from life %s (lives 1 to %d had ended)", i, resp.StatusCode, life, next, failed)
 		}
+		c.Close()
 	}
+	// No connection is left for the stop's idle sweeps, which run on the
+	// held clock.
+	h.tr.CloseIdleConnections()
 	if err := h.stop(); err != nil {
 		t.Fatalf("Run = %v", err)
 	}

@@ -412,7 +412,7 @@ func (rs *runState) openShared(stopCtx context.Context, c *closers) error {
 	}
 	r.addr.Store(ln.Addr())
 	rs.addr = ln.Addr().String()
-	rs.acc = newAcceptor(ln, rs.entry)
+	rs.acc = newAcceptor(ln, rs.entry, rs.clock)
 	rs.acc.emit = rs.emit
 	rs.acc.limit(cfg.MaxConnections, cfg.WriteTimeout)
 	c.add(rs.acc.close)
@@ -441,7 +441,7 @@ func (rs *runState) openShared(stopCtx context.Context, c *closers) error {
 }
 
 func (rs *runState) closeBroker() {
-	ctx, cancel := context.WithTimeout(context.Background(), rs.cfg.DrainTimeout) // bounds the NATS flush
+	ctx, cancel := context.WithTimeout(context.Background(), rs.cfg.DrainTimeout) // bounds the NATS flush (network: the real clock)
 	defer cancel()
 	if err := rs.broker.Close(ctx); err != nil && !errors.Is(err, pubsub.ErrClosed) {
 		rs.entry.WithError(err).Warn("Closing the pub/sub broker failed")

@@ -23,36 +23,6 @@ import (
 	"github.com/goangel/angel/pubsub"
 )
 
-// autoClock is a fake clock on which time passes only when someone waits:
-// AfterFunc advances it by d and fires at once. Backoff waits cost nothing.
-type autoClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *autoClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *autoClock) AfterFunc(d time.Duration, f func()) production.Timer {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-	t := &fakeTimer{}
-	go func() {
-		if t.state.CompareAndSwap(0, 1) {
-			f()
-		}
-	}()
-	return t
-}
-
-type fakeTimer struct{ state atomic.Int32 }
-
-func (t *fakeTimer) Stop() bool { return t.state.CompareAndSwap(0, 2) }
-
 // runToEnd runs a Runner to its end and returns its output and error.
 func runToEnd(t *testing.T, configure func(*production.App) error, args []string, opts ...production.Option) (string, error) {
 	t.Helper()
@@ -206,7 +176,8 @@ func TestRestartIntensity(t *testing.T) {
 			app.Go(func(ctx context.Context) error { return errors.New("lost the connection") })
 			return nil
 		}
-		clock := &autoClock{now: time.Unix(1e9, 0)}
+		clock := newFakeClock()
+		clock.auto = 200 * time.Millisecond // the backoffs cost nothing; the sweeps and deadlines wait
 		out, err := runToEnd(t, configure, []string{"-j", "2", "--max-restarts", "5", "--restart-window", "1m"}, production.WithClock(clock))
 		if got := production.ExitCode(err); got != production.ExitGaveUp || !errors.Is(err, production.ErrGaveUp) {
 			t.Fatalf("Run = %v (exit %d), want ErrGaveUp, exit %d\n%s", err, got, production.ExitGaveUp, out)

@@ -232,7 +232,7 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) (res in
 	}
 	var hangTick <-chan time.Time
 	if rs.cfg.HangTimeout > 0 {
-		t := time.NewTicker(max(rs.cfg.HangTimeout/4, 5*time.Millisecond))
+		t := newTicker(rs.clock, max(rs.cfg.HangTimeout/4, 5*time.Millisecond))
 		defer t.Stop()
 		hangTick = t.C
 	}
@@ -283,7 +283,7 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) (res in
 			rs.emit(Event{Kind: EventRecycled, Instance: in.num, Life: l.info.Life, Count: int(served)})
 			l = nl
 		case <-hangTick:
-			age, ok := l.stalledRequest(time.Now())
+			age, ok := l.stalledRequest(rs.clock.Now())
 			if !ok || age < rs.cfg.HangTimeout {
 				continue
 			}
@@ -321,7 +321,7 @@ func (in *instance) startLife(ctx context.Context, n int) (*life, error) {
 	if err := l.start(ctx); err != nil {
 		in.noteCrash(l)
 		l.emitEnded()
-		l.release(time.Now().Add(rs.cfg.DrainTimeout))
+		l.release(rs.clock.Now().Add(rs.cfg.DrainTimeout))
 		return nil, err
 	}
 	in.cur.Store(l)
@@ -509,7 +509,7 @@ func (in *instance) noteCrash(l *life) {
 		return
 	}
 	rs := in.rs
-	now := time.Now()
+	now := rs.clock.Now()
 	in.crashes.Add(1)
 	in.lastCrash.Store(&crashInfo{err: l.endErr, at: now})
 	if l.crashCause == CauseConfigure {

@@ -292,7 +292,7 @@ func (d *deploy) watchdogInterval() time.Duration {
 // watchdog pings every interval while healthy says the supervisor loop is
 // healthy; it returns when ctx ends.
 func (d *deploy) watchdog(ctx context.Context, every time.Duration, healthy func(context.Context, time.Duration) bool) {
-	t := time.NewTicker(every)
+	t := time.NewTicker(every) // systemd's WatchdogSec runs on the real clock
 	defer t.Stop()
 	sick := false
 	for {
@@ -324,7 +324,7 @@ func (d *deploy) watchdog(ctx context.Context, every time.Duration, healthy func
 // healthy sends a heartbeat to the supervisor loop and reports whether the
 // loop answered it within timeout.
 func (d *deploy) healthy(ctx context.Context, timeout time.Duration) bool {
-	t := time.NewTimer(timeout)
+	t := time.NewTimer(timeout) // within systemd's WatchdogSec: the real clock
 	defer t.Stop()
 	reply := make(chan struct{})
 	select {

@@ -271,19 +271,39 @@ func TestRecycleLogLine(t *testing.T) {
 	waitFor(t, 10*time.Second, "the log line", func() bool { return strings.Contains(h.run.Log(), "Instance #0 recycled after 3 requests.") })
 }
 
+// TestHungInstanceReplaced: a request without progress for --hang-timeout
+// (on the runner's clock: exactly then) gets its life replaced, and its
+// handler, still blocked at the old life's drain deadline, abandoned.
 func TestHungInstanceReplaced(t *testing.T) {
 	release := make(chan struct{})
-	configure := blockingApp(release)
+	entered := make(chan struct{}, 1)
+	configure := blockingApp(release, entered)
 	var ev eventLog
-	h := startRunner(t, configure, []string{"-j", "2", "--hang-timeout", "200ms", "--drain-timeout", "300ms", "--max-abandoned", "5"}, production.WithEventHook(ev.hook))
-	defer close(release)
+	clock := newFakeClock()
+	h := startRunner(t, configure, []string{"-j", "2", "--hang-timeout", "1m", "--drain-timeout", "1h", "--shutdown-timeout", "1000h", "--max-abandoned", "5"},
+		production.WithClock(clock), production.WithEventHook(ev.hook))
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	defer releaseOnce()
 	go getBlock(h.run.URL)
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("GET /block not in its handler within 20s")
+	}
+	// The hang checks tick every --hang-timeout/4: the one at --hang-timeout
+	// finds the request without progress for exactly that long.
+	clock.advance(time.Minute)
 	waitFor(t, 20*time.Second, "the hung life reported", func() bool { return ev.count(production.EventHung) == 1 })
 	e, _ := ev.find(production.EventHung)
 	if !strings.Contains(e.Stack, "blockedHandler") {
 		t.Errorf("hung event's stack does not show the blocked handler:\n%s", e.Stack)
 	}
+	if e.Delay != time.Minute {
+		t.Errorf("hung after %v without progress, want exactly --hang-timeout 1m", e.Delay)
+	}
 	waitFor(t, 20*time.Second, "the replacement", func() bool { return lives(h.run.Runner)[e.Instance] == 2 })
+	advanceWhenArmed(t, clock, time.Hour, "the hung life's drain deadline")
+	advanceWhenArmed(t, clock, 100*time.Millisecond, "the abandon grace")
 	waitFor(t, 20*time.Second, "the abandoned handler counted", func() bool { return h.run.Stats().Abandoned == 1 })
 	if code, _, _, err := h.get("/"); err != nil || code != 200 {
 		t.Fatalf("GET / after the hang = %d %v", code, err)
@@ -293,6 +313,10 @@ func TestHungInstanceReplaced(t *testing.T) {
 		out := h.run.Log()
 		return strings.Contains(out, "is hung") && strings.Contains(out, "abandoned")
 	})
+	releaseOnce()
+	if err := stopAdvancing(h, clock, time.Minute); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
 }
 
 // TestRecycledLifeAbandonsWithStack: a handler that hangs on a life that is
@@ -301,11 +325,22 @@ func TestHungInstanceReplaced(t *testing.T) {
 // deadline, and that report carries the stack of the goroutines left running.
 func TestRecycledLifeAbandonsWithStack(t *testing.T) {
 	release := make(chan struct{})
-	configure := blockingApp(release)
+	entered := make(chan struct{}, 1)
+	configure := blockingApp(release, entered)
 	var ev eventLog
-	h := startRunner(t, configure, []string{"-j", "1", "--max-requests", "1", "--drain-timeout", "200ms", "--max-abandoned", "5"}, production.WithEventHook(ev.hook))
-	defer close(release)
+	clock := newFakeClock()
+	h := startRunner(t, configure, []string{"-j", "1", "--max-requests", "1", "--drain-timeout", "1h", "--shutdown-timeout", "1000h", "--max-abandoned", "5"},
+		production.WithClock(clock), production.WithEventHook(ev.hook))
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	defer releaseOnce()
 	go getBlock(h.run.URL)
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("GET /block not in its handler within 20s")
+	}
+	advanceWhenArmed(t, clock, time.Hour, "the recycled life's drain deadline")
+	advanceWhenArmed(t, clock, 100*time.Millisecond, "the abandon grace")
 	waitFor(t, 20*time.Second, "the abandoned handler reported", func() bool { return ev.count(production.EventAbandoned) == 1 })
 	e, _ := ev.find(production.EventAbandoned)
 	if !strings.Contains(e.Stack, "blockedHandler") {
@@ -317,14 +352,22 @@ func TestRecycledLifeAbandonsWithStack(t *testing.T) {
 	if code, _, _, err := h.get("/"); err != nil || code != 200 {
 		t.Fatalf("GET / after the recycle = %d %v", code, err)
 	}
+	releaseOnce()
+	if err := stopAdvancing(h, clock, time.Minute); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
 }
 
-// blockingApp serves hello and /block, whose handler blocks until release is
-// closed.
-func blockingApp(release chan struct{}) func(*production.App) error {
+// blockingApp serves hello and /block, whose handler sends on entered once
+// it runs (the request is then watched since the clock's time), then blocks
+// until release is closed.
+func blockingApp(release chan struct{}, entered chan<- struct{}) func(*production.App) error {
 	return func(app *production.App) error {
 		hello(app)
-		app.Router.Get("/block", func(w http.ResponseWriter, r *http.Request) { blockedHandler(release) })
+		app.Router.Get("/block", func(w http.ResponseWriter, r *http.Request) {
+			entered <- struct{}{}
+			blockedHandler(release)
+		})
 		return nil
 	}
 }
@@ -344,8 +387,18 @@ func blockedHandler(release chan struct{}) { <-release }
 func TestMaxAbandonedExits(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	h := startRunner(t, blockingApp(release), []string{"-j", "1", "--hang-timeout", "100ms", "--drain-timeout", "100ms", "--max-abandoned", "0"})
+	entered := make(chan struct{}, 1)
+	clock := newFakeClock()
+	h := startRunner(t, blockingApp(release, entered), []string{"-j", "1", "--hang-timeout", "1m", "--drain-timeout", "1h", "--max-abandoned", "0"}, production.WithClock(clock))
 	go getBlock(h.run.URL)
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("GET /block not in its handler within 20s")
+	}
+	clock.advance(time.Minute) // hung: the life is replaced and drains
+	advanceWhenArmed(t, clock, time.Hour, "the hung life's drain deadline")
+	advanceWhenArmed(t, clock, 100*time.Millisecond, "the abandon grace")
 	err := h.run.Wait(20 * time.Second)
 	if production.ExitCode(err) != production.ExitAbandoned || !errors.Is(err, production.ErrAbandoned) {
 		t.Fatalf("Run = %v (exit %d), want ErrAbandoned, exit %d", err, production.ExitCode(err), production.ExitAbandoned)
@@ -632,10 +685,12 @@ func TestLateGoroutineIsNotLeftAtStop(t *testing.T) {
 		})
 		return nil
 	}
-	h := startRunner(t, configure, []string{"-j", "1", "--drain-timeout", "100ms"})
+	clock := newFakeClock()
+	h := startRunner(t, configure, []string{"-j", "1", "--drain-timeout", "1m", "--shutdown-timeout", "1000h"}, production.WithClock(clock))
 	if err := h.run.Restart(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
+	advanceWhenArmed(t, clock, time.Minute, "life 1's drain deadline for its goroutines")
 	waitFor(t, 20*time.Second, "the goroutine reported left at the drain deadline", func() bool {
 		return strings.Contains(h.run.Log(), "still running at the drain deadline; leaving them")
 	})
@@ -650,7 +705,7 @@ func TestLateGoroutineIsNotLeftAtStop(t *testing.T) {
 	}
 	// It said so just before returning: wait until the runner saw it end.
 	waitFor(t, 10*time.Second, "Stats.Left back to 0", func() bool { return h.run.Stats().Left == 0 })
-	if err := h.stop(); err != nil {
+	if err := stopAdvancing(h, clock, time.Second); err != nil {
 		t.Errorf("Run = %v, want a clean stop: the late goroutine had returned", err)
 	}
 }
