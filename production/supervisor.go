@@ -236,75 +236,102 @@ func (in *instance) supervise(ctx context.Context, started chan<- error) (res in
 		defer t.Stop()
 		hangTick = t.C
 	}
-	recyclePending := false
+	st := &lifeState{l: l, n: n}
 	for {
 		var token chan struct{}
-		if recyclePending {
+		if st.recyclePending {
 			token = rs.recycling // one recycle at a time, runner-wide
 		}
 		select {
 		case <-ctx.Done():
-			in.retire(l, "the runner stops")
+			in.retire(st.l, "the runner stops")
 			return res
 		case <-in.remove:
-			// Drained here, not in the background: the instance stays in
-			// Stats as "draining", and Drain and Scale return, once its
-			// last request has been answered.
-			l.log.Infof("Instance #%d removed: draining it.", in.num)
-			in.state.Store(InstanceDraining)
-			l.end()
-			in.noteCrash(l)
-			l.emitEnded()
-			l.drain()
+			in.removeLife(st.l)
 			return res
 		case cmd := <-in.replaceCh:
-			// Life numbers are never reused, not even after a failed start.
-			nl, err := in.surge(ctx, l, n+1, cmd.why)
-			n++
-			if err == nil {
-				l = nl
-				recyclePending = false
-			}
-			cmd.reply <- err
-		case <-l.recycle:
-			recyclePending = true
+			cmd.reply <- in.next(ctx, st, cmd.why)
+		case <-st.l.recycle:
+			st.recyclePending = true
 		case token <- struct{}{}:
-			served := l.requests.Load()
-			nl, err := in.surge(ctx, l, n+1, "recycle")
-			<-rs.recycling
-			recyclePending = false
-			n++
-			if err != nil {
-				// Keep serving on the old life.
-				l.log.WithError(err).Warnf("Instance #%d: recycling failed, it keeps its life %d", in.num, l.info.Life)
-				continue
-			}
-			rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": l.info.Life}).Infof("Instance #%d recycled after %s requests.", in.num, thousands(served))
-			rs.emit(Event{Kind: EventRecycled, Instance: in.num, Life: l.info.Life, Count: int(served)})
-			l = nl
+			in.recycle(ctx, st)
 		case <-hangTick:
-			age, ok := l.stalledRequest(rs.clock.Now())
-			if !ok || age < rs.cfg.HangTimeout {
-				continue
-			}
-			stack := l.goroutines()
-			l.log.WithField("stack", stack).Errorf("Instance #%d is hung: a request has made no progress (no byte of its body read, none of its answer written) for %v (--hang-timeout %v). Replacing it; Go cannot stop the hung goroutines.", in.num, age.Round(time.Millisecond), rs.cfg.HangTimeout)
-			rs.emit(Event{Kind: EventHung, Instance: in.num, Life: l.info.Life, Delay: age, Stack: stack})
-			nl, err := in.surge(ctx, l, n+1, "hung")
-			n++
-			if err != nil {
-				l.log.WithError(err).Errorf("Instance #%d: replacing the hung life failed", in.num)
-				continue
-			}
-			l = nl
-		case <-l.ended:
+			in.checkHung(ctx, st)
+		case <-st.l.ended:
 			var gone bool
-			l, n, gone, res.err = in.crashed(ctx, tracker, l, n)
+			st.l, st.n, gone, res.err = in.crashed(ctx, tracker, st.l, st.n)
 			if gone {
 				return res
 			}
-			recyclePending = false
+			st.recyclePending = false
 		}
+	}
+}
+
+// lifeState is what an instance's supervisor keeps between its events: the
+// serving life, the last life number used (never reused, not even after a
+// failed start) and whether --max-requests asked for a recycle.
+type lifeState struct {
+	l              *life
+	n              int
+	recyclePending bool
+}
+
+// next replaces the serving life by a new one (surge-first), for why; when
+// the new life cannot start, the old one keeps serving and the error says
+// why.
+func (in *instance) next(ctx context.Context, st *lifeState, why string) error {
+	nl, err := in.surge(ctx, st.l, st.n+1, why)
+	st.n++
+	if err != nil {
+		return err
+	}
+	st.l, st.recyclePending = nl, false
+	return nil
+}
+
+// removeLife drains the serving life of an instance that Drain or Scale
+// removed: here, not in the background, so that the instance stays in
+// Stats as "draining", and Drain and Scale return, once its last request
+// has been answered.
+func (in *instance) removeLife(l *life) {
+	l.log.Infof("Instance #%d removed: draining it.", in.num)
+	in.state.Store(InstanceDraining)
+	l.end()
+	in.noteCrash(l)
+	l.emitEnded()
+	l.drain()
+}
+
+// recycle replaces a life that reached --max-requests, holding the
+// runner-wide recycle token; a failed start keeps the old life serving.
+func (in *instance) recycle(ctx context.Context, st *lifeState) {
+	rs, old := in.rs, st.l
+	served := old.requests.Load()
+	err := in.next(ctx, st, "recycle")
+	<-rs.recycling
+	st.recyclePending = false
+	if err != nil {
+		old.log.WithError(err).Warnf("Instance #%d: recycling failed, it keeps its life %d", in.num, old.info.Life)
+		return
+	}
+	rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": old.info.Life}).Infof("Instance #%d recycled after %s requests.", in.num, thousands(served))
+	rs.emit(Event{Kind: EventRecycled, Instance: in.num, Life: old.info.Life, Count: int(served)})
+}
+
+// checkHung replaces the serving life when one of its requests has made no
+// progress for --hang-timeout (Go cannot stop the hung goroutines).
+func (in *instance) checkHung(ctx context.Context, st *lifeState) {
+	rs, l := in.rs, st.l
+	age, ok := l.stalledRequest(rs.clock.Now())
+	if !ok || age < rs.cfg.HangTimeout {
+		return
+	}
+	stack := l.goroutines()
+	l.log.WithField("stack", stack).Errorf("Instance #%d is hung: a request has made no progress (no byte of its body read, none of its answer written) for %v (--hang-timeout %v). Replacing it; Go cannot stop the hung goroutines.", in.num, age.Round(time.Millisecond), rs.cfg.HangTimeout)
+	rs.emit(Event{Kind: EventHung, Instance: in.num, Life: l.info.Life, Delay: age, Stack: stack})
+	if err := in.next(ctx, st, "hung"); err != nil {
+		l.log.WithError(err).Errorf("Instance #%d: replacing the hung life failed", in.num)
 	}
 }
 
@@ -358,28 +385,18 @@ func (in *instance) surge(ctx context.Context, old *life, n int, why string) (*l
 func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *life, last int) (_ *life, _ int, gone bool, err error) {
 	rs := in.rs
 	n := l.info.Life
-	reason := l.endErr
 	in.state.Store(InstanceDraining)
 	in.noteCrash(l)
 	l.emitEnded()
 	what, log := "exited", rs.entry.WithFields(logrus.Fields{"instance": in.num, "life": n})
-	if reason != nil {
+	if reason := l.endErr; reason != nil {
 		what = "crashed: " + reason.Error()
 		if s := stackOf(reason); s != "" {
 			log = log.WithField("stack", s)
 		}
 	}
 	if !rs.cfg.Respawn {
-		if reason != nil { // the instance is gone for good: an operator alerts on it
-			log.Errorf("Instance #%d %s. Not respawned (--no-respawn).", in.num, what)
-		} else {
-			log.Infof("Instance #%d %s.", in.num, what)
-		}
-		in.retire(l, "ended")
-		if reason != nil {
-			return nil, n, true, fmt.Errorf("%w: instance #%d: %w", ErrCrashed, in.num, reason)
-		}
-		return nil, n, true, nil
+		return nil, n, true, in.notRespawned(l, what, log)
 	}
 	// The rule that applies: a life that started well is respawned at once
 	// and not counted; a failed start backs off and counts.
@@ -391,11 +408,36 @@ func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *lif
 	} else {
 		var ok bool
 		if delay, ok = tracker.failed(rs.clock.Now()); !ok {
-			return nil, n, true, in.giveUp(l, n, what, reason)
+			return nil, n, true, in.giveUp(l, n, what, l.endErr)
 		}
 		log.Warnf("Instance #%d %s. Respawning %s: life %d failed to start.", in.num, what, inDelay(delay), n)
 	}
-	prev := l
+	return in.respawn(ctx, tracker, l, delay, last)
+}
+
+// notRespawned ends an instance whose life ended under --no-respawn: a
+// crash is an error (the instance is gone for good: an operator alerts on
+// it), a clean end is not.
+func (in *instance) notRespawned(l *life, what string, log *logrus.Entry) error {
+	reason := l.endErr
+	if reason != nil {
+		log.Errorf("Instance #%d %s. Not respawned (--no-respawn).", in.num, what)
+	} else {
+		log.Infof("Instance #%d %s.", in.num, what)
+	}
+	in.retire(l, "ended")
+	if reason != nil {
+		return fmt.Errorf("%w: instance #%d: %w", ErrCrashed, in.num, reason)
+	}
+	return nil
+}
+
+// respawn starts the lives after crashed life prev, after delay (then
+// doubled by the tracker at each failed start), until one serves, the
+// restart intensity is exceeded (gave up) or the runner stops. last is the
+// last life number used.
+func (in *instance) respawn(ctx context.Context, tracker *restartTracker, prev *life, delay time.Duration, last int) (_ *life, n int, gone bool, err error) {
+	rs := in.rs
 	// respawning announces the respawn of life n after delay. A backoff's
 	// state is stored before its event: STATUS= and the admin listener
 	// refresh on events, and no event follows until the backoff ends.
@@ -407,29 +449,23 @@ func (in *instance) crashed(ctx context.Context, tracker *restartTracker, l *lif
 		}
 		rs.emit(Event{Kind: EventRespawning, Instance: in.num, Life: n, Err: err, Delay: delay})
 	}
-	respawning(n, reason)
-	n = last // the last life number used
+	respawning(prev.info.Life, prev.endErr)
+	n = last
 	for {
-		if delay > 0 {
-			if !in.backoff(ctx, delay) {
-				return nil, n, true, nil
-			}
+		if delay > 0 && !in.backoff(ctx, delay) {
+			return nil, n, true, nil
 		}
 		if ctxDone(ctx) {
-			if prev != nil {
-				in.retire(prev, "the runner stops")
-			}
+			in.retire(prev, "the runner stops") // nil once retired
 			return nil, n, true, nil
 		}
 		n++
 		in.restarts.Add(1)
 		nl, err := in.startLife(ctx, n)
-		if prev != nil {
-			// Surge-first: the replacement serves (or failed); now drain the
-			// crashed life in the background.
-			in.retire(prev, "crashed")
-			prev = nil
-		}
+		// Surge-first: the replacement serves (or failed); now drain the
+		// crashed life in the background.
+		in.retire(prev, "crashed")
+		prev = nil
 		if err == nil {
 			return nl, n, false, nil
 		}
