@@ -220,15 +220,7 @@ func (d *deploy) loop(ctx context.Context) {
 		d.tellParent() // upgrade.go
 		wg.Go(func() { d.awaitParent(ctx) })
 	}
-	d.mu.Lock()
-	d.status = statusLine(d.rs.r.Stats())
-	msg := daemon.SdNotifyReady + "\nSTATUS=" + d.status
-	if d.child {
-		msg = "MAINPID=" + strconv.Itoa(os.Getpid()) + "\n" + msg
-	}
-	d.ready = true
-	d.send(msg)
-	d.mu.Unlock()
+	d.sendReady()
 	if d.child {
 		if os.Getenv("WATCHDOG_USEC") != "" {
 			// systemd now watches this process (MAINPID=): say so to
@@ -246,17 +238,37 @@ func (d *deploy) loop(ctx context.Context) {
 			d.stop()
 			return
 		case <-d.poke:
-			d.mu.Lock()
-			s := statusLine(d.rs.r.Stats())
-			if !d.ready { // a reload runs
-				s = "Reloading: " + s
-			}
-			if s != d.status && !d.stopping && !d.upgraded.Load() {
-				d.status = s
-				d.send("STATUS=" + s)
-			}
-			d.mu.Unlock()
+			d.refreshStatus()
 		}
+	}
+}
+
+// sendReady says READY=1 with the first STATUS= (and, in a process started
+// by an upgrade, MAINPID=: systemd watches this process from now on).
+func (d *deploy) sendReady() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.status = statusLine(d.rs.r.Stats())
+	msg := daemon.SdNotifyReady + "\nSTATUS=" + d.status
+	if d.child {
+		msg = "MAINPID=" + strconv.Itoa(os.Getpid()) + "\n" + msg
+	}
+	d.ready = true
+	d.send(msg)
+}
+
+// refreshStatus sends STATUS= when what it says changed (not once the
+// process stops or a new process took the service over).
+func (d *deploy) refreshStatus() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := statusLine(d.rs.r.Stats())
+	if !d.ready { // a reload runs
+		s = "Reloading: " + s
+	}
+	if s != d.status && !d.stopping && !d.upgraded.Load() {
+		d.status = s
+		d.send("STATUS=" + s)
 	}
 }
 
