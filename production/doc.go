@@ -32,9 +32,10 @@
 // of them, an error returned by configure or by an App.Go function, or
 // [App.Crash] ends the life. Only goroutines the framework starts are
 // supervised: a panic on a goroutine started with a bare go statement kills
-// the whole process, as in any Go program. The code is in supervisor.go (the
-// loops and every verb), life.go (one life) and drain.go (the one drain
-// path).
+// the whole process, as in any Go program. The code is in loop.go (the
+// runner's loop and every verb), supervisor.go (one instance's lives),
+// life.go (one life), drain.go (the one drain path), hang.go (hang
+// detection) and leftover.go (what outlives its deadline).
 //
 // # Operating a running app
 //

@@ -26,8 +26,8 @@ func (l *life) accounting(next http.Handler) http.Handler {
 		l.handlers.Add(1)
 		defer l.done()
 		if l.rs.cfg.HangTimeout > 0 {
-			watch, untrack := l.track()
-			defer untrack()
+			watch, unwatch := l.watchRequest()
+			defer unwatch()
 			rw.watch, r = watch, watch.watchBody(r)
 		}
 		if l.draining.Load() {
@@ -35,4 +35,12 @@ func (l *life) accounting(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(rw, r)
 	})
+}
+
+// wantRecycle asks the supervisor for a recycle (--max-requests).
+func (l *life) wantRecycle() {
+	select {
+	case l.recycle <- struct{}{}:
+	default:
+	}
 }

@@ -13,7 +13,7 @@ import (
 // (chained in handler; a no-op without --admin-address): it counts each
 // request by status class and observes its duration (the requests in
 // flight are Stats', counted by accounting). It leaves the goroutine's labels alone: accounting set
-// the life's (drain.go's lifeLabels, which hang detection reads and
+// the life's (hang.go's lifeLabels, which hang detection reads and
 // /debug/pprof/goroutine?instance=N filters on).
 func (l *life) metrics(next http.Handler) http.Handler {
 	a := l.rs.r.admin.Load()
