@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/goangel/angel/internal/admin"
+	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/production"
 )
 
@@ -187,7 +188,7 @@ func TestCtlUpgrade(t *testing.T) {
 	if err := syscall.Kill(snap.PID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := waitPid(t, snap.PID); code != 0 {
+	if code := testutil.WaitPid(t, snap.PID); code != 0 {
 		t.Errorf("upgraded process: exit %d after SIGTERM\n%s", code, logs)
 	}
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {

@@ -458,7 +458,7 @@ func TestBinaryUpgrade(t *testing.T) {
 	if err := syscall.Kill(newPid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := waitPid(t, newPid); code != 0 {
+	if code := testutil.WaitPid(t, newPid); code != 0 {
 		t.Errorf("upgraded process: exit code %d after SIGTERM, want 0\n%s", code, logs)
 	}
 	// One failed upgrade, one ERROR line (issue 20: the signal's handler
@@ -471,36 +471,6 @@ func TestBinaryUpgrade(t *testing.T) {
 	}
 	if failures != 1 {
 		t.Errorf("%d ERROR lines for one failed upgrade, want 1:\n%s", failures, logs)
-	}
-}
-
-// waitPid waits for an adopted orphan (see PR_SET_CHILD_SUBREAPER) to exit
-// and returns its exit code.
-func waitPid(t *testing.T, pid int) int {
-	t.Helper()
-	done := make(chan int, 1)
-	go func() {
-		var ws syscall.WaitStatus
-		for {
-			_, err := syscall.Wait4(pid, &ws, 0, nil)
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil {
-				done <- -1
-				return
-			}
-			done <- ws.ExitStatus()
-			return
-		}
-	}()
-	select {
-	case code := <-done:
-		return code
-	case <-time.After(30 * time.Second):
-		syscall.Kill(pid, syscall.SIGKILL)
-		t.Fatalf("pid %d did not exit within 30s", pid)
-		return -1
 	}
 }
 
@@ -760,7 +730,7 @@ func TestBinaryUpgradeChain(t *testing.T) {
 	t.Cleanup(func() { // the later generations, if the test ends early
 		for _, pid := range pids[1:] {
 			if syscall.Kill(pid, syscall.SIGKILL) == nil {
-				waitPid(t, pid)
+				testutil.WaitPid(t, pid)
 			}
 		}
 	})
@@ -800,7 +770,7 @@ func TestBinaryUpgradeChain(t *testing.T) {
 			if code := exitCode(t, first); code != 0 {
 				t.Errorf("process 1: exit code %d, want 0\n%s", code, logs)
 			}
-		} else if code := waitPid(t, old); code != 0 {
+		} else if code := testutil.WaitPid(t, old); code != 0 {
 			t.Errorf("process %d: exit code %d, want 0\n%s", gen, code, logs)
 		}
 		waitFor(t, 30*time.Second, fmt.Sprintf("watchdog pings from process %d (pid %d)", gen+1, pid), func() bool { return pings(pid) >= 2 })
@@ -833,7 +803,7 @@ func TestBinaryUpgradeChain(t *testing.T) {
 	if err := syscall.Kill(last, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := waitPid(t, last); code != 0 {
+	if code := testutil.WaitPid(t, last); code != 0 {
 		t.Errorf("process 4: exit code %d after SIGTERM, want 0\n%s", code, logs)
 	}
 }

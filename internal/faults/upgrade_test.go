@@ -54,7 +54,7 @@ func TestUpgradeWaitsForTheOldProcess(t *testing.T) {
 	t.Cleanup(func() { // the upgraded processes, if the test ends early
 		for _, pid := range pids {
 			if syscall.Kill(pid, syscall.SIGKILL) == nil {
-				waitPid(t, pid)
+				testutil.WaitPid(t, pid)
 			}
 		}
 	})
@@ -110,45 +110,15 @@ func TestUpgradeWaitsForTheOldProcess(t *testing.T) {
 	waitLog(`Binary upgrade: the new process is ready and serves`, 2)
 	third, _ := strconv.Atoi(waitLog(`Binary upgrade: pid (\d+) serves on the socket inherited`, 2)[1])
 	pids = append(pids, third)
-	if code := waitPid(t, second); code != 0 {
+	if code := testutil.WaitPid(t, second); code != 0 {
 		t.Errorf("second process: exit %d after handing over, want 0\n%s", code, logs())
 	}
 	first.mustServe(t, "after the second upgrade") // answered by the third
 	if err := syscall.Kill(third, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := waitPid(t, third); code != 0 {
+	if code := testutil.WaitPid(t, third); code != 0 {
 		t.Errorf("third process: exit %d after SIGTERM, want 0\n%s", code, logs())
 	}
 	pids = nil
-}
-
-// waitPid waits for an adopted orphan (see PR_SET_CHILD_SUBREAPER) to exit
-// and returns its exit code.
-func waitPid(t *testing.T, pid int) int {
-	t.Helper()
-	done := make(chan int, 1)
-	go func() {
-		var ws syscall.WaitStatus
-		for {
-			_, err := syscall.Wait4(pid, &ws, 0, nil)
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil {
-				done <- -1
-				return
-			}
-			done <- ws.ExitStatus()
-			return
-		}
-	}()
-	select {
-	case code := <-done:
-		return code
-	case <-time.After(30 * time.Second):
-		syscall.Kill(pid, syscall.SIGKILL)
-		t.Fatalf("pid %d did not exit within 30s", pid)
-		return -1
-	}
 }
