@@ -291,7 +291,10 @@ func TestHungInstanceReplaced(t *testing.T) {
 		t.Fatal("GET /block not in its handler within 20s")
 	}
 	// The hang checks tick every --hang-timeout/4: the one at --hang-timeout
-	// finds the request without progress for exactly that long.
+	// finds the request without progress for exactly that long. The
+	// supervisor arms its ticker once its first life serves, which may come
+	// after the request: move the clock only once it is armed.
+	waitFor(t, 20*time.Second, "the hang ticker armed", func() bool { return clock.armed(15*time.Second) >= 2 })
 	clock.advance(time.Minute)
 	waitFor(t, 20*time.Second, "the hung life reported", func() bool { return ev.count(production.EventHung) == 1 })
 	e, _ := ev.find(production.EventHung)
@@ -396,6 +399,7 @@ func TestMaxAbandonedExits(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("GET /block not in its handler within 20s")
 	}
+	waitFor(t, 20*time.Second, "the hang ticker armed", func() bool { return clock.armed(15*time.Second) >= 1 })
 	clock.advance(time.Minute) // hung: the life is replaced and drains
 	advanceWhenArmed(t, clock, time.Hour, "the hung life's drain deadline")
 	advanceWhenArmed(t, clock, 100*time.Millisecond, "the abandon grace")
