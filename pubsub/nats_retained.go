@@ -42,6 +42,7 @@ const (
 	codeReplicasFixed    = 10061 // replicas configuration can not be updated
 	codeReplicasNoExtras = 10074 // replicas > 1 not supported in non-clustered mode
 	codeNameInUse        = 10058 // stream name already in use with a different configuration
+	codeStoreCreate      = 10049 // error creating store for stream
 )
 
 func apiCode(err error) int {
@@ -86,10 +87,13 @@ func (b *NATS) setupRetained(ctx context.Context) error {
 	return nil
 }
 
-// permanent reports errors of the set-up that waiting does not cure.
+// permanent reports errors of the set-up that waiting does not cure: not
+// JetStream temporarily unavailable (503), a stream offline (10118), nor a
+// store the server could not create (10049: a stream of that name deleted a
+// moment before still has its store going away).
 func permanent(err error) bool {
 	var ae *jetstream.APIError
-	return errors.As(err, &ae) && ae.Code != 503 && ae.ErrorCode != 10118 // JetStream temporarily unavailable, stream offline
+	return errors.As(err, &ae) && ae.Code != 503 && ae.ErrorCode != 10118 && ae.ErrorCode != codeStoreCreate
 }
 
 // createStream creates the stream or updates it to the configuration

@@ -713,6 +713,13 @@ func TestNATSRetainedLoadFails(t *testing.T) {
 	}
 	// Live messages flow meanwhile.
 	other := newNATS(t, url, pubsub.WithNamespace("app")) // makes the stream again, empty
+	// Made at once, or by other's reloader: just after the delete the server
+	// may answer "error creating store for stream" (10049), which is not
+	// permanent: the broker starts, degraded, and sets the stream up again.
+	testutil.WaitFor(t, wait, "the stream made again", func() bool {
+		_, err := js.Stream(ctx, "GOANGEL_RETAINED_app")
+		return err == nil
+	})
 	p := register(t, other, "p")
 	publish(t, p, "u", "live u")
 	if v := recvString(t, su); v != "live u" {
