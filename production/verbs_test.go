@@ -274,6 +274,24 @@ func TestRecycleLogLine(t *testing.T) {
 // TestHungInstanceReplaced: a request without progress for --hang-timeout
 // (on the runner's clock: exactly then) gets its life replaced, and its
 // handler, still blocked at the old life's drain deadline, abandoned.
+// hangForAMinute sends GET /block (blockingApp) and, once its handler runs,
+// moves clock a minute on: one --hang-timeout 1m. The hang checks tick
+// every --hang-timeout/4 and the one at --hang-timeout finds the request
+// without progress for exactly that long. Each of the instances arms its
+// ticker once its first life serves, which may come after the request: the
+// clock moves only once all are armed.
+func hangForAMinute(t *testing.T, h *harness, clock *fakeClock, entered <-chan struct{}, instances int) {
+	t.Helper()
+	go getBlock(h.run.URL)
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("GET /block not in its handler within 20s")
+	}
+	waitFor(t, 20*time.Second, "the hang tickers armed", func() bool { return clock.armed(15*time.Second) >= instances })
+	clock.advance(time.Minute)
+}
+
 func TestHungInstanceReplaced(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
@@ -284,18 +302,7 @@ func TestHungInstanceReplaced(t *testing.T) {
 		production.WithClock(clock), production.WithEventHook(ev.hook))
 	releaseOnce := sync.OnceFunc(func() { close(release) })
 	defer releaseOnce()
-	go getBlock(h.run.URL)
-	select {
-	case <-entered:
-	case <-time.After(20 * time.Second):
-		t.Fatal("GET /block not in its handler within 20s")
-	}
-	// The hang checks tick every --hang-timeout/4: the one at --hang-timeout
-	// finds the request without progress for exactly that long. The
-	// supervisor arms its ticker once its first life serves, which may come
-	// after the request: move the clock only once it is armed.
-	waitFor(t, 20*time.Second, "the hang ticker armed", func() bool { return clock.armed(15*time.Second) >= 2 })
-	clock.advance(time.Minute)
+	hangForAMinute(t, h, clock, entered, 2)
 	waitFor(t, 20*time.Second, "the hung life reported", func() bool { return ev.count(production.EventHung) == 1 })
 	e, _ := ev.find(production.EventHung)
 	if !strings.Contains(e.Stack, "blockedHandler") {
@@ -393,14 +400,7 @@ func TestMaxAbandonedExits(t *testing.T) {
 	entered := make(chan struct{}, 1)
 	clock := newFakeClock()
 	h := startRunner(t, blockingApp(release, entered), []string{"-j", "1", "--hang-timeout", "1m", "--drain-timeout", "1h", "--max-abandoned", "0"}, production.WithClock(clock))
-	go getBlock(h.run.URL)
-	select {
-	case <-entered:
-	case <-time.After(20 * time.Second):
-		t.Fatal("GET /block not in its handler within 20s")
-	}
-	waitFor(t, 20*time.Second, "the hang ticker armed", func() bool { return clock.armed(15*time.Second) >= 1 })
-	clock.advance(time.Minute) // hung: the life is replaced and drains
+	hangForAMinute(t, h, clock, entered, 1) // hung: the life is replaced and drains
 	advanceWhenArmed(t, clock, time.Hour, "the hung life's drain deadline")
 	advanceWhenArmed(t, clock, 100*time.Millisecond, "the abandon grace")
 	err := h.run.Wait(20 * time.Second)
