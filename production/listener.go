@@ -12,10 +12,11 @@ import (
 )
 
 // acceptor owns the shared socket. One goroutine Accepts on it and hands each
-// connection to an instance life's listenerView: to the next live view, in
-// round-robin order, that is waiting in Accept (a non-blocking send on the
-// view's own unbuffered channel); when none is waiting, over the shared
-// unbuffered channel to whichever view gets to Accept first. While no
+// connection to an instance life's listenerView: to a new life's view first
+// (fresh), then to the next live view, in round-robin order, that is waiting
+// in Accept (a non-blocking send on the view's own unbuffered channel); when
+// none is waiting, over the shared unbuffered channel to whichever view gets
+// to Accept first. While no
 // instance accepts (every one respawning) connections wait in the kernel's
 // backlog, and none is refused.
 type acceptor struct {
@@ -61,6 +62,14 @@ type acceptor struct {
 	mu    sync.Mutex                      // serialises changes to views (and requeue against close)
 	views atomic.Pointer[[]*listenerView] // the open views, copy-on-write
 	next  int                             // round-robin position; owned by the accept loop
+	// fresh is the newest view until it takes its first connection: a new
+	// life (a respawn, a reload, a scale-up) gets the next connection
+	// instead of waiting its turn in the round-robin, so that a crashed
+	// instance serves again on the first connection after its respawn,
+	// not after one per other instance (issue 26: 3 polls of a client's
+	// ~300 µs each at -j 4). It has no connection yet: it is also the
+	// least loaded.
+	fresh atomic.Pointer[listenerView]
 
 	requeued sync.WaitGroup // connections a closed view handed back (requeue)
 
@@ -358,8 +367,9 @@ func (s *acceptLoop) survive(err error) step {
 	}
 }
 
-// hand gives c to the next view in round-robin order that is waiting in
-// Accept, or else to the first view to get there. It reports false, having
+// hand gives c to the newest view if it waits in Accept and has taken no
+// connection yet (fresh), else to the next view in round-robin order that is
+// waiting in Accept, or else to the first view to get there. It reports false, having
 // closed c, when giveUp fires first (the stop's queue draining reached its
 // deadline), or when the acceptor stops and no view takes c within
 // handoffGrace.
@@ -368,6 +378,14 @@ func (s *acceptLoop) survive(err error) step {
 // to Accept keeps the spread even under load without yielding the processor
 // after every handoff (which cost about 5 % of new-connection throughput).
 func (a *acceptor) hand(c net.Conn, giveUp <-chan time.Time) bool {
+	if f := a.fresh.Load(); f != nil {
+		select {
+		case f.own <- c:
+			a.fresh.CompareAndSwap(f, nil)
+			return true
+		default: // not in Accept yet: the round-robin
+		}
+	}
 	if vs := a.views.Load(); vs != nil {
 		n := len(*vs)
 		for range min(n, maxProbe) {
@@ -532,6 +550,7 @@ func (a *acceptor) view() *listenerView {
 	}
 	vs = append(vs, v)
 	a.views.Store(&vs)
+	a.fresh.Store(v)
 	return v
 }
 
@@ -539,6 +558,7 @@ func (a *acceptor) view() *listenerView {
 func (a *acceptor) forget(v *listenerView) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.fresh.CompareAndSwap(v, nil)
 	old := a.views.Load()
 	if old == nil {
 		return

@@ -168,6 +168,11 @@ func testRoundRobinOrder(t *testing.T) {
 		}
 		return m
 	}
+	// The newest view (2) takes the first connection (fresh), then the
+	// round-robin: 1, 2, 0, 1, …
+	if order := handAll(1); order[0] != 2 {
+		t.Fatalf("the first connection went to view %d, want the newest view, 2", order[0])
+	}
 	order := handAll(30)
 	for k, i := range order {
 		if want := (k + 1) % 3; i != want {
@@ -180,6 +185,22 @@ func testRoundRobinOrder(t *testing.T) {
 	views[1].Close()
 	if m := count(handAll(20)); m[1] != 0 || m[0] != 10 || m[2] != 10 {
 		t.Errorf("20 connections after closing view 1: %v, want 10 for views 0 and 2", m)
+	}
+	// A new view (a respawned life) takes the next connection, not its
+	// turn after the others; one that is not in Accept yet is skipped.
+	v3 := acc.view()
+	v3.own = make(chan net.Conn, 1)
+	views = append(views, v3)
+	if order := handAll(1); order[0] != 3 {
+		t.Errorf("the connection after a new view went to view %d, want the new view, 3", order[0])
+	}
+	v4 := acc.view() // never accepts: its unbuffered handoff never takes
+	if order := handAll(1); order[0] == 4 || order[0] < 0 {
+		t.Errorf("a view not in Accept was handed a connection (order %v)", order)
+	}
+	v4.Close()
+	if acc.fresh.Load() != nil {
+		t.Error("a closed view is still the fresh one")
 	}
 }
 
