@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"reflect"
 	"runtime"
@@ -185,8 +184,9 @@ func (l *life) settleHandlers() {
 // they count as abandoned.
 const abandonGrace = 100 * time.Millisecond
 
-// lifeListener hands out the life's connections as *lifeConn, so that one a
-// handler hijacks stays known to the life until it is closed.
+// lifeListener hands out the life's connections (the acceptor's
+// *limitedConn, listener.go) marked as the life's, so that one a handler
+// hijacks stays known to the life until it is closed.
 type lifeListener struct {
 	net.Listener
 	l *life
@@ -197,38 +197,25 @@ func (ll lifeListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &lifeConn{Conn: c, l: ll.l}, nil
-}
-
-// lifeConn is one connection of a life.
-type lifeConn struct {
-	net.Conn
-	l        *life
-	hijacked atomic.Bool
-}
-
-func (c *lifeConn) Close() error {
-	err := c.Conn.Close()
-	if c.hijacked.Load() {
-		c.l.hijackedConns.Delete(c)
+	lc, ok := c.(*limitedConn)
+	if !ok { // every view hands over the acceptor's connections
+		c.Close()
+		return nil, fmt.Errorf("internal error: a listener view handed over a %T, not the acceptor's *limitedConn", c)
 	}
-	return err
+	lc.l = ll.l
+	return lc, nil
 }
 
-// ReadFrom keeps net/http's sendfile path for io.Copy into an answer.
-func (c *lifeConn) ReadFrom(r io.Reader) (int64, error) {
-	if rf, ok := c.Conn.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
+// infoOf returns the connInfo of one of a life's connections (under TLS
+// too), or nil for another net.Conn.
+func infoOf(c net.Conn) *connInfo {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
 	}
-	return io.Copy(struct{ io.Writer }{c.Conn}, r)
-}
-
-// CloseWrite keeps net/http's half-close after an error answer.
-func (c *lifeConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
+	if lc, ok := c.(*limitedConn); ok {
+		return &lc.info
 	}
-	return c.Conn.Close()
+	return nil
 }
 
 // hijacked records that a handler took c over (ConnState), until it is closed.
@@ -236,7 +223,7 @@ func (l *life) hijacked(c net.Conn) {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
-	if lc, ok := c.(*lifeConn); ok {
+	if lc, ok := c.(*limitedConn); ok {
 		lc.hijacked.Store(true)
 		l.hijackedConns.Store(lc, struct{}{})
 	}
@@ -247,7 +234,7 @@ func (l *life) hijacked(c net.Conn) {
 // returns at the drain deadline instead of being abandoned.
 func (l *life) closeHijacked() {
 	l.hijackedConns.Range(func(k, _ any) bool {
-		k.(*lifeConn).Close()
+		k.(*limitedConn).Close()
 		return true
 	})
 }

@@ -59,7 +59,7 @@ type life struct {
 	connMap sync.Map // net.Conn -> *connInfo
 	// hijackedConns holds the connections handlers took over, until they
 	// are closed: the drain deadline closes them (drain.go).
-	hijackedConns sync.Map // *lifeConn -> struct{}
+	hijackedConns sync.Map // *limitedConn -> struct{}
 
 	// requests counts the requests this life served; recycle is poked once
 	// it reaches recycleAt (--max-requests).
@@ -228,9 +228,17 @@ func (l *life) connState(c net.Conn, s http.ConnState) {
 	switch s {
 	case http.StateNew:
 		l.conns.Add(1)
-		l.connMap.Store(c, newConnInfo())
+		ci := infoOf(c)
+		if ci == nil {
+			ci = newConnInfo()
+		}
+		l.connMap.Store(c, ci)
 	case http.StateActive, http.StateIdle:
-		if ci, ok := l.connMap.Load(c); ok {
+		// Twice per request: the connection's own info when it is one of
+		// the life's (no map lookup on the request path).
+		if ci := infoOf(c); ci != nil {
+			ci.set(s == http.StateIdle)
+		} else if ci, ok := l.connMap.Load(c); ok {
 			ci.(*connInfo).set(s == http.StateIdle)
 		}
 	case http.StateClosed, http.StateHijacked:
