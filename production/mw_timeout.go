@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -174,6 +175,19 @@ func bodyTimeout(d time.Duration) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
+			if r.ProtoMajor == 2 {
+				// HTTP/2 gives every request a body (a GET's reads EOF),
+				// and a stream's read deadline is a timer of its own: set
+				// it at the handler's first read, counted from the
+				// handler's start all the same. Setting it for every
+				// request cost 3 % of h2c throughput (issue 26).
+				rw := respWriterOf(w)
+				lb := &lazyDeadlineBody{ReadCloser: r.Body, w: rw, at: time.Now().Add(d)}
+				rw.lazy = lb
+				r.Body = lb
+				next.ServeHTTP(rw, r)
+				return
+			}
 			rc := http.NewResponseController(w)
 			// A socket deadline: the real clock, whatever the runner's.
 			if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
@@ -199,6 +213,31 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	if errors.Is(err, io.EOF) && !b.done {
 		b.done = true
 		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+// lazyDeadlineBody is an HTTP/2 request body whose read deadline (at) is set
+// at its first Read, unless the handler has set one of its own by then
+// (respWriter.SetReadDeadline sets own), and cleared at its end.
+type lazyDeadlineBody struct {
+	io.ReadCloser
+	w     http.ResponseWriter
+	at    time.Time
+	own   atomic.Bool
+	armed bool
+	done  bool
+}
+
+func (b *lazyDeadlineBody) Read(p []byte) (int, error) {
+	if !b.armed && !b.own.Load() {
+		b.armed = true
+		_ = http.NewResponseController(b.w).SetReadDeadline(b.at)
+	}
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) && b.armed && !b.done && !b.own.Load() {
+		b.done = true
+		_ = http.NewResponseController(b.w).SetReadDeadline(time.Time{})
 	}
 	return n, err
 }

@@ -254,6 +254,94 @@ func TestReadTimeout(t *testing.T) {
 	<-a.readErr
 }
 
+// TestReadTimeoutHTTP2: over HTTP/2 (h2c), where --read-timeout's stream
+// deadline is set at the handler's first read of the body: a body that never
+// comes still fails the read at the bound, counted from the handler's start;
+// a handler that extended its deadline before reading gets its slow body; and
+// a handler that reads no body runs past the bound undisturbed.
+func TestReadTimeoutHTTP2(t *testing.T) {
+	a := newTimeouts()
+	slow := make(chan error, 1)
+	configure := func(app *production.App) error {
+		if err := a.configure(app); err != nil {
+			return err
+		}
+		app.Router.Post("/late-read", func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(400 * time.Millisecond) // past the bound, then read
+			_, err := io.ReadAll(r.Body)
+			slow <- err
+		})
+		app.Router.Get("/slow", func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(400 * time.Millisecond) // past the bound, no body
+			io.WriteString(w, "slow")
+		})
+		return nil
+	}
+	h := startRunner(t, configure, []string{"-j", "1", "--http2", "--read-timeout", "300ms"})
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &protos}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	post := func(path string, body io.Reader) (*http.Response, error) {
+		req, err := http.NewRequest("POST", h.run.URL+path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Do(req)
+	}
+
+	// A body that never comes.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() {
+		if resp, err := post("/upload", pr); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if err := recvErr(t, a.readErr, "read error"); !isTimeout(err) {
+		t.Errorf("h2: reading a body that never comes: %v, want a timeout", err)
+	}
+
+	// Read only after the bound: the deadline counts from the handler's
+	// start, so the read fails at once.
+	pr2, pw2 := io.Pipe()
+	defer pw2.Close()
+	go func() {
+		if resp, err := post("/late-read", pr2); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if err := recvErr(t, slow, "late read"); !isTimeout(err) {
+		t.Errorf("h2: a read after the bound: %v, want a timeout", err)
+	}
+
+	// A handler that extends its deadline gets a body slower than the bound.
+	pr3, pw3 := io.Pipe()
+	go func() {
+		for range 10 {
+			pw3.Write([]byte{'y'})
+			time.Sleep(60 * time.Millisecond) // 600ms in all: twice the bound
+		}
+		pw3.Close()
+	}()
+	resp, err := post("/long-upload", pr3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err := recvErr(t, a.readErr, "read result"); err != nil || string(b) != "10 bytes" || resp.Proto != "HTTP/2.0" {
+		t.Errorf("h2: an extended upload: %v, answered %q over %s", err, b, resp.Proto)
+	}
+
+	// No body: past the bound, undisturbed.
+	body, resp, err := fetch(c, h.run.URL+"/slow")
+	if err != nil || resp.StatusCode != 200 || body != "slow" {
+		t.Errorf("h2: GET /slow = %v %q %v", resp, body, err)
+	}
+}
+
 func TestWriteTimeout(t *testing.T) {
 	a := newTimeouts()
 	h := startRunner(t, a.configure, []string{"-j", "1", "--write-timeout", "300ms"})

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/goangel/angel/internal/logging"
 )
@@ -40,6 +41,7 @@ type respWriter struct {
 	started bool                // a final status, a byte, a flush or a hijack was sent
 	watch   *reqWatch           // --hang-timeout; nil without it
 	to      *timeoutGate        // --request-timeout, while its middleware runs; else nil
+	lazy    *lazyDeadlineBody   // an HTTP/2 body's --read-timeout, set at its first read
 }
 
 var respWriters = sync.Pool{New: func() any { return new(respWriter) }}
@@ -194,6 +196,15 @@ func (rw *respWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 func (rw *respWriter) Unwrap() http.ResponseWriter { return rw.w }
+
+// SetReadDeadline is http.ResponseController's: a handler's own read
+// deadline wins over --read-timeout's lazy one (lazyDeadlineBody).
+func (rw *respWriter) SetReadDeadline(t time.Time) error {
+	if rw.lazy != nil {
+		rw.lazy.own.Store(true)
+	}
+	return http.NewResponseController(rw.w).SetReadDeadline(t)
+}
 
 // The send methods write to net/http's writer and record it; the gate
 // (to.open) is the caller's.
