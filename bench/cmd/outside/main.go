@@ -7,6 +7,11 @@
 //	    ends) and times each crash to the first answer of the crashed
 //	    instance's next life (GET /life polled on new connections); prints
 //	    one line of key=value fields
+//	    (-trace FILE: the client's side of the respawn trace)
+//	outside trace -server FILE -client FILE
+//	    lines up benchapp's trace (BENCHAPP_TRACE=FILE) with the client's:
+//	    the median and p99 of each step of the respawn path, counted from
+//	    the /crash handler's call of App.Crash
 //	outside rtt -addr 127.0.0.1:PORT [-n 1000]
 //	    times GET /life on new connections, one after the other (the floor
 //	    of the respawn figure)
@@ -20,6 +25,7 @@
 package main
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -51,6 +57,8 @@ func main() {
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "respawn":
 		err = respawnCmd(args)
+	case "trace":
+		err = traceCmd(args)
 	case "rtt":
 		err = rttCmd(args)
 	case "wait":
@@ -80,11 +88,22 @@ func respawnCmd(args []string) error {
 	warm := fs.Int("warm", 10, "crashes before the timed ones (not counted)")
 	pause := fs.Duration("pause", 10*time.Millisecond, "wait between two crashes")
 	timeout := fs.Duration("timeout", 5*time.Second, "the longest one crash may take to its new life's first answer")
+	trace := fs.String("trace", "", "write the client's side of the respawn trace to this file")
 	fs.Parse(args)
 	if *addr == "" || *n < 1 {
 		return errors.New("respawn: give -addr HOST:PORT of a running benchapp and -n ≥ 1")
 	}
 	c := &client{addr: *addr, timeout: *timeout}
+	if *trace != "" {
+		f, err := os.Create(*trace)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w := bufio.NewWriter(f)
+		defer w.Flush()
+		c.trace = w
+	}
 	rtt, err := c.rtt(200)
 	if err != nil {
 		return err
@@ -118,11 +137,14 @@ func (c *client) crashOnce() (fromSend, fromAnswer time.Duration, polls int, err
 		return 0, 0, 0, err
 	}
 	answered := time.Now()
+	c.step(send, "client-send", id)
+	c.step(answered, "client-answer", id)
 	inst, _, ok := strings.Cut(id, ".")
 	if !ok {
 		return 0, 0, 0, fmt.Errorf("GET /crash answered %q, want INSTANCE.LIFE: is this a benchapp?", id)
 	}
 	for {
+		sent := time.Now()
 		got, err := c.get("/life")
 		polls++
 		if err != nil {
@@ -130,6 +152,8 @@ func (c *client) crashOnce() (fromSend, fromAnswer time.Duration, polls int, err
 		}
 		if i, _, _ := strings.Cut(got, "."); i == inst && got != id {
 			now := time.Now()
+			c.step(sent, "client-poll-sent", got)
+			c.step(now, "client-new-answer", got)
 			return now.Sub(send), now.Sub(answered), polls, nil
 		}
 		if time.Since(answered) > c.timeout {
@@ -168,6 +192,13 @@ func (c *client) rtt(n int) ([]time.Duration, error) {
 type client struct {
 	addr    string
 	timeout time.Duration
+	trace   *bufio.Writer // nil: no trace
+}
+
+func (c *client) step(t time.Time, what, id string) {
+	if c.trace != nil {
+		fmt.Fprintf(c.trace, "%d %s %s\n", t.UnixNano(), what, id)
+	}
 }
 
 // get sends one GET on a new connection, as the strict load client does, and
@@ -229,6 +260,90 @@ func tlsGet(addr string) (loadclient.Answer, error) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return loadclient.Answer{Status: resp.StatusCode}, nil
+}
+
+// traceCmd lines up the two traces of one respawn run. Every crash of life
+// I.L is followed by one new life I.L' of the same instance: the client's
+// client-new-answer names it. Each step's time is counted from the crash
+// step (the /crash handler calling App.Crash, server clock = client clock:
+// one machine).
+func traceCmd(args []string) error {
+	fs := flag.NewFlagSet("trace", flag.ExitOnError)
+	server := fs.String("server", "", "benchapp's BENCHAPP_TRACE file")
+	clientF := fs.String("client", "", "outside respawn's -trace file")
+	fs.Parse(args)
+	steps := map[string]map[string]int64{} // step -> id -> unix ns
+	var order []string
+	for _, path := range []string{*server, *clientF} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("trace: %w (give -server and -client)", err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var ns int64
+			var what, id string
+			if _, err := fmt.Sscan(line, &ns, &what, &id); err != nil {
+				return fmt.Errorf("trace: %s: bad line %q", path, line)
+			}
+			if steps[what] == nil {
+				steps[what] = map[string]int64{}
+				order = append(order, what)
+			}
+			steps[what][id] = ns
+		}
+	}
+	// Pair each crashed life with its successor: client-send and
+	// client-answer name the crashed life, client-poll-sent and
+	// client-new-answer the new one.
+	type crash struct{ old, new string }
+	var crashes []crash
+	for old := range steps["client-answer"] {
+		inst, _, _ := strings.Cut(old, ".")
+		var life int
+		fmt.Sscanf(old[len(inst)+1:], "%d", &life)
+		best, bestLife := "", 0
+		for id := range steps["client-new-answer"] {
+			i, _, _ := strings.Cut(id, ".")
+			var l int
+			fmt.Sscanf(id[len(i)+1:], "%d", &l)
+			if i == inst && l > life && (best == "" || l < bestLife) {
+				best, bestLife = id, l
+			}
+		}
+		if best != "" {
+			crashes = append(crashes, crash{old, best})
+		}
+	}
+	onOld := map[string]bool{"crash": true, "ended": true, "respawning": true, "client-send": true, "client-answer": true}
+	type row struct {
+		what     string
+		p50, p99 time.Duration
+		n        int
+	}
+	var rows []row
+	for _, what := range order {
+		var ds []time.Duration
+		for _, c := range crashes {
+			t0, ok := steps["crash"][c.old]
+			id := c.new
+			if onOld[what] {
+				id = c.old
+			}
+			t, ok2 := steps[what][id]
+			if ok && ok2 {
+				ds = append(ds, time.Duration(t-t0))
+			}
+		}
+		if len(ds) > 0 {
+			rows = append(rows, row{what, q(ds, 0.5), q(ds, 0.99), len(ds)})
+		}
+	}
+	slices.SortFunc(rows, func(a, b row) int { return int(a.p50 - b.p50) })
+	fmt.Printf("%d crashes; µs from the /crash handler's App.Crash call\n%-20s %8s %8s %5s\n", len(crashes), "step", "p50", "p99", "n")
+	for _, r := range rows {
+		fmt.Printf("%-20s %8.1f %8.1f %5d\n", r.what, us(r.p50), us(r.p99), r.n)
+	}
+	return nil
 }
 
 func freeport() error {

@@ -6,6 +6,9 @@
 // --http2 does.
 //
 //	plainapp -addr 127.0.0.1:8080 [-http2] [-cert cert.pem -key key.pem]
+//
+// BENCH_CPUPROFILE=FILE:SECONDS writes a CPU profile of the first SECONDS to
+// FILE.
 package main
 
 import (
@@ -30,6 +33,7 @@ func main() {
 	cert := flag.String("cert", "", "PEM certificate: serve TLS")
 	key := flag.String("key", "", "PEM private key of -cert")
 	flag.Parse()
+	workload.ProfileFromEnv()
 	if (*cert == "") != (*key == "") {
 		fmt.Fprintln(os.Stderr, "plainapp: -cert and -key go together: give both for TLS, or neither")
 		os.Exit(64)
