@@ -790,6 +790,13 @@ func (c *limitedConn) arm() {
 func (c *limitedConn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if t.IsZero() && !c.pinned {
+		// net/http clears the write deadline after every answer, in case
+		// a handler set one; none is set: the stall deadline stands
+		// (clearing it, then setting it again at the next answer, cost
+		// two timer updates a request).
+		return nil
+	}
 	c.pinned, c.armed = !t.IsZero(), time.Time{}
 	return c.Conn.SetWriteDeadline(t)
 }
