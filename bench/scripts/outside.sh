@@ -16,14 +16,16 @@
 #     the last poll is one such round trip);
 #   - the reload's dip: goangel -j 4 under wrk with a SIGHUP every 2 s against
 #     the same run without reloads, keep-alive and new connections.
-# ROUNDS rounds (default 6); in each, the two sides of every pair run one
-# after the other, and which runs first alternates round by round. The
+# ROUNDS rounds (default 6); in each, the two sides of every throughput pair
+# run A, B, B, A (B, A, A, B in even rounds), so that a drift of the shared
+# machine during the pair hits both alike; the reload pairs run A, B, then
+# B, A in the next round. The
 # machine's load average is recorded per round. Every figure is the median of
 # the rounds with their min–max; ratios are per round (both sides seconds
 # apart), then their median. A failed request (a wrk socket error or non-2xx
 # answer, an h2load failure, a failed poll) is reported in the table.
 #
-#   bash bench/scripts/outside.sh            # ~10 minutes
+#   bash bench/scripts/outside.sh            # ~13 minutes
 #   ROUNDS=2 DUR=2 bash bench/scripts/outside.sh   # a quick look
 #
 # Installs wrk and h2load (Debian's wrk and nghttp2-client) when it runs as
@@ -31,7 +33,7 @@
 # (bench/report.sh stores it in bench/results/outside.md).
 source "$(dirname "$0")/lib.sh"
 ROUNDS=${ROUNDS:-6}
-DUR=${DUR:-3}             # seconds per throughput run
+DUR=${DUR:-2}             # seconds per throughput run (each side runs twice per round)
 CRASHES=${CRASHES:-200}   # timed crashes per respawn run
 JS=${JS:-"1 4 16 64"}     # goangel instance counts for HTTP/1.1
 say() { echo "outside: $*" >&2; }
@@ -115,9 +117,22 @@ h2_rate() {
   fi
   awk '/^finished in/ { for (i=1; i<=NF; i++) if ($(i+1)=="req/s,") print $i }' <<<"$out"
 }
-# pair ROUND KEY A-CMD B-CMD: runs A and B, A first in odd rounds, and
-# records "KEY a b" in $tmp/pairs.
+# pair ROUND KEY A-CMD B-CMD: runs A, B, B, A in odd rounds and B, A, A, B
+# in even ones (a drift of the machine during the four runs hits both sides
+# alike), and records "KEY a b" in $tmp/pairs, each side the mean of its two
+# runs.
 pair() {
+  local r=$1 key=$2 a1 a2 b1 b2
+  if ((r % 2)); then
+    a1=$(eval "$3"); b1=$(eval "$4"); b2=$(eval "$4"); a2=$(eval "$3")
+  else
+    b1=$(eval "$4"); a1=$(eval "$3"); a2=$(eval "$3"); b2=$(eval "$4")
+  fi
+  echo "$key $(awk -v x="$a1" -v y="$a2" 'BEGIN { print (x+y)/2 }') $(awk -v x="$b1" -v y="$b2" 'BEGIN { print (x+y)/2 }')" >>"$tmp/pairs"
+}
+# pair2 ROUND KEY A-CMD B-CMD: A then B in odd rounds, B then A in even ones
+# (for the long reload runs).
+pair2() {
   local r=$1 key=$2 a b
   if ((r % 2)); then a=$(eval "$3"); b=$(eval "$4"); else b=$(eval "$4"); a=$(eval "$3"); fi
   echo "$key $a $b" >>"$tmp/pairs"
@@ -173,7 +188,7 @@ for r in $(seq "$ROUNDS"); do
 
   goangel gd -j 4
   for c in ka new; do
-    pair "$r" "reload-$c" "wrk_rate $port_gd $c 6" "reload_rate $port_gd $pid_gd $c"
+    pair2 "$r" "reload-$c" "wrk_rate $port_gd $c 6" "reload_rate $port_gd $pid_gd $c"
   done
   cleanup_servers
 done
@@ -203,8 +218,8 @@ fails=$( [ -s "$tmp/failures" ] && wc -l <"$tmp/failures" || echo 0)
 cat <<HDR
 ## From outside the process
 
-$(date -u +%Y-%m-%d), \`bash bench/scripts/outside.sh\` at $(git rev-parse --short HEAD) ($ROUNDS rounds; the two sides of
-each pair seconds apart, which runs first alternating round by round), $(nproc) cores, $(go version | cut -d' ' -f3),
+$(date -u +%Y-%m-%d), \`bash bench/scripts/outside.sh\` at $(git rev-parse --short HEAD) ($ROUNDS rounds; in each, the two sides of
+a throughput pair run A, B, B, A or B, A, A, B, ${DUR} s each), $(nproc) cores, $(go version | cut -d' ' -f3),
 wrk $(wrk --version 2>&1 | head -1 | cut -d' ' -f2), h2load $(h2load --version | cut -d' ' -f2 | tr -d '\n').
 Load average (1 min) per round: $(awk '{ printf "%s%s", sep, $2; sep=", " }' "$tmp/loads"); (1, 5, 15 min) $load0 at the start, $load1 at the end.
 Runs with a failed request: $fails.
@@ -247,10 +262,12 @@ at the new life's first answer, so it includes that last poll's whole round trip
 column is the same client's new-connection round trip to the plain server in the same round
 (\`outside rtt\`), which no server can beat. µs, median of the rounds (min–max).
 
-| instances | p50 | p99 | polls per crash | floor p50 (plain server) | floor p99 | from sending /crash: p50 |
-|---|---|---|---|---|---|---|
+| instances | p50 | p99 | polls per crash | floor p50 (plain server) | floor p99 | p50 ÷ floor p50, per round | from sending /crash: p50 |
+|---|---|---|---|---|---|---|---|
 SEC
 for j in 1 4; do
-  printf '| %s | **%s** | **%s** | %s | %s | %s | %s |\n' "$j" "$(rstat p50-µs "$j")" "$(rstat p99-µs "$j")" \
-    "$(rstat polls "$j" %.2f)" "$(rstat plain-rtt-p50-µs "$j")" "$(rstat plain-rtt-p99-µs "$j")" "$(rstat send-p50-µs "$j")"
+  printf '| %s | **%s** | **%s** | %s | %s | %s | %s | %s |\n' "$j" "$(rstat p50-µs "$j")" "$(rstat p99-µs "$j")" \
+    "$(rstat polls "$j" %.2f)" "$(rstat plain-rtt-p50-µs "$j")" "$(rstat plain-rtt-p99-µs "$j")" \
+    "$(awk -v j="j=$j" '$2==j { for (i=3; i<=NF; i++) { split($i, kv, "="); v[kv[1]]=kv[2] } printf "%s%.2f", sep, v["p50-µs"]/v["plain-rtt-p50-µs"]; sep=" " }' "$tmp/respawn")" \
+    "$(rstat send-p50-µs "$j")"
 done
