@@ -369,10 +369,10 @@ func (s *acceptLoop) survive(err error) step {
 
 // hand gives c to the newest view if it waits in Accept and has taken no
 // connection yet (fresh), else to the next view in round-robin order that is
-// waiting in Accept, or else to the first view to get there. It reports false, having
-// closed c, when giveUp fires first (the stop's queue draining reached its
-// deadline), or when the acceptor stops and no view takes c within
-// handoffGrace.
+// waiting in Accept, or else to the first view to get there. It reports
+// false, having closed c, when giveUp fires first (the stop's queue draining
+// reached its deadline), or when the acceptor stops and no view takes c
+// within handoffGrace.
 //
 // Handing over by position rather than by the order in which views came back
 // to Accept keeps the spread even under load without yielding the processor
