@@ -274,8 +274,8 @@ func (l *life) done() {
 
 // handler chains the life's middlewares (one per mw_*.go file) around the
 // router, outermost first: accounting (counting, in-flight, "Connection:
-// close" while draining), the recover boundary, metrics, the body and
-// request timeouts, the zone, the access log.
+// close" while draining, and in the same frame the recover boundary and the
+// body timeout), metrics, the request timeout, the zone, the access log.
 func (l *life) handler(router http.Handler) http.Handler {
 	h := router
 	if l.rs.logs.Access != nil {
@@ -288,12 +288,9 @@ func (l *life) handler(router http.Handler) http.Handler {
 	if d := l.rs.cfg.RequestTimeout; d > 0 {
 		h = requestTimeout(d)(h)
 	}
-	if d := l.rs.cfg.ReadTimeout; d > 0 {
-		h = bodyTimeout(d)(h)
-	}
 	h = l.metrics(h) // mw_metrics.go
-	counts := l.counts
-	h = recoverer(l.log, func() { counts.panics.Add(1) })(h)
+	// The recover boundary and --read-timeout's body bound are in
+	// accounting's own frame.
 	return l.accounting(h) // mw_draining.go
 }
 

@@ -18,36 +18,45 @@ import (
 //     resets an HTTP/2 stream.
 //
 // A panic with http.ErrAbortHandler itself goes through unlogged, as net/http
-// does.
+// does. A life's requests get this boundary from accounting (mw_draining.go,
+// in the same frame); recoverer is it as a middleware of its own.
 func recoverer(log *logrus.Entry, onPanic func()) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			rw := respWriterOf(w) // mw_writer.go: it knows whether the answer started
 			defer func() {
-				p := recover()
-				if p == nil {
-					return
-				}
-				if p == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
-					panic(p)
-				}
-				if onPanic != nil {
-					onPanic()
-				}
-				started := rw.started
-				entry := log.WithFields(logrus.Fields{
-					"method": r.Method,
-					"path":   r.URL.Path,
-					"stack":  string(debug.Stack()),
-				})
-				if started {
-					entry.Errorf("Recovered from a panic in a handler after its answer started: aborting the response: %v", p)
+				if p := recover(); p != nil && recoverRequest(log, onPanic, rw, r, p) {
 					panic(http.ErrAbortHandler)
 				}
-				entry.Errorf("Recovered from a panic in a handler: %v", p)
-				http.Error(rw, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 			}()
 			next.ServeHTTP(rw, r)
 		})
 	}
+}
+
+// recoverRequest answers the panic p of a handler (recovered by its
+// caller): counted (onPanic) and logged with its stack, then a 500 unless
+// the answer had started. It reports whether the answer must be aborted
+// instead (the caller panics with http.ErrAbortHandler, once its own
+// cleanup is done): the answer had started, or the handler aborted it
+// itself.
+func recoverRequest(log *logrus.Entry, onPanic func(), rw *respWriter, r *http.Request, p any) (abort bool) {
+	if p == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+		return true
+	}
+	if onPanic != nil {
+		onPanic()
+	}
+	entry := log.WithFields(logrus.Fields{
+		"method": r.Method,
+		"path":   r.URL.Path,
+		"stack":  string(debug.Stack()),
+	})
+	if rw.started {
+		entry.Errorf("Recovered from a panic in a handler after its answer started: aborting the response: %v", p)
+		return true
+	}
+	entry.Errorf("Recovered from a panic in a handler: %v", p)
+	http.Error(rw, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+	return false
 }
