@@ -26,7 +26,8 @@
 # answer, an h2load failure, a failed poll) is reported in the table.
 #
 #   bash bench/scripts/outside.sh            # ~13 minutes
-#   ROUNDS=2 DUR=2 bash bench/scripts/outside.sh   # a quick look
+#   ROUNDS=2 bash bench/scripts/outside.sh   # a quick look
+#   OLD=791bc96 bash bench/scripts/outside.sh   # goangel of an older commit
 #
 # Installs wrk and h2load (Debian's wrk and nghttp2-client) when it runs as
 # root on Debian; else it says what to install. Prints a markdown section
@@ -54,6 +55,18 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 bin=$tmp/bin
 go build -o "$bin/" ./bench/cmd/benchapp ./bench/cmd/plainapp ./bench/cmd/outside
+rev=$(git rev-parse --short HEAD)
+if [ -n "${OLD:-}" ]; then
+  # goangel as of commit OLD (its production/ and everything it imports),
+  # built with this tree's bench apps: the "before" of a change.
+  git worktree add --detach --quiet "$tmp/old" "$OLD"
+  trap 'git worktree remove --force "$tmp/old" 2>/dev/null; rm -rf "$tmp"' EXIT
+  rm -rf "$tmp/old/bench/cmd/benchapp"
+  cp -r bench/cmd/benchapp "$tmp/old/bench/cmd/"
+  cp bench/internal/workload/profile.go "$tmp/old/bench/internal/workload/"
+  (cd "$tmp/old" && go build -o "$bin/" ./bench/cmd/benchapp)
+  rev="$(git rev-parse --short "$OLD") (goangel of that commit, bench apps of $(git rev-parse --short HEAD))"
+fi
 "$bin/outside" cert -dir "$tmp"
 
 # --- servers -----------------------------------------------------------------
@@ -64,7 +77,7 @@ cleanup_servers() {
   for p in ${pids[@]+"${pids[@]}"}; do wait "$p" 2>/dev/null || true; done
   pids=()
 }
-trap 'cleanup_servers; keep_raw; rm -rf "$tmp"' EXIT
+trap 'cleanup_servers; keep_raw; [ -z "${OLD:-}" ] || git worktree remove --force "$tmp/old" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 # start NAME [TLS] -- command…: starts a server on a free port (the command's
 # {port} is replaced), waits until it answers, sets port_NAME and pid_NAME.
@@ -216,9 +229,9 @@ rstat() {
 fails=$( [ -s "$tmp/failures" ] && wc -l <"$tmp/failures" || echo 0)
 
 cat <<HDR
-## From outside the process
+## From outside the process${OLD:+: before (goangel as of $OLD)}
 
-$(date -u +%Y-%m-%d), \`bash bench/scripts/outside.sh\` at $(git rev-parse --short HEAD) ($ROUNDS rounds; in each, the two sides of
+$(date -u +%Y-%m-%d), \`${OLD:+OLD=$OLD }bash bench/scripts/outside.sh\` at $rev ($ROUNDS rounds; in each, the two sides of
 a throughput pair run A, B, B, A or B, A, A, B, ${DUR} s each), $(nproc) cores, $(go version | cut -d' ' -f3),
 wrk $(wrk --version 2>&1 | head -1 | cut -d' ' -f2), h2load $(h2load --version | cut -d' ' -f2 | tr -d '\n').
 Load average (1 min) per round: $(awk '{ printf "%s%s", sep, $2; sep=", " }' "$tmp/loads"); (1, 5, 15 min) $load0 at the start, $load1 at the end.

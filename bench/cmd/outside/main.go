@@ -201,17 +201,17 @@ func (c *client) step(t time.Time, what, id string) {
 	}
 }
 
-// get sends one GET on a new connection, as the strict load client does, and
-// returns the body of a 200 answer.
+// get sends one GET on a new connection (rawGet) and returns the body of a
+// 200 answer; it never retries.
 func (c *client) get(path string) (string, error) {
-	a, err := loadclient.Get(c.addr, path, c.timeout)
+	status, body, err := rawGet(c.addr, path, c.timeout)
 	if err != nil {
-		return "", fmt.Errorf("GET %s: %w (%s)", path, err, loadclient.Classify(err))
+		return "", fmt.Errorf("GET %s: %w", path, err)
 	}
-	if a.Status != 200 {
-		return "", fmt.Errorf("GET %s: status %d", path, a.Status)
+	if status != 200 {
+		return "", fmt.Errorf("GET %s: status %d", path, status)
 	}
-	return a.Body, nil
+	return body, nil
 }
 
 func q(ds []time.Duration, p float64) time.Duration {
