@@ -64,7 +64,7 @@ ab() {
 
 H=BenchmarkHTTP
 cat <<HDR
-## HTTP, container and pubsub before and after this round (A/B)
+## HTTP, container and pubsub before and after this round (A/B) — in-process benchmarks
 
 $(date -u +%Y-%m-%d), \`bash bench/scripts/ab.sh\` (-count $COUNT, interleaved, the side that runs first
 alternating round by round), $(nproc) cores, $(go version | cut -d' ' -f3); load average (1, 5, 15 min)

@@ -78,7 +78,7 @@ declare -A target=(
 )
 
 cat <<EOF
-## Container
+## Container — in-process benchmarks
 
 \`bash bench/scripts/container.sh\` — $COUNT interleaved runs of $BENCHTIME per benchmark; medians by benchstat; the spread of the runs is the ± beside each figure in the benchstat output at the end (its 95 % confidence interval of the median).
 goangel, samber/do v2 (v2.0.0), go.uber.org/dig (v1.19.0) and a hand-written lock-free map

@@ -32,7 +32,7 @@ fi
 
 H=BenchmarkHTTP
 cat <<HDR
-## HTTP through the Runner
+## HTTP through the Runner — in-process benchmarks
 
 $(date -u +%Y-%m-%d), \`bash bench/scripts/http.sh\` (-count $COUNT, interleaved, medians with the min–max of the runs), $(nproc) cores, $(go version | cut -d' ' -f3);
 load average (1, 5, 15 min) $load0 at the start, $load1 at the end.

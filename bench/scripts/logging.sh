@@ -41,7 +41,7 @@ lr=$(get "$tmp/goangel.med" $B/line/logrotate 2); lp=$(get "$tmp/goangel.med" $B
 wr=$(get "$tmp/goangel.med" $B/write/logrotate 2); wp=$(get "$tmp/goangel.med" $B/write/plain-file 2)
 
 cat <<HDR
-## Logging
+## Logging — in-process benchmarks
 
 $(date -u +%Y-%m-%d), \`bash bench/scripts/logging.sh\` ($COUNT interleaved rounds, medians), $(nproc) cores, $(go version | cut -d' ' -f3).
 8 goroutines write at once (\`b.SetParallelism\`); files rotate by size every 16 MiB

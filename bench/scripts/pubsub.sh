@@ -75,7 +75,7 @@ declare -A label=(
 )
 
 cat <<EOF
-## Pub/sub
+## Pub/sub — in-process benchmarks
 
 $(date -u +%Y-%m-%d), \`bash bench/scripts/pubsub.sh\` — $COUNT runs of $BENCHTIME per benchmark, medians, then $NATS_COUNT runs of the NATS fan-out A/B;
 load average (1, 5, 15 min) $load0 at the start, $load1 after the full runs, $load2 after the A/B. Every system runs

@@ -29,7 +29,7 @@ ab_rounds respawn-ab
 O=BenchmarkRespawn
 N=BenchmarkRespawn/policy=none
 cat <<HDR
-## Respawn before and after the supervisor redesign (A/B)
+## Respawn before and after the supervisor redesign (A/B) — in-process benchmarks
 
 $(date -u +%Y-%m-%d), \`bash bench/scripts/respawn-ab.sh\` (-count $COUNT, interleaved, the side that runs
 first alternating round by round; medians with the min–max of the runs), $(nproc) cores, $(go version | cut -d' ' -f3);

@@ -36,7 +36,7 @@ touch "$tmp/failures.txt"
 
 V=BenchmarkVerbs
 cat <<HDR
-## Operating a running app: the verbs
+## Operating a running app: the verbs — in-process benchmarks
 
 $(date -u +%Y-%m-%d), \`bash bench/scripts/verbs.sh\` (-count $COUNT, interleaved, medians with the min–max of the runs), $(nproc) cores, $(go version | cut -d' ' -f3);
 load average (1, 5, 15 min) $load0 at the start, $load1 at the end.
