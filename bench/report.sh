@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates BENCHMARKS.md from a full benchmark run.
 #
-#   bench/report.sh            # every area (outside, outside-before, http, respawn-ab, ab, verbs, pubsub, container, logging, peers)
+#   bench/report.sh            # every area (outside, outside-before, respawn-trace, http, respawn-ab, ab, verbs, pubsub, container, logging, peers)
 #   bench/report.sh http       # just some areas; the others keep their last section
 #   bench/report.sh --assemble # no measuring: BENCHMARKS.md from bench/results/*.md
 #
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:$PATH"
 command -v benchstat >/dev/null || go install golang.org/x/perf/cmd/benchstat@latest
 
-all=(outside outside-before http respawn-ab ab verbs pubsub container logging peers) # BENCHMARKS.md's sections, in order
+all=(outside outside-before respawn-trace http respawn-ab ab verbs pubsub container logging peers) # BENCHMARKS.md's sections, in order
 areas=("$@")
 [ ${#areas[@]} -gt 0 ] || areas=("${all[@]}")
 [ "${areas[0]}" != --assemble ] || areas=()
@@ -38,7 +38,7 @@ ratio of two figures measured in the same run: an in-process figure is a benchst
 (\`go test -run '^\$' -bench . -benchtime=100x ./bench/...\`, and the same in bench/peers) so they never rot,
 and bench/scripts/outside.sh for one short round.
 
-Two kinds of figures. **From outside the process** (the first two sections, and the peers at
+Two kinds of figures. **From outside the process** (the first three sections, and the peers at
 the end): the server is a process of its own and the clients are others (wrk, h2load,
 bench/cmd/outside), as a user's service and its clients are; this is what the README quotes.
 **In-process benchmarks** (every section marked so): \`go test -bench\` in package bench, the
