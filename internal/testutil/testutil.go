@@ -103,3 +103,14 @@ func NeedTool(tb testing.TB, pkg string, names ...string) string {
 	tb.Skipf("%s is not installed (Debian: apt-get install %s); this test needs it", names[0], pkg)
 	return ""
 }
+
+// Build builds the command package pkg (a path relative to the module root,
+// e.g. "bench/cmd/benchapp") into dir and returns the binary's path.
+func Build(t testing.TB, dir, pkg string) string {
+	t.Helper()
+	out := filepath.Join(dir, filepath.Base(pkg))
+	if b, err := exec.Command("go", "build", "-o", out, "github.com/goangel/angel/"+pkg).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}

@@ -17,16 +17,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// build builds the package pkg (relative to the module root) into dir.
-func build(t *testing.T, dir, pkg string) string {
-	t.Helper()
-	out := filepath.Join(dir, filepath.Base(pkg))
-	if b, err := exec.Command("go", "build", "-o", out, "github.com/goangel/angel/"+pkg).CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return out
-}
-
 func fields(t *testing.T, line string) map[string]float64 {
 	t.Helper()
 	m := map[string]float64{}
@@ -56,7 +46,7 @@ func TestRespawnAndTraceAgainstBenchapp(t *testing.T) {
 		t.Skip("builds two commands and crashes a server's lives")
 	}
 	dir := t.TempDir()
-	out, app := build(t, dir, "bench/cmd/outside"), build(t, dir, "bench/cmd/benchapp")
+	out, app := testutil.Build(t, dir, "bench/cmd/outside"), testutil.Build(t, dir, "bench/cmd/benchapp")
 	for _, j := range []string{"1", "4"} {
 		t.Run("j="+j, func(t *testing.T) {
 			port := strings.TrimSpace(run(t, out, "freeport"))

@@ -8,19 +8,11 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/goangel/angel/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// build builds the package pkg (relative to the module root) into dir.
-func build(t *testing.T, dir, pkg string) string {
-	t.Helper()
-	out := filepath.Join(dir, filepath.Base(pkg))
-	if b, err := exec.Command("go", "build", "-o", out, "github.com/goangel/angel/"+pkg).CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return out
-}
 
 func fields(t *testing.T, line string) map[string]string {
 	t.Helper()
@@ -44,7 +36,7 @@ func TestPeerAppUnderPeercheck(t *testing.T) {
 		t.Skip("builds two commands and loads a server for a few seconds")
 	}
 	dir := t.TempDir()
-	check, app := build(t, dir, "bench/cmd/peercheck"), build(t, dir, "bench/cmd/peerapp")
+	check, app := testutil.Build(t, dir, "bench/cmd/peercheck"), testutil.Build(t, dir, "bench/cmd/peerapp")
 	serve := []string{"--", app, "--quiet", "-p", "{port}", "-j", "{workers}"}
 
 	out, err := exec.Command(check, append([]string{"-mode", "memory", "-workers", "2", "-procs", "1", "-log", filepath.Join(dir, "mem.log")}, serve...)...).Output()
