@@ -31,7 +31,12 @@ func TestProcessSignals(t *testing.T) {
 		if err := cmd.Process.Signal(sig); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 20*time.Second, want, func() bool { return strings.Contains(out.String(), want) })
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), want); {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q within 20s after %v; the example's output:\n%s", want, sig, out)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		if a := get(t, base+"/"); a.code != 200 {
 			t.Errorf("GET / after %v = %d", sig, a.code)
 		}

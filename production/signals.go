@@ -58,6 +58,21 @@ func (r *Runner) handleSignals(rs *runState, done <-chan struct{}, stop func(), 
 	var verbs sync.WaitGroup
 	defer verbs.Wait()
 	defer cancel()
+	// act runs a verb signal's work once the runner serves: a signal that
+	// comes while the instances still start (a SIGHUP right after the
+	// process was started) is acted on then, not ignored; once the runner
+	// has finished, do says it is not serving.
+	act := func(what string, f func() error) {
+		verbs.Go(func() {
+			select {
+			case <-r.ready:
+			case <-r.finished:
+			case <-ctx.Done():
+				return
+			}
+			r.logVerb(rs, what, f())
+		})
+	}
 	stopping := false
 	var firstStop time.Time
 	for {
@@ -85,19 +100,19 @@ func (r *Runner) handleSignals(rs *runState, done <-chan struct{}, stop func(), 
 		case syscall.SIGHUP:
 			log.Info("Received SIGHUP: reopening the log files and reloading.")
 			r.reopenLogs(rs)
-			verbs.Go(func() { r.logVerb(rs, "Reload", r.Reload(ctx)) })
+			act("Reload", func() error { return r.Reload(ctx) })
 		case syscall.SIGTTIN:
 			log.Info("Received SIGTTIN: adding an instance.")
-			verbs.Go(func() { r.logVerb(rs, "Scale up", r.do(ctx, verb{kind: verbScaleBy, n: 1})) })
+			act("Scale up", func() error { return r.do(ctx, verb{kind: verbScaleBy, n: 1}) })
 		case syscall.SIGTTOU:
 			log.Info("Received SIGTTOU: removing an instance.")
-			verbs.Go(func() { r.logVerb(rs, "Scale down", r.do(ctx, verb{kind: verbScaleBy, n: -1})) })
+			act("Scale down", func() error { return r.do(ctx, verb{kind: verbScaleBy, n: -1}) })
 		case syscall.SIGUSR1:
 			r.reopenLogs(rs)
 			log.Info("Received SIGUSR1: reopened the log files.") // in the new files
 		case syscall.SIGUSR2:
 			log.Info("Received SIGUSR2: upgrading the binary.")
-			verbs.Go(func() { r.logVerb(rs, "Upgrade", r.Upgrade(ctx)) })
+			act("Upgrade", func() error { return r.Upgrade(ctx) })
 		default:
 			log.Debugf("Received %s: ignored", signalName(s))
 		}

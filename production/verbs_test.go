@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goangel/angel/internal/testutil"
 	"github.com/goangel/angel/production"
 	"github.com/goangel/angel/pubsub"
 )
@@ -413,6 +414,48 @@ func TestMaxAbandonedExits(t *testing.T) {
 func sigRunner(t *testing.T, configure func(*production.App) error, args []string, opts ...production.Option) (*harness, chan os.Signal) {
 	sigs := make(chan os.Signal, 4)
 	return startRunner(t, configure, args, append(opts, production.WithSignals(sigs))...), sigs
+}
+
+// TestSignalDuringStartUp: a SIGHUP and a SIGTTIN that come while the
+// instances still start (the process was just started) are acted on once
+// every instance serves, not ignored.
+func TestSignalDuringStartUp(t *testing.T) {
+	release := make(chan struct{})
+	configure := func(app *production.App) error {
+		if app.Info().Number == 1 && app.Info().Life == 1 {
+			<-release // the first life of instance #1 starts slowly
+		}
+		hello(app)
+		return nil
+	}
+	var ev eventLog
+	var out testutil.Buffer
+	sigs := make(chan os.Signal, 4)
+	r := production.New("test", configure, production.WithSignals(sigs), production.WithEventHook(ev.hook), production.WithOutput(&out, &out))
+	done := make(chan error, 1)
+	go func() { done <- r.Run(context.Background(), []string{"-a", "127.0.0.1", "-p", "0", "-j", "2"}) }()
+	waitFor(t, 20*time.Second, "instance #0 serving", func() bool { return ev.count(production.EventStarted) == 1 })
+	sigs <- syscall.SIGHUP
+	sigs <- syscall.SIGTTIN
+	waitFor(t, 20*time.Second, "both signals received", func() bool {
+		return strings.Contains(out.String(), "Received SIGHUP") && strings.Contains(out.String(), "Received SIGTTIN")
+	})
+	close(release)
+	waitFor(t, 20*time.Second, "the reload and the third instance", func() bool {
+		return ev.count(production.EventReloadFinished) == 1 && r.Stats().Serving == 3
+	})
+	if strings.Contains(out.String(), "ignored") {
+		t.Errorf("a verb signal was ignored during start-up:\n%s", out.String())
+	}
+	sigs <- syscall.SIGTERM
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after SIGTERM = %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return 30s after SIGTERM")
+	}
 }
 
 func TestSignals(t *testing.T) {
