@@ -326,6 +326,7 @@ func (r *Runner) run(ctx context.Context, cfg *Config) (err error) {
 	if failed == nil && !interrupted {
 		// Accept only now that every instance serves (listener.go).
 		rs.acc.start()
+		rs.announceReady() // systemd.go: READY=1 before any verb can run
 		close(r.ready)
 		// Phase 2: serve until a signal, the end of every instance
 		// (--no-respawn), an instance over the restart intensity, or too

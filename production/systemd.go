@@ -219,8 +219,8 @@ func (d *deploy) loop(ctx context.Context) {
 		// systemd which process is the service now.
 		d.tellParent() // upgrade.go
 		wg.Go(func() { d.awaitParent(ctx) })
-	}
-	d.sendReady()
+		d.sendReady()
+	} // else announceReady sent it
 	if d.child {
 		if os.Getenv("WATCHDOG_USEC") != "" {
 			// systemd now watches this process (MAINPID=): say so to
@@ -240,6 +240,20 @@ func (d *deploy) loop(ctx context.Context) {
 		case <-d.poke:
 			d.refreshStatus()
 		}
+	}
+}
+
+// announceReady sends READY=1 in a first process (not one started by an
+// upgrade: its loop tells the parent first) from the runner's goroutine, as
+// every instance serves and before Run's ready channel is closed: a verb
+// cannot run before that, so a reload's RELOADING=1 and a stop's STOPPING=1
+// always come after READY=1. When loop sent it, a stop or a reload that came
+// at once could go first: under load its goroutine ran late, and systemd
+// was told STOPPING=1 without ever READY=1 (TestNotifySequence, 1 run in 6
+// beside stress-ng).
+func (rs *runState) announceReady() {
+	if d := rs.r.sys.Load(); d != nil && !d.child {
+		d.sendReady()
 	}
 }
 
