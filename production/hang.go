@@ -54,26 +54,19 @@ func (rw *reqWatch) forget() { rw.l.inflight.Delete(rw.id) }
 // watchBody returns r with each read of its body counted as progress.
 func (rw *reqWatch) watchBody(r *http.Request) *http.Request {
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &progressBody{ReadCloser: r.Body, rw: rw}
+		r.Body = &progressBody{progressReader{r.Body, rw}, r.Body}
 	}
 	return r
 }
 
-// progressBody counts each read of a request body as progress.
+// progressBody is a request body whose reads count as progress.
 type progressBody struct {
-	io.ReadCloser
-	rw *reqWatch
+	progressReader
+	io.Closer
 }
 
-func (b *progressBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if n > 0 {
-		b.rw.progress()
-	}
-	return n, err
-}
-
-// progressReader counts each read of an answer's source as progress.
+// progressReader counts each read of a request body, or of an answer's
+// source, as progress.
 type progressReader struct {
 	io.Reader
 	rw *reqWatch
