@@ -190,7 +190,9 @@ func withReadTimeout(rw *respWriter, r *http.Request, d time.Duration) *http.Req
 		// handler's first read, counted from the handler's start all the
 		// same. Setting it for every request cost 3 % of h2c throughput
 		// (issue 26).
-		lb := &lazyDeadlineBody{ReadCloser: r.Body, w: rw, at: time.Now().Add(d)}
+		// Its own deadline calls go below rw: through rw they would count
+		// as the handler's (respWriter.SetReadDeadline).
+		lb := &lazyDeadlineBody{ReadCloser: r.Body, w: rw.w, at: time.Now().Add(d)}
 		rw.lazy = lb
 		r.Body = lb
 		return r
